@@ -1,0 +1,1 @@
+"""voiceflow_operator."""
