@@ -1,0 +1,1 @@
+"""ONNX export: the pretrained GE2E default and our own trained checkpoints."""

@@ -1,0 +1,1 @@
+"""Torch modules shared by training and export (never imported by serving code)."""

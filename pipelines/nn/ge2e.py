@@ -1,0 +1,54 @@
+"""The GE2E speaker encoder (resemblyzer's architecture) with the mel front end in front of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipelines.nn.frontend import MelFrontend
+
+
+def resemblyzer_weights_path() -> Path:
+    """The pretrained GE2E weights that ship inside the resemblyzer wheel (Apache-2.0)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("resemblyzer is not installed: pip install 'voiceflow[train]'")
+    return Path(spec.origin).parent / "pretrained.pt"
+
+
+class GE2EEncoder(nn.Module):
+    """mel frames [B, frames, 40] -> L2-normalised 256-d embedding (resemblyzer's VoiceEncoder.forward)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+        self.linear = nn.Linear(256, 256)
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        _, (hidden, _) = self.lstm(mels)
+        raw = torch.relu(self.linear(hidden[-1]))
+        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12)
+
+    @classmethod
+    def pretrained(cls, weights: Path | None = None) -> GE2EEncoder:
+        model = cls()
+        state = torch.load(weights or resemblyzer_weights_path(), map_location="cpu", weights_only=False)
+        state = state.get("model_state", state)
+        model.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in ("lstm", "linear")})
+        return model.eval()
+
+
+class WaveformEmbedder(nn.Module):
+    """raw 16 kHz waveform [B, T] -> embedding [B, D]: what gets exported to ONNX."""
+
+    def __init__(self, encoder: nn.Module, normalize_volume: bool = True) -> None:
+        super().__init__()
+        self.frontend = MelFrontend(normalize_volume=normalize_volume)
+        self.encoder = encoder
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.frontend(waveform))
