@@ -1,0 +1,41 @@
+# syntax=docker/dockerfile:1.7
+# VoiceFlow operator: the Kopf controller for DiarizationModel resources (`voiceflow operator`).
+# Runtime deps only (the `operator` extra: kopf, kubernetes, hera builders); liveness on :8080/healthz.
+# Build from the repository root:  docker build -f docker/operator.Dockerfile -t voiceflow/operator .
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /app
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+# Dependency layer first (cached until pyproject.toml changes), then the code as an editable install
+# rooted at /app so `tilt up` can live-sync Python files into the running container.
+COPY pyproject.toml README.md ./
+COPY voiceflow ./voiceflow
+COPY inference_pod ./inference_pod
+COPY pipelines ./pipelines
+COPY control_api ./control_api
+COPY operator ./operator
+RUN pip install --editable ".[operator]"
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG APP_UID=10001
+# Owner of the code under /app: root (read-only to the app user) in released images; the Tiltfile
+# passes the app uid so live_update can write synced files.
+ARG APP_FILES_OWNER=0
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+RUN groupadd --system --gid ${APP_UID} voiceflow \
+ && useradd --system --uid ${APP_UID} --gid ${APP_UID} --home-dir /home/voiceflow --create-home \
+      --shell /usr/sbin/nologin voiceflow
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder --chown=${APP_FILES_OWNER}:0 /app /app
+WORKDIR /app
+USER ${APP_UID}:${APP_UID}
+EXPOSE 8080
+HEALTHCHECK --interval=20s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
+ENTRYPOINT ["voiceflow"]
+CMD ["operator"]
