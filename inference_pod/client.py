@@ -1,0 +1,115 @@
+"""A small Python client for Protocol v1: stream a file in real time (or faster) and print results.
+
+`voiceflow stream FILE --url ws://host:3000/ws/stream` uses it; the tests and the DER comparison
+use `stream_file` directly. Audio is sent as binary pcm_f32le frames (lossless), paced against
+the wall clock so the server sees a live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class StreamOutcome:
+    final: list[dict[str, Any]] | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    ready: dict[str, Any] | None = None
+    close_code: int | None = None
+    latencies_ms: list[float] = field(default_factory=list)  # client-side: frame sent -> its result
+
+
+def load_file(path: str) -> np.ndarray:
+    from voiceflow.audio import load_audio
+
+    return np.asarray(load_audio(path, sample_rate=SAMPLE_RATE), dtype=np.float32)
+
+
+async def stream_samples(
+    samples: np.ndarray,
+    url: str,
+    speed: float = 1.0,
+    chunk_seconds: float = 0.1,
+    token: str | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> StreamOutcome:
+    """Send 16 kHz float32 `samples` as binary frames, `speed` x real time (0 = unpaced), then `end`."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    outcome = StreamOutcome()
+    chunk = max(1, int(chunk_seconds * SAMPLE_RATE))
+    sent_at: dict[int, float] = {}
+    async with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as ws:
+        await ws.send(
+            json.dumps(
+                {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1}
+            )
+        )
+
+        async def sender() -> None:
+            t0 = time.monotonic()
+            for i, start in enumerate(range(0, samples.size, chunk)):
+                if speed > 0:
+                    delay = t0 + start / SAMPLE_RATE / speed - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                sent_at[i] = time.monotonic()
+                await ws.send(samples[start : start + chunk].astype("<f4").tobytes())
+            await ws.send(json.dumps({"type": "end"}))
+
+        send_task = asyncio.create_task(sender())
+        try:
+            async for raw in ws:
+                msg = json.loads(raw)
+                kind = msg.get("type")
+                if kind == "result":
+                    outcome.results.append(msg)
+                    t = sent_at.get(int(msg.get("sequence", -1)))
+                    if t is not None:
+                        outcome.latencies_ms.append((time.monotonic() - t) * 1000.0)
+                elif kind == "final":
+                    outcome.final = msg["segments"]
+                elif kind == "error":
+                    outcome.errors.append(msg)
+                elif kind == "ready":
+                    outcome.ready = msg
+                if on_message is not None:
+                    on_message(msg)
+        except ConnectionClosed:
+            pass
+        finally:
+            send_task.cancel()
+        outcome.close_code = ws.close_code
+    return outcome
+
+
+def print_message(msg: dict[str, Any]) -> None:
+    kind = msg.get("type")
+    if kind == "ready":
+        print(f"ready: session {msg['session_id']} model {msg['model_version']}", flush=True)
+    elif kind == "result":
+        for s in msg["segments"]:
+            flag = "final" if s["final"] else "draft"
+            print(
+                f"{s['start']:8.2f} {s['end']:8.2f}  {s['speaker']:<12} {flag}   "
+                f"(seq {msg['sequence']}, {msg['latency_ms']:.1f} ms)",
+                flush=True,
+            )
+    elif kind == "final":
+        print(f"final ({msg.get('reason', 'end')}): {len(msg['segments'])} segments", flush=True)
+        for s in msg["segments"]:
+            print(f"{s['start']:8.2f} {s['end']:8.2f}  {s['speaker']}", flush=True)
+    elif kind == "error":
+        print(f"error {msg['code']}: {msg['message']}", flush=True)

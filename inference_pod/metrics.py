@@ -1,0 +1,84 @@
+"""Prometheus metrics of the pod. The names are a contract with the Helm chart, the dashboards and
+the autoscaler (which scales on `inference_latency_seconds`): change them only together.
+
+Each app gets its own registry so several servers can live in one test process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Exported metric family names (as they appear in the exposition, counters without `_total`
+# suffix handling surprises: the `_total` names below are what PromQL sees).
+METRIC_NAMES: tuple[str, ...] = (
+    "inference_latency_seconds",  # histogram{endpoint="stream"|"infer"}: message received -> result sent
+    "inference_requests_total",  # counter{endpoint}: stream results sent / infer requests answered
+    "inference_errors_total",  # counter{code}: protocol error codes, overloaded, internal_error, ...
+    "websocket_connections_active",  # gauge: accepted WebSocket connections open now
+    "inference_streams_active",  # gauge: streams that have sent audio and are open now
+    "inference_streams_total",  # counter: streams started
+    "inference_audio_seconds_total",  # counter: seconds of audio processed
+    "inference_pending_jobs",  # gauge: engine jobs queued or running (the global backpressure bound)
+    "inference_embedding_batch_size",  # histogram: windows per cross-session embedding batch
+    "inference_model_info",  # gauge{version,sha256} = 1 for the model serving new streams
+    "inference_model_reloads_total",  # counter{result="ok"|"failed"}
+    "inference_model_ready",  # gauge: 1 once a model is loaded and warmed
+)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def metric_names() -> tuple[str, ...]:
+    return METRIC_NAMES
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.latency = Histogram(
+            "inference_latency_seconds",
+            "Time from receiving audio to sending its result",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.requests = Counter(
+            "inference_requests", "Results sent / requests answered", ["endpoint"], registry=r
+        )
+        self.errors = Counter("inference_errors", "Errors by code", ["code"], registry=r)
+        self.connections = Gauge("websocket_connections_active", "Open WebSocket connections", registry=r)
+        self.streams_active = Gauge("inference_streams_active", "Streams with audio open now", registry=r)
+        self.streams = Counter("inference_streams", "Streams started", registry=r)
+        self.audio_seconds = Counter("inference_audio_seconds", "Seconds of audio processed", registry=r)
+        self.pending_jobs = Gauge("inference_pending_jobs", "Engine jobs queued or running", registry=r)
+        self.batch_size = Histogram(
+            "inference_embedding_batch_size",
+            "Windows per embedding batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "inference_model_info", "Model serving new streams (value 1)", ["version", "sha256"], registry=r
+        )
+        self.reloads = Counter("inference_model_reloads", "Model reload attempts", ["result"], registry=r)
+        self.model_ready = Gauge("inference_model_ready", "1 once a model is loaded and warmed", registry=r)
+        for endpoint in ("stream", "infer"):
+            self.requests.labels(endpoint=endpoint)
+            self.latency.labels(endpoint=endpoint)
+        for result in ("ok", "failed"):
+            self.reloads.labels(result=result)
+
+    def set_model(self, version: str, sha256: str) -> None:
+        # Exactly one series is 1: drop the previous model's labels so dashboards see the switch.
+        self.model_info.clear()
+        self.model_info.labels(version=version, sha256=sha256).set(1)
+        self.model_ready.set(1)
+
+    def exposition(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,116 @@
+"""Process-wide state of one serving pod: settings, model, batcher, worker pool, limits, metrics.
+
+The routes are thin shells over this object; it owns every resource started at boot and stopped
+at shutdown, and the one gate through which engine work leaves the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from inference_pod.auth import ConnectionLimiter
+from inference_pod.batching import BatchingEmbedder
+from inference_pod.metrics import Metrics
+from inference_pod.model_manager import LoadedModel, ModelManager
+from inference_pod.settings import Settings
+
+if TYPE_CHECKING:
+    from inference_pod.stream import StreamConnection
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Pod:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.jwt_key = settings.resolved_jwt_key()
+        self.models = ModelManager(
+            settings.model_path,
+            on_change=self._on_model_change,
+            on_failure=lambda _msg: self.metrics.reloads.labels(result="failed").inc(),
+        )
+        self.batcher = BatchingEmbedder(
+            max_windows=settings.batch_max_windows,
+            wait_seconds=settings.batch_wait_ms / 1000.0,
+            on_batch=self.metrics.batch_size.observe,
+        )
+        self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="engine")
+        self.token_limits = ConnectionLimiter(settings.max_connections_per_token)
+        self.connections: set[StreamConnection] = set()
+        self.pending_jobs = 0
+        # Smoothed queue delay of recent engine jobs: the "are we behind" signal for admission.
+        self.queue_delay_ewma = 0.0
+        self.draining = False
+        self._watch_task: asyncio.Task[None] | None = None
+        self._initial_load = True
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.batcher.start()
+        await self.models.load_initial()
+        self._watch_task = asyncio.create_task(self.models.watch(self.settings.reload_poll_seconds))
+
+    async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+        self.batcher.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """SIGTERM: refuse new work, let every stream finish what it has and close 1012, within grace."""
+        self.draining = True
+        self.metrics.model_ready.set(0)
+        conns = list(self.connections)
+        log.info("draining %d streams (grace %.1fs)", len(conns), grace_seconds)
+        for conn in conns:
+            conn.begin_shutdown()
+        waits = [c.done for c in conns if c.done is not None]
+        if waits:
+            _, still = await asyncio.wait(waits, timeout=grace_seconds)
+            for conn in conns:
+                if conn.done in still:
+                    conn.abort_shutdown()
+
+    def _on_model_change(self, loaded: LoadedModel) -> None:
+        self.metrics.set_model(loaded.version, loaded.sha256)
+        if not self._initial_load:
+            self.metrics.reloads.labels(result="ok").inc()
+        self._initial_load = False
+
+    # --- admission ------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> LoadedModel:
+        return self.models.current
+
+    def overloaded(self) -> bool:
+        return (
+            self.pending_jobs >= self.settings.max_pending_jobs
+            or self.queue_delay_ewma > self.settings.max_queue_delay_seconds / 2
+        )
+
+    def observe_queue_delay(self, seconds: float) -> None:
+        self.queue_delay_ewma = 0.9 * self.queue_delay_ewma + 0.1 * seconds
+
+    # --- engine gate ----------------------------------------------------------------------------
+
+    async def run_engine(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking engine work in the worker pool; the event loop only awaits it."""
+        self.pending_jobs += 1
+        self.metrics.pending_jobs.set(self.pending_jobs)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        finally:
+            self.pending_jobs -= 1
+            self.metrics.pending_jobs.set(self.pending_jobs)
+
+    def now(self) -> float:
+        return time.monotonic()

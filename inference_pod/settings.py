@@ -1,0 +1,125 @@
+"""Pod settings, read once from the environment (`VOICEFLOW_*`) so Helm can set every limit.
+
+One frozen dataclass with defaults that suit a small CPU pod; `Settings.from_env()` is the only
+place that reads `os.environ`, so everything else takes a `Settings` and stays testable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ENV_PREFIX = "VOICEFLOW_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 3000
+    # Model file (.onnx) or mounted directory holding one; None = the engine's bundled default.
+    model_path: str | None = None
+    # How often the model file is polled for changes (a ConfigMap/volume swap shows as a new mtime/inode).
+    reload_poll_seconds: float = 2.0
+
+    # Limits.
+    max_connections: int = 1200
+    max_connections_per_token: int = 50
+    max_frame_bytes: int = 256 * 1024  # one binary frame or JSON text message
+    max_session_seconds: float = 4 * 3600.0  # audio seconds per stream
+    idle_timeout_seconds: float = 30.0  # no message at all for this long -> error + close
+    max_infer_bytes: int = 50 * 1024 * 1024  # POST /infer body
+    # Audio may arrive up to this many times faster than real time, after an initial burst allowance;
+    # past that the client is told `too_fast` (a paced client never gets near it).
+    max_realtime_factor: float = 4.0
+    realtime_burst_seconds: float = 10.0
+
+    # Processing.
+    step_seconds: float = 0.5  # binary audio is processed (and answered) in steps of this many seconds
+    # Backpressure: once this much of a stream's audio waits unprocessed, the server stops reading
+    # its socket (TCP pushes back on the sender) until the worker catches up.
+    max_session_queue_seconds: float = 5.0
+    # Load shedding: audio that waited longer than this before processing means the pod is behind;
+    # that stream gets `overloaded` (close 1013) instead of ever-growing latency for everybody.
+    max_queue_delay_seconds: float = 2.0
+    # Global bound on feed jobs waiting for a worker; past it new streams are refused and the
+    # most-behind streams shed, so latency stays bounded instead of growing for everybody.
+    max_pending_jobs: int = 512
+    workers: int = 4  # engine worker threads (onnxruntime releases the GIL)
+    batch_max_windows: int = 64  # cross-session embedding batch size
+    # 0 = opportunistic: a batch is whatever queued while the previous one ran (no added latency).
+    batch_wait_ms: float = 0.0
+
+    # Auth: when set, /ws/stream and /infer need a JWT signed with this key (the control API's).
+    jwt_key: str | None = None
+    jwt_key_file: str | None = None  # a mounted Secret; read at start-up when jwt_key is unset
+    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_audience: str | None = None
+
+    shutdown_grace_seconds: float = 20.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from `VOICEFLOW_<FIELD>` variables (upper-case field names), then overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = parse_field(f.name, raw, type_name=str(f.type))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def resolved_jwt_key(self) -> str | None:
+        if self.jwt_key:
+            return self.jwt_key
+        if self.jwt_key_file:
+            with open(self.jwt_key_file, encoding="utf-8") as fh:
+                return fh.read().strip() or None
+        return None
+
+    def validate(self) -> None:
+        """Refuse settings that would make the pod misbehave rather than fail at the first stream."""
+        positive = [
+            "max_connections",
+            "max_connections_per_token",
+            "max_frame_bytes",
+            "max_session_seconds",
+            "idle_timeout_seconds",
+            "max_realtime_factor",
+            "step_seconds",
+            "max_session_queue_seconds",
+            "max_queue_delay_seconds",
+            "max_pending_jobs",
+            "workers",
+            "batch_max_windows",
+            "max_infer_bytes",
+            "reload_poll_seconds",
+        ]
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"setting {name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"setting port must be 1-65535, got {self.port}")
+
+
+def parse_field(name: str, raw: str, type_name: str) -> Any:
+    """Convert one environment string to the field's type (types are strings under `from __future__`)."""
+    try:
+        if "tuple" in type_name:
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("bool"):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+    except ValueError as exc:
+        raise ValueError(f"environment {ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from None
+    return raw

@@ -1,0 +1,143 @@
+"""Settings, auth, metrics names and the batcher: small pure pieces of the pod."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import jwt
+import numpy as np
+import pytest
+
+from inference_pod.auth import AuthError, ConnectionLimiter, extract_token, token_identity, verify_token
+from inference_pod.batching import BatchingEmbedder
+from inference_pod.metrics import METRIC_NAMES, Metrics
+from inference_pod.settings import Settings
+
+KEY = "test-signing-key-that-is-long-enough-for-hs256"
+
+
+def test_settings_from_env_and_overrides() -> None:
+    env = {
+        "VOICEFLOW_PORT": "3100",
+        "VOICEFLOW_MAX_FRAME_BYTES": "1000",
+        "VOICEFLOW_IDLE_TIMEOUT_SECONDS": "1.5",
+        "VOICEFLOW_JWT_ALGORITHMS": "HS256, HS512",
+    }
+    s = Settings.from_env(env, workers=2)
+    assert (s.port, s.max_frame_bytes, s.idle_timeout_seconds, s.workers) == (3100, 1000, 1.5, 2)
+    assert s.jwt_algorithms == ("HS256", "HS512")
+    assert Settings.from_env({}).port == 3000
+
+
+@pytest.mark.parametrize(
+    "env", [{"VOICEFLOW_PORT": "x"}, {"VOICEFLOW_MAX_CONNECTIONS": "0"}, {"VOICEFLOW_PORT": "70000"}]
+)
+def test_bad_settings_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        Settings.from_env(env)
+
+
+def test_jwt_key_file(tmp_path) -> None:
+    (tmp_path / "key").write_text(KEY + "\n")
+    assert Settings(jwt_key_file=str(tmp_path / "key")).resolved_jwt_key() == KEY
+
+
+def test_token_extraction() -> None:
+    assert extract_token({"authorization": "Bearer abc"}, {}) == "abc"
+    assert extract_token({"authorization": "Basic abc"}, {"token": "q"}) == "q"
+    assert extract_token({}, {}) is None
+
+
+def test_token_verification() -> None:
+    good = jwt.encode({"sub": "alice", "exp": int(time.time()) + 60, "typ": "access"}, KEY, algorithm="HS256")
+    claims = verify_token(good, KEY, ["HS256"])
+    assert token_identity(claims, good) == "sub:alice"
+    expired = jwt.encode({"sub": "a", "exp": int(time.time()) - 10}, KEY, algorithm="HS256")
+    refresh = jwt.encode({"sub": "a", "typ": "refresh"}, KEY, algorithm="HS256")
+    wrong_key = jwt.encode({"sub": "a"}, KEY + "x", algorithm="HS256")
+    none_alg = jwt.encode({"sub": "a"}, None, algorithm="none")
+    for token, needle in [
+        (expired, "expired"),
+        (refresh, "refresh"),
+        (wrong_key, "invalid"),
+        (none_alg, "invalid"),
+        ("garbage", "invalid"),
+        (None, "required"),
+    ]:
+        with pytest.raises(AuthError, match=needle):
+            verify_token(token, KEY, ["HS256"])
+
+
+def test_connection_limiter() -> None:
+    lim = ConnectionLimiter(2)
+    assert lim.acquire("a") and lim.acquire("a") and not lim.acquire("a")
+    assert lim.acquire("b")
+    lim.release("a")
+    assert lim.acquire("a")
+
+
+def test_metric_names_are_exported() -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    m = Metrics()
+    m.set_model("v1", "abc")
+    m.latency.labels(endpoint="stream").observe(0.01)
+    text = m.exposition()[0].decode()
+    families = {f.name for f in text_string_to_metric_families(text)}
+    for name in METRIC_NAMES:
+        # the parser reports counters without their `_total` suffix
+        assert name.removesuffix("_total") in families, name
+    for required in (
+        "inference_latency_seconds",
+        "inference_requests_total",
+        "inference_errors_total",
+        "websocket_connections_active",
+    ):
+        assert required in METRIC_NAMES
+
+
+class CountingModel:
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.lock = threading.Lock()
+
+    def embed(self, windows: np.ndarray) -> np.ndarray:
+        with self.lock:
+            self.calls.append(windows.shape[0])
+        time.sleep(0.02)  # long enough for other threads' requests to queue behind this call
+        return np.repeat(windows[:, :1], 4, axis=1) * np.arange(1, 5, dtype=np.float32)
+
+
+def test_batcher_merges_concurrent_calls_and_routes_results_back() -> None:
+    model = CountingModel()
+    batcher = BatchingEmbedder(max_windows=64)
+    batcher.start()
+    embed = batcher.embed_fn(model)
+    results: dict[int, np.ndarray] = {}
+
+    def worker(i: int) -> None:
+        results[i] = embed(np.full((2, 8), float(i), dtype=np.float32))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    batcher.stop()
+    for i in range(12):
+        np.testing.assert_allclose(results[i], np.full((2, 4), float(i)) * np.arange(1, 5))
+    assert sum(model.calls) == 24
+    assert len(model.calls) < 12  # some calls were batched together
+
+
+def test_batcher_propagates_model_errors() -> None:
+    class Broken:
+        def embed(self, windows: np.ndarray) -> np.ndarray:
+            raise RuntimeError("boom")
+
+    batcher = BatchingEmbedder()
+    batcher.start()
+    with pytest.raises(RuntimeError, match="boom"):
+        batcher.embed_fn(Broken())(np.zeros((1, 4), np.float32))
+    batcher.stop()
