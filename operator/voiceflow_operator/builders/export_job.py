@@ -1,0 +1,58 @@
+"""The export Job: turn the registered checkpoint into the ONNX model the serving pods load."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voiceflow_operator.builders.common import Owner, container_resources, metadata
+from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
+from voiceflow_operator.spec import ModelSpec
+
+
+def export_args(spec: ModelSpec) -> list[str]:
+    """The `voiceflow export` argv (after the program name) for this spec."""
+    assert spec.training is not None
+    t = spec.training
+    return [
+        "export",
+        checkpoint_uri(t.artifacts, spec.version),
+        "--out",
+        model_store_uri(t.artifacts, spec.version),
+        "--quantize",
+        spec.quantize,
+    ]
+
+
+def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
+    assert spec.training is not None, "resources serving an existing model need no export"
+    name = export_job_name(owner.name, spec.version)
+    meta = metadata(owner, name, "export", spec.version)
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            # A few quick retries for flaky object stores; the operator reports a final failure.
+            "backoffLimit": 2,
+            "activeDeadlineSeconds": 3600,
+            "ttlSecondsAfterFinished": 86400,
+            "template": {
+                "metadata": {"labels": meta["labels"]},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": "voiceflow-workflow",
+                    "containers": [
+                        {
+                            "name": "export",
+                            "image": spec.training.image,
+                            "command": ["voiceflow"],
+                            "args": export_args(spec),
+                            "resources": container_resources(spec.training.resources) or {
+                                "requests": {"cpu": "1", "memory": "2Gi"}
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }

@@ -1,0 +1,57 @@
+"""KServe mode: an InferenceService for the synchronous /infer path, canary by
+`canaryTrafficPercent` (KServe keeps the previous revision for the rest of the traffic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from voiceflow_operator.builders.common import Owner, container_resources, metadata
+from voiceflow_operator.constants import (
+    MODEL_ENV,
+    READY_PATH,
+    SERVING_PORT,
+    VERSION_ENV,
+)
+from voiceflow_operator.spec import ModelSpec
+
+
+def build_inference_service(
+    owner: Owner,
+    spec: ModelSpec,
+    name: str,
+    version: str,
+    model_uri: str,
+    canary_percent: int | None,
+) -> dict[str, Any]:
+    """`canary_percent=None` means fully rolled out (no split); an int routes that share to
+    the latest revision and the rest to the last one that was rolled out."""
+    a = spec.serving.autoscaling
+    predictor: dict[str, Any] = {
+        "minReplicas": a.min_replicas,
+        "maxReplicas": a.max_replicas,
+        "containers": [
+            {
+                # KServe requires this container name for custom predictors.
+                "name": "kserve-container",
+                "image": spec.serving.image,
+                "command": ["voiceflow"],
+                "args": ["serve", "--host", "0.0.0.0", "--port", str(SERVING_PORT)],
+                "env": [
+                    {"name": MODEL_ENV, "value": model_uri},
+                    {"name": VERSION_ENV, "value": version},
+                ],
+                "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
+                "readinessProbe": {"httpGet": {"path": READY_PATH, "port": SERVING_PORT}},
+                "resources": container_resources(spec.serving.resources)
+                or {"requests": {"cpu": "500m", "memory": "512Mi"}},
+            }
+        ],
+    }
+    if canary_percent is not None:
+        predictor["canaryTrafficPercent"] = canary_percent
+    return {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": metadata(owner, name, "kserve", version),
+        "spec": {"predictor": predictor},
+    }

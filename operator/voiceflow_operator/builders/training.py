@@ -1,0 +1,33 @@
+"""The training Workflow for a DiarizationModel: the pipelines' hera builder, plus ownership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.workflows import TrainingWorkflowParams, build_training_workflow
+from voiceflow_operator.builders.common import Owner, labels, metadata
+from voiceflow_operator.naming import workflow_name
+from voiceflow_operator.spec import ModelSpec
+
+
+def build_training_workflow_for(owner: Owner, spec: ModelSpec, attempt: int) -> dict[str, Any]:
+    """Render the training Workflow for spec.version; `attempt` names retries apart."""
+    assert spec.training is not None, "only called for resources that train"
+    t = spec.training
+    name = workflow_name(owner.name, spec.version, attempt)
+    params = TrainingWorkflowParams(
+        name=name,
+        namespace=owner.namespace,
+        version=spec.version,
+        dataset=t.dataset,
+        image=t.image,
+        config=t.config or t.preset,
+        artifacts=t.artifacts,
+        quantize=spec.quantize,
+        der_margin=t.der_margin,
+        resources=t.resources,
+        labels=labels(owner, "training", spec.version),
+    )
+    wf = build_training_workflow(params)
+    wf["metadata"] = {**wf["metadata"], **metadata(owner, name, "training", spec.version)}
+    return wf

@@ -1,0 +1,99 @@
+"""Canary analysis as pure functions: observations in, a verdict out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from voiceflow_operator.spec import Canary
+
+
+@dataclass(frozen=True)
+class CanaryMetrics:
+    """What Prometheus says about the canary's pods over the analysis window (None: no data)."""
+
+    error_rate: float | None
+    p99_latency_seconds: float | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: str  # "healthy" | "pending" | "unhealthy"
+    reason: str
+    message: str
+
+
+def deployment_ready(deployment: Mapping[str, Any] | None, version: str | None = None) -> bool:
+    """Available, rolled out to its latest generation, and (optionally) running `version`."""
+    if not deployment:
+        return False
+    meta, status = deployment.get("metadata", {}), deployment.get("status") or {}
+    if version is not None and meta.get("labels", {}).get("voiceflow.io/version") != version:
+        return False
+    if status.get("observedGeneration", 0) < meta.get("generation", 1):
+        return False
+    if int(status.get("availableReplicas", 0) or 0) < 1:
+        return False
+    available = _condition(status, "Available")
+    return available is not None and available.get("status") == "True"
+
+
+def deployment_stalled(deployment: Mapping[str, Any] | None) -> str | None:
+    """The controller's own verdict that a rollout will not finish (ProgressDeadlineExceeded)."""
+    if not deployment:
+        return None
+    progressing = _condition(deployment.get("status") or {}, "Progressing")
+    if progressing and progressing.get("status") == "False":
+        return str(progressing.get("reason") or "ProgressDeadlineExceeded")
+    return None
+
+
+def inference_service_ready(isvc: Mapping[str, Any] | None) -> bool:
+    if not isvc:
+        return False
+    ready = _condition(isvc.get("status") or {}, "Ready")
+    return ready is not None and ready.get("status") == "True"
+
+
+def judge_canary(
+    ready: bool,
+    stalled_reason: str | None,
+    metrics: CanaryMetrics | None,
+    elapsed_seconds: float,
+    policy: Canary,
+) -> Verdict:
+    """Decide one analysis step. Metrics are only judged once the canary is ready; a canary
+    that is still not ready after the progress deadline is a failure."""
+    if stalled_reason:
+        return Verdict("unhealthy", "CanaryStalled", f"canary rollout stalled: {stalled_reason}")
+    if not ready:
+        if elapsed_seconds > policy.progress_deadline_seconds:
+            return Verdict(
+                "unhealthy",
+                "CanaryNotReady",
+                f"canary not ready after {policy.progress_deadline_seconds}s",
+            )
+        return Verdict("pending", "CanaryStarting", "waiting for the canary pods to become ready")
+    if metrics is not None:
+        if metrics.error_rate is not None and metrics.error_rate > policy.max_error_rate:
+            return Verdict(
+                "unhealthy",
+                "ErrorRateTooHigh",
+                f"canary error rate {metrics.error_rate:.4f} > {policy.max_error_rate:.4f}",
+            )
+        p99 = metrics.p99_latency_seconds
+        if p99 is not None and p99 > policy.max_p99_latency_seconds:
+            return Verdict(
+                "unhealthy",
+                "LatencyTooHigh",
+                f"canary P99 latency {p99:.3f}s > {policy.max_p99_latency_seconds:.3f}s",
+            )
+    return Verdict("healthy", "CanaryHealthy", "canary ready and within error/latency budgets")
+
+
+def _condition(status: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
+    for c in status.get("conditions") or ():
+        if c.get("type") == ctype:
+            return c
+    return None

@@ -1,0 +1,35 @@
+"""Names that are part of the operator's contract with the cluster."""
+
+from __future__ import annotations
+
+GROUP = "voiceflow.io"
+VERSION = "v1alpha1"
+PLURAL = "diarizationmodels"
+KIND = "DiarizationModel"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Our own domain for everything the operator writes, so nothing collides with Kopf's defaults
+# or another operator's.
+FINALIZER = "voiceflow.io/finalizer"
+PROGRESS_ANNOTATION_PREFIX = "voiceflow.io"
+LABEL_MODEL = "voiceflow.io/model"
+LABEL_VERSION = "voiceflow.io/version"
+LABEL_ROLE = "voiceflow.io/role"  # training | export | stable | canary
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "voiceflow-operator"
+
+# The inference pod's contract (inference_pod issue): one port, probes, metrics, WebSocket.
+SERVING_PORT = 3000
+HEALTH_PATH = "/health"
+READY_PATH = "/ready"
+METRICS_PATH = "/metrics"
+STREAM_PATH = "/ws/stream"
+LATENCY_METRIC = "inference_latency_seconds"
+MODEL_ENV = "VOICEFLOW_MODEL_URI"
+VERSION_ENV = "VOICEFLOW_MODEL_VERSION"
+
+# Condition types in status.conditions.
+TRAINED = "Trained"
+EXPORTED = "Exported"
+READY = "Ready"
+CANARY_HEALTHY = "CanaryHealthy"

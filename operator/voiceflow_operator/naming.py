@@ -1,0 +1,47 @@
+"""Deterministic child names: the same resource and version always map to the same names, so
+a restarted operator finds what it created instead of creating duplicates."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_NAME = 63  # DNS-1035 label: Services and the pods derived from Deployments need it.
+
+
+def dns_name(*parts: str, limit: int = MAX_NAME) -> str:
+    """Join parts into a DNS-1035 label, truncating with a short hash to stay unique."""
+    raw = "-".join(p for p in parts if p)
+    name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")
+    if not name or not name[0].isalpha():
+        name = "vf-" + name
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return name[: limit - 9].rstrip("-") + "-" + digest
+
+
+def workflow_name(model: str, version: str, attempt: int) -> str:
+    return dns_name(model, "train", version, str(attempt))
+
+
+def export_job_name(model: str, version: str) -> str:
+    return dns_name(model, "export", version)
+
+
+def stable_name(model: str) -> str:
+    return dns_name(model)
+
+
+def canary_name(model: str) -> str:
+    return dns_name(model, "canary")
+
+
+def model_store_uri(artifacts: str, version: str) -> str:
+    """Where the export Job puts the served ONNX model for a version."""
+    return f"{artifacts.rstrip('/')}/{version}/serving/model.onnx"
+
+
+def checkpoint_uri(artifacts: str, version: str) -> str:
+    """Where the training workflow's register step stores the version's checkpoint."""
+    return f"{artifacts.rstrip('/')}/{version}/checkpoint.pt"

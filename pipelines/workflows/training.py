@@ -1,0 +1,89 @@
+"""The training workflow: prepare data -> train -> export -> evaluate -> register.
+
+Export runs before evaluate so the evaluation gate scores the artifact that will be served
+(the INT8 one when quantizing), not a torch checkpoint that never ships.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hera.workflows import DAG, Parameter, Task, Workflow
+from hera.workflows.models import TTLStrategy, ValueFrom
+
+from pipelines.workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
+from pipelines.workflows.steps import (
+    METRICS,
+    evaluate_step,
+    export_step,
+    prepare_step,
+    register_step,
+    train_step,
+)
+
+PRESETS = ("tiny", "full")
+
+
+@dataclass(frozen=True)
+class TrainingWorkflowParams:
+    """What one training run is parameterised by (the DiarizationModel's spec.training)."""
+
+    name: str
+    version: str
+    dataset: str
+    image: str
+    config: str = "full"  # a preset name, or a config file path inside the image / on the dataset
+    artifacts: str = "pvc://voiceflow-models"
+    quantize: str = "none"
+    der_margin: float = 0.0
+    seed: int = 0
+    namespace: str | None = None
+    workspace_size: str = "20Gi"
+    service_account: str | None = "voiceflow-workflow"
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    active_deadline_seconds: int = 24 * 3600
+
+    @property
+    def config_is_file(self) -> bool:
+        return self.config not in PRESETS
+
+
+def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
+    """Render the training Workflow manifest (a plain dict, no Argo server needed)."""
+    metrics_out = Parameter(name="metrics", value_from=ValueFrom(path=METRICS))
+    with Workflow(
+        name=p.name,
+        namespace=p.namespace,
+        labels=workflow_labels("training", p.labels),
+        entrypoint="train-model",
+        service_account_name=p.service_account,
+        active_deadline_seconds=p.active_deadline_seconds,
+        volume_claim_templates=[workspace_claim(p.workspace_size)],
+        # Keep a failed run around for a day for debugging; successful ones go after an hour.
+        ttl_strategy=TTLStrategy(seconds_after_success=3600, seconds_after_failure=86400),
+        arguments=[
+            Parameter(name="version", value=p.version),
+            Parameter(name="config", value=p.config),
+            Parameter(name="dataset", value=p.dataset),
+            Parameter(name="image", value=p.image),
+            Parameter(name="artifacts", value=p.artifacts),
+            Parameter(name="quantize", value=p.quantize),
+            Parameter(name="der-margin", value=str(p.der_margin)),
+            Parameter(name="seed", value=str(p.seed)),
+        ],
+    ) as wf:
+        prepare = step_container(prepare_step())
+        train = step_container(train_step(p.config_is_file), resources=p.resources)
+        export = step_container(export_step())
+        evaluate = step_container(evaluate_step(), outputs=[metrics_out])
+        register = step_container(register_step())
+        with DAG(name="train-model"):
+            templates = (prepare, train, export, evaluate, register)
+            tasks = [Task(name=str(t.name), template=t) for t in templates]
+            for upstream, downstream in itertools.pairwise(tasks):
+                upstream >> downstream
+    return strip_empty(wf.to_dict())
