@@ -1,0 +1,119 @@
+"""The FastAPI application: wiring only (context, middleware, routers, start-up and shutdown)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from control_api import audit, engine, users
+from control_api.backends import RegistryBackend, make_backend
+from control_api.context import AppContext
+from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
+from control_api.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
+from control_api.routes import audit as audit_routes
+from control_api.routes import auth, batch, health, models
+from control_api.settings import Settings
+from control_api.worker import WorkerPool
+
+log = logging.getLogger(__name__)
+MULTIPART_SLACK_BYTES = 1 << 20  # boundaries and form fields around the files themselves
+
+
+def build_context(
+    settings: Settings,
+    *,
+    diarize: engine.DiarizeFn | None = None,
+    validate_audio: engine.AudioValidator | None = None,
+    backend: RegistryBackend | None = None,
+) -> AppContext:
+    db_engine = make_engine(settings)
+    redis_client = None
+    limiter: RateLimiter
+    if settings.redis_url:
+        import redis
+
+        redis_client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        limiter = RedisRateLimiter(
+            redis_client, settings.rate_limit, settings.rate_limit_window_s, settings.redis_prefix
+        )
+    else:
+        limiter = InMemoryRateLimiter(settings.rate_limit, settings.rate_limit_window_s)
+    return AppContext(
+        settings=settings,
+        engine=db_engine,
+        sessions=make_sessionmaker(db_engine),
+        limiter=limiter,
+        backend=backend
+        or make_backend(
+            settings.registry_mode, namespace=settings.k8s_namespace, reload_url=settings.inference_reload_url
+        ),
+        diarize=diarize or engine.load_callable(settings.diarize_fn),
+        validate_audio=validate_audio or engine.engine_validate_audio,
+        jwt_secret=settings.resolved_jwt_secret(),
+        redis_client=redis_client,
+    )
+
+
+def prepare(ctx: AppContext) -> None:
+    """Migrate the schema and create the first admin: idempotent, safe from several processes at once."""
+    ctx.settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    migrate(ctx.engine)
+    with session_scope(ctx.sessions) as session:
+        if users.ensure_admin(session, ctx.settings.admin_username, ctx.settings.admin_password):
+            log.info("created admin user %r", ctx.settings.admin_username)
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    ctx = context or build_context(settings or Settings.from_env())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        prepare(ctx)
+        pool = None
+        if ctx.settings.embedded_workers > 0:
+            pool = WorkerPool(
+                ctx.sessions,
+                ctx.settings,
+                ctx.diarize,
+                ctx.backend,
+                batch_workers=ctx.settings.embedded_workers,
+            )
+            pool.start()
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.stop()
+            ctx.engine.dispose()
+
+    app = FastAPI(
+        title="VoiceFlow Control API",
+        version="0.1.0",
+        description="Model registry, batch diarization jobs, authentication, rate limits and audit.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.middleware("http")(audit.middleware(lambda request: request.app.state.ctx.sessions))
+    app.middleware("http")(_body_limit(ctx.settings))
+    for router in (health.router, auth.router, models.router, batch.router, audit_routes.router):
+        app.include_router(router)
+    return app
+
+
+def _body_limit(
+    settings: Settings,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    limit = settings.max_upload_bytes * settings.max_files_per_job + MULTIPART_SLACK_BYTES
+
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # Refused before a byte of the body is read; per-file limits are checked again while storing.
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
+        return await call_next(request)
+
+    return guard

@@ -1,0 +1,71 @@
+"""The only module that calls the core engine; everything else takes these functions as parameters.
+
+Imports of `voiceflow.*` engine modules are lazy so the API starts (and its queue tests run) on an
+install where the engine's heavier runtime is not importable yet.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FileResult:
+    segments: list[dict[str, Any]]
+    rttm: str
+
+
+# (audio path, file id used in the RTTM) -> result; raises on a file that cannot be diarized.
+DiarizeFn = Callable[[Path, str], FileResult]
+# (file bytes) -> duration in seconds; raises ValueError (AudioError) when the bytes are not audio.
+AudioValidator = Callable[[bytes], float]
+
+ENGINE_SAMPLE_RATE = 16000
+
+_diarizer: Any = None
+_diarizer_lock = threading.Lock()
+
+
+def _shared_diarizer() -> Any:
+    # One Diarizer per process: loading the ONNX models is the expensive part and they are reusable.
+    global _diarizer
+    with _diarizer_lock:
+        if _diarizer is None:
+            from voiceflow.pipeline import Diarizer
+
+            _diarizer = Diarizer()
+        return _diarizer
+
+
+def segment_to_dict(segment: Any) -> dict[str, Any]:
+    return {"start": float(segment.start), "end": float(segment.end), "speaker": str(segment.speaker)}
+
+
+def engine_diarize(path: Path, file_id: str) -> FileResult:
+    from voiceflow.rttm import segments_to_rttm
+
+    segments = _shared_diarizer().diarize_file(path)
+    return FileResult([segment_to_dict(s) for s in segments], segments_to_rttm(segments, file_id))
+
+
+def engine_validate_audio(data: bytes) -> float:
+    from voiceflow.audio import decode_audio_bytes
+
+    samples = decode_audio_bytes(data, sample_rate=ENGINE_SAMPLE_RATE)
+    return len(samples) / ENGINE_SAMPLE_RATE
+
+
+def load_callable(spec: str) -> Callable[..., Any]:
+    """`package.module:function` -> the function (how settings name the diarization function)."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"expected 'module:function', got {spec!r}")
+    fn = getattr(importlib.import_module(module_name), attr)
+    if not callable(fn):
+        raise TypeError(f"{spec} is not callable")
+    return fn

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from control_api import users
+from control_api.deps import CtxDep, SessionDep, enforce_rate_limit, unauthorized
+from control_api.schemas import ErrorResponse, LoginRequest, RefreshRequest, TokenResponse
+from control_api.security import TokenError, decode_token, issue_token
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "wrong credentials or invalid refresh token"},
+    422: {"model": ErrorResponse, "description": "invalid request"},
+    429: {"model": ErrorResponse, "description": "too many attempts"},
+}
+
+
+def _tokens(ctx: CtxDep, username: str, role: str) -> TokenResponse:
+    settings = ctx.settings
+    secret, algorithm = ctx.jwt_secret, settings.jwt_algorithm
+    return TokenResponse(
+        access_token=issue_token(
+            username,
+            role,
+            ttl_s=settings.access_token_ttl_s,
+            token_type="access",
+            secret=secret,
+            algorithm=algorithm,
+        ),
+        refresh_token=issue_token(
+            username,
+            role,
+            ttl_s=settings.refresh_token_ttl_s,
+            token_type="refresh",
+            secret=secret,
+            algorithm=algorithm,
+        ),
+        expires_in=settings.access_token_ttl_s,
+        role=role,  # type: ignore[arg-type]
+    )
+
+
+@router.post("/login", response_model=TokenResponse, responses=RESPONSES)
+def login(body: LoginRequest, request: Request, ctx: CtxDep, session: SessionDep) -> TokenResponse:
+    """Exchange a username and password for an access token (and a refresh token)."""
+    request.state.username = body.username  # audit who tried, whatever the outcome
+    # Limited per client address *and* per account, so password guessing is slowed from both sides.
+    client = request.client.host if request.client else "unknown"
+    enforce_rate_limit(ctx, f"login-ip:{client}", None)
+    enforce_rate_limit(ctx, f"login-user:{body.username}", None)
+    user = users.authenticate(session, body.username, body.password)
+    if user is None:
+        raise unauthorized("wrong username or password")
+    return _tokens(ctx, user.username, user.role)
+
+
+@router.post("/refresh", response_model=TokenResponse, responses=RESPONSES)
+def refresh(body: RefreshRequest, request: Request, ctx: CtxDep, session: SessionDep) -> TokenResponse:
+    """A new token pair from a refresh token; the account's current role is used, and must still exist."""
+    try:
+        claims = decode_token(
+            body.refresh_token,
+            secret=ctx.jwt_secret,
+            expected_type="refresh",
+            algorithm=ctx.settings.jwt_algorithm,
+        )
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from exc
+    request.state.username = claims.username
+    enforce_rate_limit(ctx, f"user:{claims.username}", None)
+    user = users.find_user(session, claims.username)
+    if user is None:
+        raise unauthorized("account no longer exists")
+    return _tokens(ctx, user.username, user.role)

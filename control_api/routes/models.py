@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from control_api import registry
+from control_api.db import session_scope
+from control_api.deps import Admin, CtxDep, Operator, SessionDep, Viewer
+from control_api.models import RegistryModel
+from control_api.routes import errors
+from control_api.schemas import ActivationOut, ModelList, ModelOut, TrainRequest
+
+router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+def _get(session: Session, model_id: str, *, lock: bool = False) -> RegistryModel:
+    model = session.get(RegistryModel, model_id, with_for_update=lock)
+    if model is None:
+        raise HTTPException(status_code=404, detail=f"no model {model_id}")
+    return model
+
+
+@router.get("", response_model=ModelList, responses=errors())
+def list_models(
+    session: SessionDep,
+    caller: Viewer,
+    name: Annotated[str | None, Query(max_length=63)] = None,
+    state: Annotated[str | None, Query(max_length=24)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ModelList:
+    """Registry entries, newest first."""
+    query = select(RegistryModel)
+    if name:
+        query = query.where(RegistryModel.name == name)
+    if state:
+        query = query.where(RegistryModel.state == state)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = session.execute(
+        query.order_by(RegistryModel.created_at.desc(), RegistryModel.id).limit(limit).offset(offset)
+    ).scalars()
+    return ModelList(
+        items=[ModelOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{model_id}", response_model=ModelOut, responses=errors(404))
+def get_model(model_id: str, session: SessionDep, caller: Viewer) -> ModelOut:
+    return ModelOut.model_validate(_get(session, model_id))
+
+
+@router.post("/train", response_model=ModelOut, status_code=202, responses=errors())
+def train(body: TrainRequest, request: Request, ctx: CtxDep, caller: Operator) -> ModelOut:
+    """Register a new version of `name` and start training it (a background worker, or the operator)."""
+    with session_scope(ctx.sessions) as session:
+        # The version number comes from MAX(version)+1; the unique constraint turns a race between two
+        # trains of the same name into a retry rather than a duplicate.
+        for attempt in range(5):
+            try:
+                with session.begin_nested():
+                    model = registry.new_model(
+                        session, body.name, body.config, caller.username, registry.TRAIN_QUEUED
+                    )
+                break
+            except IntegrityError:
+                if attempt == 4:
+                    raise
+        ctx.backend.submit_train(session, model)
+        request.state.audit_target = f"model={model.id}"
+        return ModelOut.model_validate(model)
+
+
+@router.post("/{model_id}/export", response_model=ModelOut, status_code=202, responses=errors(404, 409))
+def export(model_id: str, ctx: CtxDep, session: SessionDep, caller: Operator) -> ModelOut:
+    """Export a trained model to ONNX (INT8 and evaluation gate as the pipeline's export command does)."""
+    model = _get(session, model_id, lock=True)
+    try:
+        registry.check_export(model)
+    except registry.TransitionError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    ctx.backend.submit_export(session, model, caller.username)
+    return ModelOut.model_validate(model)
+
+
+@router.put("/{model_id}/activate", response_model=ActivationOut, responses=errors(404, 409))
+async def activate(model_id: str, ctx: CtxDep, caller: Admin) -> ActivationOut:
+    """Make this exported model the one served; the previous active model goes back to `exported`."""
+
+    def change() -> tuple[RegistryModel, RegistryModel | None]:
+        with session_scope(ctx.sessions) as session:
+            model = _get(session, model_id, lock=True)
+            try:
+                previous = registry.activate(session, model, caller.username)
+            except registry.TransitionError as exc:
+                raise HTTPException(status_code=409, detail=str(exc)) from exc
+            return model, previous
+
+    model, previous = await run_in_threadpool(change)
+    # After the commit: the inference pod reloads a model the registry already calls active.
+    reload = await run_in_threadpool(ctx.backend.activated, model, previous)
+    return ActivationOut(
+        model=ModelOut.model_validate(model), previous_id=previous.id if previous else None, reload=reload
+    )

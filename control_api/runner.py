@@ -1,0 +1,184 @@
+"""Embedded registry work: run the pipelines' `train` / `export` commands for a leased model.
+
+The commands come from configurable templates (`VOICEFLOW_TRAIN_COMMAND`, `VOICEFLOW_EXPORT_COMMAND`),
+split with shlex *before* the placeholders are filled, so a path with spaces stays one argument and
+nothing is ever passed through a shell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from control_api import queue, registry
+from control_api.db import session_scope
+from control_api.models import RegistryModel, utcnow
+from control_api.settings import Settings
+
+log = logging.getLogger(__name__)
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".onnx")
+MAX_LOG_CHARS = 2000
+
+
+def render_command(template: str, **values: str) -> list[str]:
+    """shlex-split `template`, then fill `{placeholders}` inside each argument."""
+    values = {"python": sys.executable, **values}
+    try:
+        return [part.format(**values) for part in shlex.split(template)]
+    except KeyError as exc:
+        raise ValueError(f"unknown placeholder {exc} in command template {template!r}") from exc
+
+
+def find_checkpoint(output_dir: Path) -> Path:
+    """The single checkpoint file the trainer wrote, or the output folder itself when there is not one."""
+    found = sorted(p for p in output_dir.rglob("*") if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
+    return found[0] if len(found) == 1 else output_dir
+
+
+def read_metrics(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_command(argv: list[str], *, timeout_s: float, cwd: Path) -> tuple[int, str]:
+    try:
+        proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except FileNotFoundError as exc:
+        return 127, str(exc)
+    except subprocess.TimeoutExpired:
+        return 124, f"timed out after {timeout_s:.0f} s"
+    return proc.returncode, (proc.stdout + proc.stderr)[-MAX_LOG_CHARS:]
+
+
+def model_dir(settings: Settings, model_id: str) -> Path:
+    return settings.storage_dir / "models" / model_id
+
+
+def train(
+    settings: Settings, model_id: str, config: dict[str, Any], name: str, version: int
+) -> dict[str, Any]:
+    """Run the train command; the registry changes to write (state trained or failed, and what it made)."""
+    work = model_dir(settings, model_id)
+    output_dir = work / "train"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config_path = work / "config.json"
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
+    argv = render_command(
+        settings.train_command,
+        config=str(config_path),
+        output_dir=str(output_dir),
+        name=name,
+        version=str(version),
+        model_id=model_id,
+    )
+    code, output = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
+    if code != 0:
+        return {"state": registry.FAILED, "error": f"train exited with {code}: {output}"}
+    return {
+        "state": registry.TRAINED,
+        "checkpoint_uri": find_checkpoint(output_dir).as_uri(),
+        "metrics": read_metrics(output_dir / "metrics.json"),
+        "error": None,
+    }
+
+
+def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, version: int) -> dict[str, Any]:
+    work = model_dir(settings, model_id)
+    export_dir = work / "export"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    output = export_dir / "model.onnx"
+    output.unlink(missing_ok=True)  # a re-export must not pass on the previous file
+    checkpoint = checkpoint_uri.removeprefix("file://")
+    argv = render_command(
+        settings.export_command,
+        checkpoint=checkpoint,
+        output=str(output),
+        output_dir=str(export_dir),
+        name=name,
+        version=str(version),
+        model_id=model_id,
+    )
+    code, log_tail = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
+    if code != 0:
+        return {"state": registry.FAILED, "error": f"export exited with {code}: {log_tail}"}
+    if not output.is_file():
+        return {"state": registry.FAILED, "error": f"export succeeded but wrote no {output.name}"}
+    return {
+        "state": registry.EXPORTED,
+        "artifact_uri": output.as_uri(),
+        "sha256": sha256_of(output),
+        "metrics_update": read_metrics(export_dir / "metrics.json"),
+        "error": None,
+    }
+
+
+def process_next(factory: sessionmaker[Session], settings: Settings, *, worker_id: str) -> bool:
+    """Lease one queued train or export and run it. False when there is nothing to do."""
+    for queued, running in (
+        (registry.TRAIN_QUEUED, registry.TRAINING),
+        (registry.EXPORT_QUEUED, registry.EXPORTING),
+    ):
+        with session_scope(factory) as session:
+            row = queue.claim_next(
+                session,
+                RegistryModel,
+                queued=queued,
+                running=running,
+                worker_id=worker_id,
+                lease_s=settings.lease_s,
+                now=utcnow(),
+                order_by=RegistryModel.updated_at,
+            )
+            if row is None:
+                continue
+            model_id, name, version = row.id, row.name, row.version
+            config, checkpoint_uri = dict(row.config or {}), row.checkpoint_uri or ""
+        with queue.LeaseKeeper(
+            factory, RegistryModel, model_id, worker_id=worker_id, running=running, lease_s=settings.lease_s
+        ):
+            try:
+                if running == registry.TRAINING:
+                    changes = train(settings, model_id, config, name, version)
+                else:
+                    changes = export(settings, model_id, checkpoint_uri, name, version)
+            except Exception as exc:  # a broken template or full disk fails this model, not the worker
+                log.exception("registry work on %s failed", model_id)
+                changes = {"state": registry.FAILED, "error": f"{type(exc).__name__}: {exc}"}
+        _record(factory, model_id, worker_id, running, changes)
+        return True
+    return False
+
+
+def _record(
+    factory: sessionmaker[Session], model_id: str, worker_id: str, running: str, changes: dict[str, Any]
+) -> None:
+    with session_scope(factory) as session:
+        row = session.get(RegistryModel, model_id, with_for_update=True)
+        if row is None or row.claimed_by != worker_id or row.state != running:
+            log.warning("lost the lease on model %s; discarding this worker's result", model_id)
+            return
+        metrics_update = changes.pop("metrics_update", None)
+        if metrics_update:
+            changes["metrics"] = {**(row.metrics or {}), **metrics_update}
+        registry.touch(row, "worker", **changes, lease_expires_at=None)

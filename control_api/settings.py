@@ -1,0 +1,109 @@
+"""Runtime settings of the Control API, read once from the environment (`VOICEFLOW_*`).
+
+A frozen dataclass rather than a settings framework: every field has a plain default that makes
+`voiceflow api` work embedded on a laptop (SQLite file, in-process rate limits, local storage), and
+tests build one directly with `dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = Path(os.path.expanduser("~")) / ".voiceflow" / "control_api"
+
+# `{python}` is the interpreter running the API, so the templates work inside any virtualenv.
+DEFAULT_TRAIN_COMMAND = "{python} -m voiceflow.cli.main train --config {config} --output {output_dir}"
+DEFAULT_EXPORT_COMMAND = "{python} -m voiceflow.cli.main export --checkpoint {checkpoint} --output {output}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""  # empty: SQLite file under state_dir
+    redis_url: str = ""  # empty: in-process rate limits
+    redis_prefix: str = "voiceflow:"
+    state_dir: Path = DEFAULT_STATE_DIR
+    jwt_secret: str = field(default="", repr=False)  # empty: generated once, kept in state_dir
+    jwt_algorithm: str = "HS256"
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 7 * 24 * 3600
+    admin_username: str = "admin"
+    admin_password: str = field(default="", repr=False)  # empty: no admin is created at start
+    rate_limit: int = 100
+    rate_limit_window_s: int = 60
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_audio_seconds: float = 30 * 60
+    max_files_per_job: int = 64
+    reference_root: str = ""  # empty: batch jobs by server-side reference are refused
+    # Batch worker threads started inside the API process; 0 leaves the work to `voiceflow api worker`.
+    embedded_workers: int = 1
+    lease_s: float = 300.0
+    poll_interval_s: float = 0.5
+    diarize_fn: str = "control_api.engine:engine_diarize"
+    registry_mode: str = "auto"  # auto | embedded | kubernetes
+    k8s_namespace: str = "default"
+    train_command: str = DEFAULT_TRAIN_COMMAND
+    export_command: str = DEFAULT_EXPORT_COMMAND
+    command_timeout_s: float = 6 * 3600
+    inference_reload_url: str = ""  # embedded `activate` POSTs the model here when set
+    db_schema: str = ""  # PostgreSQL schema to use (tests isolate themselves with one each)
+
+    @property
+    def storage_dir(self) -> Path:
+        return Path(self.state_dir) / "storage"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.state_dir) / 'control_api.db'}"
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing key; generated and persisted on first use so every process of one install agrees."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = Path(self.state_dir) / "jwt_secret"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Written aside then hard-linked: when two processes start together exactly one key wins
+            # and nobody ever reads a half-written file.
+            tmp = path.with_name(f".jwt_secret.{os.getpid()}.{secrets.token_hex(4)}")
+            tmp.write_text(secrets.token_urlsafe(48))
+            os.chmod(tmp, 0o600)
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        return path.read_text().strip()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Fields map to `VOICEFLOW_<FIELD>` (upper case); explicit overrides win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"VOICEFLOW_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.type, raw, f.name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def _coerce(type_name: Any, raw: str, name: str) -> Any:
+    # With `from __future__ import annotations` the field types are strings.
+    kind = str(type_name)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"VOICEFLOW_{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,125 @@
+"""Checking and storing uploaded audio: format by magic bytes then by decoding, never by file name.
+
+Every file of a request is checked and written under a staging folder first; only when all of them
+pass are they moved into the job's folder. A rejected request removes its staging folder, so nothing
+half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from control_api.engine import AudioValidator
+
+SNIFF_BYTES = 12
+
+
+class UploadRejected(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    filename: str  # the client's name, cleaned, for display only
+    path: Path
+    duration_s: float
+
+
+def sniff_audio_format(head: bytes) -> str | None:
+    """The container named by the first bytes, or None when they are not a supported audio format."""
+    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    return None
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def clean_filename(name: str | None, fallback: str) -> str:
+    # Only the last path component, restricted characters: the name is shown, never trusted as a path.
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _UNSAFE.sub("_", base).strip("._")[:200]
+    return cleaned or fallback
+
+
+def stage_upload(
+    stream: BinaryIO,
+    filename: str | None,
+    staging_dir: Path,
+    index: int,
+    *,
+    max_bytes: int,
+    max_seconds: float,
+    validate: AudioValidator,
+) -> StagedFile:
+    """Copy one upload into `staging_dir` and check it; raises UploadRejected (413/415/422)."""
+    name = clean_filename(filename, f"file{index}")
+    head = stream.read(SNIFF_BYTES)
+    fmt = sniff_audio_format(head)
+    if fmt is None:
+        raise UploadRejected(415, f"{name}: not a WAV, FLAC or Ogg audio file (checked by content)")
+    target = staging_dir / f"{index:04d}.{fmt}"
+    size = len(head)
+    with target.open("wb") as out:
+        out.write(head)
+        while chunk := stream.read(1 << 20):
+            size += len(chunk)
+            if size > max_bytes:
+                raise UploadRejected(413, f"{name}: larger than the {max_bytes} byte limit")
+            out.write(chunk)
+    try:
+        duration = validate(target.read_bytes())
+    except ValueError as exc:  # AudioError is a ValueError
+        raise UploadRejected(422, f"{name}: cannot be decoded as audio: {exc}") from exc
+    if duration <= 0:
+        raise UploadRejected(422, f"{name}: contains no audio")
+    if duration > max_seconds:
+        raise UploadRejected(413, f"{name}: {duration:.0f} s of audio exceeds the {max_seconds:.0f} s limit")
+    return StagedFile(name, target, duration)
+
+
+def new_staging_dir(storage_dir: Path) -> Path:
+    path = storage_dir / "staging" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def commit_staged(staged: list[StagedFile], job_dir: Path) -> list[Path]:
+    """Move staged files into the job folder (same filesystem: renames, so they appear whole)."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    final = []
+    for item in staged:
+        target = job_dir / item.path.name
+        item.path.replace(target)
+        final.append(target)
+    return final
+
+
+def discard(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def resolve_reference(reference: str, root: str) -> Path:
+    """A server-side file named relative to the configured reference root; refuses anything outside it."""
+    if not root:
+        raise UploadRejected(422, "references are not enabled on this server (VOICEFLOW_REFERENCE_ROOT)")
+    base = Path(root).resolve()
+    ref = reference.removeprefix("file://")
+    candidate = (base / ref).resolve()
+    if not candidate.is_relative_to(base):
+        raise UploadRejected(422, f"{reference}: outside the reference root")
+    if not candidate.is_file():
+        raise UploadRejected(422, f"{reference}: no such file")
+    return candidate
