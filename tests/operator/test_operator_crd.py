@@ -1,0 +1,103 @@
+"""The DiarizationModel CRD: well-formed, structural, and admitting exactly what it should."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from vf_k8s_schema import CRD_PATH, admit, load_crd, served_schema, structural_problems
+from voiceflow_operator.constants import GROUP, KIND, PLURAL, VERSION
+
+EXAMPLES = Path(CRD_PATH).parent / "examples"
+INVALID = sorted((EXAMPLES / "invalid").glob("*.yaml"))
+VALID = sorted(EXAMPLES.glob("*.yaml"))
+
+
+def _crd() -> dict:
+    return load_crd(CRD_PATH)
+
+
+def test_crd_is_a_valid_v1_customresourcedefinition() -> None:
+    import kubernetes_validate
+
+    kubernetes_validate.validate(_crd(), "1.30.0", strict=True)
+
+
+def test_crd_names_scope_and_version_match_the_operator() -> None:
+    crd = _crd()
+    assert crd["metadata"]["name"] == f"{PLURAL}.{GROUP}"
+    names = crd["spec"]["names"]
+    assert (names["kind"], names["plural"], names["shortNames"]) == (KIND, PLURAL, ["dm"])
+    assert crd["spec"]["scope"] == "Namespaced"
+    (version,) = crd["spec"]["versions"]
+    assert version["name"] == VERSION and version["served"] and version["storage"]
+    assert version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Phase", "Ready", "Version", "Canary %", "DER", "Age"]
+
+
+def test_schema_is_structural_and_valid_json_schema() -> None:
+    schema = served_schema(_crd(), VERSION)
+    assert structural_problems(schema) == []
+    jsonschema.Draft4Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
+def test_examples_are_admitted(path: Path) -> None:
+    obj = yaml.safe_load(path.read_text())
+    defaulted, errors = admit(obj)
+    assert errors == []
+    # Defaults land where the operator expects them.
+    assert defaulted["spec"]["serving"]["canary"]["trafficPercent"] in (10, 20)
+    assert defaulted["spec"]["serving"]["autoscaling"]["minReplicas"] >= 1
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_examples_are_refused_with_their_reason(path: Path) -> None:
+    text = path.read_text()
+    expected = text.splitlines()[0].removeprefix("# expect:").strip()
+    _, errors = admit(yaml.safe_load(text))
+    assert errors, f"{path.name} was admitted"
+    assert any(expected in e for e in errors), errors
+
+
+def test_there_are_invalid_examples_for_every_cel_rule() -> None:
+    messages = []
+
+    def walk(node: dict) -> None:
+        messages.extend(v["message"] for v in node.get("x-kubernetes-validations") or ())
+        for sub in (node.get("properties") or {}).values():
+            walk(sub)
+
+    walk(served_schema(_crd(), VERSION))
+    expects = [p.read_text().splitlines()[0].removeprefix("# expect:").strip() for p in INVALID]
+    # The one transition rule (serving.mode immutable) is exercised in the test below.
+    stateless = [m for m in messages if "immutable" not in m]
+    missing = [m for m in stateless if not any(e in m for e in expects)]
+    assert not missing
+
+
+def _minimal() -> dict:
+    return yaml.safe_load((EXAMPLES / "serve-existing-kserve.yaml").read_text())
+
+
+def test_serving_mode_is_immutable_on_update() -> None:
+    old = _minimal()
+    new = copy.deepcopy(old)
+    new["spec"]["serving"]["mode"] = "streaming"
+    _, errors = admit(new, old=old)
+    assert any("spec.serving.mode is immutable" in e for e in errors)
+    same = copy.deepcopy(old)
+    same["spec"]["version"] = "0.9.2"  # a new version is the normal rollout path
+    assert admit(same, old=old)[1] == []
+
+
+def test_mode_may_be_set_when_it_was_defaulted_before() -> None:
+    old = _minimal()
+    del old["spec"]["serving"]["mode"]
+    new = copy.deepcopy(old)
+    new["spec"]["serving"]["mode"] = "streaming"  # the default: no change after defaulting
+    assert admit(new, old=old)[1] == []
