@@ -65,7 +65,7 @@ def build_server(settings: Settings) -> DrainingServer:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        ws="websockets",
+        ws="websockets-sansio",
         # uvicorn's own cap sits above ours, so an oversized frame normally gets our clear
         # `frame_too_large` error (1009) rather than a bare protocol close.
         ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
