@@ -32,7 +32,11 @@ def helm_bin() -> str:
     env = dict(os.environ, PYTHON=sys.executable)
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "fetch-helm.sh")],
-        capture_output=True, text=True, timeout=300, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, f"scripts/fetch-helm.sh failed:\n{proc.stderr[-3000:]}"
     path = proc.stdout.strip().splitlines()[-1]

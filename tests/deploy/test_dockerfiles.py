@@ -28,7 +28,10 @@ def test_hadolint_clean(image: str) -> None:
     path = DOCKER / IMAGES[image][0]
     proc = subprocess.run(
         [tool("hadolint"), "--no-color", "--failure-threshold", "info", str(path)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
