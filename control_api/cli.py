@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     api = subparsers.add_parser(
         "api",
         help="run the Control API (model registry, batch jobs, auth) on port 8000",

@@ -1,0 +1,123 @@
+"""The model registry over HTTP: train -> export -> activate with the background worker, and its errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+from api_support import fake_pipeline_script, login, wait_for, with_
+
+from control_api.settings import Settings
+
+
+class ReloadRecorder(BaseHTTPRequestHandler):
+    """A stand-in inference pod's reload endpoint: records what the API asked it to load."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        ReloadRecorder.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def wait_state(client: Any, headers: dict[str, str], model_id: str, state: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/api/models/{model_id}", headers=headers).json()
+        assert body["state"] != "failed", body["error"]
+        return body if body["state"] == state else None
+
+    return wait_for(check)  # type: ignore[no-any-return]
+
+
+def test_full_model_lifecycle(db_settings: Settings, client_for: Callable[..., Any], tmp_path: Path) -> None:
+    server = HTTPServer(("127.0.0.1", 0), ReloadRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    train_cmd, export_cmd = fake_pipeline_script(tmp_path)
+    settings = with_(
+        db_settings,
+        train_command=train_cmd,
+        export_command=export_cmd,
+        embedded_workers=1,
+        inference_reload_url=f"http://127.0.0.1:{server.server_port}/admin/reload",
+    )
+    client = client_for(settings)
+    admin = login(client)
+    try:
+        created = client.post(
+            "/api/models/train", json={"name": "ge2e", "config": {"epochs": 2}}, headers=admin
+        )
+        assert created.status_code == 202
+        first = created.json()
+        assert (first["name"], first["version"], first["created_by"]) == ("ge2e", 1, "admin")
+        trained = wait_state(client, admin, first["id"], "trained")
+        assert trained["metrics"]["epochs"] == 2 and trained["checkpoint_uri"].endswith("checkpoint.pt")
+
+        # Export is only for trained models; activate only for exported ones.
+        assert client.put(f"/api/models/{first['id']}/activate", headers=admin).status_code == 409
+        assert client.post(f"/api/models/{first['id']}/export", headers=admin).status_code == 202
+        exported = wait_state(client, admin, first["id"], "exported")
+        assert len(exported["sha256"]) == 64 and exported["artifact_uri"].endswith("model.onnx")
+        assert exported["metrics"]["der"] == 0.081
+
+        activated = client.put(f"/api/models/{first['id']}/activate", headers=admin)
+        assert activated.status_code == 200, activated.text
+        assert activated.json()["model"]["state"] == "active"
+        assert activated.json()["reload"] == "reloaded: HTTP 200"
+        assert ReloadRecorder.received[-1]["sha256"] == exported["sha256"]
+
+        # A second version replaces the first as the active one.
+        second = client.post("/api/models/train", json={"name": "ge2e"}, headers=admin).json()
+        assert second["version"] == 2
+        wait_state(client, admin, second["id"], "trained")
+        client.post(f"/api/models/{second['id']}/export", headers=admin)
+        wait_state(client, admin, second["id"], "exported")
+        swap = client.put(f"/api/models/{second['id']}/activate", headers=admin).json()
+        assert swap["previous_id"] == first["id"]
+        listing = client.get("/api/models", headers=admin).json()
+        assert listing["total"] == 2
+        assert {m["id"]: m["state"] for m in listing["items"]} == {
+            first["id"]: "exported",
+            second["id"]: "active",
+        }
+        assert client.get("/api/models?state=active", headers=admin).json()["items"][0]["id"] == second["id"]
+    finally:
+        server.shutdown()
+
+
+def test_failed_training_is_reported(
+    db_settings: Settings, client_for: Callable[..., Any], tmp_path: Path
+) -> None:
+    train_cmd, export_cmd = fake_pipeline_script(tmp_path)
+    client = client_for(
+        with_(db_settings, train_command=train_cmd, export_command=export_cmd, embedded_workers=1)
+    )
+    admin = login(client)
+    model = client.post(
+        "/api/models/train", json={"name": "bad", "config": {"fail": True}}, headers=admin
+    ).json()
+    failed = wait_for(
+        lambda: (
+            (body := client.get(f"/api/models/{model['id']}", headers=admin).json())["state"] == "failed"
+            and body
+        )
+    )
+    assert "loss is NaN" in failed["error"]
+    assert client.post(f"/api/models/{model['id']}/export", headers=admin).status_code == 409
+
+
+def test_unknown_model_and_invalid_name(db_settings: Settings, client_for: Callable[..., Any]) -> None:
+    client = client_for(db_settings)
+    admin = login(client)
+    assert client.get("/api/models/no-such-id", headers=admin).status_code == 404
+    assert client.post("/api/models/no-such-id/export", headers=admin).status_code == 404
+    assert client.put("/api/models/no-such-id/activate", headers=admin).status_code == 404
+    assert client.post("/api/models/train", json={"name": "Not A DNS Name"}, headers=admin).status_code == 422
