@@ -1,0 +1,272 @@
+"""Load generator for the inference pod: N concurrent real-time streams of real speech over loopback.
+
+Prints, per N: P50/P95/P99 result latency (client clock: binary frame sent -> the result naming
+that frame received), results and audio seconds per second, the pod's CPU (% of one core) and RSS,
+and streams shed/errored. Also the pod's RSS with 1000 idle connections.
+
+    .venv/bin/python benchmarks/loadgen.py         # starts its own pod (python -m inference_pod)
+    .venv/bin/python benchmarks/loadgen.py --streams 1 16 --seconds 20 --idle 0
+    .venv/bin/python benchmarks/loadgen.py --url ws://host:3000/ws/stream --pid PID
+
+Prints figures, never asserts on them (timings depend on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "ami-excerpts"
+SR = 16000
+
+
+@dataclass
+class StreamStats:
+    latencies_ms: list[float] = field(default_factory=list)
+    results: int = 0
+    audio_seconds: float = 0.0
+    error: str | None = None
+    close_code: int | None = None
+
+
+def load_speech() -> list[np.ndarray]:
+    sys.path.insert(0, str(ROOT))
+    from voiceflow.audio import load_audio
+
+    files = sorted(DATA.glob("*.wav"))
+    if not files:
+        raise SystemExit(f"no speech found in {DATA}")
+    return [load_audio(f) for f in files]
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid: int, key: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values), q))
+
+
+async def one_stream(url: str, audio: np.ndarray, seconds: float, frame_s: float, stats: StreamStats) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    frame = int(frame_s * SR)
+    total = int(seconds * SR)
+    pcm = (np.clip(np.resize(audio, total), -1, 1) * 32767).astype("<i2")
+    sent_at: dict[int, float] = {}
+    try:
+        async with connect(url, max_size=None, open_timeout=60, ping_interval=None) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": SR, "encoding": "pcm_s16le"}))
+            await ws.recv()  # ready
+
+            async def sender() -> None:
+                t0 = time.monotonic()
+                for i, start in enumerate(range(0, total, frame)):
+                    delay = t0 + start / SR - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    sent_at[i] = time.monotonic()
+                    await ws.send(pcm[start : start + frame].tobytes())
+                    stats.audio_seconds += frame_s
+                await ws.send(json.dumps({"type": "end"}))
+
+            task = asyncio.create_task(sender())
+            try:
+                async for raw in ws:
+                    now = time.monotonic()
+                    msg = json.loads(raw)
+                    if msg["type"] == "result":
+                        stats.results += 1
+                        t = sent_at.get(msg["sequence"])
+                        if t is not None:
+                            stats.latencies_ms.append((now - t) * 1000.0)
+                    elif msg["type"] == "error":
+                        stats.error = msg["code"]
+            except ConnectionClosed:
+                pass
+            finally:
+                task.cancel()
+            stats.close_code = ws.close_code
+    except Exception as exc:  # a refused or broken connection is a result, not a crash of the bench
+        stats.error = stats.error or type(exc).__name__
+
+
+async def run_streams(
+    url: str, n: int, seconds: float, frame_s: float, speech: list[np.ndarray], pid: int | None
+):
+    stats = [StreamStats() for _ in range(n)]
+    cpu0 = proc_cpu_seconds(pid) if pid else 0.0
+    t0 = time.monotonic()
+    tasks = []
+    for i in range(n):
+        audio = speech[i % len(speech)]
+        offset = (i * 7919) % max(1, audio.size - SR)  # different speech per stream
+        tasks.append(one_stream(url, np.roll(audio, -offset), seconds, frame_s, stats[i]))
+        await asyncio.sleep(frame_s / max(1, n) * 5)  # stagger starts so steps do not all align
+    await asyncio.gather(*tasks)
+    wall = time.monotonic() - t0
+    cpu = (proc_cpu_seconds(pid) - cpu0) if pid else float("nan")
+    lat = [x for s in stats for x in s.latencies_ms]
+    return {
+        "streams": n,
+        "p50_ms": percentile(lat, 50),
+        "p95_ms": percentile(lat, 95),
+        "p99_ms": percentile(lat, 99),
+        "mean_ms": statistics.fmean(lat) if lat else float("nan"),
+        "results_per_s": sum(s.results for s in stats) / wall,
+        "audio_s_per_s": sum(s.audio_seconds for s in stats) / wall,
+        "cpu_percent": 100.0 * cpu / wall if pid else float("nan"),
+        "rss_mb": proc_rss_mb(pid) if pid else float("nan"),
+        "errors": sorted({s.error for s in stats if s.error}),
+        "errored_streams": sum(1 for s in stats if s.error),
+        "completed_streams": sum(1 for s in stats if s.close_code == 1000),
+        "wall_s": wall,
+    }
+
+
+async def run_idle(url: str, n: int, pid: int | None, hold_s: float = 5.0):
+    from websockets.asyncio.client import connect
+
+    rss0 = proc_rss_mb(pid) if pid else float("nan")
+    conns = []
+    failures = 0
+    for i in range(n):
+        try:
+            ws = await connect(url, open_timeout=60, ping_interval=None)
+            await ws.send(json.dumps({"type": "start", "sample_rate": SR}))
+            conns.append(ws)
+        except Exception:
+            failures += 1
+        if i % 100 == 99:
+            await asyncio.sleep(0.05)
+    for ws in conns:
+        await ws.recv()  # every one got `ready`
+    await asyncio.sleep(hold_s)
+    rss = proc_rss_mb(pid) if pid else float("nan")
+    await asyncio.gather(*(ws.close() for ws in conns), return_exceptions=True)
+    return {
+        "idle_connections": len(conns),
+        "failures": failures,
+        "rss_before_mb": rss0,
+        "rss_mb": rss,
+        "per_connection_kb": (rss - rss0) * 1024 / max(1, len(conns)),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_pod(workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
+    import urllib.request
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "VOICEFLOW_HOST": "127.0.0.1",
+        "VOICEFLOW_PORT": str(port),
+        "VOICEFLOW_LOG_LEVEL": "warning",
+        "VOICEFLOW_IDLE_TIMEOUT_SECONDS": "600",
+        "VOICEFLOW_MAX_CONNECTIONS": "1100",
+    }
+    if workers:
+        env["VOICEFLOW_WORKERS"] = str(workers)
+    proc = subprocess.Popen([sys.executable, "-m", "inference_pod"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return proc, f"ws://127.0.0.1:{port}/ws/stream"
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("pod did not become ready")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="an already running pod (default: start one)")
+    ap.add_argument("--pid", type=int, help="that pod's process id, for CPU and RSS")
+    ap.add_argument("--streams", type=int, nargs="+", default=[1, 16, 64, 128])
+    ap.add_argument("--seconds", type=float, default=30.0, help="audio per stream")
+    ap.add_argument("--frame-ms", type=int, default=100)
+    ap.add_argument("--idle", type=int, default=1000, help="idle connections to hold (0 = skip)")
+    ap.add_argument("--workers", type=int, default=None, help="VOICEFLOW_WORKERS for the started pod")
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+
+    proc = None
+    url, pid = args.url, args.pid
+    if url is None:
+        proc, url = start_pod(args.workers)
+        pid = proc.pid
+    speech = load_speech()
+    report: dict[str, object] = {"cpus": os.cpu_count(), "url": url}
+    try:
+        print(
+            f"{'N':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'res/s':>7} {'audio s/s':>9} "
+            f"{'cpu %':>6} {'rss MB':>7} {'done':>5} {'errors'}",
+            flush=True,
+        )
+        runs = []
+        for n in args.streams:
+            r = asyncio.run(run_streams(url, n, args.seconds, args.frame_ms / 1000.0, speech, pid))
+            runs.append(r)
+            print(
+                f"{n:>5} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+                f"{r['results_per_s']:>7.1f} "
+                f"{r['audio_s_per_s']:>9.1f} {r['cpu_percent']:>6.0f} {r['rss_mb']:>7.0f} "
+                f"{r['completed_streams']:>5} {','.join(r['errors']) or '-'}",
+                flush=True,
+            )
+            time.sleep(2)
+        report["streams"] = runs
+        if args.idle:
+            idle = asyncio.run(run_idle(url, args.idle, pid))
+            report["idle"] = idle
+            print(
+                f"idle: {idle['idle_connections']} connections (failures {idle['failures']}): pod RSS "
+                f"{idle['rss_before_mb']:.0f} -> {idle['rss_mb']:.0f} MB "
+                f"({idle['per_connection_kb']:.0f} KB per connection)",
+                flush=True,
+            )
+        if pid:
+            report["peak_rss_mb"] = proc_rss_mb(pid, "VmHWM")
+            print(f"pod peak RSS {report['peak_rss_mb']:.0f} MB", flush=True)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=60)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
