@@ -213,7 +213,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="an already running pod (default: start one)")
     ap.add_argument("--pid", type=int, help="that pod's process id, for CPU and RSS")
-    ap.add_argument("--streams", type=int, nargs="+", default=[1, 16, 64, 128])
+    ap.add_argument("--streams", type=int, nargs="*", default=[1, 16, 64, 128], help="stream counts (none = skip)")
     ap.add_argument("--seconds", type=float, default=30.0, help="audio per stream")
     ap.add_argument("--frame-ms", type=int, default=100)
     ap.add_argument("--idle", type=int, default=1000, help="idle connections to hold (0 = skip)")

@@ -46,7 +46,9 @@ class Pod:
         self.connections: set[StreamConnection] = set()
         self.pending_jobs = 0
         # Smoothed queue delay of recent engine jobs: the "are we behind" signal for admission.
-        self.queue_delay_ewma = 0.0
+        # It decays with time too, so once load is gone a stale high value cannot lock new streams out.
+        self._delay = 0.0
+        self._delay_at = time.monotonic()
         self.draining = False
         self._watch_task: asyncio.Task[None] | None = None
         self._initial_load = True
@@ -91,14 +93,22 @@ class Pod:
     def model(self) -> LoadedModel:
         return self.models.current
 
+    DELAY_HALF_LIFE_SECONDS = 2.0
+
+    @property
+    def queue_delay(self) -> float:
+        age = time.monotonic() - self._delay_at
+        return self._delay * 0.5 ** (age / self.DELAY_HALF_LIFE_SECONDS)
+
     def overloaded(self) -> bool:
         return (
             self.pending_jobs >= self.settings.max_pending_jobs
-            or self.queue_delay_ewma > self.settings.max_queue_delay_seconds / 2
+            or self.queue_delay > self.settings.max_queue_delay_seconds / 2
         )
 
     def observe_queue_delay(self, seconds: float) -> None:
-        self.queue_delay_ewma = 0.9 * self.queue_delay_ewma + 0.1 * seconds
+        self._delay = 0.9 * self.queue_delay + 0.1 * seconds
+        self._delay_at = time.monotonic()
 
     # --- engine gate ----------------------------------------------------------------------------
 

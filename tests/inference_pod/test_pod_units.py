@@ -141,3 +141,18 @@ def test_batcher_propagates_model_errors() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         batcher.embed_fn(Broken())(np.zeros((1, 4), np.float32))
     batcher.stop()
+
+
+def test_overload_signal_decays_once_load_is_gone() -> None:
+    from inference_pod.pod import Pod
+
+    pod = Pod(Settings(max_queue_delay_seconds=1.0))
+    try:
+        assert not pod.overloaded()
+        for _ in range(30):
+            pod.observe_queue_delay(5.0)
+        assert pod.overloaded()
+        pod._delay_at -= 60.0  # a minute with no engine work at all
+        assert not pod.overloaded()
+    finally:
+        pod.executor.shutdown()

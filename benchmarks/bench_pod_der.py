@@ -1,0 +1,112 @@
+"""Streaming DER through the pod vs the engine's own streaming session vs offline diarization.
+
+Each AMI excerpt is streamed to a real pod over loopback (binary pcm_f32le frames, unpaced) and
+the `final` message is scored; beside it the same file through `StreamingSession` run directly
+(what `voiceflow diarize --streaming` runs) and the offline `Diarizer`. Scored with pyannote.metrics
+(collar 0 with overlap, and collar 0.25) on the UEM regions.
+
+    .venv/bin/python benchmarks/bench_pod_der.py                 # dev00, dev01
+    .venv/bin/python benchmarks/bench_pod_der.py --set all       # + trn00-trn09
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+AMI = ROOT.parent / "shared" / "data" / "ami-excerpts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_pod() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "VOICEFLOW_HOST": "127.0.0.1",
+        "VOICEFLOW_PORT": str(port),
+        "VOICEFLOW_LOG_LEVEL": "warning",
+        "VOICEFLOW_MAX_REALTIME_FACTOR": "1000",
+        "VOICEFLOW_REALTIME_BURST_SECONDS": "600",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "inference_pod"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
+                if r.status == 200:
+                    return proc, f"ws://127.0.0.1:{port}/ws/stream"
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("pod did not become ready")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--set", choices=["dev", "all"], default="dev")
+    args = ap.parse_args()
+
+    from inference_pod import engine
+    from inference_pod.client import stream_samples
+    from voiceflow.audio import load_audio
+    from voiceflow.embedding import EmbeddingModel
+    from voiceflow.pipeline import Diarizer
+    from voiceflow.rttm import read_rttm, read_uem
+    from voiceflow.scoring import score_der
+    from voiceflow.segments import Segment
+
+    refs = read_rttm(AMI / "development.rttm")
+    uems = read_uem(AMI / "development.uem")
+    if args.set == "all":
+        refs |= read_rttm(AMI / "train.rttm")
+        uems |= read_uem(AMI / "train.uem")
+    model = EmbeddingModel.load()
+    offline = Diarizer(embedding_model=model)
+    hyps: dict[str, dict[str, list[Segment]]] = {"pod streaming": {}, "StreamingSession": {}, "offline": {}}
+    proc, url = start_pod()
+    try:
+        for uri in sorted(refs):
+            audio = load_audio(AMI / f"{uri}.wav")
+            outcome = asyncio.run(stream_samples(audio, url, speed=0, chunk_seconds=0.1))
+            if outcome.final is None:
+                raise SystemExit(f"{uri}: no final from the pod: {outcome.errors}")
+            hyps["pod streaming"][uri] = [
+                Segment(s["start"], s["end"], s["speaker"], True) for s in outcome.final
+            ]
+            session = engine.new_stream_session(model, model.embed)
+            for i in range(0, audio.size, 1600):
+                session.feed(audio[i : i + 1600])
+            hyps["StreamingSession"][uri] = list(session.finish())
+            hyps["offline"][uri] = offline.diarize(audio)
+            same = hyps["pod streaming"][uri] == [
+                Segment(s.start, s.end, s.speaker, True) for s in hyps["StreamingSession"][uri]
+            ]
+            print(f"{uri}: pod final == StreamingSession: {same}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    print(f"\n{'system':<18} {'files':>5} {'DER c0':>8} {'DER c.25':>8}")
+    for system, h in hyps.items():
+        c0 = score_der(refs, h, uems, collar=0.0).der
+        c25 = score_der(refs, h, uems, collar=0.25).der
+        print(f"{system:<18} {len(h):>5} {100 * c0:>7.2f}% {100 * c25:>7.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
