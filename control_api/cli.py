@@ -114,6 +114,10 @@ def _worker(args: argparse.Namespace) -> int:
     )
     signal.signal(signal.SIGTERM, lambda *_: pool.stop_event.set())
     pool.start()
+    print(
+        f"worker ready: {args.threads} batch thread(s), registry work {'off' if args.no_registry else 'on'}",
+        flush=True,
+    )
     try:
         pool.wait()
     except KeyboardInterrupt:

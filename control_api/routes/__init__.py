@@ -4,6 +4,7 @@ from control_api.schemas import ErrorResponse
 
 # Declared on every route so the OpenAPI schema (and schemathesis) knows the error bodies.
 ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorResponse, "description": "malformed request body"},
     401: {"model": ErrorResponse, "description": "missing, expired or invalid token"},
     403: {"model": ErrorResponse, "description": "the caller's role does not allow this"},
     422: {"model": ErrorResponse, "description": "invalid request"},

@@ -9,6 +9,7 @@ from control_api.security import TokenError, decode_token, issue_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 RESPONSES: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorResponse, "description": "malformed request body"},
     401: {"model": ErrorResponse, "description": "wrong credentials or invalid refresh token"},
     422: {"model": ErrorResponse, "description": "invalid request"},
     429: {"model": ErrorResponse, "description": "too many attempts"},
