@@ -82,6 +82,12 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
+def downgrade(engine: Engine, revision: str) -> None:
+    """Step the schema back to `revision` ("base": nothing); for operators rolling back a release."""
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), revision)
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
