@@ -1,0 +1,115 @@
+"""The one-host `docker compose up` path: the compose file against the Compose Specification schema,
+and its wiring (images, health checks, environment the apps actually read, mounted files)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_compose_file_matches_the_compose_specification(compose: dict) -> None:
+    schema = json.loads(SCHEMA.read_text())
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator_cls.check_schema(schema)
+    errors = sorted(validator_cls(schema).iter_errors(compose), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("service", "key", "value"),
+    [
+        ("redis", "restart_policy", "always"),
+        ("inference", "healthcheck", {"interval": ["10s"]}),
+        ("postgres", "image", 16),
+    ],
+)
+def test_schema_check_catches_mistakes(compose: dict, service: str, key: str, value: object) -> None:
+    schema = json.loads(SCHEMA.read_text())
+    bad = json.loads(json.dumps(compose))
+    bad["services"][service][key] = value
+    assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(bad))
+
+
+def test_services_and_images(compose: dict) -> None:
+    services = compose["services"]
+    assert set(services) == {"inference", "control-api", "postgres", "redis", "prometheus", "grafana"}
+    for name, image in (("inference", "voiceflow/inference-pod"), ("control-api", "voiceflow/control-api")):
+        svc = services[name]
+        assert svc["image"].split(":")[0] == image
+        assert (COMPOSE.parent / svc["build"]["context"] / svc["build"]["dockerfile"]).is_file()
+        assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"]
+        assert "healthcheck" in svc
+    for svc in services.values():
+        tag = svc["image"].rsplit(":", 1)[1]
+        assert tag and tag != "latest" and not tag.startswith("${"), svc["image"]
+    assert services["inference"]["ports"] == ["3000:3000"]
+    assert services["control-api"]["ports"] == ["8000:8000"]
+    assert services["control-api"]["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+
+
+def test_environment_is_what_the_apps_read(compose: dict) -> None:
+    api_settings = pytest.importorskip("control_api.settings")
+    pod_settings = pytest.importorskip("inference_pod.settings")
+    for service, settings in (("control-api", api_settings.Settings), ("inference", pod_settings.Settings)):
+        fields = {f"VOICEFLOW_{f.name.upper()}" for f in dataclasses.fields(settings)}
+        env = set(compose["services"][service]["environment"])
+        assert env <= fields, f"{service}: {sorted(env - fields)} are not settings of the app"
+    url = compose["services"]["control-api"]["environment"]["VOICEFLOW_DATABASE_URL"]
+    assert re.fullmatch(
+        r"postgresql\+psycopg://voiceflow:\$\{POSTGRES_PASSWORD:-[^}]+\}@postgres:5432/voiceflow", url
+    )
+
+
+def test_mounted_files_exist(compose: dict) -> None:
+    for svc in compose["services"].values():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (COMPOSE.parent / source).exists(), volume
+    grafana = compose["services"]["grafana"]["volumes"]
+    assert any(v.startswith("../helm/voiceflow/dashboards:") for v in grafana), "same dashboards as the chart"
+
+
+def test_prometheus_scrapes_the_inference_service_with_the_dashboards_labels(compose: dict) -> None:
+    prom = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = prom["scrape_configs"]
+    (static,) = job["static_configs"]
+    host, port = static["targets"][0].split(":")
+    assert host in compose["services"] and port == "3000"
+    from .test_monitoring import TARGET_LABELS
+
+    assert set(static["labels"]) | {"job", "instance"} == TARGET_LABELS
+    mounted = {v.split(":")[1] for v in compose["services"]["prometheus"]["volumes"] if v.startswith(".")}
+    assert set(prom["rule_files"]) <= mounted
+
+
+def test_grafana_provisioning_matches_the_dashboards() -> None:
+    ds = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/voiceflow.yml").read_text())
+    types = {d["type"] for d in ds["datasources"]}
+    wanted = set()
+    for path in (ROOT / "helm/voiceflow/dashboards").glob("*.json"):
+        for var in json.loads(path.read_text())["templating"]["list"]:
+            if var["type"] == "datasource":
+                wanted.add(var["query"])
+    assert wanted <= types
+    providers = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/voiceflow.yml").read_text())
+    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/voiceflow"
