@@ -60,7 +60,7 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.networking.request_timeout = 60
     # Unexpected errors are retried with a growing delay instead of hot-looping.
     settings.execution.max_workers = 4
-    settings.batching.error_delays = (1, 5, 15, 60, 300)
+    settings.queueing.error_delays = (1, 5, 15, 60, 300)
     settings.peering.standalone = config.standalone
     settings.scanning.disabled = config.scanning_disabled
 
@@ -175,8 +175,9 @@ def build_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Recon
     async def _changed(body: kopf.Body, logger: Any, **_: Any) -> None:
         await _run(body, logger, permanent=True)
 
+    # A failed tick (API hiccup) is retried on the next interval, not after Kopf's default 60 s.
     @kopf.timer(*resource, registry=registry, id="reconcile-timer", interval=config.interval_s,
-                initial_delay=config.interval_s)
+                initial_delay=config.interval_s, backoff=config.interval_s)
     async def _tick(body: kopf.Body, logger: Any, **_: Any) -> None:
         await _run(body, logger, permanent=False)
 

@@ -1,0 +1,140 @@
+"""Run the real Kopf operator in-process against the ClusterEmulator, and play the controllers
+that are missing there (Argo, the Job and Deployment controllers, KServe)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from kmock import Server
+from vf_kube_emulator import ClusterEmulator
+from voiceflow_operator.handlers import OperatorConfig, run_operator
+from voiceflow_operator.kube import ConnectionSettings
+
+NS = "default"
+DM = "voiceflow.io/v1alpha1/diarizationmodels"
+WORKFLOWS = "argoproj.io/v1alpha1/workflows"
+JOBS = "batch/v1/jobs"
+DEPLOYMENTS = "apps/v1/deployments"
+SERVICES = "v1/services"
+ROUTES = "gateway.networking.k8s.io/v1/httproutes"
+SCALERS = "keda.sh/v1alpha1/scaledobjects"
+ISVCS = "serving.kserve.io/v1beta1/inferenceservices"
+EVENTS = "v1/events"
+
+
+class OperatorProcess:
+    """One run of the operator; stop() is what a killed pod looks like to the cluster."""
+
+    def __init__(self, server_url: str, **overrides: Any) -> None:
+        self.config = OperatorConfig(
+            connection=ConnectionSettings(server=server_url, insecure=True),
+            namespaces=[NS],
+            interval_s=0.2,
+            backoff_base_s=0.3,
+            scanning_disabled=True,
+            **overrides,
+        )
+        self.stop_flag = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> OperatorProcess:
+        self.task = asyncio.create_task(run_operator(self.config, self.stop_flag))
+        return self
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.stop_flag.set()
+        try:
+            await asyncio.wait_for(self.task, timeout=10)
+        except (TimeoutError, asyncio.CancelledError):
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+
+
+@contextlib.asynccontextmanager
+async def cluster() -> AsyncIterator[tuple[ClusterEmulator, str]]:
+    async with ClusterEmulator() as emu, Server(emu) as server:
+        emu.declare_resources()
+        await emu.create_object("v1/namespaces", "", {"metadata": {"name": NS}})
+        yield emu, str(server.url).rstrip("/")
+
+
+async def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def condition(body: dict[str, Any] | None, ctype: str) -> dict[str, Any] | None:
+    for c in ((body or {}).get("status") or {}).get("conditions") or ():
+        if c["type"] == ctype:
+            return c
+    return None
+
+
+def owned(emu: ClusterEmulator, res: str, model: str) -> list[dict[str, Any]]:
+    return [o for o in emu.list(res, NS) if o["metadata"].get("labels", {}).get("voiceflow.io/model") == model]
+
+
+# --- the controllers the emulator lacks ---------------------------------------------------------
+
+
+async def finish_workflow(emu: ClusterEmulator, name: str, der: float = 0.12) -> None:
+    metrics = json.dumps({"der": der, "der_collar": der / 2, "ms_per_window": 1.5})
+    await emu.patch_object(WORKFLOWS, NS, name, {"status": {
+        "phase": "Succeeded",
+        "nodes": {f"{name}-1": {"templateName": "evaluate", "outputs": {
+            "parameters": [{"name": "metrics", "value": metrics}]}}},
+    }})
+
+
+async def fail_workflow(emu: ClusterEmulator, name: str, message: str) -> None:
+    await emu.patch_object(WORKFLOWS, NS, name, {"status": {"phase": "Failed", "message": message}})
+
+
+async def finish_job(emu: ClusterEmulator, name: str) -> None:
+    await emu.patch_object(JOBS, NS, name, {"status": {
+        "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}, status=True)
+
+
+async def make_available(emu: ClusterEmulator, name: str) -> None:
+    dep = emu.get(DEPLOYMENTS, NS, name)
+    assert dep is not None, name
+    await emu.patch_object(DEPLOYMENTS, NS, name, {"status": {
+        "observedGeneration": dep["metadata"]["generation"],
+        "replicas": 1, "availableReplicas": 1, "updatedReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"},
+                       {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
+    }}, status=True)
+
+
+async def stall(emu: ClusterEmulator, name: str) -> None:
+    dep = emu.get(DEPLOYMENTS, NS, name)
+    assert dep is not None
+    await emu.patch_object(DEPLOYMENTS, NS, name, {"status": {
+        "observedGeneration": dep["metadata"]["generation"], "availableReplicas": 0,
+        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+    }}, status=True)
+
+
+def route_weights(emu: ClusterEmulator, name: str) -> list[int] | None:
+    route = emu.get(ROUTES, NS, name)
+    if route is None:
+        return None
+    return [b["weight"] for b in route["spec"]["rules"][0]["backendRefs"]]
+
+
+def deployment_version(emu: ClusterEmulator, name: str) -> str | None:
+    dep = emu.get(DEPLOYMENTS, NS, name)
+    return None if dep is None else dep["metadata"]["labels"].get("voiceflow.io/version")
