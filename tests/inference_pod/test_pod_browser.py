@@ -17,9 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import soundfile as sf
-
-pytest.importorskip("voiceflow.streaming")  # TEMP until the engine lands
-
 from pod_support import running_pod, speech
 from websockets.sync.client import connect
 

@@ -17,9 +17,6 @@ import httpx
 import jwt
 import numpy as np
 import pytest
-
-pytest.importorskip("voiceflow.streaming")  # TEMP until the engine lands
-
 from pod_support import ROOT, drain, recv_json, running_pod, speech
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect

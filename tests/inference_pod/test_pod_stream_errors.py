@@ -10,9 +10,6 @@ import time
 import httpx
 import numpy as np
 import pytest
-
-pytest.importorskip("voiceflow.streaming")  # TEMP until the engine lands
-
 from pod_support import RunningPod, drain, recv_json, running_pod, speech
 from websockets.sync.client import connect
 

@@ -8,11 +8,7 @@ import json
 
 import httpx
 import numpy as np
-import pytest
 import soundfile as sf
-
-pytest.importorskip("voiceflow.streaming")  # TEMP until the engine lands
-
 from pod_support import RunningPod, drain, recv_json, speech
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
