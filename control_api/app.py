@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from control_api import audit, engine, users
 from control_api.backends import RegistryBackend, make_backend
@@ -97,23 +96,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    app.middleware("http")(audit.middleware(lambda request: request.app.state.ctx.sessions))
-    app.middleware("http")(_body_limit(ctx.settings))
+    max_body = ctx.settings.max_upload_bytes * ctx.settings.max_files_per_job + MULTIPART_SLACK_BYTES
+    app.add_middleware(audit.AuditAndLimitMiddleware, factory=ctx.sessions, max_body_bytes=max_body)
     for router in (health.router, auth.router, models.router, batch.router, audit_routes.router):
         app.include_router(router)
     return app
-
-
-def _body_limit(
-    settings: Settings,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    limit = settings.max_upload_bytes * settings.max_files_per_job + MULTIPART_SLACK_BYTES
-
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # Refused before a byte of the body is read; per-file limits are checked again while storing.
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            return JSONResponse({"detail": f"request body larger than {limit} bytes"}, status_code=413)
-        return await call_next(request)
-
-    return guard
