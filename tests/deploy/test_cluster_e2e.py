@@ -173,10 +173,8 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_default_inference_pod_streams(release: None, wav: Path) -> None:
-    fwd = PortForward(
-        f"svc/{RELEASE}-voiceflow-inference" if "voiceflow" not in RELEASE else f"svc/{RELEASE}-inference",
-        3000,
-    )
+    # The release name contains the chart name, so the chart names objects "<release>-<component>".
+    fwd = PortForward(f"svc/{RELEASE}-inference", 3000)
     try:
         out = stream_file(fwd.local_port, wav)
     finally:
