@@ -139,6 +139,11 @@ async def run_streams(
         "results_per_s": sum(s.results for s in stats) / wall,
         "audio_s_per_s": sum(s.audio_seconds for s in stats) / wall,
         "cpu_percent": 100.0 * cpu / wall if pid else float("nan"),
+        # CPU the pod spent per second of audio it took in: robust to other load on the machine,
+        # so `cores / cpu_per_audio_s` estimates how many real-time streams a quiet pod sustains.
+        "cpu_ms_per_audio_s": 1000.0 * cpu / max(1e-9, sum(s.audio_seconds for s in stats))
+        if pid
+        else float("nan"),
         "rss_mb": proc_rss_mb(pid) if pid else float("nan"),
         "errors": sorted({s.error for s in stats if s.error}),
         "errored_streams": sum(1 for s in stats if s.error),
@@ -213,7 +218,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="an already running pod (default: start one)")
     ap.add_argument("--pid", type=int, help="that pod's process id, for CPU and RSS")
-    ap.add_argument("--streams", type=int, nargs="*", default=[1, 16, 64, 128], help="stream counts (none = skip)")
+    ap.add_argument(
+        "--streams", type=int, nargs="*", default=[1, 16, 64, 128], help="stream counts (none = skip)"
+    )
     ap.add_argument("--seconds", type=float, default=30.0, help="audio per stream")
     ap.add_argument("--frame-ms", type=int, default=100)
     ap.add_argument("--idle", type=int, default=1000, help="idle connections to hold (0 = skip)")
@@ -227,11 +234,12 @@ def main() -> int:
         proc, url = start_pod(args.workers)
         pid = proc.pid
     speech = load_speech()
-    report: dict[str, object] = {"cpus": os.cpu_count(), "url": url}
+    report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
+    print(f"machine: {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}", flush=True)
     try:
         print(
             f"{'N':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'res/s':>7} {'audio s/s':>9} "
-            f"{'cpu %':>6} {'rss MB':>7} {'done':>5} {'errors'}",
+            f"{'cpu %':>6} {'cpu ms/s':>8} {'rss MB':>7} {'done':>5} {'errors'}",
             flush=True,
         )
         runs = []
@@ -241,7 +249,8 @@ def main() -> int:
             print(
                 f"{n:>5} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
                 f"{r['results_per_s']:>7.1f} "
-                f"{r['audio_s_per_s']:>9.1f} {r['cpu_percent']:>6.0f} {r['rss_mb']:>7.0f} "
+                f"{r['audio_s_per_s']:>9.1f} {r['cpu_percent']:>6.0f} {r['cpu_ms_per_audio_s']:>8.1f} "
+                f"{r['rss_mb']:>7.0f} "
                 f"{r['completed_streams']:>5} {','.join(r['errors']) or '-'}",
                 flush=True,
             )
@@ -263,6 +272,8 @@ def main() -> int:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=60)
+    report["loadavg_after"] = os.getloadavg()
+    print(f"load average after {os.getloadavg()[0]:.2f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
