@@ -25,8 +25,6 @@ READY_PATH = "/ready"
 METRICS_PATH = "/metrics"
 STREAM_PATH = "/ws/stream"
 LATENCY_METRIC = "inference_latency_seconds"
-MODEL_ENV = "VOICEFLOW_MODEL_URI"
-VERSION_ENV = "VOICEFLOW_MODEL_VERSION"
 
 # Condition types in status.conditions.
 TRAINED = "Trained"

@@ -43,5 +43,5 @@ def model_store_uri(artifacts: str, version: str) -> str:
 
 
 def checkpoint_uri(artifacts: str, version: str) -> str:
-    """Where the training workflow's register step stores the version's checkpoint."""
-    return f"{artifacts.rstrip('/')}/{version}/checkpoint.pt"
+    """Where the training workflow's register step stores the version's trained model."""
+    return f"{artifacts.rstrip('/')}/{version}/model.pt"

@@ -23,7 +23,7 @@ class BatchWorkflowParams:
     input: str  # a directory or a manifest file, as seen from the step pod
     output: str
     image: str
-    model: str = "default"
+    model: str | None = None  # an ONNX path in the pod; None: the bundled default
     workers: int = 4
     namespace: str | None = None
     workspace_size: str = "10Gi"
@@ -46,11 +46,11 @@ def build_batch_workflow(p: BatchWorkflowParams) -> dict[str, Any]:
             Parameter(name="input", value=p.input),
             Parameter(name="output", value=p.output),
             Parameter(name="image", value=p.image),
-            Parameter(name="model", value=p.model),
+            Parameter(name="model", value=p.model or ""),
             Parameter(name="workers", value=str(p.workers)),
         ],
     ) as wf:
-        step = step_container(batch_step(), resources=p.resources)
+        step = step_container(batch_step(p.model is not None), resources=p.resources)
         with DAG(name="main"):
             Task(name="diarize", template=step)
     return strip_empty(wf.to_dict())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hera.workflows import Container, Parameter
@@ -38,6 +38,8 @@ def step_container(
     step: StepCommand,
     resources: Mapping[str, Mapping[str, str]] | None = None,
     outputs: list[Parameter] | None = None,
+    mounts: Sequence[VolumeMount] = (),
+    inputs: Sequence[Any] = (),
 ) -> Container:
     """A template running `voiceflow <step.args>` in the workflow's image with the workspace mounted."""
     return Container(
@@ -45,9 +47,10 @@ def step_container(
         image=param("image"),
         command=["voiceflow"],
         args=list(step.args),
-        volume_mounts=[VolumeMount(name=WORKSPACE_VOLUME, mount_path=WORKSPACE)],
+        volume_mounts=[VolumeMount(name=WORKSPACE_VOLUME, mount_path=WORKSPACE), *mounts],
         resources=_resources(resources),
         outputs=outputs,
+        inputs=list(inputs) or None,
         # Only infrastructure hiccups are retried; a step that exits non-zero is a real failure.
         retry_strategy=RetryStrategy(limit=IntOrString(2), retry_policy="OnError"),
     )

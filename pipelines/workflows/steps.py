@@ -2,9 +2,12 @@
 
 Every step of every workflow is a real `voiceflow` sub-command, so what runs in-cluster is exactly
 what a developer runs locally. The argv lists here are the single source: the builders template
-them, and tests/workflows parses each one with `voiceflow.cli.main.build_parser()`.
-Argo substitutes `{{workflow.parameters.*}}` before the container starts, so the placeholders are
-plain strings as far as argparse is concerned.
+them, and tests/workflows parses each rendered one with `voiceflow.cli.main.build_parser()`.
+Argo substitutes `{{workflow.parameters.*}}` before the container starts; the test does the same.
+
+Dataset layout (the `dataset` location, mounted or fetched to DATASET_ROOT): what
+`voiceflow train --data-root` reads (librispeech-train-clean-100/, ami-excerpts/, augmentation/)
+plus librispeech-dev/ (held-out speakers) from which the prepare step simulates the dev set.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from dataclasses import dataclass
 
 # Inside every step pod: the shared workspace volume (a volumeClaimTemplate of the workflow).
 WORKSPACE = "/workspace"
-DATA_DIR = f"{WORKSPACE}/data"
+DEV_DIR = f"{WORKSPACE}/dev"
 RUN_DIR = f"{WORKSPACE}/run"
-CHECKPOINT = f"{RUN_DIR}/checkpoint.pt"
+TRAINED_MODEL = f"{RUN_DIR}/model.pt"
 MODEL = f"{RUN_DIR}/model.onnx"
 METRICS = f"{RUN_DIR}/metrics.json"
+DATASET_MOUNT = "/dataset"  # a PVC dataset, mounted read-only
+DATASET_FETCHED = f"{WORKSPACE}/dataset"  # an object-store dataset, fetched by Argo
 
 
 def param(name: str) -> str:
@@ -33,73 +38,81 @@ class StepCommand:
     args: tuple[str, ...]
 
 
-def prepare_step() -> StepCommand:
-    return StepCommand("prepare", ("prepare", "--dataset", param("dataset"), "--out", DATA_DIR))
-
-
-def train_step(config_is_file: bool) -> StepCommand:
-    # `--config FILE` wins over `--preset NAME`; which flag is fixed when the workflow is rendered.
-    source = ("--config", param("config")) if config_is_file else ("--preset", param("config"))
+def prepare_step(dataset_root: str) -> StepCommand:
+    # The dev set the gate scores on: simulated conversations with exact references.
     return StepCommand(
-        "train",
-        ("train", *source, "--data", DATA_DIR, "--out", RUN_DIR, "--seed", param("seed")),
+        "prepare",
+        (
+            "simulate",
+            "--librispeech", f"{dataset_root}/librispeech-dev",
+            "--out-dir", DEV_DIR,
+            "--count", param("dev-conversations"),
+            "--seed", param("seed"),
+        ),
     )
 
 
-def export_step() -> StepCommand:
-    return StepCommand("export", ("export", CHECKPOINT, "--out", MODEL, "--quantize", param("quantize")))
+def train_step(config_is_file: bool, dataset_root: str) -> StepCommand:
+    # `--config FILE` or `--preset NAME`: which flag is fixed when the workflow is rendered.
+    source = ("--config", param("config")) if config_is_file else ("--preset", param("config"))
+    return StepCommand(
+        "train",
+        (
+            "train", *source,
+            "--data-root", dataset_root,
+            "--out", RUN_DIR,
+            "--seed", param("seed"),
+            "--no-progress",  # a progress bar is noise in pod logs
+        ),
+    )
+
+
+def export_step(quantize: bool) -> StepCommand:
+    # `--quantize` only takes int8; FP32 is the absence of the flag, decided at render time.
+    args = ("export", TRAINED_MODEL, "--out", MODEL)
+    return StepCommand("export", (*args, "--quantize", "int8") if quantize else args)
 
 
 def evaluate_step() -> StepCommand:
-    # The gate evaluates the artifact that will be served (INT8 included), hence export first.
+    # Export runs first so the gate scores the artifact that will be served (INT8 included).
     return StepCommand(
-        "evaluate",
-        ("evaluate", "--model", MODEL, "--data", DATA_DIR, "--json", METRICS),
+        "evaluate", ("evaluate", "--model", MODEL, "--data", DEV_DIR, "--json-out", METRICS)
     )
 
 
 def register_step() -> StepCommand:
+    # Applies the DER gate to the metrics and stores model + manifest under artifacts/version/.
     return StepCommand(
         "register",
         (
             "register",
-            "--model",
-            MODEL,
-            "--metrics",
-            METRICS,
-            "--version",
-            param("version"),
-            "--store",
-            param("artifacts"),
-            "--der-margin",
-            param("der-margin"),
+            "--model", MODEL,
+            "--metrics", METRICS,
+            "--version", param("version"),
+            "--store", param("artifacts"),
+            "--der-margin", param("der-margin"),
         ),
     )
 
 
-def batch_step() -> StepCommand:
+def batch_step(custom_model: bool) -> StepCommand:
+    # Without --model the bundled default model is used; decided at render time.
+    model = ("--model", param("model")) if custom_model else ()
     return StepCommand(
         "batch",
-        (
-            "batch",
-            param("input"),
-            "--out-dir",
-            param("output"),
-            "--model",
-            param("model"),
-            "--workers",
-            param("workers"),
-        ),
+        ("batch", param("input"), "--out-dir", param("output"), *model, "--workers", param("workers")),
     )
 
 
 # Every command any workflow may run, for the CLI-contract test.
 STEP_COMMANDS: tuple[StepCommand, ...] = (
-    prepare_step(),
-    train_step(config_is_file=False),
-    train_step(config_is_file=True),
-    export_step(),
+    prepare_step(DATASET_MOUNT),
+    train_step(config_is_file=False, dataset_root=DATASET_MOUNT),
+    train_step(config_is_file=True, dataset_root=DATASET_FETCHED),
+    export_step(quantize=False),
+    export_step(quantize=True),
     evaluate_step(),
     register_step(),
-    batch_step(),
+    batch_step(custom_model=True),
+    batch_step(custom_model=False),
 )

@@ -15,6 +15,7 @@ from hera.workflows import DAG, Parameter, Task, Workflow
 from hera.workflows.models import TTLStrategy, ValueFrom
 
 from pipelines.workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
+from pipelines.workflows.dataset import dataset_access
 from pipelines.workflows.steps import (
     METRICS,
     evaluate_step,
@@ -33,13 +34,14 @@ class TrainingWorkflowParams:
 
     name: str
     version: str
-    dataset: str
+    dataset: str  # pvc://claim/path, s3://bucket/prefix, gs://..., https://...tar.gz, file:///path
     image: str
-    config: str = "full"  # a preset name, or a config file path inside the image / on the dataset
+    config: str = "full"  # a preset name, or a config file path inside the image
     artifacts: str = "pvc://voiceflow-models"
-    quantize: str = "none"
+    quantize: str = "none"  # none | int8
     der_margin: float = 0.0
     seed: int = 0
+    dev_conversations: int = 12
     namespace: str | None = None
     workspace_size: str = "20Gi"
     service_account: str | None = "voiceflow-workflow"
@@ -54,6 +56,7 @@ class TrainingWorkflowParams:
 
 def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
     """Render the training Workflow manifest (a plain dict, no Argo server needed)."""
+    data = dataset_access(p.dataset)
     metrics_out = Parameter(name="metrics", value_from=ValueFrom(path=METRICS))
     with Workflow(
         name=p.name,
@@ -63,6 +66,7 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
         service_account_name=p.service_account,
         active_deadline_seconds=p.active_deadline_seconds,
         volume_claim_templates=[workspace_claim(p.workspace_size)],
+        volumes=data.volumes or None,
         # Keep a failed run around for a day for debugging; successful ones go after an hour.
         ttl_strategy=TTLStrategy(seconds_after_success=3600, seconds_after_failure=86400),
         arguments=[
@@ -71,14 +75,17 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
             Parameter(name="dataset", value=p.dataset),
             Parameter(name="image", value=p.image),
             Parameter(name="artifacts", value=p.artifacts),
-            Parameter(name="quantize", value=p.quantize),
             Parameter(name="der-margin", value=str(p.der_margin)),
             Parameter(name="seed", value=str(p.seed)),
+            Parameter(name="dev-conversations", value=str(p.dev_conversations)),
         ],
     ) as wf:
-        prepare = step_container(prepare_step())
-        train = step_container(train_step(p.config_is_file), resources=p.resources)
-        export = step_container(export_step())
+        fetch = [data.artifact] if data.artifact is not None else []
+        prepare = step_container(prepare_step(data.root), mounts=data.mounts, inputs=fetch)
+        train = step_container(
+            train_step(p.config_is_file, data.root), resources=p.resources, mounts=data.mounts
+        )
+        export = step_container(export_step(p.quantize == "int8"))
         evaluate = step_container(evaluate_step(), outputs=[metrics_out])
         register = step_container(register_step())
         with DAG(name="train-model"):

@@ -38,7 +38,7 @@ TRAINED: dict[str, Any] = {
     "metadata": {"name": "meetings", "namespace": NS},
     "spec": {
         "version": "1.0.0",
-        "training": {"dataset": "s3://data/ami", "preset": "tiny", "artifacts": "s3://models/meetings",
+        "training": {"dataset": "s3://data/ami", "preset": "tiny", "artifacts": "pvc://models/meetings",
                      "maxRetries": 1},
         "serving": {"mode": "streaming", "canary": {"trafficPercent": 10, "analysisIntervalSeconds": 1,
                                                     "healthyChecksToPromote": 2}},
@@ -114,7 +114,7 @@ async def test_full_lifecycle_to_ready() -> None:
             assert status["phase"] == "Ready"
             assert status["servedVersion"] == "1.0.0"
             assert status["metrics"]["der"] == "0.1200"
-            assert status["modelUri"] == "s3://models/meetings/1.0.0/serving/model.onnx"
+            assert status["modelUri"] == "pvc://models/meetings/1.0.0/serving/model.onnx"
             assert status["observedGeneration"] == 1
             for ctype in ("Trained", "Exported", "Ready"):
                 assert condition(dm(emu, "meetings"), ctype)["status"] == "True"

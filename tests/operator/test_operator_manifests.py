@@ -111,3 +111,41 @@ def test_validators_do_refuse_bad_manifests() -> None:
     assert validate_custom(broken)  # duplicate parentRefs: a CEL rule of the vendored CRD
     so = next(m for _, m in CHILDREN if m["kind"] == "ScaledObject")
     assert validate_custom({**so, "spec": {**so["spec"], "minReplicaCount": "one"}})
+
+
+def _voiceflow_argvs() -> list[tuple[str, list[str]]]:
+    out = []
+    for label, m in CHILDREN:
+        pod = m["spec"]["template"]["spec"] if m["kind"] in BUILTIN - {"Service"} else None
+        if m["kind"] == "InferenceService":
+            pod = m["spec"]["predictor"]
+        for c in (pod or {}).get("containers", []):
+            if c.get("command") == ["voiceflow"]:
+                out.append((f"{label}/{c['name']}", c["args"]))
+    return out
+
+
+ARGVS = _voiceflow_argvs()
+
+
+@pytest.mark.parametrize(("where", "args"), ARGVS, ids=[a[0] for a in ARGVS])
+def test_every_container_runs_a_real_voiceflow_command(where: str, args: list[str]) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflows"))
+    from vf_cli_contract import check_argv
+
+    check_argv(args, where)
+
+
+def test_model_reaches_the_pod() -> None:
+    deployments = [m for _, m in CHILDREN if m["kind"] == "Deployment"]
+    s3 = [d for d in deployments if d["metadata"]["namespace"] == "voiceflow"]
+    pod = s3[0]["spec"]["template"]["spec"]
+    # s3:// models are fetched by the storage initializer into an emptyDir the server reads.
+    assert pod["initContainers"][0]["args"] == ["s3://models/x/model.onnx", "/mnt/models"]
+    assert pod["containers"][0]["args"][-2:] == ["--model", "/mnt/models/model.onnx"]
+    job = next(m for _, m in CHILDREN if m["kind"] == "Job")
+    volume = job["spec"]["template"]["spec"]["volumes"][0]
+    assert volume["persistentVolumeClaim"]["claimName"] == "voiceflow-models"

@@ -25,6 +25,7 @@ ROUTES = "gateway.networking.k8s.io/v1/httproutes"
 SCALERS = "keda.sh/v1alpha1/scaledobjects"
 ISVCS = "serving.kserve.io/v1beta1/inferenceservices"
 EVENTS = "v1/events"
+LABEL = "voiceflow.io/model"
 
 
 class OperatorProcess:
@@ -84,7 +85,7 @@ def condition(body: dict[str, Any] | None, ctype: str) -> dict[str, Any] | None:
 
 
 def owned(emu: ClusterEmulator, res: str, model: str) -> list[dict[str, Any]]:
-    return [o for o in emu.list(res, NS) if o["metadata"].get("labels", {}).get("voiceflow.io/model") == model]
+    return [o for o in emu.list(res, NS) if o["metadata"].get("labels", {}).get(LABEL) == model]
 
 
 # --- the controllers the emulator lacks ---------------------------------------------------------

@@ -5,28 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from voiceflow_operator.builders.common import Owner, container_resources, metadata
+from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
 from voiceflow_operator.spec import ModelSpec
 
 
 def export_args(spec: ModelSpec) -> list[str]:
-    """The `voiceflow export` argv (after the program name) for this spec."""
+    """The `voiceflow export` argv (after the program name), on the mounted model store."""
     assert spec.training is not None
     t = spec.training
-    return [
-        "export",
-        checkpoint_uri(t.artifacts, spec.version),
-        "--out",
-        model_store_uri(t.artifacts, spec.version),
-        "--quantize",
-        spec.quantize,
-    ]
+    source = model_files(checkpoint_uri(t.artifacts, spec.version), read_only=False).path
+    target = model_files(model_store_uri(t.artifacts, spec.version), read_only=False).path
+    quantize = ["--quantize", "int8"] if spec.quantize == "int8" else []  # FP32: no flag
+    return ["export", source, "--out", target, *quantize]
 
 
 def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
     assert spec.training is not None, "resources serving an existing model need no export"
     name = export_job_name(owner.name, spec.version)
     meta = metadata(owner, name, "export", spec.version)
+    store = model_files(model_store_uri(spec.training.artifacts, spec.version), read_only=False)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -41,12 +39,14 @@ def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
                 "spec": {
                     "restartPolicy": "Never",
                     "serviceAccountName": "voiceflow-workflow",
+                    "volumes": store.volumes,
                     "containers": [
                         {
                             "name": "export",
                             "image": spec.training.image,
                             "command": ["voiceflow"],
                             "args": export_args(spec),
+                            "volumeMounts": store.mounts,
                             "resources": container_resources(spec.training.resources) or {
                                 "requests": {"cpu": "1", "memory": "2Gi"}
                             },

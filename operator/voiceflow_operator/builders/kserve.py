@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
+from urllib.parse import urlparse
 
 from voiceflow_operator.builders.common import Owner, container_resources, metadata
-from voiceflow_operator.constants import (
-    MODEL_ENV,
-    READY_PATH,
-    SERVING_PORT,
-    VERSION_ENV,
-)
+from voiceflow_operator.builders.streaming import serve_args
+from voiceflow_operator.constants import READY_PATH, SERVING_PORT
 from voiceflow_operator.spec import ModelSpec
+
+
+def _downloaded(model_uri: str) -> str:
+    return posixpath.join("/mnt/models", posixpath.basename(urlparse(model_uri).path))
 
 
 def build_inference_service(
@@ -35,11 +37,9 @@ def build_inference_service(
                 "name": "kserve-container",
                 "image": spec.serving.image,
                 "command": ["voiceflow"],
-                "args": ["serve", "--host", "0.0.0.0", "--port", str(SERVING_PORT)],
-                "env": [
-                    {"name": MODEL_ENV, "value": model_uri},
-                    {"name": VERSION_ENV, "value": version},
-                ],
+                # KServe's storage initializer downloads STORAGE_URI into /mnt/models.
+                "args": serve_args(_downloaded(model_uri)),
+                "env": [{"name": "STORAGE_URI", "value": model_uri}],
                 "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
                 "readinessProbe": {"httpGet": {"path": READY_PATH, "port": SERVING_PORT}},
                 "resources": container_resources(spec.serving.resources)

@@ -6,13 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from voiceflow_operator.builders.common import Owner, container_resources, metadata, selector_labels
+from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.constants import (
     HEALTH_PATH,
-    MODEL_ENV,
     READY_PATH,
     SERVING_PORT,
     STREAM_PATH,
-    VERSION_ENV,
 )
 from voiceflow_operator.spec import ModelSpec
 
@@ -26,6 +25,7 @@ def build_deployment(
 ) -> dict[str, Any]:
     """The inference-pod Deployment; `replicas` is left unset so the autoscaler owns it."""
     meta = metadata(owner, name, role, version)
+    files = model_files(model_uri)
     probe = {"httpGet": {"path": READY_PATH, "port": "http"}, "periodSeconds": 5, "failureThreshold": 3}
     return {
         "apiVersion": "apps/v1",
@@ -46,16 +46,14 @@ def build_deployment(
                 },
                 "spec": {
                     "terminationGracePeriodSeconds": DRAIN_SECONDS,
+                    **_nonempty(volumes=files.volumes, initContainers=files.init_containers),
                     "containers": [
                         {
                             "name": "inference",
                             "image": spec.serving.image,
                             "command": ["voiceflow"],
-                            "args": ["serve", "--host", "0.0.0.0", "--port", str(SERVING_PORT)],
-                            "env": [
-                                {"name": MODEL_ENV, "value": model_uri},
-                                {"name": VERSION_ENV, "value": version},
-                            ],
+                            "args": serve_args(files.path),
+                            **_nonempty(volumeMounts=files.mounts),
                             "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
                             "readinessProbe": probe,
                             "livenessProbe": {
@@ -74,6 +72,15 @@ def build_deployment(
             },
         },
     }
+
+
+def _nonempty(**fields: Any) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if v}
+
+
+def serve_args(model_path: str) -> list[str]:
+    """The `voiceflow serve` argv; the pod watches the model file and hot-reloads it."""
+    return ["serve", "--port", str(SERVING_PORT), "--model", model_path]
 
 
 def build_service(owner: Owner, name: str, role: str) -> dict[str, Any]:
