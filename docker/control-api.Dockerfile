@@ -30,7 +30,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     VOICEFLOW_STATE_DIR=/var/lib/voiceflow
 RUN groupadd --system --gid ${APP_UID} voiceflow \
  && useradd --system --uid ${APP_UID} --gid ${APP_UID} --home-dir /home/voiceflow --create-home \
-      --shell /usr/sbin/nologin voiceflow
+      --shell /usr/sbin/nologin voiceflow \
+ && install -d -o ${APP_UID} -g ${APP_UID} -m 0750 /var/lib/voiceflow
+VOLUME ["/var/lib/voiceflow"]
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=${APP_FILES_OWNER}:0 /app /app
 WORKDIR /app
