@@ -7,11 +7,11 @@ import aiohttp
 from voiceflow_operator.canary import CanaryMetrics
 from voiceflow_operator.constants import LATENCY_METRIC
 
-# The inference pod exports `inference_latency_seconds` (histogram) and
-# `inference_requests_total{outcome="ok|error"}`; pods carry the role/model labels we set.
+# The inference pod exports `inference_latency_seconds` (histogram), `inference_requests_total`
+# and `inference_errors_total`; Prometheus' pod discovery turns our pod labels into these names.
 SELECTOR = 'namespace="{ns}",voiceflow_io_model="{model}",voiceflow_io_role="canary"'
 ERROR_RATE = (
-    'sum(rate(inference_requests_total{{{sel},outcome="error"}}[5m]))'
+    "sum(rate(inference_errors_total{{{sel}}}[5m]))"
     " / sum(rate(inference_requests_total{{{sel}}}[5m]))"
 )
 P99 = "histogram_quantile(0.99, sum(rate(" + LATENCY_METRIC + "_bucket{{{sel}}}[5m])) by (le))"

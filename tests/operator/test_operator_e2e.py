@@ -264,3 +264,29 @@ async def test_invalid_spec_is_a_permanent_error_in_status() -> None:
             assert owned(emu, DEPLOYMENTS, "calls") == []
         finally:
             await op.stop()
+
+
+async def test_canary_is_rolled_back_on_prometheus_error_rate() -> None:
+    from kmock import RawHandler, Server
+
+    # A fake Prometheus answering every instant query with 0.2 (20% errors, 200 ms P99).
+    async with RawHandler() as prom, Server(prom) as prom_server, cluster() as (emu, url):
+        prom["get /api/v1/query"] << {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [0, "0.2"]}]},
+        }
+        op = OperatorProcess(url, canary_prometheus_url=str(prom_server.url)).start()
+        try:
+            await serve_v1(emu)
+            await new_version(emu, "2.0.0")
+            await wait_for("canary deployment", lambda: emu.get(DEPLOYMENTS, NS, "calls-canary"))
+            await make_available(emu, "calls-canary")  # ready, but its users see errors
+            await wait_for("rollback", lambda: st(emu, "calls").get("phase") == "RolledBack")
+            cond = condition(dm(emu, "calls"), "CanaryHealthy")
+            assert (cond["status"], cond["reason"]) == ("False", "ErrorRateTooHigh")
+            assert "0.2000 > 0.0100" in cond["message"]
+            queries = [r.params.get("query", "") for r in prom]  # kmock views iterate requests
+            assert any("inference_errors_total" in q and 'voiceflow_io_role="canary"' in q for q in queries)
+            await wait_for("canary removed", lambda: emu.get(DEPLOYMENTS, NS, "calls-canary") is None)
+        finally:
+            await op.stop()

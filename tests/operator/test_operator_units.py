@@ -1,0 +1,138 @@
+"""The pure parts: spec parsing, conditions, canary verdicts, naming, backoff, decide()."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from vf_scenarios import example_body
+from voiceflow_operator import children as ch
+from voiceflow_operator import naming
+from voiceflow_operator.canary import CanaryMetrics, deployment_ready, judge_canary
+from voiceflow_operator.conditions import set_condition
+from voiceflow_operator.rbac import rbac_rules
+from voiceflow_operator.reconcile import backoff_seconds, decide, workflow_metrics
+from voiceflow_operator.spec import Canary, SpecError, parse_spec
+
+T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({}, "spec.version is required"),
+        ({"version": "1"}, "exactly one of"),
+        ({"version": "1", "model": {"uri": "s3://m"}, "training": {"dataset": "s3://d"}}, "exactly one of"),
+        ({"version": "1", "model": {"uri": "s3://m"}, "serving": {"mode": "grpc"}}, "streaming or kserve"),
+        ({"version": "1", "model": {"uri": "s3://m"},
+          "serving": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas"),
+        ({"version": "1", "model": {"uri": "s3://m"}, "serving": {"canary": {"trafficPercent": 100}}},
+         "trafficPercent"),
+    ],
+)
+def test_invalid_specs_name_the_field(spec: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        parse_spec(spec)
+
+
+def test_defaults_match_the_crd() -> None:
+    body = example_body("minimal.yaml")  # defaulted by the CRD schema
+    from_crd = parse_spec(body["spec"])
+    from_code = parse_spec({k: body["spec"][k] for k in ("version", "training")})
+    assert from_crd.serving == from_code.serving
+    assert from_crd.training is not None and from_code.training is not None
+    assert from_crd.training.image == from_code.training.image
+    assert from_crd.training.max_retries == from_code.training.max_retries
+
+
+def test_condition_transition_time_moves_only_on_status_change() -> None:
+    c1 = set_condition(None, "Ready", "False", "Deploying", "m", 1, "t1")
+    c2 = set_condition(c1, "Ready", "False", "Deploying", "m2", 2, "t2")
+    assert c2[0]["lastTransitionTime"] == "t1" and c2[0]["observedGeneration"] == 2
+    c3 = set_condition(c2, "Ready", "True", "Serving", "m", 2, "t3")
+    assert c3[0]["lastTransitionTime"] == "t3"
+
+
+POLICY = Canary(max_error_rate=0.01, max_p99_latency_seconds=0.5, progress_deadline_seconds=60)
+
+
+@pytest.mark.parametrize(
+    ("ready", "stalled", "metrics", "elapsed", "outcome", "reason"),
+    [
+        (False, None, None, 10, "pending", "CanaryStarting"),
+        (False, None, None, 61, "unhealthy", "CanaryNotReady"),
+        (False, "ProgressDeadlineExceeded", None, 1, "unhealthy", "CanaryStalled"),
+        (True, None, None, 5, "healthy", "CanaryHealthy"),
+        (True, None, CanaryMetrics(None, None), 5, "healthy", "CanaryHealthy"),
+        (True, None, CanaryMetrics(0.05, 0.1), 5, "unhealthy", "ErrorRateTooHigh"),
+        (True, None, CanaryMetrics(0.0, 0.9), 5, "unhealthy", "LatencyTooHigh"),
+        (True, None, CanaryMetrics(0.005, 0.2), 5, "healthy", "CanaryHealthy"),
+    ],
+)
+def test_canary_verdicts(ready, stalled, metrics, elapsed, outcome, reason) -> None:  # type: ignore[no-untyped-def]
+    verdict = judge_canary(ready, stalled, metrics, elapsed, POLICY)
+    assert (verdict.outcome, verdict.reason) == (outcome, reason)
+
+
+def test_deployment_ready_needs_current_generation_and_version() -> None:
+    dep = {"metadata": {"generation": 2, "labels": {"voiceflow.io/version": "1"}},
+           "status": {"observedGeneration": 1, "availableReplicas": 1,
+                      "conditions": [{"type": "Available", "status": "True"}]}}
+    assert not deployment_ready(dep)  # controller has not seen the latest spec yet
+    dep["status"]["observedGeneration"] = 2
+    assert deployment_ready(dep, "1") and not deployment_ready(dep, "2")
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff_seconds(n) for n in (1, 2, 3)] == [30, 60, 120]
+    assert backoff_seconds(30) == 1800
+
+
+def test_names_are_dns_labels_and_stable() -> None:
+    long = naming.workflow_name("a" * 60, "1.2.3-rc.1", 3)
+    assert len(long) <= 63 and long == naming.workflow_name("a" * 60, "1.2.3-rc.1", 3)
+    assert naming.workflow_name("m", "1.2.0", 0) == "m-train-1-2-0-0"
+
+
+def test_workflow_metrics_are_read_from_the_evaluate_node() -> None:
+    wf = {"status": {"nodes": {"n": {"templateName": "evaluate", "outputs": {"parameters": [
+        {"name": "metrics", "value": '{"der": 0.1234567, "ms_per_window": 2}'}]}}}}}
+    assert workflow_metrics(wf) == {"der": "0.1235", "msPerWindow": "2.0000"}
+    assert workflow_metrics({"status": {}}) == {}
+
+
+def test_decide_is_idempotent_for_the_same_observation() -> None:
+    body = example_body("train-streaming.yaml")
+    first = decide(body, {}, T0)
+    again = decide({**body, "status": first.status}, {}, T0)
+    assert first.ensure.keys() == again.ensure.keys() == {ch.WORKFLOW}
+    assert first.ensure[ch.WORKFLOW] == again.ensure[ch.WORKFLOW]
+
+
+def test_decide_retries_failed_workflow_after_backoff() -> None:
+    body = example_body("train-streaming.yaml")
+    refs = ch.child_refs(body)
+    failed = {ch.WORKFLOW: {"metadata": {"name": refs[ch.WORKFLOW].name}, "status": {"phase": "Failed"}}}
+    plan = decide(body, failed, T0)
+    assert plan.status["attempts"] == 1 and plan.status["retryAfter"] == "2026-11-25T12:00:30Z"
+    body = {**body, "status": plan.status}
+    assert ch.child_refs(body)[ch.WORKFLOW].name.endswith("-1")
+    assert decide(body, {}, T0 + dt.timedelta(seconds=10)).ensure == {}  # still backing off
+    assert ch.WORKFLOW in decide(body, {}, T0 + dt.timedelta(seconds=31)).ensure
+
+
+def test_kserve_canary_sets_canary_traffic_percent() -> None:
+    body = example_body("serve-existing-kserve.yaml")
+    body["status"] = {"servedVersion": "0.9.0", "servedModelUri": "s3://m/0.9.0.onnx"}
+    plan = decide(body, {}, T0)
+    isvc = plan.ensure[ch.ISVC]
+    assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    assert plan.status["phase"] == "Canary"
+
+
+def test_rbac_covers_every_child_kind() -> None:
+    resources = {(g, r) for g, r, _ in rbac_rules()}
+    for api_version, plural in ch.PLURALS.values():
+        group = api_version.rpartition("/")[0]
+        assert (group, plural) in resources
+    assert ("voiceflow.io", "diarizationmodels/status") in resources
