@@ -70,9 +70,9 @@ def test_every_rendered_object_validates(helm_bin: str, combo: str, kube_version
 
 
 def test_chart_crd_is_the_repository_crd() -> None:
-    assert (CHART / "crds" / "diarizationmodels.voiceflow.io.yaml").read_bytes() == (
-        ROOT / "crds" / "diarizationmodels.voiceflow.io.yaml"
-    ).read_bytes(), "refresh: cp crds/diarizationmodels.voiceflow.io.yaml helm/voiceflow/crds/"
+    link = CHART / "crds" / "diarizationmodels.voiceflow.io.yaml"
+    assert link.is_symlink(), "the chart's CRD must link to crds/ (no copy to drift)"
+    assert link.resolve() == (ROOT / "crds" / "diarizationmodels.voiceflow.io.yaml").resolve()
 
 
 @pytest.mark.parametrize("combo", sorted(COMBOS))
@@ -275,3 +275,15 @@ def test_environment_is_what_the_apps_read(helm_bin: str, combo: str) -> None:
         env = {e["name"] for c in pod_spec(dep)["containers"] for e in c.get("env", [])}
         unknown = {e for e in env if e.startswith("VOICEFLOW_")} - fields
         assert not unknown, f"{combo} {component}: {sorted(unknown)} are not settings of the app"
+
+
+def test_packaged_chart_carries_the_crd(helm_bin: str, tmp_path: Path) -> None:
+    import tarfile
+
+    helm(helm_bin, "package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("voiceflow-*.tgz")
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("voiceflow/crds/diarizationmodels.voiceflow.io.yaml")
+        assert member is not None
+        assert member.read() == (ROOT / "crds" / "diarizationmodels.voiceflow.io.yaml").read_bytes()
+        assert "voiceflow/values.schema.json" in tar.getnames()
