@@ -45,9 +45,9 @@ class GE2EEncoder(nn.Module):
 class WaveformEmbedder(nn.Module):
     """raw 16 kHz waveform [B, T] -> embedding [B, D]: what gets exported to ONNX."""
 
-    def __init__(self, encoder: nn.Module, normalize_volume: bool = True) -> None:
+    def __init__(self, encoder: nn.Module, normalize_volume: bool = True, stft: str = "op") -> None:
         super().__init__()
-        self.frontend = MelFrontend(normalize_volume=normalize_volume)
+        self.frontend = MelFrontend(normalize_volume=normalize_volume, stft=stft)
         self.encoder = encoder
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Batch diarization: many files, a worker pool, resumable, failure-isolated."""

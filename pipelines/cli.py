@@ -1,0 +1,158 @@
+"""`voiceflow export | train | batch` (and `evaluate --model` when the engine's evaluate is absent).
+
+Only argparse is imported here: the handlers import torch and friends when they run, so
+`voiceflow --help` stays fast. These arguments are what the Argo workflow steps call: keep them
+stable, and document any change in docs/pipelines.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    _register_export(subparsers)
+    _register_train(subparsers)
+    _register_batch(subparsers)
+    if "evaluate" not in subparsers.choices:
+        # The engine normally owns `evaluate` and forwards --model to us; register a model-only
+        # evaluate when it is not there so `voiceflow evaluate --model M` always exists.
+        from pipelines.evaluation.cli_args import add_model_evaluation_arguments
+
+        parser = subparsers.add_parser(
+            "evaluate", help="score an embedding model on the dev sets (DER, speed)"
+        )
+        add_model_evaluation_arguments(parser)
+        parser.set_defaults(handler=_evaluate)
+
+
+def _register_export(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a trained checkpoint (or the pretrained GE2E) to ONNX, optionally INT8",
+        description="voiceflow export CHECKPOINT --out model.onnx [--quantize int8] | "
+        "voiceflow export --pretrained ge2e --out voiceflow/models/ge2e.onnx",
+    )
+    p.add_argument("checkpoint", nargs="?", help="model.pt (or checkpoint.pt) written by `voiceflow train`")
+    p.add_argument("--pretrained", choices=["ge2e"], help="export a pretrained model instead of a checkpoint")
+    p.add_argument("--out", required=True, help="ONNX file to write (metadata goes to the same name .json)")
+    p.add_argument("--quantize", choices=["int8"], help="INT8 weights via onnxruntime.quantization")
+    p.set_defaults(handler=_export)
+
+
+def _register_train(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a speaker-embedding student by distillation from GE2E",
+        description="Resumable: rerunning the same command in the same --out continues from its checkpoint.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="YAML/JSON training config")
+    src.add_argument("--preset", help="a bundled config: tiny (tests, < 1 min) or full (the shipped student)")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, model.pt, curves.json/png")
+    p.add_argument(
+        "--data-root", help="folder holding librispeech-train-clean-100/, ami-excerpts/, augmentation/"
+    )
+    p.add_argument("--seed", type=int, help="override the config's seed")
+    p.add_argument("--epochs", type=int, help="override the config's epochs")
+    p.add_argument("--batch-size", type=int, help="override the config's batch size")
+    p.add_argument("--lr", type=float, help="override the config's learning rate")
+    p.add_argument("--threads", type=int, help="torch threads (override the config's torch_threads)")
+    p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in total")
+    p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs in pods)")
+    p.set_defaults(handler=_train)
+
+
+def _register_batch(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "batch",
+        help="diarize many files with a worker pool (resumable; failures never stop the rest)",
+        description="INPUT is a folder (audio files, recursively) or a manifest (.txt: one path per "
+        'line; .jsonl: {"path": ..., "num_speakers": ...} per line).',
+    )
+    p.add_argument("input", help="INPUT_DIR or MANIFEST (.txt / .jsonl)")
+    p.add_argument("--out-dir", required=True, help="one RTTM per input + summary.json")
+    p.add_argument("--model", help="ONNX embedding model (default: the bundled default)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--num-speakers", type=int, help="known speaker count for every file")
+    p.add_argument("--overwrite", action="store_true", help="redo files whose RTTM already exists")
+    p.set_defaults(handler=_batch)
+
+
+def _export(args: argparse.Namespace) -> int:
+    if bool(args.pretrained) == bool(args.checkpoint):
+        print("error: give either CHECKPOINT or --pretrained ge2e", file=sys.stderr)
+        return 2
+    if args.pretrained:
+        if args.quantize:
+            print("error: --quantize applies to trained checkpoints", file=sys.stderr)
+            return 2
+        from pipelines.export.ge2e import export_ge2e
+
+        print(f"{args.out}  sha256 {export_ge2e(Path(args.out))}")
+        return 0
+    from pipelines.export.checkpoint import export_checkpoint
+
+    result = export_checkpoint(Path(args.checkpoint), Path(args.out), args.quantize)
+    print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import shutil
+    import signal
+
+    from pipelines.training.config import load_config, load_preset, with_data_root, with_overrides
+    from pipelines.training.loop import CHECKPOINT, train
+
+    config = load_config(Path(args.config)) if args.config else load_preset(args.preset)
+    config = with_overrides(
+        config,
+        seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        torch_threads=args.threads,
+    )
+    config = with_data_root(config, args.data_root)
+    out = Path(args.out)
+    if args.restart and (out / CHECKPOINT).exists():
+        shutil.move(str(out / CHECKPOINT), str(out / (CHECKPOINT + ".discarded")))
+
+    def _on_sigterm(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a pod eviction: stop like Ctrl-C; the last checkpoint stays valid
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    result = train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
+    if result.model_path is None:
+        return 0
+    print(f"trained {result.steps_done} steps in {result.seconds:.0f} s -> {result.model_path}")
+    print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from pipelines.batch.runner import run_batch
+
+    summary = run_batch(
+        Path(args.input),
+        Path(args.out_dir),
+        model=args.model,
+        workers=args.workers,
+        num_speakers=args.num_speakers,
+        overwrite=args.overwrite,
+    )
+    return 1 if summary.failed else 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if not args.model:
+        print("error: --model is required", file=sys.stderr)
+        return 2
+    from pipelines.evaluation.command import run_model_evaluation
+
+    return run_model_evaluation(args)

@@ -1,0 +1,88 @@
+"""`voiceflow evaluate --model M [--gate] [--promote]`: evaluate, compare, gate, record, promote.
+
+Exit codes (what a workflow step branches on): 0 evaluated (and the gate passed, if asked),
+3 the gate refused the model, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+GATE_REFUSED = 3
+
+
+def bundled_models_dir() -> Path:
+    from voiceflow.embedding import MODELS_DIR
+
+    return Path(MODELS_DIR)
+
+
+def run_model_evaluation(args: argparse.Namespace) -> int:
+    from pipelines.evaluation.gate import gate
+    from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets
+    from pipelines.evaluation.manifest import build_manifest, promote, write_manifest
+
+    model = Path(args.model)
+    if not model.is_file():
+        print(f"error: {model}: no such model file", file=sys.stderr)
+        return 2
+    sets = load_sets([s for s in args.sets.split(",") if s])
+    reports: dict[str, dict[str, Any]] = {}
+    report = evaluate_model(model, sets=sets, naive=args.naive, speed_seconds=args.speed_seconds)
+    reports[report["version"]] = report
+    baseline_report, decision = None, None
+    if args.gate or args.promote:
+        baseline = Path(args.baseline) if args.baseline else bundled_models_dir() / "ge2e.onnx"
+        baseline_report = evaluate_model(
+            baseline, sets=sets, naive=args.naive, speed_seconds=args.speed_seconds
+        )
+        reports[baseline_report["version"] + " (baseline)"] = baseline_report
+        decision = gate(report, baseline_report, args.margin)
+
+    print(format_side_by_side(reports))
+    for name, rep in reports.items():
+        if "naive_floor" in rep:
+            floor = {"der": rep["naive_floor"], "speed": {}}
+            print(format_side_by_side({f"naive floor ({name[:16]})": floor}).splitlines()[1:][0])
+    if baseline_report is not None:
+        b, c = baseline_report["speed"], report["speed"]
+        if b.get("ms_per_window_b32") and c.get("ms_per_window_b32"):
+            print(
+                f"speed-up vs baseline: {b['ms_per_window_b32'] / c['ms_per_window_b32']:.2f}x "
+                "per window (batch 32)"
+            )
+    if decision is not None:
+        verdict = "PASSED" if decision.passed else "REFUSED"
+        print(f"gate {verdict}: " + "; ".join(decision.reasons))
+
+    manifest = None
+    if not args.no_manifest and model.resolve().parent != bundled_models_dir().resolve():
+        meta_path = model.with_suffix(".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        manifest = build_manifest(
+            model,
+            evaluation=report,
+            gate=decision.to_dict() if decision else None,
+            training=meta.get("training"),
+            baseline=baseline_report,
+        )
+        print(f"manifest: {write_manifest(model, manifest)}")
+    if args.report:
+        Path(args.report).write_text(
+            json.dumps(
+                {"model": report, "baseline": baseline_report, "gate": decision and decision.to_dict()},
+                indent=2,
+            )
+            + "\n"
+        )
+    if args.promote:
+        if decision is None or not decision.passed or manifest is None:
+            print("not promoted: the gate did not pass", file=sys.stderr)
+        else:
+            models_dir = Path(args.models_dir) if args.models_dir else bundled_models_dir()
+            print(f"promoted: {promote(model, manifest, models_dir, args.promote_name)}")
+    return GATE_REFUSED if decision is not None and not decision.passed else 0

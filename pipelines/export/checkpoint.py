@@ -1,0 +1,92 @@
+"""`voiceflow export CHECKPOINT --out model.onnx [--quantize int8]`: a trained student to ONNX.
+
+The exported graph is WaveformEmbedder(student): waveform in, L2-normalised embedding out,
+front end included, so `voiceflow.embedding.EmbeddingModel.load(path)` serves it unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pipelines.export.onnx_export import export_waveform_model
+from pipelines.nn.ge2e import WaveformEmbedder
+from pipelines.training.student import StudentEncoder, StudentSpec
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    sha256: str
+    metadata: dict[str, Any]
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    state = torch.load(Path(path), map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "encoder" not in state:
+        raise ValueError(f"{path} is not a VoiceFlow student checkpoint (model.pt or checkpoint.pt)")
+    return state
+
+
+def student_from_checkpoint(state: dict[str, Any]) -> WaveformEmbedder:
+    """Rebuild the exact exported module from either a final model.pt or a resume checkpoint.pt."""
+    if "spec" in state:
+        spec = StudentSpec(**state["spec"])
+    else:  # a resume checkpoint: the architecture lives in its config
+        s = state["config"]["student"]
+        spec = StudentSpec(s["channels"], s["blocks"], s["embedding_dim"])
+    module = WaveformEmbedder(StudentEncoder(spec), stft=state.get("stft", "conv"))
+    module.encoder.load_state_dict(state["encoder"])
+    return module.eval()
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> dict[str, Any]:
+    config = state.get("config", {})
+    spec = state.get("spec") or config.get("student", {})
+    name = str(config.get("name", "student"))
+    return {
+        "name": name,
+        "version": f"{name}-{sha[:12]}",
+        "embedding_dim": int(spec.get("embedding_dim", 256)),
+        "sample_rate": 16000,
+        "window_seconds": float(config.get("data", {}).get("crop_seconds", 1.6)),
+        "architecture": {"type": "ecapa-lite", **spec},
+        "quantization": quantized or "none",
+        "source": "trained by `voiceflow train` (distilled from GE2E), "
+        "exported by pipelines/export/checkpoint.py",
+        "frontend": "in-graph: increase-only gain to -30 dBFS, STFT n_fft 400 hop 160 periodic Hann as a "
+        "DFT Conv1d, Slaney mel 40 bands, power 2; log + mean normalisation inside the encoder",
+        "sha256": sha,
+        # the recipe travels with the model so a manifest can be built from the file alone
+        "training": {"config": config, "metrics": state.get("metrics", {}), "steps": state.get("step")},
+    }
+
+
+def export_checkpoint(checkpoint: Path, out: Path, quantize: str | None = None) -> ExportResult:
+    """Export a student checkpoint to `out` (+ `out`.json metadata); INT8 when quantize='int8'.
+
+    With --quantize the file at `out` is the quantized model (what gets served); the float
+    model it was made from is kept beside it as `<stem>.fp32.onnx` for comparison.
+    """
+    from pipelines.export.quantize import quantize_int8
+
+    state = load_checkpoint(checkpoint)
+    out = Path(out)
+    if quantize not in (None, "int8"):
+        raise ValueError(f"unsupported quantization {quantize!r} (only int8)")
+    float_path = out.with_name(out.stem + ".fp32.onnx") if quantize else out
+    sha = export_waveform_model(student_from_checkpoint(state), float_path)
+    if quantize:
+        sha = quantize_int8(float_path, out)
+    meta = student_metadata(state, sha, quantize)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return ExportResult(out, sha, meta)

@@ -1,0 +1,81 @@
+"""Waveform augmentation for training crops: overlap, reverberation, noise, gain.
+
+Pure functions of (audio, rng, assets): the caller derives the rng from (seed, epoch, step),
+which is what makes a resumed run identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from pipelines.training.config import AugmentConfig
+from pipelines.training.data import read_audio
+
+
+@dataclass(frozen=True)
+class AugmentAssets:
+    noises: list[np.ndarray]
+    rirs: list[np.ndarray]
+
+
+def load_assets(folder: Path) -> AugmentAssets:
+    """Noise and RIR files (any rate/channels: read_audio resamples and mixes down)."""
+    noises = [
+        read_audio(p) for p in sorted((folder / "noise").glob("*")) if p.suffix in (".wav", ".ogg", ".flac")
+    ]
+    rirs = []
+    for p in sorted((folder / "rir").glob("*")):
+        if p.suffix not in (".wav", ".flac"):
+            continue
+        rir = read_audio(p)
+        peak = int(np.argmax(np.abs(rir)))
+        rir = rir[peak:]  # start at the direct path so reverberation adds no delay to the crop
+        rirs.append((rir / (np.sqrt(np.sum(rir**2)) + 1e-9)).astype(np.float32))
+    return AugmentAssets([n for n in noises if len(n) > 0], [r for r in rirs if len(r) > 0])
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x.astype(np.float64) ** 2) + 1e-12))
+
+
+def add_overlap(x: np.ndarray, other: np.ndarray, rel_db: float) -> np.ndarray:
+    """Mix a second speaker in at `rel_db` below the first: the student should still track the first."""
+    return x + other * (rms(x) / rms(other) * 10 ** (rel_db / 20))
+
+
+def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    wet = fftconvolve(x, rir)[: len(x)]
+    return (wet * (rms(x) / rms(wet))).astype(np.float32)
+
+
+def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    if len(noise) < len(x):
+        noise = np.tile(noise, int(np.ceil(len(x) / len(noise))))
+    start = int(rng.integers(0, len(noise) - len(x) + 1))
+    seg = noise[start : start + len(x)]
+    return x + seg * (rms(x) / rms(seg) * 10 ** (-snr_db / 20))
+
+
+def augment(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    assets: AugmentAssets,
+    other: np.ndarray | None = None,
+) -> np.ndarray:
+    """One augmented copy of crop `x`; `other` is a crop of a different speaker for overlap."""
+    y = x.astype(np.float32, copy=True)
+    if other is not None and rng.random() < config.p_overlap:
+        y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
+    if assets.rirs and rng.random() < config.p_rir:
+        y = reverberate(y, assets.rirs[int(rng.integers(len(assets.rirs)))])
+    if assets.noises and rng.random() < config.p_noise:
+        y = add_noise(
+            y, assets.noises[int(rng.integers(len(assets.noises)))], float(rng.uniform(*config.snr_db)), rng
+        )
+    y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)

@@ -1,0 +1,142 @@
+"""Training configuration: one typed, frozen dataclass tree, loaded from YAML/JSON or a preset.
+
+Unknown keys are errors (a typo in a config must not silently train something else), and the
+resolved config is stored in every checkpoint and manifest so a version can be reproduced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # Folders under data_root; data_root None = $VOICEFLOW_SHARED_DATA or <repo>/../shared/data.
+    data_root: str | None = None
+    librispeech: str = "librispeech-train-clean-100"
+    ami: str = "ami-excerpts"
+    augmentation: str = "augmentation"
+    max_speakers: int | None = None  # training-split LibriSpeech speakers to use (by id), None = all 200
+    ami_files: list[str] = field(default_factory=lambda: [f"trn{i:02d}" for i in range(10)])
+    val_speakers: int = 20  # held-out (dev) LibriSpeech speakers whose crops draw the validation curves
+    crop_seconds: float = 1.6  # the engine's embedding window
+    crop_hop_seconds: float = 0.4
+    max_crops_per_utterance: int | None = None
+
+    def root(self) -> Path:
+        if self.data_root:
+            return Path(self.data_root)
+        env = os.environ.get("VOICEFLOW_SHARED_DATA")
+        return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    channels: int = 128
+    blocks: int = 3
+    embedding_dim: int = 256  # must equal the teacher's (256) for the cosine distillation loss
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    distill_weight: float = 1.0
+    cls_weight: float = 0.1
+    margin: float = 0.2  # additive angular margin (AAM-softmax)
+    scale: float = 30.0
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    p_noise: float = 0.5
+    snr_db: tuple[float, float] = (5.0, 20.0)
+    p_rir: float = 0.3
+    p_overlap: float = 0.2
+    overlap_db: tuple[float, float] = (-15.0, -6.0)  # second speaker's level relative to the first
+    gain_db: tuple[float, float] = (-12.0, 6.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "student"
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    torch_threads: int = 2
+    checkpoint_every: int = 50  # steps; a checkpoint is also written at every epoch end
+    cache_dir: str = "runs/cache"  # teacher embeddings, relative to the repo root unless absolute
+    data: DataConfig = field(default_factory=DataConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def cache_path(self) -> Path:
+        path = Path(self.cache_dir)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) in {where or 'top level'}: {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
+    for name, value in values.items():
+        current = getattr(defaults, name)
+        if is_dataclass(current) and isinstance(value, dict):
+            kwargs[name] = _build(type(current), value, f"{where}.{name}".strip("."))
+        elif isinstance(current, tuple) and isinstance(value, list | tuple):
+            kwargs[name] = tuple(float(v) for v in value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    return _build(TrainConfig, values, "")
+
+
+def load_config(path: Path) -> TrainConfig:
+    """A YAML or JSON file (JSON is YAML, so one parser reads both)."""
+    values = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config must be a mapping")
+    return config_from_dict(values)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> TrainConfig:
+    path = PRESETS_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(preset_names())}")
+    return load_config(path)
+
+
+def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
+    """Top-level overrides from the command line (None = keep the config's value)."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def with_data_root(config: TrainConfig, data_root: str | None) -> TrainConfig:
+    return config if data_root is None else replace(config, data=replace(config.data, data_root=data_root))

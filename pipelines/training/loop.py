@@ -1,0 +1,253 @@
+"""The training loop: deterministic, resumable, with progress bar, checkpoints and curves.
+
+Determinism and resume rest on one rule: everything random in a step is drawn from an rng
+seeded by (seed, epoch, step-in-epoch), and the epoch's crop order from (seed, epoch). A
+checkpoint therefore needs only weights, optimiser state, the global step and the history; a
+run interrupted and resumed ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipelines.nn.ge2e import WaveformEmbedder
+from pipelines.training.augment import AugmentAssets, augment, load_assets
+from pipelines.training.config import TrainConfig
+from pipelines.training.data import Dataset, build_dataset, crop_audio
+from pipelines.training.losses import AAMSoftmax, cosine_distillation
+from pipelines.training.metrics import equal_error_rate, mean_cosine
+from pipelines.training.student import StudentEncoder, StudentSpec
+from pipelines.training.teacher import cached_teacher_embeddings
+
+CHECKPOINT = "checkpoint.pt"  # resume state, rewritten atomically
+MODEL = "model.pt"  # the final student, what `voiceflow export` takes
+STFT_MODE = "conv"  # the students' front end: same spectrum as GE2E's, faster in onnxruntime
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out_dir: Path
+    model_path: Path | None  # None when stopped early (max_steps)
+    steps_done: int
+    total_steps: int
+    seconds: float
+    metrics: dict[str, float]
+
+
+def learning_rate(config: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up then cosine decay: a pure function of the step, so nothing to checkpoint."""
+    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
+    return config.lr * warm * 0.5 * (1 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch, 7919]).permutation(n)
+
+
+def build_student(spec: StudentSpec) -> WaveformEmbedder:
+    return WaveformEmbedder(StudentEncoder(spec), stft=STFT_MODE)
+
+
+def make_batch(
+    dataset: Dataset,
+    indices: np.ndarray,
+    rng: np.random.Generator,
+    config: TrainConfig,
+    assets: AugmentAssets,
+) -> np.ndarray:
+    waves = []
+    for index in indices:
+        crop = dataset.train[int(index)]
+        other_crop = dataset.train[int(rng.integers(len(dataset.train)))]
+        other = crop_audio(dataset, other_crop) if other_crop.utterance != crop.utterance else None
+        waves.append(augment(crop_audio(dataset, crop), rng, config.augment, assets, other))
+    return np.stack(waves)
+
+
+def embed_clean(model: WaveformEmbedder, dataset: Dataset, crops: list[Any], batch: int = 64) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            wave = np.stack([crop_audio(dataset, c) for c in crops[i : i + batch]])
+            out.append(model(torch.from_numpy(wave)).numpy())
+    model.train()
+    return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    max_steps: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train (or resume training of) a student into `out_dir`.
+
+    `max_steps` stops after that many global steps with a checkpoint written, as if the run
+    had been interrupted there (used by tests and by time-boxed jobs).
+    """
+    from tqdm import tqdm
+
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(config.torch_threads, 1))
+    torch.use_deterministic_algorithms(True)
+
+    dataset = build_dataset(config.data, config.seed)
+    if len(dataset.train) < config.batch_size:
+        raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
+    teacher_train = torch.from_numpy(
+        cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress)
+    )
+    teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
+    assets = load_assets(config.data.root() / config.data.augmentation)
+    labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long)
+    val_labels = np.array([c.label for c in dataset.val])
+
+    spec = StudentSpec(config.student.channels, config.student.blocks, config.student.embedding_dim)
+    # Seed right before the weights are drawn: the teacher cache may or may not have built (and
+    # randomly initialised) a GE2E network above, which must not change the student's init.
+    torch.manual_seed(config.seed)
+    model = build_student(spec).train()
+    head = AAMSoftmax(spec.embedding_dim, len(dataset.speakers), config.loss.margin, config.loss.scale)
+    params = [*model.encoder.parameters(), *head.parameters()]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+    steps_per_epoch = len(dataset.train) // config.batch_size
+    total = steps_per_epoch * config.epochs
+    step, history = 0, []
+    teacher_eer = equal_error_rate(teacher_val, val_labels) if len(dataset.val) else float("nan")
+
+    ckpt_path = out_dir / CHECKPOINT
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state["config"] != config.to_dict():
+            raise ValueError(f"{ckpt_path} was written with another config; use a new --out or --restart")
+        model.encoder.load_state_dict(state["encoder"])
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, history = int(state["step"]), list(state["history"])
+        log(f"resuming from step {step}/{total} ({ckpt_path})")
+
+    def checkpoint() -> None:
+        save_atomic(
+            {
+                "config": config.to_dict(),
+                "encoder": model.encoder.state_dict(),
+                "head": head.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "history": history,
+            },
+            ckpt_path,
+        )
+
+    stop_at = total if max_steps is None else min(total, max_steps)
+    bar = tqdm(total=total, initial=step, desc=config.name, unit="step", disable=not progress)
+    order: np.ndarray | None = None
+    order_epoch = -1
+    while step < stop_at:
+        epoch, i = divmod(step, steps_per_epoch)
+        if order_epoch != epoch:
+            order, order_epoch = epoch_order(config.seed, epoch, len(dataset.train)), epoch
+        assert order is not None
+        idx = order[i * config.batch_size : (i + 1) * config.batch_size]
+        rng = np.random.default_rng([config.seed, epoch, i])
+        wave = torch.from_numpy(make_batch(dataset, idx, rng, config, assets))
+        lr = learning_rate(config, step, total)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        emb = model(wave)
+        distill = cosine_distillation(emb, teacher_train[idx])
+        cls = head(emb, labels[idx])
+        loss = config.loss.distill_weight * distill + config.loss.cls_weight * cls
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        optimizer.step()
+        step += 1
+
+        entry = {"kind": "step", "step": step, "epoch": epoch, "lr": lr}
+        entry.update(loss=loss.item(), distill=distill.item(), cls=cls.item())
+        history.append(entry)
+        bar.update(1)
+        bar.set_postfix(
+            loss=f"{entry['loss']:.4f}", distill=f"{entry['distill']:.4f}", cls=f"{entry['cls']:.3f}"
+        )
+
+        if step % steps_per_epoch == 0:  # epoch end: validate on held-out speakers
+            val_emb = embed_clean(model, dataset, dataset.val)
+            history.append(
+                {
+                    "kind": "epoch",
+                    "step": step,
+                    "epoch": epoch,
+                    "val_cos": mean_cosine(val_emb, teacher_val) if len(val_emb) else float("nan"),
+                    "val_eer": equal_error_rate(val_emb, val_labels) if len(val_emb) else float("nan"),
+                    "teacher_eer": teacher_eer,
+                    "elapsed_s": time.monotonic() - started,
+                }
+            )
+            bar.write(
+                json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in history[-1].items()})
+            )
+        if step % config.checkpoint_every == 0 or step % steps_per_epoch == 0 or step == stop_at:
+            checkpoint()
+    bar.close()
+    seconds = time.monotonic() - started
+    if step < total:
+        log(f"stopped at step {step}/{total}; rerun the same command to resume")
+        return TrainResult(out_dir, None, step, total, seconds, {})
+
+    write_history_outputs(history, out_dir)
+    last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "epoch"), {})
+    metrics: dict[str, float] = {
+        k: float(last[k]) for k in ("val_cos", "val_eer", "teacher_eer") if k in last
+    }
+    model_path = out_dir / MODEL
+    save_atomic(
+        {
+            "format": "voiceflow-student-1",
+            "spec": spec.to_dict(),
+            "stft": STFT_MODE,
+            "encoder": model.encoder.state_dict(),
+            "config": config.to_dict(),
+            "speakers": dataset.speakers,
+            "metrics": metrics,
+        },
+        model_path,
+    )
+    summary: dict[str, Any] = {
+        "steps": total,
+        "train_crops": len(dataset.train),
+        "val_crops": len(dataset.val),
+    }
+    summary.update(metrics)
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return TrainResult(out_dir, model_path, step, total, seconds, metrics)
+
+
+def write_history_outputs(history: list[dict[str, Any]], out_dir: Path) -> None:
+    from pipelines.training.curves import write_curves
+
+    write_curves(history, out_dir)

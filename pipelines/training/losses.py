@@ -1,0 +1,36 @@
+"""Losses: cosine distillation towards the teacher + additive-angular-margin speaker classification."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def cosine_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean (1 - cos) between student and teacher embeddings of the same crops."""
+    return (1.0 - F.cosine_similarity(student, teacher, dim=1)).mean()
+
+
+class AAMSoftmax(nn.Module):
+    """ArcFace-style head over the labelled speakers; only used in training, never exported.
+
+    Distillation alone copies GE2E's geometry; the margin loss pushes speakers apart beyond it,
+    which is what clustering needs.
+    """
+
+    def __init__(self, dim: int, n_classes: int, margin: float, scale: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(max(n_classes, 1), dim) * 0.01)
+        self.margin = margin
+        self.scale = scale
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        mask = labels >= 0
+        if not bool(mask.any()):
+            return embeddings.sum() * 0.0
+        emb, lab = embeddings[mask], labels[mask]
+        cos = F.linear(F.normalize(emb, dim=1), F.normalize(self.weight, dim=1)).clamp(-1 + 1e-7, 1 - 1e-7)
+        target = torch.cos(torch.acos(cos.gather(1, lab[:, None])) + self.margin)
+        logits = cos.scatter(1, lab[:, None], target) * self.scale
+        return F.cross_entropy(logits, lab)

@@ -1,0 +1,106 @@
+"""The student speaker encoder: a compact 1-D residual conv net (ECAPA-lite) on log-mel frames.
+
+Why this shape (see docs/pipelines.md): GE2E's 3-layer LSTM walks 160 frames one step at a time,
+which is ~216 M multiply-adds per 1.6 s window and cannot use more than the width of one step.
+A conv net sees all frames at once (one big GEMM per layer), halves time in its first layer
+(stride 2) and pools with attentive statistics, so a 128-channel net costs ~35 M multiply-adds:
+several times fewer, and friendlier to batching and INT8. Dilated residual blocks give it a
+receptive field of ~0.5 s, enough for the speaker cues GE2E relies on; the pooled vector is
+projected to GE2E's 256 dimensions so the teacher's embeddings are direct cosine targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from pipelines.nn.frontend import N_MELS
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """Architecture hyper-parameters, stored in every checkpoint so export can rebuild the net."""
+
+    channels: int = 128
+    blocks: int = 3
+    embedding_dim: int = 256
+    se_ratio: int = 8
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _SqueezeExcite(nn.Module):
+    """Channel re-weighting from the window's mean: cheap (two tiny matmuls) and helps speaker nets."""
+
+    def __init__(self, channels: int, ratio: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(channels, max(channels // ratio, 4))
+        self.fc2 = nn.Linear(max(channels // ratio, 4), channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=2)))))
+        return x * scale.unsqueeze(2)
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, channels: int, dilation: int, se_ratio: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn1 = nn.BatchNorm1d(channels)
+        self.conv2 = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False)
+        self.bn2 = nn.BatchNorm1d(channels)
+        self.se = _SqueezeExcite(channels, se_ratio)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.se(self.bn2(self.conv2(y)))
+        return torch.relu(x + y)
+
+
+class _AttentiveStatsPool(nn.Module):
+    """Attention-weighted mean and standard deviation over time (ECAPA's pooling)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.attention = nn.Sequential(nn.Conv1d(channels, 64, 1), nn.Tanh(), nn.Conv1d(64, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.attention(x), dim=2)
+        mean = torch.sum(x * weights, dim=2)
+        var = torch.sum(x * x * weights, dim=2) - mean * mean
+        std = torch.sqrt(torch.clamp(var, min=1e-6))
+        return torch.cat([mean, std], dim=1)
+
+
+class StudentEncoder(nn.Module):
+    """mel power frames [B, frames, 40] -> L2-normalised embedding [B, embedding_dim].
+
+    Takes the same input as GE2EEncoder (MelFrontend's linear mel power), so it plugs into
+    WaveformEmbedder unchanged; the log and per-window mean normalisation live here.
+    """
+
+    def __init__(self, spec: StudentSpec | None = None) -> None:
+        super().__init__()
+        self.spec = spec or StudentSpec()
+        c = self.spec.channels
+        self.stem = nn.Sequential(
+            nn.Conv1d(N_MELS, c, 5, stride=2, padding=2, bias=False), nn.BatchNorm1d(c), nn.ReLU()
+        )
+        self.blocks = nn.Sequential(
+            *[_ResBlock(c, d + 1, self.spec.se_ratio) for d in range(self.spec.blocks)]
+        )
+        self.expand = nn.Sequential(nn.Conv1d(c, 2 * c, 1, bias=False), nn.BatchNorm1d(2 * c), nn.ReLU())
+        self.pool = _AttentiveStatsPool(2 * c)
+        self.head = nn.Linear(4 * c, self.spec.embedding_dim)
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        # log compresses the dynamic range the LSTM teacher never needed to; mean removal per
+        # band cancels a fixed channel/microphone colouring (cepstral mean normalisation).
+        x = torch.log(mels + 1e-6).transpose(1, 2)
+        x = x - x.mean(dim=2, keepdim=True)
+        x = self.expand(self.blocks(self.stem(x)))
+        raw = self.head(self.pool(x))
+        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12)

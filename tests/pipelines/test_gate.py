@@ -1,0 +1,83 @@
+"""The promotion gate refuses a worse model, and promotion refuses what the gate refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.evaluation.gate import gate
+from pipelines.evaluation.manifest import build_manifest, manifest_path, promote, write_manifest
+
+
+def report(ami: float, sim: float) -> dict[str, Any]:
+    rows = {
+        name: {"der": der, "der_collar_0.25": der / 2, "false_alarm": 0.0, "missed": 0.0, "confusion": der}
+        for name, der in (("ami-dev", ami), ("sim-dev", sim))
+    }
+    return {"der": rows, "mean_der": (ami + sim) / 2}
+
+
+def test_gate_passes_an_equal_or_better_model() -> None:
+    decision = gate(report(0.20, 0.10), report(0.20, 0.12), margin=0.0)
+    assert decision.passed and decision.reasons
+
+
+def test_gate_refuses_a_model_worse_on_one_set_even_if_better_on_average() -> None:
+    decision = gate(report(0.25, 0.02), report(0.20, 0.12), margin=0.01)
+    assert not decision.passed
+    assert any(r.startswith("ami-dev") for r in decision.reasons)
+
+
+def test_gate_margin_is_absolute_and_can_demand_improvement() -> None:
+    assert gate(report(0.205, 0.125), report(0.20, 0.12), margin=0.01).passed
+    assert not gate(report(0.20, 0.12), report(0.20, 0.12), margin=-0.005).passed
+
+
+def test_gate_refuses_a_model_missing_a_dev_set() -> None:
+    candidate = report(0.1, 0.1)
+    del candidate["der"]["sim-dev"]
+    assert not gate(candidate, report(0.2, 0.2)).passed
+
+
+def test_promotion_refuses_a_gate_failure_and_never_touches_ge2e(tmp_path: Path) -> None:
+    model = tmp_path / "cand.onnx"
+    model.write_bytes(b"not really onnx, only hashed here")
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    refused = build_manifest(
+        model, evaluation=report(0.3, 0.3), gate=gate(report(0.3, 0.3), report(0.2, 0.2)).to_dict()
+    )
+    with pytest.raises(ValueError, match="refusing to promote"):
+        promote(model, refused, models_dir)
+    assert not (models_dir / "default.json").exists()
+
+    passed = build_manifest(
+        model, evaluation=report(0.1, 0.1), gate=gate(report(0.1, 0.1), report(0.2, 0.2)).to_dict()
+    )
+    with pytest.raises(ValueError, match="never replaced"):
+        promote(model, passed, models_dir, name="ge2e")
+    pointer = json.loads(promote(model, passed, models_dir, name="student").read_text())
+    assert pointer["model"] == "student.onnx" and pointer["fallback"] == "ge2e.onnx"
+    assert (models_dir / "student.onnx").read_bytes() == model.read_bytes()
+    assert pointer["sha256"] == passed["model"]["sha256"]
+
+
+def test_manifest_records_version_sha_git_and_metrics(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"x")
+    model.with_suffix(".json").write_text(
+        json.dumps({"version": "student-abc", "training": {"config": {"data": {"ami_files": ["trn00"]}}}})
+    )
+    meta = json.loads(model.with_suffix(".json").read_text())
+    manifest = build_manifest(model, evaluation=report(0.1, 0.2), training=meta["training"])
+    path = write_manifest(model, manifest)
+    assert path == manifest_path(model)
+    saved = json.loads(path.read_text())
+    assert saved["version"] == "student-abc"
+    assert len(saved["model"]["sha256"]) == 64
+    assert set(saved["git"]) == {"commit", "dirty"}
+    assert saved["metrics"]["mean_der"] == pytest.approx(0.15)
+    assert saved["data"]["ami"] == ["ami-excerpts/trn00"] or saved["data"]["ami"] == ["None/trn00"]
