@@ -114,9 +114,23 @@ async def one_stream(url: str, audio: np.ndarray, seconds: float, frame_s: float
         stats.error = stats.error or type(exc).__name__
 
 
+async def wait_admitting(url: str, timeout: float = 60.0) -> None:
+    """After an overload run the pod refuses new streams until its delay signal decays; wait."""
+    from websockets.asyncio.client import connect
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            async with connect(url, open_timeout=10):
+                return
+        except Exception:
+            await asyncio.sleep(0.5)
+
+
 async def run_streams(
     url: str, n: int, seconds: float, frame_s: float, speech: list[np.ndarray], pid: int | None
 ):
+    await wait_admitting(url)
     stats = [StreamStats() for _ in range(n)]
     cpu0 = proc_cpu_seconds(pid) if pid else 0.0
     t0 = time.monotonic()
@@ -155,6 +169,7 @@ async def run_streams(
 async def run_idle(url: str, n: int, pid: int | None, hold_s: float = 5.0):
     from websockets.asyncio.client import connect
 
+    await wait_admitting(url)
     rss0 = proc_rss_mb(pid) if pid else float("nan")
     conns = []
     failures = 0

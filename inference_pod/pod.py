@@ -49,6 +49,7 @@ class Pod:
         # It decays with time too, so once load is gone a stale high value cannot lock new streams out.
         self._delay = 0.0
         self._delay_at = time.monotonic()
+        self._last_shed = 0.0
         self.draining = False
         self._watch_task: asyncio.Task[None] | None = None
         self._initial_load = True
@@ -93,7 +94,23 @@ class Pod:
     def model(self) -> LoadedModel:
         return self.models.current
 
-    DELAY_HALF_LIFE_SECONDS = 2.0
+    DELAY_HALF_LIFE_SECONDS = 1.0
+    SHED_INTERVAL_SECONDS = 0.1
+
+    def shed_newest(self) -> None:
+        """The pod is behind: drop the most recently started stream (rate-limited).
+
+        Last in, first out: streams that have been running longest keep their latency, and each
+        shed frees a whole stream's work, so a few sheds bring an overloaded pod back quickly.
+        """
+        now = time.monotonic()
+        if now - self._last_shed < self.SHED_INTERVAL_SECONDS:
+            return
+        live = [c for c in self.connections if c.sheddable]
+        if not live:
+            return
+        self._last_shed = now
+        max(live, key=lambda c: c.first_audio_at or 0.0).shed("server overloaded; retry later")
 
     @property
     def queue_delay(self) -> float:

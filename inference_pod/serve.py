@@ -58,6 +58,15 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
 
 
+class _DenialNoiseFilter(logging.Filter):
+    """uvicorn's sans-io WebSocket protocol logs an ERROR after every denial response (it only
+    counts an accepted handshake as complete). Refusals are deliberate and already counted in
+    `inference_errors_total`, so drop that one line rather than page anybody."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "returned without completing handshake" not in record.getMessage()
+
+
 def build_server(settings: Settings) -> DrainingServer:
     app = create_app(settings)
     config = uvicorn.Config(
@@ -74,6 +83,9 @@ def build_server(settings: Settings) -> DrainingServer:
         timeout_graceful_shutdown=5,
         lifespan="on",
     )
+    uvicorn_log = logging.getLogger("uvicorn.error")  # after Config: it (re)configures logging
+    if not any(isinstance(f, _DenialNoiseFilter) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(_DenialNoiseFilter())
     return DrainingServer(config, app.state.pod, grace_seconds=settings.shutdown_grace_seconds)
 
 

@@ -41,9 +41,10 @@ class Settings:
     # Backpressure: once this much of a stream's audio waits unprocessed, the server stops reading
     # its socket (TCP pushes back on the sender) until the worker catches up.
     max_session_queue_seconds: float = 5.0
-    # Load shedding: audio that waited longer than this before processing means the pod is behind;
-    # that stream gets `overloaded` (close 1013) instead of ever-growing latency for everybody.
-    max_queue_delay_seconds: float = 2.0
+    # Load shedding: audio that waited longer than this before processing means the pod is behind:
+    # the newest stream is shed (`overloaded`, close 1013), and any stream whose audio waited 3x
+    # this is shed too, instead of ever-growing latency for everybody.
+    max_queue_delay_seconds: float = 1.0
     # Global bound on feed jobs waiting for a worker; past it new streams are refused and the
     # most-behind streams shed, so latency stays bounded instead of growing for everybody.
     max_pending_jobs: int = 512

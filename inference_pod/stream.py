@@ -48,6 +48,10 @@ class _Marker:
         self.reason = reason
 
 
+# A stream whose audio waited this many times `max_queue_delay_seconds` is shed even when it is
+# not the newest: no stream's latency may grow without bound.
+HARD_DELAY_FACTOR = 3.0
+
 END = _Marker("end")
 SHUTDOWN = _Marker("shutdown")
 
@@ -108,6 +112,7 @@ class StreamConnection:
         self.done: asyncio.Future[None] | None = None
         self._shutting_down = False
         self._closing: asyncio.Task[None] | None = None
+        self._shed: ProtocolError | None = None
 
     # --- entry point ----------------------------------------------------------------------------
 
@@ -119,6 +124,11 @@ class StreamConnection:
         try:
             while tasks:
                 finished, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                if self._shed is not None:
+                    for other in tasks:
+                        other.cancel()
+                    await self._fail(self._shed)
+                    return
                 for task in finished:
                     if task.cancelled():
                         continue
@@ -140,6 +150,17 @@ class StreamConnection:
                 self.pod.metrics.streams_active.dec()
             if not self.done.done():
                 self.done.set_result(None)
+
+    @property
+    def sheddable(self) -> bool:
+        return self.audio_seen and self._shed is None and not self._shutting_down and not self.client_gone
+
+    def shed(self, message: str) -> None:
+        """Drop this stream for load: `overloaded` (1013); its queued audio is discarded."""
+        self._shed = ProtocolError(ErrorCode.OVERLOADED, message)
+        for task in (self._recv_task, self._work_task):
+            if task is not None and not task.done():
+                task.cancel()
 
     def begin_shutdown(self) -> None:
         """Stop reading; the worker finishes the queued audio, sends `final` and closes 1012."""
@@ -290,13 +311,18 @@ class StreamConnection:
             self.queued_seconds = max(0.0, self.queued_seconds - job.samples.size / self.config.sample_rate)
             if self.queued_seconds < self.settings.max_session_queue_seconds:
                 self._room.set()
+            # How long the oldest audio of this job has been waiting (queue plus the previous
+            # job's time in the worker pool): the pod's "am I behind" signal.
             waited = time.monotonic() - job.queued_at
             self.pod.observe_queue_delay(waited)
-            if waited > self.settings.max_queue_delay_seconds and not self._shutting_down:
-                raise ProtocolError(
-                    ErrorCode.OVERLOADED,
-                    f"server overloaded: audio waited {waited:.1f} s for processing; retry later",
-                )
+            limit = self.settings.max_queue_delay_seconds
+            if waited > limit and not self._shutting_down:
+                self.pod.shed_newest()  # soft: free capacity by dropping the newest stream
+                if waited > HARD_DELAY_FACTOR * limit:  # hard: this stream's latency is unbounded otherwise
+                    raise ProtocolError(
+                        ErrorCode.OVERLOADED,
+                        f"server overloaded: audio waited {waited:.1f} s for processing; retry later",
+                    )
             segments = await self.pod.run_engine(self._feed, job.samples)
             latency = time.monotonic() - job.received_at
             await self.send(protocol.result_message(job.sequence, segments, latency * 1000.0))

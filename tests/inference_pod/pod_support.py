@@ -60,7 +60,8 @@ class RunningPod:
 
 @contextmanager
 def running_pod(**overrides: Any) -> Iterator[RunningPod]:
-    settings = Settings(host="127.0.0.1", port=1, log_level="warning", reload_poll_seconds=0.2, **overrides)
+    overrides = {"log_level": "warning", "reload_poll_seconds": 0.2, **overrides}
+    settings = Settings(host="127.0.0.1", port=1, **overrides)
     server = build_server(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
