@@ -23,7 +23,7 @@ class Training:
     dataset: str
     preset: str = "full"
     config: str | None = None
-    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    hyperparameters: Mapping[str, float] = field(default_factory=dict)
     image: str = "ghcr.io/voiceflow/voiceflow-train:0.1.0"
     artifacts: str = "pvc://voiceflow-models"
     der_margin: float = 0.0
@@ -100,13 +100,23 @@ def _training(raw: Mapping[str, Any]) -> Training:
         dataset=str(raw["dataset"]),
         preset=str(raw.get("preset", d.preset)),
         config=raw.get("config"),
-        hyperparameters={str(k): str(v) for k, v in (raw.get("hyperparameters") or {}).items()},
+        hyperparameters=_hyperparameters(raw.get("hyperparameters") or {}),
         image=str(raw.get("image", d.image)),
         artifacts=str(raw.get("artifacts", d.artifacts)).rstrip("/"),
         der_margin=float(raw.get("derMargin", d.der_margin)),
         max_retries=int(raw.get("maxRetries", d.max_retries)),
         resources=raw.get("resources") or {},
     )
+
+
+HYPERPARAMETERS = ("epochs", "batchSize", "learningRate", "maxSteps", "seed")
+
+
+def _hyperparameters(raw: Mapping[str, Any]) -> dict[str, float]:
+    unknown = sorted(set(raw) - set(HYPERPARAMETERS))
+    if unknown:
+        raise SpecError(f"spec.training.hyperparameters: unknown {', '.join(unknown)}")
+    return {k: float(v) if k == "learningRate" else int(v) for k, v in raw.items()}
 
 
 def _serving(raw: Mapping[str, Any]) -> Serving:

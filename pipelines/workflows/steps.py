@@ -52,7 +52,9 @@ def prepare_step(dataset_root: str) -> StepCommand:
     )
 
 
-def train_step(config_is_file: bool, dataset_root: str) -> StepCommand:
+def train_step(
+    config_is_file: bool, dataset_root: str, overrides: tuple[str, ...] = ()
+) -> StepCommand:
     # `--config FILE` or `--preset NAME`: which flag is fixed when the workflow is rendered.
     source = ("--config", param("config")) if config_is_file else ("--preset", param("config"))
     return StepCommand(
@@ -63,6 +65,7 @@ def train_step(config_is_file: bool, dataset_root: str) -> StepCommand:
             "--out", RUN_DIR,
             "--seed", param("seed"),
             "--no-progress",  # a progress bar is noise in pod logs
+            *overrides,
         ),
     )
 
@@ -108,7 +111,8 @@ def batch_step(custom_model: bool) -> StepCommand:
 STEP_COMMANDS: tuple[StepCommand, ...] = (
     prepare_step(DATASET_MOUNT),
     train_step(config_is_file=False, dataset_root=DATASET_MOUNT),
-    train_step(config_is_file=True, dataset_root=DATASET_FETCHED),
+    train_step(config_is_file=True, dataset_root=DATASET_FETCHED,
+               overrides=("--epochs", "3", "--batch-size", "16", "--lr", "0.001", "--max-steps", "10")),
     export_step(quantize=False),
     export_step(quantize=True),
     evaluate_step(),

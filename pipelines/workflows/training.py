@@ -48,10 +48,20 @@ class TrainingWorkflowParams:
     resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
     active_deadline_seconds: int = 24 * 3600
+    # Config overrides, as `voiceflow train` flags: epochs, batch_size, lr, max_steps.
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    max_steps: int | None = None
 
     @property
     def config_is_file(self) -> bool:
         return self.config not in PRESETS
+
+    def overrides(self) -> tuple[str, ...]:
+        flags = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--lr": self.lr,
+                 "--max-steps": self.max_steps}
+        return tuple(x for flag, v in flags.items() if v is not None for x in (flag, f"{v:g}"))
 
 
 def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
@@ -83,7 +93,7 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
         fetch = [data.artifact] if data.artifact is not None else []
         prepare = step_container(prepare_step(data.root), mounts=data.mounts, inputs=fetch)
         train = step_container(
-            train_step(p.config_is_file, data.root), resources=p.resources, mounts=data.mounts
+            train_step(p.config_is_file, data.root, p.overrides()), resources=p.resources, mounts=data.mounts
         )
         export = step_container(export_step(p.quantize == "int8"))
         evaluate = step_container(evaluate_step(), outputs=[metrics_out])

@@ -136,3 +136,19 @@ def test_rbac_covers_every_child_kind() -> None:
         group = api_version.rpartition("/")[0]
         assert (group, plural) in resources
     assert ("voiceflow.io", "diarizationmodels/status") in resources
+
+
+def test_status_fields_the_operator_writes_survive_pruning() -> None:
+    from vf_k8s_schema import prune, schema_for
+
+    body = example_body("train-streaming.yaml")
+    refs = ch.child_refs(body)
+    done = {ch.WORKFLOW: {"metadata": {"name": refs[ch.WORKFLOW].name}, "status": {"phase": "Succeeded"}},
+            ch.EXPORT: {"metadata": {"name": refs[ch.EXPORT].name}, "status": {"succeeded": 1}}}
+    status = decide(body, done, T0).status
+    status.update(decide({**body, "status": status}, {}, T0).status)
+    schema = schema_for("voiceflow.io/v1alpha1", "DiarizationModel")
+    full = {**body, "status": status}
+    assert prune(schema, full)["status"] == status
+    assert {"modelVersion", "trainedVersion", "trainingVersion", "modelUri"} <= status.keys()
+    assert prune(schema, {**body, "status": {**status, "bogus": 1}})["status"] == status

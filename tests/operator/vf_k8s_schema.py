@@ -183,3 +183,23 @@ def structural_problems(schema: dict[str, Any], path: str = "") -> list[str]:
     if isinstance(schema.get("items"), dict):
         problems += structural_problems(schema["items"], f"{path}[]")
     return problems
+
+
+def prune(schema: dict[str, Any], obj: Any) -> Any:
+    """What the API server does to fields a structural schema does not declare: drops them.
+    (metadata is the server's own business and is never pruned.)"""
+    if isinstance(obj, dict):
+        if schema.get("x-kubernetes-preserve-unknown-fields"):
+            return obj
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if props is not None:
+            return {
+                k: (v if k == "metadata" else prune(props[k], v)) for k, v in obj.items() if k in props
+            }
+        if isinstance(extra, dict):
+            return {k: prune(extra, v) for k, v in obj.items()}
+        return obj
+    if isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        return [prune(schema["items"], i) for i in obj]
+    return obj

@@ -23,6 +23,7 @@ import jsonpatch
 import jsonpointer
 from kmock import KubernetesEmulator, ResourceInfo, action, resource
 from kmock._internal import k8s, rendering
+from vf_k8s_schema import prune, schema_for
 
 # Resources whose status is only writable through /status (as with subresources: {status: {}}).
 STATUS_SUBRESOURCE = {"diarizationmodels", "deployments", "jobs", "inferenceservices",
@@ -71,6 +72,13 @@ class ClusterEmulator(KubernetesEmulator):
                 verbs={"get", "list", "watch", "create", "patch", "update", "delete"},
             )
 
+    def _pruned(self, res: Any, data: dict[str, Any]) -> dict[str, Any]:
+        # Our CRD's schema is structural: the API server silently drops undeclared fields, so a
+        # status field missing from the CRD would be lost on a real cluster. Do the same here.
+        if res.plural != "diarizationmodels":
+            return data
+        return prune(schema_for("voiceflow.io/v1alpha1", "DiarizationModel"), data)
+
     def _next_rv(self) -> str:
         return str(next(self._rv))
 
@@ -108,6 +116,7 @@ class ClusterEmulator(KubernetesEmulator):
             uid=str(uuid.uuid4()), resourceVersion=self._next_rv(), generation=1,
             creationTimestamp=_now(),
         )
+        data = self._pruned(request.resource, data)
         if key in self._objects:
             self._objects[key].create(data)
         else:
@@ -152,6 +161,9 @@ class ClusterEmulator(KubernetesEmulator):
         for field in ("uid", "creationTimestamp", "generation", "resourceVersion"):
             patch["metadata"].pop(field, None)
         obj.patch(patch)
+        pruned = self._pruned(res, obj.raw)
+        if pruned != obj.raw:
+            obj.create(pruned)
         after = obj.raw
         bump = {"resourceVersion": self._next_rv()}
         if _spec_part(after) != _spec_part(before):

@@ -49,6 +49,8 @@ CASES: dict[str, dict[str, Any]] = {
             image="ghcr.io/voiceflow/voiceflow-train:0.1.0",
             config="/configs/distill-small.yaml",
             seed=7,
+            epochs=3,
+            lr=0.0005,
         )
     ),
     "batch": build_batch_workflow(

@@ -10,6 +10,10 @@ from voiceflow_operator.naming import workflow_name
 from voiceflow_operator.spec import ModelSpec
 
 
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
 def build_training_workflow_for(owner: Owner, spec: ModelSpec, attempt: int) -> dict[str, Any]:
     """Render the training Workflow for spec.version; `attempt` names retries apart."""
     assert spec.training is not None, "only called for resources that train"
@@ -26,6 +30,11 @@ def build_training_workflow_for(owner: Owner, spec: ModelSpec, attempt: int) -> 
         quantize=spec.quantize,
         der_margin=t.der_margin,
         resources=t.resources,
+        seed=int(t.hyperparameters.get("seed", 0)),
+        epochs=_int(t.hyperparameters.get("epochs")),
+        batch_size=_int(t.hyperparameters.get("batchSize")),
+        lr=t.hyperparameters.get("learningRate"),
+        max_steps=_int(t.hyperparameters.get("maxSteps")),
         labels=labels(owner, "training", spec.version),
     )
     wf = build_training_workflow(params)
