@@ -287,3 +287,15 @@ def test_packaged_chart_carries_the_crd(helm_bin: str, tmp_path: Path) -> None:
         assert member is not None
         assert member.read() == (ROOT / "crds" / "diarizationmodels.voiceflow.io.yaml").read_bytes()
         assert "voiceflow/values.schema.json" in tar.getnames()
+
+
+def test_default_deny_leaves_the_operators_model_pods_alone(helm_bin: str) -> None:
+    common = pytest.importorskip("voiceflow_operator.builders.common")
+    (deny,) = [
+        p
+        for p in by_kind(render(helm_bin, "default"), "NetworkPolicy")
+        if p["metadata"]["name"].endswith("default-deny")
+    ]
+    # Even a DiarizationModel named like the release: its pods are not the chart's.
+    labels = common.labels(common.Owner(RELEASE, NAMESPACE, "uid"), "stable", "1.0.0")
+    assert not deny["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
