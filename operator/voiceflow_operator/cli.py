@@ -20,6 +20,8 @@ def register(subparsers: Any) -> None:
                         "judged on readiness only")
     p.add_argument("--scaler-prometheus-url", default=None,
                    help="Prometheus address written into KEDA ScaledObjects")
+    p.add_argument("--liveness", default=None, metavar="URL",
+                   help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
     p.add_argument("--print-rbac", action="store_true",
                    help="print the (apiGroup, resource, verbs) the operator needs as JSON and exit")
     p.set_defaults(handler=_run)
@@ -46,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         interval_s=args.interval,
         canary_prometheus_url=args.prometheus_url,
         scaler_prometheus_url=args.scaler_prometheus_url or args.prometheus_url or DEFAULT_PROMETHEUS,
+        liveness_endpoint=args.liveness,
     )
     asyncio.run(run_operator(config))
     return 0

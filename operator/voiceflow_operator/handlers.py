@@ -40,6 +40,7 @@ class OperatorConfig:
     backoff_base_s: float = BACKOFF_BASE_SECONDS
     standalone: bool = True  # one replica; no peering objects needed
     scanning_disabled: bool = False
+    liveness_endpoint: str | None = None  # e.g. http://0.0.0.0:8080/healthz for a livenessProbe
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -199,4 +200,5 @@ async def run_operator(config: OperatorConfig, stop_flag: asyncio.Event | None =
         namespaces=config.namespaces,
         standalone=config.standalone,
         stop_flag=stop_flag,
+        liveness_endpoint=config.liveness_endpoint,
     )
