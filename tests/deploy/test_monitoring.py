@@ -121,11 +121,6 @@ def test_operator_queries_use_only_exported_metrics(exported: dict[str, set[str]
     check("operator KEDA query", usage(auto.p99_query("m", "ns", "stable")), exported)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="voiceflow_operator.prometheus.ERROR_RATE filters inference_requests_total on an `outcome` "
-    "label the pod does not export (errors are inference_errors_total{code}); reported on issue 8",
-)
 def test_operator_canary_queries_use_only_exported_labels(exported: dict[str, set[str]]) -> None:
     prom = pytest.importorskip("voiceflow_operator.prometheus")
     sel = prom.SELECTOR.format(ns="ns", model="m")

@@ -1,0 +1,74 @@
+"""Every command line the deployment files give `voiceflow` parses with the real CLI parser
+(voiceflow.cli.main.build_parser): chart containers, Dockerfile CMDs, compose commands, the dev
+watchfiles command lines and the workflow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+
+import pytest
+import yaml
+
+from .chart import COMBOS, by_kind, pod_spec, render
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def parser() -> argparse.ArgumentParser:
+    main = pytest.importorskip("voiceflow.cli.main")
+    p: argparse.ArgumentParser = main.build_parser()
+    subcommands = {a.dest: a for a in p._actions if a.dest == "command"}
+    choices = set(subcommands["command"].choices)
+    for needed in ("serve", "operator", "api"):
+        if needed not in choices:
+            pytest.skip(
+                f"`voiceflow {needed}` is not registered here (its component's extra is not installed)"
+            )
+    return p
+
+
+def parses(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on unknown flags
+        pytest.fail(f"voiceflow {' '.join(argv)}: rejected by the CLI parser ({exc})")
+    assert getattr(args, "handler", None) is not None, argv
+
+
+def container_argv(container: dict) -> list[str]:
+    command = container.get("command")
+    if command:
+        if command[0] == "watchfiles":  # dev: watchfiles ... --target-type command "<cmd>" /app
+            target = command[command.index("command") + 1]
+            argv = shlex.split(target)
+            assert argv[0] == "voiceflow", target
+            return argv[1:]
+        assert command == ["voiceflow"], command
+    return list(container["args"])
+
+
+@pytest.mark.parametrize("combo", sorted(COMBOS))
+def test_chart_commands_parse(helm_bin: str, combo: str, parser: argparse.ArgumentParser) -> None:
+    for workload in by_kind(render(helm_bin, combo), "Deployment"):
+        for container in pod_spec(workload)["containers"]:
+            if container["image"].startswith("voiceflow/"):
+                parses(parser, container_argv(container))
+
+
+def test_dockerfile_commands_parse(parser: argparse.ArgumentParser) -> None:
+    for dockerfile in (ROOT / "docker").glob("*.Dockerfile"):
+        text = dockerfile.read_text()
+        (cmd,) = re.findall(r"^CMD (\[.*\])$", text, re.M)
+        argv = json.loads(cmd)
+        if argv == ["--help"]:
+            continue
+        parses(parser, argv)
+
+
+def test_compose_commands_parse(parser: argparse.ArgumentParser) -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    for name in ("inference", "control-api"):
+        parses(parser, compose["services"][name]["command"])
