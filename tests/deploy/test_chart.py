@@ -299,3 +299,12 @@ def test_default_deny_leaves_the_operators_model_pods_alone(helm_bin: str) -> No
     # Even a DiarizationModel named like the release: its pods are not the chart's.
     labels = common.labels(common.Owner(RELEASE, NAMESPACE, "uid"), "stable", "1.0.0")
     assert not deny["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+
+
+def test_model_store_is_the_operators_default(helm_bin: str) -> None:
+    spec = pytest.importorskip("voiceflow_operator.spec")
+    storage = pytest.importorskip("voiceflow_operator.builders.storage")
+    claim, _ = storage.pvc_parts(spec.Training.artifacts)
+    (pvc,) = by_kind(render(helm_bin, "default"), "PersistentVolumeClaim")
+    assert pvc["metadata"]["name"] == claim
+    assert pvc["metadata"]["namespace"] == NAMESPACE
