@@ -73,44 +73,67 @@ class KubernetesBackend:
         self.objects, self.namespace = objects, namespace
 
     def submit_train(self, session: Session, model: RegistryModel) -> None:
-        manifest = k8s.build_manifest(
-            model_id=model.id,
-            name=model.name,
-            version=model.version,
-            config=model.config or {},
-            namespace=self.namespace,
-            username=model.created_by,
-        )
-        self.objects.create(self.namespace, manifest)
-        model.resource_name = manifest["metadata"]["name"]
+        name = k8s.resource_name(model.name)
+        config = model.config or {}
+        if self.objects.get(self.namespace, name) is None:
+            manifest = k8s.build_manifest(
+                model_id=model.id,
+                name=model.name,
+                version=model.version,
+                config=config,
+                namespace=self.namespace,
+                username=model.created_by,
+            )
+            self.objects.create(self.namespace, manifest)
+        else:
+            patch = k8s.train_patch(
+                model_id=model.id, version=model.version, config=config, username=model.created_by
+            )
+            self.objects.patch(self.namespace, name, patch)
+        model.resource_name = name
 
     def submit_export(self, session: Session, model: RegistryModel, username: str) -> None:
-        self.objects.patch(self.namespace, self._name(model), k8s.export_patch())
+        # The operator exports right after training; this only changes how (e.g. INT8) for the next run.
+        self.objects.patch(self.namespace, self._name(model), k8s.export_patch(model.config or {}))
         registry.touch(model, username, state=registry.EXPORT_QUEUED)
 
     def activated(self, model: RegistryModel, previous: RegistryModel | None) -> str:
-        if previous is not None and previous.resource_name:
-            self.objects.patch(self.namespace, previous.resource_name, k8s.active_patch(False))
-        self.objects.patch(self.namespace, self._name(model), k8s.active_patch(True))
-        return "patched: the operator rolls the inference pods"
+        patch = k8s.activate_patch(
+            model_id=model.id,
+            version=model.version,
+            artifact_uri=model.artifact_uri or "",
+            sha256=model.sha256,
+            username=model.updated_by,
+        )
+        self.objects.patch(self.namespace, self._name(model), patch)
+        return "patched: the operator rolls the version out through its canary"
 
     def sync(self, session: Session) -> int:
         changed = 0
+        resources: dict[str, dict[str, Any] | None] = {}
         rows = session.execute(
             select(RegistryModel).where(RegistryModel.resource_name.is_not(None))
         ).scalars()
         for model in rows:
-            try:
-                resource: dict[str, Any] = self.objects.get(self.namespace, self._name(model))
-            except Exception as exc:  # a deleted resource leaves the last known state in the registry
-                log.debug("cannot read %s: %s", model.resource_name, exc)
+            name = self._name(model)
+            if name not in resources:
+                try:
+                    resources[name] = self.objects.get(self.namespace, name)
+                except Exception as exc:  # the API server being away leaves the last known state
+                    log.warning("cannot read %s/%s: %s", self.namespace, name, exc)
+                    resources[name] = None
+            resource = resources[name]
+            if resource is None:
                 continue
-            changed += registry.apply_cluster_status(model, resource.get("status") or {})
+            changes = k8s.registry_changes(resource, model.version, model.state)
+            if changes:
+                registry.touch(model, "operator", **changes)
+                changed += 1
         return changed
 
     @staticmethod
     def _name(model: RegistryModel) -> str:
-        return model.resource_name or k8s.resource_name(model.name, model.version)
+        return model.resource_name or k8s.resource_name(model.name)
 
 
 def make_backend(mode: str, *, namespace: str, reload_url: str) -> RegistryBackend:

@@ -2,7 +2,7 @@
 
 States: train_queued -> training -> trained -> export_queued -> exporting -> exported -> active,
 with `failed` reachable from any working state. In-cluster the operator moves a model through the same
-states and `apply_cluster_status` copies them in.
+states (it trains, exports and rolls out in one go) and `k8s.registry_changes` copies them in.
 """
 
 from __future__ import annotations
@@ -86,41 +86,3 @@ def activate(session: Session, model: RegistryModel, username: str) -> RegistryM
         touch(previous, username, state=EXPORTED)
     touch(model, username, state=ACTIVE)
     return previous if previous is not None and previous.id != model.id else None
-
-
-# The operator's DiarizationModel status.phase -> registry state.
-PHASE_TO_STATE = {
-    "Pending": TRAIN_QUEUED,
-    "Training": TRAINING,
-    "Trained": TRAINED,
-    "Exporting": EXPORTING,
-    "Evaluating": EXPORTING,
-    "Exported": EXPORTED,
-    "Ready": EXPORTED,
-    "Active": ACTIVE,
-    "Serving": ACTIVE,
-    "Failed": FAILED,
-}
-
-
-def apply_cluster_status(model: RegistryModel, status: dict[str, Any]) -> bool:
-    """Copy a DiarizationModel's status into the registry row; True when anything changed."""
-    changes: dict[str, Any] = {}
-    state = PHASE_TO_STATE.get(str(status.get("phase", "")))
-    if state and state != model.state:
-        changes["state"] = state
-    for key, column in (
-        ("checkpointUri", "checkpoint_uri"),
-        ("artifactUri", "artifact_uri"),
-        ("sha256", "sha256"),
-    ):
-        if status.get(key) and status[key] != getattr(model, column):
-            changes[column] = status[key]
-    if isinstance(status.get("metrics"), dict) and status["metrics"] != model.metrics:
-        changes["metrics"] = {**(model.metrics or {}), **status["metrics"]}
-    message = status.get("message")
-    if state == FAILED and message and message != model.error:
-        changes["error"] = str(message)
-    if changes:
-        touch(model, "operator", **changes)
-    return bool(changes)

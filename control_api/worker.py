@@ -17,6 +17,7 @@ from control_api.engine import DiarizeFn
 from control_api.settings import Settings
 
 log = logging.getLogger(__name__)
+CLUSTER_SYNC_S = 5.0
 
 
 def new_worker_id(kind: str) -> str:
@@ -89,4 +90,6 @@ class WorkerPool:
             except Exception:
                 log.exception("registry worker iteration failed")
             if not worked:
-                self.stop_event.wait(max(self.settings.poll_interval_s, 0.2))
+                # In-cluster this loop only reads resources: every few seconds is plenty for the API server.
+                pause = self.settings.poll_interval_s if self.backend.mode == "embedded" else CLUSTER_SYNC_S
+                self.stop_event.wait(max(pause, 0.2))

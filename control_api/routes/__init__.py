@@ -18,5 +18,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
         409: {"model": ErrorResponse, "description": "not allowed in the current state"},
         413: {"model": ErrorResponse, "description": "too large"},
         415: {"model": ErrorResponse, "description": "unsupported media type"},
+        502: {"model": ErrorResponse, "description": "the Kubernetes API refused or failed"},
     }
     return {**ERRORS, **{code: extra[code] for code in codes}}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -16,6 +18,21 @@ from control_api.routes import errors
 from control_api.schemas import ActivationOut, ModelList, ModelOut, TrainRequest
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+
+
+@contextmanager
+def backend_errors() -> Iterator[None]:
+    """A config the cluster cannot take is the caller's 422; the cluster API failing is a 502."""
+    try:
+        yield
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    except HTTPException:
+        raise
+    except Exception as exc:
+        raise HTTPException(
+            status_code=502, detail=f"cluster API error: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _get(session: Session, model_id: str, *, lock: bool = False) -> RegistryModel:
@@ -54,28 +71,29 @@ def get_model(model_id: str, session: SessionDep, caller: Viewer) -> ModelOut:
     return ModelOut.model_validate(_get(session, model_id))
 
 
-@router.post("/train", response_model=ModelOut, status_code=202, responses=errors())
+@router.post("/train", response_model=ModelOut, status_code=202, responses=errors(502))
 def train(body: TrainRequest, request: Request, ctx: CtxDep, caller: Operator) -> ModelOut:
     """Register a new version of `name` and start training it (a background worker, or the operator)."""
-    with session_scope(ctx.sessions) as session:
-        # The version number comes from MAX(version)+1; the unique constraint turns a race between two
-        # trains of the same name into a retry rather than a duplicate.
-        for attempt in range(5):
-            try:
-                with session.begin_nested():
-                    model = registry.new_model(
-                        session, body.name, body.config, caller.username, registry.TRAIN_QUEUED
-                    )
-                break
-            except IntegrityError:
-                if attempt == 4:
-                    raise
-        ctx.backend.submit_train(session, model)
-        request.state.audit_target = f"model={model.id}"
-        return ModelOut.model_validate(model)
+    # The version number is MAX(version)+1; the unique constraint turns two concurrent trains of one
+    # name into a retry of the whole transaction (not a savepoint: pysqlite's savepoints do not nest
+    # reliably, and a half-rolled-back train must never leave its row behind).
+    for attempt in range(5):
+        try:
+            with session_scope(ctx.sessions) as session:
+                model = registry.new_model(
+                    session, body.name, body.config, caller.username, registry.TRAIN_QUEUED
+                )
+                with backend_errors():
+                    ctx.backend.submit_train(session, model)
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    request.state.audit_target = f"model={model.id}"
+    return ModelOut.model_validate(model)
 
 
-@router.post("/{model_id}/export", response_model=ModelOut, status_code=202, responses=errors(404, 409))
+@router.post("/{model_id}/export", response_model=ModelOut, status_code=202, responses=errors(404, 409, 502))
 def export(model_id: str, ctx: CtxDep, session: SessionDep, caller: Operator) -> ModelOut:
     """Export a trained model to ONNX (INT8 and evaluation gate as the pipeline's export command does)."""
     model = _get(session, model_id, lock=True)
@@ -83,26 +101,28 @@ def export(model_id: str, ctx: CtxDep, session: SessionDep, caller: Operator) ->
         registry.check_export(model)
     except registry.TransitionError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    ctx.backend.submit_export(session, model, caller.username)
+    with backend_errors():
+        ctx.backend.submit_export(session, model, caller.username)
     return ModelOut.model_validate(model)
 
 
-@router.put("/{model_id}/activate", response_model=ActivationOut, responses=errors(404, 409))
+@router.put("/{model_id}/activate", response_model=ActivationOut, responses=errors(404, 409, 502))
 async def activate(model_id: str, ctx: CtxDep, caller: Admin) -> ActivationOut:
     """Make this exported model the one served; the previous active model goes back to `exported`."""
 
-    def change() -> tuple[RegistryModel, RegistryModel | None]:
+    def change() -> tuple[RegistryModel, RegistryModel | None, str]:
         with session_scope(ctx.sessions) as session:
             model = _get(session, model_id, lock=True)
             try:
                 previous = registry.activate(session, model, caller.username)
             except registry.TransitionError as exc:
                 raise HTTPException(status_code=409, detail=str(exc)) from exc
-            return model, previous
+            # Inside the transaction: if the cluster refuses the patch, the registry does not change.
+            with backend_errors():
+                reload = ctx.backend.activated(model, previous)
+            return model, previous, reload
 
-    model, previous = await run_in_threadpool(change)
-    # After the commit: the inference pod reloads a model the registry already calls active.
-    reload = await run_in_threadpool(ctx.backend.activated, model, previous)
+    model, previous, reload = await run_in_threadpool(change)
     return ActivationOut(
         model=ModelOut.model_validate(model), previous_id=previous.id if previous else None, reload=reload
     )
