@@ -85,3 +85,15 @@ def test_dockerignore_keeps_context_small() -> None:
             for part in src.split():
                 assert part.rstrip("/") in allowed, f"{dockerfile} copies {part}, excluded by .dockerignore"
     assert ".venv" not in allowed and ".git" not in allowed
+
+
+def test_images_install_extras_that_exist_and_only_pipelines_gets_torch() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    for image, (_, extra, _, _) in IMAGES.items():
+        assert extra in extras, f"{image} installs [{extra}], which pyproject does not define"
+        requirements = [*project["dependencies"], *extras[extra]]
+        has_torch = any(re.match(r"torch\b", r) for r in requirements)
+        assert has_torch == (image == "voiceflow/pipelines"), image
