@@ -1,4 +1,4 @@
-"""`voiceflow export | train | batch` (and `evaluate --model` when the engine's evaluate is absent).
+"""`voiceflow export | train | batch | register`, and the model-evaluation side of `evaluate`.
 
 Only argparse is imported here: the handlers import torch and friends when they run, so
 `voiceflow --help` stays fast. These arguments are what the Argo workflow steps call: keep them
@@ -17,16 +17,17 @@ def register(subparsers: Any) -> None:
     _register_export(subparsers)
     _register_train(subparsers)
     _register_batch(subparsers)
-    if "evaluate" not in subparsers.choices:
-        # The engine normally owns `evaluate` and forwards --model to us; register a model-only
-        # evaluate when it is not there so `voiceflow evaluate --model M` always exists.
-        from pipelines.evaluation.cli_args import add_model_evaluation_arguments
+    _register_register(subparsers)
+    from pipelines.evaluation.cli_args import add_model_evaluation_arguments
 
-        parser = subparsers.add_parser(
-            "evaluate", help="score an embedding model on the dev sets (DER, speed)"
-        )
-        add_model_evaluation_arguments(parser)
-        parser.set_defaults(handler=_evaluate)
+    evaluate = subparsers.choices.get("evaluate")
+    if evaluate is None:  # the engine's commands are absent: a model-only evaluate
+        evaluate = subparsers.add_parser("evaluate", help="score an embedding model (DER, speed)")
+    # One `evaluate` command: the engine's parser gains the gate/manifest options, and `--model`
+    # runs go to the pipelines' evaluation (which reuses the engine's harness); RTTM scoring,
+    # --hyp and --streaming stay with the engine's handler.
+    add_model_evaluation_arguments(evaluate)
+    evaluate.set_defaults(handler=_evaluate, engine_handler=evaluate.get_default("handler"))
 
 
 def _register_export(subparsers: Any) -> None:
@@ -81,6 +82,35 @@ def _register_batch(subparsers: Any) -> None:
     p.add_argument("--num-speakers", type=int, help="known speaker count for every file")
     p.add_argument("--overwrite", action="store_true", help="redo files whose RTTM already exists")
     p.set_defaults(handler=_batch)
+
+
+def _register_register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "register",
+        help="gate an evaluated model against the default and store it as a version (with manifest)",
+        description="Exit 0: stored and passed; 3: stored but refused by the gate (the manifest says why).",
+    )
+    p.add_argument("--model", required=True, help="the exported ONNX model that was evaluated")
+    p.add_argument(
+        "--metrics", required=True, help="JSON written by `voiceflow evaluate --model ... --json-out`"
+    )
+    p.add_argument("--version", required=True, help="version name; the folder under --store")
+    p.add_argument("--store", required=True, help="artifact folder (a mounted volume): STORE/VERSION/...")
+    p.add_argument(
+        "--der-margin", type=float, default=0.0, help="allowed absolute DER increase (0.01 = 1 point)"
+    )
+    p.add_argument("--baseline", help="baseline model when the metrics carry none (default: bundled GE2E)")
+    p.set_defaults(handler=_register)
+
+
+def _register(args: argparse.Namespace) -> int:
+    from pipelines.evaluation.register import register
+
+    baseline = Path(args.baseline) if args.baseline else None
+    code, _ = register(
+        Path(args.model), Path(args.metrics), args.version, Path(args.store), args.der_margin, baseline
+    )
+    return code
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -150,9 +180,13 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if not args.model:
-        print("error: --model is required", file=sys.stderr)
-        return 2
+    engine_handler = getattr(args, "engine_handler", None)
+    engine_only = getattr(args, "hyp", None) or getattr(args, "streaming", False)
+    if not args.model or engine_only:
+        if engine_handler is None:
+            print("error: --model is required", file=sys.stderr)
+            return 2
+        return int(engine_handler(args) or 0)
     from pipelines.evaluation.command import run_model_evaluation
 
     return run_model_evaluation(args)

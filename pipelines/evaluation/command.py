@@ -23,22 +23,31 @@ def bundled_models_dir() -> Path:
 
 def run_model_evaluation(args: argparse.Namespace) -> int:
     from pipelines.evaluation.gate import gate
-    from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets
+    from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets_from_spec
     from pipelines.evaluation.manifest import build_manifest, promote, write_manifest
 
     model = Path(args.model)
     if not model.is_file():
         print(f"error: {model}: no such model file", file=sys.stderr)
         return 2
-    sets = load_sets([s for s in args.sets.split(",") if s])
+    data = getattr(args, "data", None)
+    spec: dict[str, Any] = (
+        {"folder": str(Path(data).resolve())}
+        if data
+        else {"names": [s for s in args.sets.split(",") if s], "data_dir": None}
+    )
+    sets = load_sets_from_spec(spec)
     reports: dict[str, dict[str, Any]] = {}
-    report = evaluate_model(model, sets=sets, naive=args.naive, speed_seconds=args.speed_seconds)
+    # the engine's own `--baseline` flag means "also show the naive floor"
+    naive = bool(args.naive or getattr(args, "baseline", False) is True)
+    report = evaluate_model(model, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds)
     reports[report["version"]] = report
     baseline_report, decision = None, None
     if args.gate or args.promote:
-        baseline = Path(args.baseline) if args.baseline else bundled_models_dir() / "ge2e.onnx"
+        baseline_model = getattr(args, "baseline_model", None)
+        baseline = Path(baseline_model) if baseline_model else bundled_models_dir() / "ge2e.onnx"
         baseline_report = evaluate_model(
-            baseline, sets=sets, naive=args.naive, speed_seconds=args.speed_seconds
+            baseline, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds
         )
         reports[baseline_report["version"] + " (baseline)"] = baseline_report
         decision = gate(report, baseline_report, args.margin)
@@ -71,8 +80,10 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
             baseline=baseline_report,
         )
         print(f"manifest: {write_manifest(model, manifest)}")
-    if args.report:
-        Path(args.report).write_text(
+    json_out = getattr(args, "json_out", None)
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(
             json.dumps(
                 {"model": report, "baseline": baseline_report, "gate": decision and decision.to_dict()},
                 indent=2,

@@ -31,11 +31,47 @@ def load_sets(
     return {name: loaders[name]() for name in names}
 
 
+def load_folder_set(folder: Path) -> dict[str, Any]:
+    """A dev set on disk (e.g. what `voiceflow simulate --out-dir` writes): audio + RTTM references.
+
+    References come from any *.rttm in the folder (keyed by uri = audio file stem); an optional
+    *.uem limits scoring, else the whole file is scored.
+    """
+    from voiceflow.audio import load_audio
+    from voiceflow.evaluation import DevItem
+    from voiceflow.rttm import read_rttm, read_uem
+
+    refs: dict[str, Any] = {}
+    for rttm in sorted(folder.glob("*.rttm")):
+        refs.update(read_rttm(rttm))
+    uems: dict[str, Any] = {}
+    for uem in sorted(folder.glob("*.uem")):
+        uems.update(read_uem(uem))
+    items = []
+    for audio_path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".wav", ".flac")):
+        if audio_path.stem not in refs:
+            continue
+        audio = load_audio(audio_path)
+        uem = uems.get(audio_path.stem, [(0.0, len(audio) / 16000.0)])
+        items.append(DevItem(audio_path.stem, audio, refs[audio_path.stem], uem))
+    if not items:
+        raise ValueError(f"{folder}: no audio file with an RTTM reference")
+    return {folder.name or "data": items}
+
+
+def load_sets_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Load the dev sets a report names in its "sets_spec" (so a baseline sees the same audio)."""
+    if spec.get("folder"):
+        return load_folder_set(Path(spec["folder"]))
+    data_dir = Path(spec["data_dir"]) if spec.get("data_dir") else None
+    return load_sets(spec.get("names", SETS), data_dir=data_dir)
+
+
 def evaluate_model(
     model_path: Path | str,
     *,
     sets: dict[str, Any] | None = None,
-    data_dir: Path | None = None,
+    sets_spec: dict[str, Any] | None = None,
     naive: bool = False,
     speed_seconds: float = 2.0,
 ) -> dict[str, Any]:
@@ -43,7 +79,8 @@ def evaluate_model(
 
     The diarizer is the engine's default `Diarizer` with only the embedding model swapped, and it
     is not told the speaker count. `naive=True` adds the harness's naive floor with this model
-    (true count given) for the side-by-side table.
+    (true count given) for the side-by-side table. `sets` (already loaded) wins over `sets_spec`
+    ({"names": [...], "data_dir": ...} or {"folder": ...}); the spec is recorded in the report.
     """
     from voiceflow.embedding import EmbeddingModel
     from voiceflow.evaluation import evaluate_sets, naive_baseline
@@ -51,18 +88,21 @@ def evaluate_model(
 
     path = Path(model_path)
     model = EmbeddingModel.load(path)
-    sets = sets if sets is not None else load_sets(data_dir=data_dir)
+    spec = sets_spec or {"names": list(SETS), "data_dir": None}
+    sets = sets if sets is not None else load_sets_from_spec(spec)
     diarizer = Diarizer(DiarizationConfig(), embedding_model=model)
     scores = evaluate_sets(sets, lambda audio, _count: diarizer.diarize(audio))
+    rows = {name: score.row() for name, score in scores.items()}
     report: dict[str, Any] = {
         "model": str(path),
         "sha256": model.sha256,
         "version": model.version,
-        "der": {name: score.row() for name, score in scores.items()},
-        "mean_der": mean_der({name: score.row() for name, score in scores.items()}),
+        "der": rows,
+        "mean_der": mean_der(rows),
         "scorer": "pyannote.metrics DiarizationErrorRate, overlap scored, collar 0 (der) and 0.25",
         "speed": speed_report(path, speed_seconds) if speed_seconds > 0 else {},
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "sets_spec": spec,  # how to load the same sets again (register's baseline)
     }
     if naive:
         floor = evaluate_sets(sets, naive_baseline(model))
@@ -77,16 +117,16 @@ def mean_der(rows: dict[str, dict[str, float]]) -> float:
 
 def format_side_by_side(reports: dict[str, dict[str, Any]]) -> str:
     """A plain-text table: one row per (model, set), DER at both collars, then speed."""
-    lines = [
+    header = (
         f"{'model':<30} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'ms/win':>7}"
-    ]
+    )
+    lines = [header]
     for name, rep in reports.items():
         ms = rep.get("speed", {}).get("ms_per_window_b32")
         for set_name, row in rep["der"].items():
             lines.append(
                 f"{name:<30} {set_name:<8} {100 * row['der']:6.2f}% {100 * row['der_collar_0.25']:6.2f}% "
                 f"{100 * row['false_alarm']:5.1f}% {100 * row['missed']:5.1f}% "
-                f"{100 * row['confusion']:5.1f}% "
-                + (f"{ms:7.2f}" if ms is not None else f"{'-':>7}")
+                f"{100 * row['confusion']:5.1f}% " + (f"{ms:7.2f}" if ms is not None else f"{'-':>7}")
             )
     return "\n".join(lines)

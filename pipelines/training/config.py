@@ -49,6 +49,7 @@ class StudentConfig:
 @dataclass(frozen=True)
 class LossConfig:
     distill_weight: float = 1.0
+    centered_weight: float = 1.0  # distillation after removing the teacher's mean (see losses.py)
     cls_weight: float = 0.1
     margin: float = 0.2  # additive angular margin (AAM-softmax)
     scale: float = 30.0

@@ -21,8 +21,9 @@ def write_curves(history: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Pa
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if steps:
         x = [h["step"] for h in steps]
-        for key in ("loss", "distill", "cls"):
-            axes[0].plot(x, [h[key] for h in steps], label=key)
+        for key in ("loss", "distill", "centered", "cls"):
+            if key in steps[0]:
+                axes[0].plot(x, [h[key] for h in steps], label=key)
     axes[0].set_xlabel("step")
     axes[0].set_title("training loss")
     axes[0].legend()

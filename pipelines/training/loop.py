@@ -24,7 +24,7 @@ from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, load_assets
 from pipelines.training.config import TrainConfig
 from pipelines.training.data import Dataset, build_dataset, crop_audio
-from pipelines.training.losses import AAMSoftmax, cosine_distillation
+from pipelines.training.losses import AAMSoftmax, centered_cosine_distillation, cosine_distillation
 from pipelines.training.metrics import equal_error_rate, mean_cosine
 from pipelines.training.student import StudentEncoder, StudentSpec
 from pipelines.training.teacher import cached_teacher_embeddings
@@ -120,6 +120,7 @@ def train(
     )
     teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
     assets = load_assets(config.data.root() / config.data.augmentation)
+    teacher_mean = teacher_train.mean(dim=0)
     labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long)
     val_labels = np.array([c.label for c in dataset.val])
 
@@ -179,8 +180,13 @@ def train(
 
         emb = model(wave)
         distill = cosine_distillation(emb, teacher_train[idx])
+        centered = centered_cosine_distillation(emb, teacher_train[idx], teacher_mean)
         cls = head(emb, labels[idx])
-        loss = config.loss.distill_weight * distill + config.loss.cls_weight * cls
+        loss = (
+            config.loss.distill_weight * distill
+            + config.loss.centered_weight * centered
+            + config.loss.cls_weight * cls
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -188,11 +194,13 @@ def train(
         step += 1
 
         entry = {"kind": "step", "step": step, "epoch": epoch, "lr": lr}
-        entry.update(loss=loss.item(), distill=distill.item(), cls=cls.item())
+        entry.update(loss=loss.item(), distill=distill.item(), centered=centered.item(), cls=cls.item())
         history.append(entry)
         bar.update(1)
         bar.set_postfix(
-            loss=f"{entry['loss']:.4f}", distill=f"{entry['distill']:.4f}", cls=f"{entry['cls']:.3f}"
+            loss=f"{entry['loss']:.4f}",
+            distill=f"{entry['distill']:.4f}",
+            centered=f"{entry['centered']:.4f}",
         )
 
         if step % steps_per_epoch == 0:  # epoch end: validate on held-out speakers

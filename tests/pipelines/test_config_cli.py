@@ -37,8 +37,15 @@ def test_commands_are_registered_with_stable_arguments() -> None:
     assert args.checkpoint == "runs/x/model.pt" and args.quantize == "int8"
     args = parser.parse_args(["batch", "in", "--out-dir", "out", "--workers", "3"])
     assert args.workers == 3
-    args = parser.parse_args(["evaluate", "--model", "m.onnx", "--gate", "--margin", "0.01"])
-    assert args.model == "m.onnx" and args.gate and args.margin == 0.01
+    args = parser.parse_args(
+        ["evaluate", "--model", "m.onnx", "--gate", "--margin", "0.01", "--baseline-model", "b.onnx"]
+    )
+    assert args.model == "m.onnx" and args.gate and args.margin == 0.01 and args.baseline_model == "b.onnx"
+    args = parser.parse_args(["evaluate", "--model", "m.onnx", "--data", "dev", "--json-out", "metrics.json"])
+    assert args.data == "dev" and args.json_out == "metrics.json"
+    argv = ["register", "--model", "m.onnx", "--metrics", "x.json", "--version", "v1", "--store", "s"]
+    args = parser.parse_args([*argv, "--der-margin", "0.01"])
+    assert args.der_margin == 0.01 and args.version == "v1"
 
 
 def test_cli_module_imports_only_argparse() -> None:

@@ -81,3 +81,34 @@ def test_manifest_records_version_sha_git_and_metrics(tmp_path: Path) -> None:
     assert set(saved["git"]) == {"commit", "dirty"}
     assert saved["metrics"]["mean_der"] == pytest.approx(0.15)
     assert saved["data"]["ami"] == ["ami-excerpts/trn00"] or saved["data"]["ami"] == ["None/trn00"]
+
+
+def test_register_stores_a_refused_version_and_exits_3(tmp_path: Path) -> None:
+    from voiceflow.cli.main import main
+
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx bytes")
+    model.with_suffix(".json").write_text(json.dumps({"version": "student-x", "training": {"config": {}}}))
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(
+        json.dumps({"model": report(0.30, 0.10), "baseline": report(0.20, 0.10), "gate": None})
+    )
+    store = tmp_path / "store"
+    argv = [
+        "register",
+        "--model",
+        str(model),
+        "--metrics",
+        str(metrics),
+        "--version",
+        "v7",
+        "--store",
+        str(store),
+    ]
+    assert main([*argv, "--der-margin", "0.05"]) == 3
+    saved = json.loads((store / "v7" / "model.manifest.json").read_text())
+    assert saved["version"] == "v7" and saved["gate"]["passed"] is False
+    assert any("ami-dev" in r for r in saved["gate"]["reasons"])
+    # a generous enough margin passes the same numbers
+    assert main([*argv, "--der-margin", "0.15"]) == 0
+    assert json.loads((store / "v7" / "model.manifest.json").read_text())["gate"]["passed"] is True
