@@ -50,10 +50,25 @@ def deployment_stalled(deployment: Mapping[str, Any] | None) -> str | None:
 
 
 def inference_service_ready(isvc: Mapping[str, Any] | None) -> bool:
+    """Ready for the spec we last applied: KServe's Ready alone may still describe the previous
+    revision right after an update, so the observed generation must have caught up."""
     if not isvc:
         return False
-    ready = _condition(isvc.get("status") or {}, "Ready")
+    status = isvc.get("status") or {}
+    if status.get("observedGeneration", 0) < (isvc.get("metadata") or {}).get("generation", 1):
+        return False
+    ready = _condition(status, "Ready")
     return ready is not None and ready.get("status") == "True"
+
+
+def inference_service_failed(isvc: Mapping[str, Any] | None) -> str | None:
+    """KServe's verdict that the latest revision will not come up (e.g. RevisionFailed)."""
+    if not isvc:
+        return None
+    predictor = _condition(isvc.get("status") or {}, "PredictorReady")
+    if predictor and predictor.get("status") == "False" and "Fail" in str(predictor.get("reason", "")):
+        return str(predictor.get("reason"))
+    return None
 
 
 def judge_canary(

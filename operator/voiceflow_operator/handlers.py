@@ -66,6 +66,11 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.scanning.disabled = config.scanning_disabled
 
 
+def status_delta(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch from `old` to `new` (None deletes; deleting what is absent is no change)."""
+    return {k: v for k, v in new.items() if old.get(k) != v and not (v is None and k not in old)}
+
+
 class Reconciler:
     """Owns the API clients and the per-resource locks (mutual exclusion only, no state)."""
 
@@ -104,8 +109,9 @@ class Reconciler:
                     reason=event.reason,
                     message=event.message,
                 )
-            if plan.status != (body.get("status") or {}):
-                await self.api.patch_status(API_VERSION, PLURAL, namespace, name, plan.status)
+            delta = status_delta(body.get("status") or {}, plan.status)
+            if delta:  # no write when nothing changed: steady state causes no watch-event churn
+                await self.api.patch_status(API_VERSION, PLURAL, namespace, name, delta)
             return plan
 
     async def _apply(

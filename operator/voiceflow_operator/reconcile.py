@@ -32,6 +32,7 @@ from voiceflow_operator.canary import (
     CanaryMetrics,
     deployment_ready,
     deployment_stalled,
+    inference_service_failed,
     inference_service_ready,
     judge_canary,
 )
@@ -462,7 +463,7 @@ def _serve_kserve(
         target,
         model_uri,
         ready=inference_service_ready(isvc) and _isvc_version(isvc) == target,
-        stalled=None,
+        stalled=inference_service_failed(isvc) if _isvc_version(isvc) == target else None,
         metrics=metrics,
     )
     percent = None if state == "Promoted" else int(st["canary"]["trafficPercent"])

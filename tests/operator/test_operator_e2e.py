@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -10,6 +11,7 @@ from vf_operator_harness import (
     DEPLOYMENTS,
     DM,
     EVENTS,
+    ISVCS,
     JOBS,
     NS,
     ROUTES,
@@ -120,6 +122,15 @@ async def test_full_lifecycle_to_ready() -> None:
                 assert condition(dm(emu, "meetings"), ctype)["status"] == "True"
             assert route_weights(emu, "meetings") == [100]
             await wait_for("events", lambda: {"Trained", "Exported", "Ready"} <= reasons(emu))
+
+            # A spec change bumps the generation and re-renders what it affects, in place.
+            await emu.patch_object(DM, NS, "meetings", {"spec": {"serving": {"autoscaling": {
+                "minReplicas": 2, "maxReplicas": 9}}}})
+            await wait_for("scaler updated", lambda: emu.get(SCALERS, NS, "meetings")["spec"][
+                "maxReplicaCount"] == 9)
+            await wait_for("observedGeneration", lambda: st(emu, "meetings").get("observedGeneration") == 2)
+            assert condition(dm(emu, "meetings"), "Ready")["observedGeneration"] == 2
+            assert len(owned(emu, WORKFLOWS, "meetings")) == 1  # same version: no retraining
 
             # Level-triggered: a child deleted by hand comes back.
             await emu.delete_object(SERVICES, NS, "meetings")
@@ -288,5 +299,38 @@ async def test_canary_is_rolled_back_on_prometheus_error_rate() -> None:
             queries = [r.params.get("query", "") for r in prom]  # kmock views iterate requests
             assert any("inference_errors_total" in q and 'voiceflow_io_role="canary"' in q for q in queries)
             await wait_for("canary removed", lambda: emu.get(DEPLOYMENTS, NS, "calls-canary") is None)
+        finally:
+            await op.stop()
+
+
+async def test_kserve_mode_serves_through_an_inference_service() -> None:
+    async with cluster() as (emu, url):
+        op = OperatorProcess(url).start()
+        try:
+            body = copy.deepcopy(SERVED)
+            body["spec"]["serving"]["mode"] = "kserve"
+            await emu.create_object(DM, NS, body)
+            isvc = await wait_for("inference service", lambda: emu.get(ISVCS, NS, "calls"))
+            assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+            # Playing KServe: the predictor is ready for the current generation.
+            async def kserve_ready() -> None:
+                generation = emu.get(ISVCS, NS, "calls")["metadata"]["generation"]
+                await emu.patch_object(ISVCS, NS, "calls", {"status": {
+                    "observedGeneration": generation,
+                    "conditions": [{"type": "Ready", "status": "True"}]}}, status=True)
+
+            await kserve_ready()
+            await wait_for("Ready", lambda: is_ready(emu, "calls"))
+
+            await new_version(emu, "2.0.0")
+            await wait_for("canary split", lambda: emu.get(ISVCS, NS, "calls")["spec"]["predictor"].get(
+                "canaryTrafficPercent") == 25)
+            await asyncio.sleep(1.2)  # an analysis interval passes: the old Ready must not count
+            assert st(emu, "calls")["canary"]["healthyChecks"] == 0
+            await kserve_ready()  # the new revision is ready
+            await wait_for("promotion", lambda: st(emu, "calls").get("servedVersion") == "2.0.0")
+            await wait_for("no split", lambda: "canaryTrafficPercent" not in emu.get(ISVCS, NS, "calls")[
+                "spec"]["predictor"])
+            assert owned(emu, DEPLOYMENTS, "calls") == []
         finally:
             await op.stop()
