@@ -37,8 +37,14 @@ def render_command(template: str, **values: str) -> list[str]:
         raise ValueError(f"unknown placeholder {exc} in command template {template!r}") from exc
 
 
+PREFERRED_CHECKPOINTS = ("model.pt", "checkpoint.pt")  # what `voiceflow train` writes, best first
+
+
 def find_checkpoint(output_dir: Path) -> Path:
-    """The single checkpoint file the trainer wrote, or the output folder itself when there is not one."""
+    """The checkpoint the trainer wrote (model.pt, else checkpoint.pt, else the only one), else the folder."""
+    for name in PREFERRED_CHECKPOINTS:
+        if (output_dir / name).is_file():
+            return output_dir / name
     found = sorted(p for p in output_dir.rglob("*") if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
     return found[0] if len(found) == 1 else output_dir
 
@@ -51,6 +57,11 @@ def read_metrics(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _numbers(data: dict[str, Any]) -> dict[str, Any]:
+    # Metadata also holds names and paths; only its numeric figures are metrics.
+    return {k: v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def sha256_of(path: Path) -> str:
@@ -128,7 +139,11 @@ def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, ve
         "state": registry.EXPORTED,
         "artifact_uri": output.as_uri(),
         "sha256": sha256_of(output),
-        "metrics_update": read_metrics(export_dir / "metrics.json"),
+        # The exporter's metadata (`model.json`) and an evaluation's metrics.json, when present.
+        "metrics_update": {
+            **_numbers(read_metrics(output.with_suffix(".json"))),
+            **read_metrics(export_dir / "metrics.json"),
+        },
         "error": None,
     }
 

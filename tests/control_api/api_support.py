@@ -88,6 +88,7 @@ if mode == "train":
 else:
     ckpt, onnx = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
     onnx.write_bytes(b"onnx:" + ckpt.read_bytes())
+    onnx.with_suffix(".json").write_text(json.dumps({"source": str(ckpt), "opset": 17, "quantized": False}))
     (onnx.parent / "metrics.json").write_text(json.dumps({"der": 0.081, "rtf": 0.02}))
 """
 

@@ -31,6 +31,10 @@ def test_render_command_fills_placeholders_per_argument() -> None:
 
 def test_find_checkpoint(tmp_path: Path) -> None:
     assert runner.find_checkpoint(tmp_path) == tmp_path
+    (tmp_path / "weights.ckpt").write_bytes(b"x")
+    assert runner.find_checkpoint(tmp_path) == tmp_path / "weights.ckpt"
+    (tmp_path / "checkpoint.pt").write_bytes(b"x")
+    assert runner.find_checkpoint(tmp_path) == tmp_path / "checkpoint.pt"
     (tmp_path / "model.pt").write_bytes(b"x")
     assert runner.find_checkpoint(tmp_path) == tmp_path / "model.pt"
 
@@ -60,6 +64,12 @@ def test_embedded_train_and_export_run_the_commands(db_settings: Settings, tmp_p
         onnx = Path(model.artifact_uri.removeprefix("file://"))  # type: ignore[union-attr]
         assert model.sha256 == hashlib.sha256(onnx.read_bytes()).hexdigest()
         assert model.metrics["der"] == 0.081 and model.metrics["epochs"] == 3
+        # Numeric figures of the exporter's metadata are kept; names, paths and flags are not.
+        assert (
+            model.metrics["opset"] == 17
+            and "source" not in model.metrics
+            and "quantized" not in model.metrics
+        )
         assert model.claimed_by == "r1" and model.lease_expires_at is None
 
 
