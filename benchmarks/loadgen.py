@@ -35,6 +35,7 @@ SR = 16000
 @dataclass
 class StreamStats:
     latencies_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)  # the pod's own latency_ms (receive -> send)
     results: int = 0
     audio_seconds: float = 0.0
     error: str | None = None
@@ -100,6 +101,7 @@ async def one_stream(url: str, audio: np.ndarray, seconds: float, frame_s: float
                     msg = json.loads(raw)
                     if msg["type"] == "result":
                         stats.results += 1
+                        stats.server_ms.append(float(msg["latency_ms"]))
                         t = sent_at.get(msg["sequence"])
                         if t is not None:
                             stats.latencies_ms.append((now - t) * 1000.0)
@@ -150,6 +152,8 @@ async def run_streams(
         "p95_ms": percentile(lat, 95),
         "p99_ms": percentile(lat, 99),
         "mean_ms": statistics.fmean(lat) if lat else float("nan"),
+        "server_p50_ms": percentile([x for s in stats for x in s.server_ms], 50),
+        "server_p99_ms": percentile([x for s in stats for x in s.server_ms], 99),
         "results_per_s": sum(s.results for s in stats) / wall,
         "audio_s_per_s": sum(s.audio_seconds for s in stats) / wall,
         "cpu_percent": 100.0 * cpu / wall if pid else float("nan"),
@@ -252,23 +256,27 @@ def main() -> int:
     report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
     print(f"machine: {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}", flush=True)
     try:
-        print(
-            f"{'N':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'res/s':>7} {'audio s/s':>9} "
-            f"{'cpu %':>6} {'cpu ms/s':>8} {'rss MB':>7} {'done':>5} {'errors'}",
-            flush=True,
-        )
+        columns = [
+            ("N", "streams", "{:>5}"),
+            ("p50 ms", "p50_ms", "{:>8.1f}"),
+            ("p95 ms", "p95_ms", "{:>8.1f}"),
+            ("p99 ms", "p99_ms", "{:>8.1f}"),
+            ("srv p50", "server_p50_ms", "{:>8.1f}"),
+            ("srv p99", "server_p99_ms", "{:>8.1f}"),
+            ("res/s", "results_per_s", "{:>7.1f}"),
+            ("audio s/s", "audio_s_per_s", "{:>9.1f}"),
+            ("cpu %", "cpu_percent", "{:>6.0f}"),
+            ("cpu ms/s", "cpu_ms_per_audio_s", "{:>8.1f}"),
+            ("rss MB", "rss_mb", "{:>7.0f}"),
+            ("done", "completed_streams", "{:>5}"),
+        ]
+        width = {"{:>5}": 5, "{:>7.1f}": 7, "{:>9.1f}": 9, "{:>6.0f}": 6, "{:>7.0f}": 7}
+        print(" ".join(f"{h:>{width.get(f, 8)}}" for h, _, f in columns), "errors", flush=True)
         runs = []
         for n in args.streams:
             r = asyncio.run(run_streams(url, n, args.seconds, args.frame_ms / 1000.0, speech, pid))
             runs.append(r)
-            print(
-                f"{n:>5} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-                f"{r['results_per_s']:>7.1f} "
-                f"{r['audio_s_per_s']:>9.1f} {r['cpu_percent']:>6.0f} {r['cpu_ms_per_audio_s']:>8.1f} "
-                f"{r['rss_mb']:>7.0f} "
-                f"{r['completed_streams']:>5} {','.join(r['errors']) or '-'}",
-                flush=True,
-            )
+            print(" ".join(f.format(r[k]) for _, k, f in columns), ",".join(r["errors"]) or "-", flush=True)
             time.sleep(2)
         report["streams"] = runs
         if args.idle:

@@ -90,6 +90,11 @@ def warm_check(model: Any) -> None:
         raise ModelError(f"model output has shape {out.shape}, expected (2, D)")
     if not np.isfinite(out).all():
         raise ModelError("model output is not finite on the warm-up probe")
+    # Run the streaming path once too (VAD session, clustering, code paths), so the first real
+    # stream on this model is not the one paying for cold start.
+    session = engine.new_stream_session(model, model.embed)
+    session.feed(np.concatenate([probe[1], probe[1]]))
+    session.finish()
 
 
 def load_and_warm(path: str | None) -> LoadedModel:

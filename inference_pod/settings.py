@@ -40,7 +40,7 @@ class Settings:
     step_seconds: float = 0.5  # binary audio is processed (and answered) in steps of this many seconds
     # Backpressure: once this much of a stream's audio waits unprocessed, the server stops reading
     # its socket (TCP pushes back on the sender) until the worker catches up.
-    max_session_queue_seconds: float = 5.0
+    max_session_queue_seconds: float = 2.0
     # Load shedding: audio that waited longer than this before processing means the pod is behind:
     # the newest stream is shed (`overloaded`, close 1013), and any stream whose audio waited 3x
     # this is shed too, instead of ever-growing latency for everybody.

@@ -84,6 +84,11 @@ class EngineStream:
         return list(self.session.finish())
 
 
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class StreamConnection:
     def __init__(self, ws: WebSocket, pod: Pod, config: StreamConfig) -> None:
         self.ws = ws
@@ -120,6 +125,10 @@ class StreamConnection:
         self.done = asyncio.get_running_loop().create_future()
         self._recv_task = asyncio.create_task(self._receive_loop())
         self._work_task = asyncio.create_task(self._work_loop())
+        for task in (self._recv_task, self._work_task):
+            # Whichever task loses the race may end with an exception nobody awaits (it is
+            # reported through the winner); mark it retrieved so asyncio does not log it.
+            task.add_done_callback(_retrieve)
         tasks: set[asyncio.Task[None]] = {self._recv_task, self._work_task}
         try:
             while tasks:
@@ -311,19 +320,12 @@ class StreamConnection:
             self.queued_seconds = max(0.0, self.queued_seconds - job.samples.size / self.config.sample_rate)
             if self.queued_seconds < self.settings.max_session_queue_seconds:
                 self._room.set()
-            # How long the oldest audio of this job has been waiting (queue plus the previous
-            # job's time in the worker pool): the pod's "am I behind" signal.
-            waited = time.monotonic() - job.queued_at
-            self.pod.observe_queue_delay(waited)
-            limit = self.settings.max_queue_delay_seconds
-            if waited > limit and not self._shutting_down:
-                self.pod.shed_newest()  # soft: free capacity by dropping the newest stream
-                if waited > HARD_DELAY_FACTOR * limit:  # hard: this stream's latency is unbounded otherwise
-                    raise ProtocolError(
-                        ErrorCode.OVERLOADED,
-                        f"server overloaded: audio waited {waited:.1f} s for processing; retry later",
-                    )
-            segments = await self.pod.run_engine(self._feed, job.samples)
+            self._check_delay(time.monotonic() - job.queued_at)
+            started, segments = await self.pod.run_engine(self._feed, job)
+            # The wait in the worker pool counts too: it is where an overloaded pod's backlog sits.
+            self._check_delay(started - job.queued_at)
+            if segments is None:
+                raise self._overloaded(started - job.queued_at)
             latency = time.monotonic() - job.received_at
             await self.send(protocol.result_message(job.sequence, segments, latency * 1000.0))
             self.pod.metrics.latency.labels(endpoint="stream").observe(latency)
@@ -336,8 +338,33 @@ class StreamConnection:
             self.engine = EngineStream(self.model, self.pod, self.config.sample_rate)
         return self.engine
 
-    def _feed(self, samples: np.ndarray) -> list[Any]:
-        return self._engine().feed(samples)
+    def _feed(self, job: Job) -> tuple[float, list[Any] | None]:
+        """Worker thread: feed the job, unless it waited so long its result is worthless (None).
+
+        Skipping here, not only at dequeue, is what bounds latency when the pool's own queue is
+        long: a late job costs nothing, so the backlog drains at once instead of being worked off.
+        """
+        started = time.monotonic()
+        late = started - job.queued_at > HARD_DELAY_FACTOR * self.settings.max_queue_delay_seconds
+        if late and not self._shutting_down:
+            return started, None
+        return started, self._engine().feed(job.samples)
+
+    def _check_delay(self, waited: float) -> None:
+        """How long the oldest audio of a job waited: the pod's "am I behind" signal."""
+        self.pod.observe_queue_delay(waited)
+        limit = self.settings.max_queue_delay_seconds
+        if waited > limit and not self._shutting_down:
+            self.pod.shed_newest()  # soft: free capacity by dropping the newest stream
+            if waited > HARD_DELAY_FACTOR * limit:  # hard: this stream's latency is unbounded otherwise
+                raise self._overloaded(waited)
+
+    @staticmethod
+    def _overloaded(waited: float) -> ProtocolError:
+        return ProtocolError(
+            ErrorCode.OVERLOADED,
+            f"server overloaded: audio waited {waited:.1f} s for processing; retry later",
+        )
 
     def _finish_engine(self) -> list[Any]:
         if self.engine is None and not self.audio_seen:
