@@ -48,7 +48,9 @@ def build_context(
         limiter=limiter,
         backend=backend
         or make_backend(
-            settings.registry_mode, namespace=settings.k8s_namespace, reload_url=settings.inference_reload_url
+            settings.registry_mode,
+            namespace=settings.k8s_namespace,
+            active_model_dir=settings.effective_active_model_dir,
         ),
         diarize=diarize or engine.load_callable(settings.diarize_fn),
         validate_audio=validate_audio or engine.engine_validate_audio,

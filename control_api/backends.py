@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.request
+import os
+import shutil
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -30,8 +31,8 @@ class EmbeddedBackend:
 
     mode = "embedded"
 
-    def __init__(self, reload_url: str = "") -> None:
-        self.reload_url = reload_url
+    def __init__(self, active_model_dir: Path) -> None:
+        self.active_model_dir = active_model_dir
 
     def submit_train(self, session: Session, model: RegistryModel) -> None:
         pass  # created as train_queued: the worker finds it
@@ -40,28 +41,34 @@ class EmbeddedBackend:
         registry.touch(model, username, state=registry.EXPORT_QUEUED)
 
     def activated(self, model: RegistryModel, previous: RegistryModel | None) -> str:
-        """Hot-reload the local inference pod; its outcome is reported, never fatal to the activation."""
-        if not self.reload_url:
-            return "skipped: no inference reload URL configured"
-        body = json.dumps(
-            {
-                "model_path": (model.artifact_uri or "").removeprefix("file://"),
-                "sha256": model.sha256,
-                "version": f"{model.name}-v{model.version}",
-            }
-        ).encode()
-        request = urllib.request.Request(
-            self.reload_url, data=body, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return f"reloaded: HTTP {response.status}"
-        except Exception as exc:  # the pod may be down; the registry state is still the truth
-            log.warning("inference reload at %s failed: %s", self.reload_url, exc)
-            return f"failed: {exc}"
+        """Publish the model where the local inference pod watches for it (it hot-reloads on change)."""
+        uri = model.artifact_uri or ""
+        if not uri.startswith("file://"):
+            return f"skipped: {uri} is not a local file"
+        target = publish_model(Path(uri.removeprefix("file://")), self.active_model_dir)
+        return f"published to {target}"
 
     def sync(self, session: Session) -> int:
         return 0
+
+
+def publish_model(artifact: Path, directory: Path) -> Path:
+    """Atomically make `artifact` the directory's model.onnx (its .json sidecar first, when there is one).
+
+    Each file is copied aside then renamed over the old one, so the watching pod never sees half a file;
+    the sidecar goes first so that when the model's change is noticed, its metadata is already the new one.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "model.onnx"
+    sidecar = artifact.with_suffix(".json")
+    pairs = [(sidecar, target.with_suffix(".json"))] if sidecar.is_file() else []
+    if not pairs:
+        target.with_suffix(".json").unlink(missing_ok=True)  # a stale sidecar would describe the old model
+    for source, destination in [*pairs, (artifact, target)]:
+        staging = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+        shutil.copyfile(source, staging)
+        os.replace(staging, destination)
+    return target
 
 
 class KubernetesBackend:
@@ -136,10 +143,10 @@ class KubernetesBackend:
         return model.resource_name or k8s.resource_name(model.name)
 
 
-def make_backend(mode: str, *, namespace: str, reload_url: str) -> RegistryBackend:
+def make_backend(mode: str, *, namespace: str, active_model_dir: Path) -> RegistryBackend:
     resolved = ("kubernetes" if k8s.in_cluster() else "embedded") if mode == "auto" else mode
     if resolved == "kubernetes":
         return KubernetesBackend(k8s.KubernetesCustomObjects(), namespace)
     if resolved == "embedded":
-        return EmbeddedBackend(reload_url)
+        return EmbeddedBackend(active_model_dir)
     raise ValueError(f"unknown registry mode {mode!r} (auto, embedded or kubernetes)")

@@ -53,12 +53,18 @@ class Settings:
     train_command: str = DEFAULT_TRAIN_COMMAND
     export_command: str = DEFAULT_EXPORT_COMMAND
     command_timeout_s: float = 6 * 3600
-    inference_reload_url: str = ""  # embedded `activate` POSTs the model here when set
+    # Embedded `activate` publishes the model here as model.onnx; `voiceflow serve --model <dir>` watches
+    # it and hot-reloads. Empty: <state_dir>/active.
+    active_model_dir: str = ""
     db_schema: str = ""  # PostgreSQL schema to use (tests isolate themselves with one each)
 
     @property
     def storage_dir(self) -> Path:
         return Path(self.state_dir) / "storage"
+
+    @property
+    def effective_active_model_dir(self) -> Path:
+        return Path(self.active_model_dir) if self.active_model_dir else Path(self.state_dir) / "active"
 
     @property
     def effective_database_url(self) -> str:

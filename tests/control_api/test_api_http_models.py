@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from api_support import fake_pipeline_script, login, wait_for, with_
 
 from control_api.settings import Settings
-
-
-class ReloadRecorder(BaseHTTPRequestHandler):
-    """A stand-in inference pod's reload endpoint: records what the API asked it to load."""
-
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        ReloadRecorder.received.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 def wait_state(client: Any, headers: dict[str, str], model_id: str, state: str) -> dict[str, Any]:
@@ -39,58 +23,56 @@ def wait_state(client: Any, headers: dict[str, str], model_id: str, state: str) 
 
 
 def test_full_model_lifecycle(db_settings: Settings, client_for: Callable[..., Any], tmp_path: Path) -> None:
-    server = HTTPServer(("127.0.0.1", 0), ReloadRecorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     train_cmd, export_cmd = fake_pipeline_script(tmp_path)
+    active_dir = tmp_path / "serving"  # what `voiceflow serve --model <dir>` would watch
     settings = with_(
         db_settings,
         train_command=train_cmd,
         export_command=export_cmd,
         embedded_workers=1,
-        inference_reload_url=f"http://127.0.0.1:{server.server_port}/admin/reload",
+        active_model_dir=str(active_dir),
     )
     client = client_for(settings)
     admin = login(client)
-    try:
-        created = client.post(
-            "/api/models/train", json={"name": "ge2e", "config": {"epochs": 2}}, headers=admin
-        )
-        assert created.status_code == 202
-        first = created.json()
-        assert (first["name"], first["version"], first["created_by"]) == ("ge2e", 1, "admin")
-        trained = wait_state(client, admin, first["id"], "trained")
-        assert trained["metrics"]["epochs"] == 2 and trained["checkpoint_uri"].endswith("checkpoint.pt")
+    created = client.post("/api/models/train", json={"name": "ge2e", "config": {"epochs": 2}}, headers=admin)
+    assert created.status_code == 202
+    first = created.json()
+    assert (first["name"], first["version"], first["created_by"]) == ("ge2e", 1, "admin")
+    trained = wait_state(client, admin, first["id"], "trained")
+    assert trained["metrics"]["epochs"] == 2 and trained["checkpoint_uri"].endswith("checkpoint.pt")
 
-        # Export is only for trained models; activate only for exported ones.
-        assert client.put(f"/api/models/{first['id']}/activate", headers=admin).status_code == 409
-        assert client.post(f"/api/models/{first['id']}/export", headers=admin).status_code == 202
-        exported = wait_state(client, admin, first["id"], "exported")
-        assert len(exported["sha256"]) == 64 and exported["artifact_uri"].endswith("model.onnx")
-        assert exported["metrics"]["der"] == 0.081
+    # Export is only for trained models; activate only for exported ones.
+    assert client.put(f"/api/models/{first['id']}/activate", headers=admin).status_code == 409
+    assert client.post(f"/api/models/{first['id']}/export", headers=admin).status_code == 202
+    exported = wait_state(client, admin, first["id"], "exported")
+    assert len(exported["sha256"]) == 64 and exported["artifact_uri"].endswith("model.onnx")
+    assert exported["metrics"]["der"] == 0.081
 
-        activated = client.put(f"/api/models/{first['id']}/activate", headers=admin)
-        assert activated.status_code == 200, activated.text
-        assert activated.json()["model"]["state"] == "active"
-        assert activated.json()["reload"] == "reloaded: HTTP 200"
-        assert ReloadRecorder.received[-1]["sha256"] == exported["sha256"]
+    activated = client.put(f"/api/models/{first['id']}/activate", headers=admin)
+    assert activated.status_code == 200, activated.text
+    assert activated.json()["model"]["state"] == "active"
+    assert activated.json()["reload"] == f"published to {active_dir / 'model.onnx'}"
+    served = (active_dir / "model.onnx").read_bytes()
+    assert hashlib.sha256(served).hexdigest() == exported["sha256"]
+    assert json.loads((active_dir / "model.json").read_text())["opset"] == 17
 
-        # A second version replaces the first as the active one.
-        second = client.post("/api/models/train", json={"name": "ge2e"}, headers=admin).json()
-        assert second["version"] == 2
-        wait_state(client, admin, second["id"], "trained")
-        client.post(f"/api/models/{second['id']}/export", headers=admin)
-        wait_state(client, admin, second["id"], "exported")
-        swap = client.put(f"/api/models/{second['id']}/activate", headers=admin).json()
-        assert swap["previous_id"] == first["id"]
-        listing = client.get("/api/models", headers=admin).json()
-        assert listing["total"] == 2
-        assert {m["id"]: m["state"] for m in listing["items"]} == {
-            first["id"]: "exported",
-            second["id"]: "active",
-        }
-        assert client.get("/api/models?state=active", headers=admin).json()["items"][0]["id"] == second["id"]
-    finally:
-        server.shutdown()
+    # A second version replaces the first as the active one.
+    second = client.post("/api/models/train", json={"name": "ge2e"}, headers=admin).json()
+    assert second["version"] == 2
+    wait_state(client, admin, second["id"], "trained")
+    client.post(f"/api/models/{second['id']}/export", headers=admin)
+    wait_state(client, admin, second["id"], "exported")
+    swap = client.put(f"/api/models/{second['id']}/activate", headers=admin).json()
+    assert swap["previous_id"] == first["id"]
+    listing = client.get("/api/models", headers=admin).json()
+    assert listing["total"] == 2
+    assert {m["id"]: m["state"] for m in listing["items"]} == {
+        first["id"]: "exported",
+        second["id"]: "active",
+    }
+    assert client.get("/api/models?state=active", headers=admin).json()["items"][0]["id"] == second["id"]
+    assert hashlib.sha256((active_dir / "model.onnx").read_bytes()).hexdigest() == swap["model"]["sha256"]
+    assert not [p for p in active_dir.iterdir() if p.name.startswith(".")], "no staging files left"
 
 
 def test_failed_training_is_reported(
