@@ -42,16 +42,12 @@ def _mel_to_hz_slaney(mels: np.ndarray) -> np.ndarray:
     return np.where(log_region, min_log_hz * np.exp(logstep * (mels - min_log_mel)), freqs)
 
 
-def slaney_mel_filterbank(
-    sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS
-) -> np.ndarray:
+def slaney_mel_filterbank(sample_rate: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
     """librosa.filters.mel(sr, n_fft, n_mels) with its defaults (Slaney scale and area norm)."""
     n_freqs = 1 + n_fft // 2
     fft_freqs = np.linspace(0, sample_rate / 2, n_freqs)
     mel_points = _mel_to_hz_slaney(
-        np.linspace(
-            _hz_to_mel_slaney(np.array(0.0)), _hz_to_mel_slaney(np.array(sample_rate / 2)), n_mels + 2
-        )
+        np.linspace(_hz_to_mel_slaney(np.array(0.0)), _hz_to_mel_slaney(np.array(sample_rate / 2)), n_mels + 2)
     )
     fdiff = np.diff(mel_points)
     ramps = mel_points[:, None] - fft_freqs[None, :]

@@ -1,0 +1,40 @@
+"""Shared fixtures: repository paths, the ../shared data policy, small audio."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = ROOT / "tests" / "data"
+SHARED_DATA = Path(os.environ.get("VOICEFLOW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def require_shared() -> Path:
+    """../shared/data or a skip; in CI (CI=true) its absence is a failure, not a skip."""
+    if SHARED_DATA.is_dir():
+        return SHARED_DATA
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the shared data directory {SHARED_DATA} is missing")
+    pytest.skip(f"{SHARED_DATA} not present")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    return require_shared()
+
+
+@pytest.fixture(scope="session")
+def embedding_model():  # type: ignore[no-untyped-def]
+    from voiceflow.embedding import EmbeddingModel
+
+    return EmbeddingModel.load()
+
+
+@pytest.fixture
+def tone() -> np.ndarray:
+    t = np.arange(16000, dtype=np.float32) / 16000
+    return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)

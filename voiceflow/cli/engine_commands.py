@@ -1,0 +1,78 @@
+"""`voiceflow diarize`, `voiceflow evaluate`, `voiceflow simulate`: argument parsing only here.
+
+Heavy imports happen inside the handlers so `voiceflow --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    diarize = subparsers.add_parser(
+        "diarize", help="who spoke when: RTTM for each audio file", description="Diarize WAV/FLAC files."
+    )
+    diarize.add_argument("audio", nargs="*", help="audio files (WAV/FLAC/OGG, any rate, mono or multi-channel)")
+    diarize.add_argument("--sample", action="store_true", help="diarize the sample conversation bundled with VoiceFlow")
+    diarize.add_argument("--out-dir", help="write <stem>.rttm (and .json/.png) here; default: RTTM to stdout")
+    diarize.add_argument("--streaming", action="store_true", help="use the streaming session (as the server does)")
+    diarize.add_argument("--num-speakers", type=_positive_int, help="exact number of speakers, when known")
+    diarize.add_argument("--min-speakers", type=_positive_int)
+    diarize.add_argument("--max-speakers", type=_positive_int)
+    diarize.add_argument("--model", help="embedding model (ONNX); default: the bundled model")
+    diarize.add_argument("--config", help="pipeline settings (YAML or JSON) overriding the defaults")
+    diarize.add_argument("--json", action="store_true", help="also write <stem>.json")
+    diarize.add_argument("--plot", action="store_true", help="also write a timeline <stem>.png")
+    diarize.add_argument("--quiet", action="store_true", help="no progress bar")
+    diarize.set_defaults(handler=_run_diarize)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="DER of RTTMs against references, or of a model on the dev sets",
+        description="Score hypothesis RTTMs against references (uri-matched, UEM aware), or with "
+        "--dev/--model run the engine on the development sets and print DER beside the naive floor.",
+    )
+    evaluate.add_argument("--data", help="directory with reference *.rttm (and *.uem), plus audio when no --hyp")
+    evaluate.add_argument("--hyp", help="hypothesis RTTM file or directory; default: diarize the audio in --data")
+    evaluate.add_argument("--dev", action="store_true", help="score on AMI dev + simulated dev (needs ../shared)")
+    evaluate.add_argument("--model", help="embedding model (ONNX) to evaluate; implies --dev when no --data")
+    evaluate.add_argument("--streaming", action="store_true", help="evaluate the streaming session too")
+    evaluate.add_argument("--baseline", action="store_true", help="also score the naive floor (oracle count)")
+    evaluate.add_argument("--json-out", help="write the report as JSON here")
+    evaluate.set_defaults(handler=_run_evaluate)
+
+    simulate = subparsers.add_parser("simulate", help="build simulated conversations with exact references")
+    simulate.add_argument("--librispeech", required=True, help="directory of LibriSpeech FLAC files")
+    simulate.add_argument("--out-dir", required=True)
+    simulate.add_argument("--count", type=_positive_int, default=12)
+    simulate.add_argument("--seed", type=int, default=1000)
+    simulate.set_defaults(handler=_run_simulate)
+
+
+def _run_diarize(args: argparse.Namespace) -> int:
+    from voiceflow.cli.diarize import run_diarize
+
+    return run_diarize(args)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from voiceflow.cli.evaluate import run_evaluate
+
+    return run_evaluate(args)
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from voiceflow.cli.simulate import run_simulate
+
+    return run_simulate(args)

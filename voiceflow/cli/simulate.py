@@ -1,0 +1,22 @@
+"""The `voiceflow simulate` command: write simulated conversations (WAV + RTTM + UEM)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.audio import write_wav
+from voiceflow.rttm import segments_to_rttm
+from voiceflow.simulate import build_dev_conversations
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for conv in build_dev_conversations(Path(args.librispeech), count=args.count, seed=args.seed):
+        write_wav(out / f"{conv.uri}.wav", conv.audio)
+        (out / f"{conv.uri}.rttm").write_text(segments_to_rttm(conv.reference, conv.uri))
+        (out / f"{conv.uri}.uem").write_text(f"{conv.uri} NA 0.000 {len(conv.audio) / SAMPLE_RATE:.3f}\n")
+        print(f"{conv.uri}: {len(conv.audio) / SAMPLE_RATE:.1f} s, speakers {', '.join(conv.speakers)}")
+    return 0

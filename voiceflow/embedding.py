@@ -1,0 +1,100 @@
+"""The speaker-embedding runtime: any ONNX model that maps raw 16 kHz waveform to embeddings.
+
+Feature extraction lives inside the graph, so this module needs only onnxruntime and numpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "ge2e.onnx"
+
+
+class ModelError(ValueError):
+    """A model file that cannot serve (missing, not ONNX, wrong inputs or outputs)."""
+
+
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    # One intra-op thread per session: throughput comes from serving many windows/streams in
+    # parallel, and oversubscribing 2 cores makes tail latency worse.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class EmbeddingModel:
+    path: Path
+    session: ort.InferenceSession
+    sha256: str
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, threads: int = 1) -> EmbeddingModel:
+        model_path = Path(path) if path is not None else DEFAULT_MODEL
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: model file not found")
+        try:
+            session = ort.InferenceSession(
+                str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+            raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
+        inputs = session.get_inputs()
+        outputs = session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 2 or len(outputs) < 1:
+            raise ModelError(f"{model_path}: expected one waveform input [batch, samples] and an embedding output")
+        meta_path = model_path.with_suffix(".json")
+        metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        model = cls(model_path, session, file_sha256(model_path), metadata)
+        model.embed(np.zeros((1, 16000), dtype=np.float32))  # warm up and prove it runs
+        return model
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version") or f"{self.path.stem}-{self.sha256[:12]}")
+
+    @property
+    def input_name(self) -> str:
+        return str(self.session.get_inputs()[0].name)
+
+    def embed(self, windows: np.ndarray) -> np.ndarray:
+        """windows [B, T] float32 16 kHz -> L2-normalised embeddings [B, D]."""
+        batch = np.ascontiguousarray(windows, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] < 400:
+            raise ValueError(f"windows must be [batch, samples>=400], got {batch.shape}")
+        raw = self.session.run(None, {self.input_name: batch})[0]
+        return l2_normalize(np.asarray(raw, dtype=np.float32))
+
+    def embed_batched(self, windows: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        if len(windows) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        parts = [self.embed(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)]
+        return np.concatenate(parts, axis=0)
+
+    @property
+    def dimension(self) -> int:
+        shape = self.session.get_outputs()[0].shape
+        return int(shape[-1]) if isinstance(shape[-1], int) else int(self.metadata.get("embedding_dim", 256))  # type: ignore[call-overload]
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)

@@ -1,0 +1,130 @@
+"""The development sets and the one evaluation harness every model and pipeline is scored with.
+
+Dev sets: AMI dev00 + dev01 (real meetings, UEM-scored) and simulated conversations of held-out
+LibriSpeech speakers (`voiceflow.simulate`). Both are scored collar 0 with overlap (the published
+convention) and with a 0.25 s collar.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.audio import load_audio
+from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings
+from voiceflow.embedding import EmbeddingModel
+from voiceflow.pipeline import plan_windows, window_samples
+from voiceflow.rttm import read_rttm, read_uem
+from voiceflow.scoring import DERReport, score_der
+from voiceflow.segments import Segment, frames_to_segments
+from voiceflow.simulate import build_dev_conversations
+from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
+
+# (audio, true speaker count) -> segments. The count is only for oracle baselines.
+DiarizeFn = Callable[[np.ndarray, int], list[Segment]]
+
+
+@dataclass
+class DevItem:
+    uri: str
+    audio: np.ndarray
+    reference: list[Segment]
+    uem: list[tuple[float, float]]
+
+    @property
+    def num_speakers(self) -> int:
+        return len({s.speaker for s in self.reference})
+
+
+def shared_data_dir() -> Path:
+    return Path(os.environ.get("VOICEFLOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def load_ami_dev(data_dir: Path | None = None) -> list[DevItem]:
+    ami = (data_dir or shared_data_dir()) / "ami-excerpts"
+    refs = read_rttm(ami / "development.rttm")
+    uems = read_uem(ami / "development.uem")
+    return [DevItem(uri, load_audio(ami / f"{uri}.wav"), refs[uri], uems[uri]) for uri in sorted(refs)]
+
+
+def load_sim_dev(data_dir: Path | None = None, count: int = 12) -> list[DevItem]:
+    convs = build_dev_conversations((data_dir or shared_data_dir()) / "librispeech-train-clean-100", count=count)
+    return [DevItem(c.uri, c.audio, c.reference, [(0.0, len(c.audio) / SAMPLE_RATE)]) for c in convs]
+
+
+def load_dev_sets(data_dir: Path | None = None) -> dict[str, list[DevItem]]:
+    return {"ami-dev": load_ami_dev(data_dir), "sim-dev": load_sim_dev(data_dir)}
+
+
+@dataclass
+class SetScore:
+    name: str
+    collar0: DERReport
+    collar025: DERReport
+
+    def row(self) -> dict[str, float]:
+        rates = self.collar0.component_rates()
+        return {
+            "der": rates["der"],
+            "der_collar_0.25": self.collar025.der,
+            "false_alarm": rates["false_alarm"],
+            "missed": rates["missed"],
+            "confusion": rates["confusion"],
+        }
+
+
+def score_items(name: str, items: Sequence[DevItem], diarize: DiarizeFn) -> SetScore:
+    refs = {it.uri: it.reference for it in items}
+    uems = {it.uri: it.uem for it in items}
+    hyps = {it.uri: diarize(it.audio, it.num_speakers) for it in items}
+    return SetScore(name, score_der(refs, hyps, uems, collar=0.0), score_der(refs, hyps, uems, collar=0.25))
+
+
+def evaluate_sets(sets: dict[str, list[DevItem]], diarize: DiarizeFn) -> dict[str, SetScore]:
+    return {name: score_items(name, items, diarize) for name, items in sets.items()}
+
+
+def naive_baseline(model: EmbeddingModel) -> DiarizeFn:
+    """The floor to beat: VAD -> 1.6 s windows every 0.4 s -> average linkage given the TRUE count,
+    each window labelling its central 0.4 s."""
+    from voiceflow.pipeline import DiarizationConfig
+
+    config = DiarizationConfig(window_seconds=1.6, step_seconds=0.4, min_window_speech=0.5)
+
+    def run(audio: np.ndarray, num_speakers: int) -> list[Segment]:
+        mask = probabilities_to_mask(SileroVAD().probabilities(audio), VADConfig())
+        plan = plan_windows(mask, config)
+        if len(plan.starts) == 0:
+            return []
+        emb = model.embed_batched(window_samples(audio, plan))
+        labels = cluster_embeddings(emb, OfflineClusteringConfig(reassign_iterations=0), num_speakers=num_speakers)
+        frame_labels = np.full(len(mask), -1)
+        hop = round(config.step_seconds / FRAME_SECONDS)
+        centre_offset = (plan.frames_per_window - hop) // 2
+        for start, label in zip(plan.starts, labels, strict=True):
+            frame_labels[start + centre_offset : start + centre_offset + hop] = label
+        # Speech frames outside any window centre: nearest labelled frame.
+        labelled = np.flatnonzero(frame_labels >= 0)
+        for i in np.flatnonzero(mask & (frame_labels < 0)):
+            frame_labels[i] = frame_labels[labelled[np.argmin(np.abs(labelled - i))]]
+        return frames_to_segments(np.where(mask, frame_labels, -1), FRAME_SECONDS)
+
+    return run
+
+
+def format_table(results: dict[str, dict[str, SetScore]]) -> str:
+    """Rows: system x set; columns: DER (collar 0), DER (collar 0.25), FA, miss, confusion."""
+    lines = [f"{'system':<28} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6}"]
+    for system, sets in results.items():
+        for name, score in sets.items():
+            r = score.row()
+            lines.append(
+                f"{system:<28} {name:<8} {100 * r['der']:6.2f}% {100 * r['der_collar_0.25']:6.2f}% "
+                f"{100 * r['false_alarm']:5.1f}% {100 * r['missed']:5.1f}% {100 * r['confusion']:5.1f}%"
+            )
+    return "\n".join(lines)

@@ -1,0 +1,190 @@
+"""Offline diarization of a whole recording: VAD -> window embeddings -> clustering -> frames.
+
+Frames are the VAD's 32 ms frames. Every speech frame takes the speaker whose windows cover it
+with the most weight (a Hann taper, so a window speaks loudest about its own centre), which turns
+overlapping 1.6 s windows into turn boundaries sharper than one window.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.audio import load_audio, resample
+from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings, validate_speaker_bounds
+from voiceflow.embedding import EmbeddingModel
+from voiceflow.segments import Segment, frames_to_segments, speaker_label
+from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DiarizationConfig:
+    window_seconds: float = 1.6
+    step_seconds: float = 0.2
+    min_window_speech: float = 0.5  # fraction of a window that must be speech for it to be embedded
+    min_turn_seconds: float = 0.3  # shorter speaker runs inside speech are absorbed by their neighbour
+    embed_batch_size: int = 32
+    vad: VADConfig = field(default_factory=VADConfig)
+    clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.window_seconds <= 10.0:
+            raise ValueError("window_seconds must be within 0.5..10")
+        if not 0.05 <= self.step_seconds <= self.window_seconds:
+            raise ValueError("step_seconds must be within 0.05..window_seconds")
+        if not 0.0 <= self.min_window_speech <= 1.0:
+            raise ValueError("min_window_speech must be a fraction in 0..1")
+        if self.embed_batch_size < 1:
+            raise ValueError("embed_batch_size must be >= 1")
+
+    def with_overrides(self, **changes: object) -> DiarizationConfig:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """Where windows go (in VAD frames) and the frames each window covers."""
+
+    starts: np.ndarray  # first frame of each window
+    frames_per_window: int
+
+
+def plan_windows(mask: np.ndarray, config: DiarizationConfig) -> WindowPlan:
+    """Regular windows with enough speech, plus one centred on any speech a regular one missed."""
+    n = len(mask)
+    width = max(1, round(config.window_seconds / FRAME_SECONDS))
+    hop = max(1, round(config.step_seconds / FRAME_SECONDS))
+    if n == 0 or not mask.any():
+        return WindowPlan(np.zeros(0, dtype=int), width)
+    last_start = max(0, n - width)
+    grid = np.arange(0, last_start + 1, hop)
+    if grid[-1] != last_start:
+        grid = np.append(grid, last_start)
+    speech_cumsum = np.concatenate([[0], np.cumsum(mask)])
+    speech_in = speech_cumsum[np.minimum(grid + width, n)] - speech_cumsum[grid]
+    kept = grid[speech_in >= config.min_window_speech * min(width, n)]
+    covered = np.zeros(n, dtype=bool)
+    for s in kept:
+        covered[s : s + width] = True
+    extra = []
+    orphan = mask & ~covered
+    if orphan.any():
+        idx = np.flatnonzero(orphan)
+        breaks = np.flatnonzero(np.diff(idx) > 1)
+        for run in np.split(idx, breaks + 1):
+            centre = int((run[0] + run[-1]) // 2)
+            extra.append(int(np.clip(centre - width // 2, 0, last_start)))
+    starts = np.unique(np.concatenate([kept, np.array(extra, dtype=int)])).astype(int)
+    return WindowPlan(starts, width)
+
+
+def window_samples(audio: np.ndarray, plan: WindowPlan) -> np.ndarray:
+    frame_samples = round(FRAME_SECONDS * SAMPLE_RATE)
+    length = plan.frames_per_window * frame_samples
+    padded = audio if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+    out = np.empty((len(plan.starts), length), dtype=np.float32)
+    for i, start in enumerate(plan.starts):
+        s = min(int(start) * frame_samples, len(padded) - length)
+        out[i] = padded[s : s + length]
+    return out
+
+
+def assign_frames(mask: np.ndarray, plan: WindowPlan, labels: np.ndarray, num_clusters: int) -> np.ndarray:
+    """Per-frame speaker index (-1 for non-speech) by Hann-weighted votes of covering windows."""
+    n = len(mask)
+    votes = np.zeros((n, max(num_clusters, 1)))
+    taper = np.hanning(plan.frames_per_window + 2)[1:-1]
+    for start, label in zip(plan.starts, labels, strict=True):
+        end = min(start + plan.frames_per_window, n)
+        votes[start:end, label] += taper[: end - start]
+    frame_labels = np.where(votes.any(axis=1), votes.argmax(axis=1), -1)
+    if (frame_labels[mask] < 0).any():
+        # Speech no window reached (possible at the very edges): nearest labelled frame.
+        labelled = np.flatnonzero(frame_labels >= 0)
+        if labelled.size:
+            for i in np.flatnonzero(mask & (frame_labels < 0)):
+                frame_labels[i] = frame_labels[labelled[np.argmin(np.abs(labelled - i))]]
+    return np.where(mask, frame_labels, -1)
+
+
+def absorb_short_turns(frame_labels: np.ndarray, min_frames: int) -> np.ndarray:
+    """Speaker runs shorter than `min_frames` between two speech runs take the longer neighbour's label."""
+    out = frame_labels.copy()
+    if min_frames <= 1 or out.size == 0:
+        return out
+    change = np.flatnonzero(np.diff(out)) + 1
+    bounds = np.concatenate([[0], change, [out.size]])
+    runs = [(int(s), int(e), int(out[s])) for s, e in itertools.pairwise(bounds)]
+    for k, (s, e, label) in enumerate(runs):
+        if label < 0 or e - s >= min_frames:
+            continue
+        prev = runs[k - 1] if k > 0 and runs[k - 1][2] >= 0 else None
+        nxt = runs[k + 1] if k + 1 < len(runs) and runs[k + 1][2] >= 0 else None
+        candidates = [r for r in (prev, nxt) if r is not None]
+        if candidates:
+            best = max(candidates, key=lambda r: r[1] - r[0])
+            out[s:e] = best[2]
+            runs[k] = (s, e, best[2])
+    return out
+
+
+class Diarizer:
+    """The offline pipeline; also the factory of streaming sessions with the same models."""
+
+    def __init__(
+        self,
+        config: DiarizationConfig | None = None,
+        embedding_model: EmbeddingModel | None = None,
+        vad_factory: Callable[[], SileroVAD] = SileroVAD,
+    ) -> None:
+        self.config = config or DiarizationConfig()
+        self.embedding_model = embedding_model or EmbeddingModel.load()
+        self.vad_factory = vad_factory
+
+    def speech_mask(self, audio: np.ndarray) -> np.ndarray:
+        return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)
+
+    def diarize(
+        self,
+        audio: np.ndarray,
+        sample_rate: int = SAMPLE_RATE,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[Segment]:
+        validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
+        if sample_rate != SAMPLE_RATE:
+            audio = resample(audio, sample_rate)
+        mask = self.speech_mask(audio)
+        plan = plan_windows(mask, self.config)
+        if len(plan.starts) == 0:
+            return []
+        windows = window_samples(audio, plan)
+        embeddings = self._embed(windows, progress)
+        labels = cluster_embeddings(embeddings, self.config.clustering, num_speakers, min_speakers, max_speakers)
+        frame_labels = assign_frames(mask, plan, labels, int(labels.max()) + 1)
+        frame_labels = absorb_short_turns(frame_labels, round(self.config.min_turn_seconds / FRAME_SECONDS))
+        return frames_to_segments(frame_labels, FRAME_SECONDS)
+
+    def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
+        return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
+
+    def _embed(self, windows: np.ndarray, progress: ProgressCallback | None) -> np.ndarray:
+        size = self.config.embed_batch_size
+        parts = []
+        for i in range(0, len(windows), size):
+            parts.append(self.embedding_model.embed(windows[i : i + size]))
+            if progress is not None:
+                progress(min(i + size, len(windows)), len(windows))
+        return np.concatenate(parts, axis=0)
+
+
+__all__ = ["DiarizationConfig", "Diarizer", "speaker_label"]

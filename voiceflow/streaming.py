@@ -1,0 +1,207 @@
+"""One streaming diarization session: PCM chunks of any size in, stable speaker segments out.
+
+The CLI's `--streaming` mode and the inference pod's WebSocket handler both drive this object.
+Blocks (diart-style, over a rolling buffer):
+  VAD (Silero, causal, 32 ms frames) -> every `step_seconds` of audio, one embedding of the last
+  `window_seconds` when it holds enough speech -> online clustering (labels never change once
+  given) -> the frames of that step take the speaker.
+A segment is `final` once no later audio can change or extend it. Embedding goes through an
+injectable `embed(windows) -> embeddings` callable so a server can batch across sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
+from voiceflow.segments import Segment, frames_to_segments, merge_adjacent
+from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig
+
+EmbedFn = Callable[[np.ndarray], np.ndarray]
+
+PENDING = -2  # speech whose speaker is a not-yet-confirmed new candidate
+SILENCE = -1
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    window_seconds: float = 1.6
+    step_seconds: float = 0.48  # a multiple of the 32 ms VAD frame
+    min_window_speech: float = 0.4
+    max_gap_merge: float = 0.0
+    vad: VADConfig = field(default_factory=VADConfig)
+    clustering: OnlineClusteringConfig = field(default_factory=OnlineClusteringConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.window_seconds <= 10.0:
+            raise ValueError("window_seconds must be within 0.5..10")
+        if not FRAME_SECONDS <= self.step_seconds <= self.window_seconds:
+            raise ValueError("step_seconds must be within one VAD frame and window_seconds")
+
+    @property
+    def step_frames(self) -> int:
+        return max(1, round(self.step_seconds / FRAME_SECONDS))
+
+    @property
+    def window_frames(self) -> int:
+        return max(1, round(self.window_seconds / FRAME_SECONDS))
+
+
+class CausalSpeechGate:
+    """Hysteresis on VAD probabilities, one frame at a time (the causal half of `probabilities_to_mask`)."""
+
+    def __init__(self, config: VADConfig) -> None:
+        self.config = config
+        self.speaking = False
+
+    def update(self, prob: float) -> bool:
+        threshold = self.config.off_threshold if self.speaking else self.config.threshold
+        self.speaking = prob >= threshold
+        return self.speaking
+
+
+class StreamingSession:
+    def __init__(
+        self,
+        embed: EmbedFn,
+        config: StreamingConfig | None = None,
+        vad: SileroVAD | None = None,
+    ) -> None:
+        self.config = config or StreamingConfig()
+        self.embed = embed
+        self.vad = vad or SileroVAD()
+        self.gate = CausalSpeechGate(self.config.vad)
+        self.clusterer = OnlineClusterer(self.config.clustering)
+        window_samples = self.config.window_frames * CHUNK
+        # Rolling audio: only the newest window is ever embedded, so memory stays bounded.
+        self._ring = np.zeros(window_samples, dtype=np.float32)
+        self._pending_audio = np.zeros(0, dtype=np.float32)
+        self._labels: list[int] = []
+        self._speech: list[bool] = []
+        self._processed_frames = 0  # frames whose speaker decision has been made
+        self._samples_fed = 0
+        self._finished = False
+
+    @property
+    def duration(self) -> float:
+        return self._samples_fed / SAMPLE_RATE
+
+    @property
+    def num_speakers(self) -> int:
+        return self.clusterer.num_speakers
+
+    def feed(self, samples: np.ndarray) -> list[Segment]:
+        """Push audio (float32, 16 kHz); returns the segments this call created or changed."""
+        if self._finished:
+            raise RuntimeError("session already finished")
+        audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if audio.size and not np.all(np.isfinite(audio)):
+            raise ValueError("audio contains NaN or infinite samples")
+        self._samples_fed += audio.size
+        first_changed = len(self._labels)
+        probs = self.vad.feed(audio)
+        self._push_ring(audio)
+        for p in probs:
+            self._speech.append(self.gate.update(float(p)))
+            self._labels.append(SILENCE)
+        first_changed = min(first_changed, self._decide_steps(final=False))
+        return self._segments_from(first_changed)
+
+    def finish(self) -> list[Segment]:
+        """Flush: decide the remaining audio and return the whole stream's diarization, all final."""
+        if not self._finished:
+            partial = self.vad.pending_samples
+            if partial:
+                # Complete the VAD's last partial chunk with silence; it is not stream time.
+                fed = self._samples_fed
+                self.feed(np.zeros(CHUNK - partial, dtype=np.float32))
+                self._samples_fed = fed
+            self._decide_steps(final=True)
+            self._finished = True
+        # Candidates never confirmed by the end belong to the nearest known speaker's run.
+        labels = np.array(self._labels, dtype=int)
+        labels[labels == PENDING] = SILENCE if self.clusterer.num_speakers == 0 else self._nearest_known(labels)
+        segs = frames_to_segments(labels, FRAME_SECONDS, final=True)
+        return merge_adjacent(segs, self.config.max_gap_merge)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _push_ring(self, audio: np.ndarray) -> None:
+        if audio.size >= self._ring.size:
+            self._ring = audio[-self._ring.size :].copy()
+        elif audio.size:
+            self._ring = np.concatenate([self._ring[audio.size :], audio])
+
+    def _decide_steps(self, final: bool) -> int:
+        """Label every complete step not yet decided; returns the first frame index changed."""
+        step = self.config.step_frames
+        available = len(self._labels)
+        first_changed = available
+        while self._processed_frames + step <= available or (final and self._processed_frames < available):
+            start = self._processed_frames
+            end = min(start + step, available)
+            first_changed = min(first_changed, self._decide(start, end, available))
+            self._processed_frames = end
+        return first_changed
+
+    def _decide(self, start: int, end: int, available: int) -> int:
+        speech = np.array(self._speech[start:end], dtype=bool)
+        if not speech.any():
+            return available
+        window_start = max(0, end - self.config.window_frames)
+        window_speech = np.mean(self._speech[window_start:end])
+        if window_speech < self.config.min_window_speech and end - window_start >= self.config.window_frames:
+            return available
+        # The ring holds the newest audio; frames up to `available` are in it, right-aligned.
+        lag = (available - end) * CHUNK
+        width = min(self.config.window_frames, end) * CHUNK
+        ring_end = self._ring.size - lag
+        window = self._ring[max(0, ring_end - width) : ring_end]
+        if window.size < 400:
+            return available
+        speaker = self.clusterer.assign(self.embed(window[None, :])[0])
+        label = PENDING if speaker is None else speaker
+        first = start
+        if speaker is not None:
+            # A confirmed candidate (or a rejoin) settles the frames that were waiting on it.
+            for i in range(start - 1, -1, -1):
+                if self._labels[i] == PENDING:
+                    self._labels[i] = speaker
+                    first = i
+                elif self._labels[i] != SILENCE:
+                    break
+        for i in range(start, end):
+            if self._speech[i]:
+                self._labels[i] = label
+        return first
+
+    def _nearest_known(self, labels: np.ndarray) -> np.ndarray:
+        out = labels.copy()
+        known = np.flatnonzero(labels >= 0)
+        for i in np.flatnonzero(labels == PENDING):
+            out[i] = labels[known[np.argmin(np.abs(known - i))]] if known.size else SILENCE
+        return out[labels == PENDING]
+
+    def _segments_from(self, first_frame: int) -> list[Segment]:
+        """Segments touching frames >= first_frame; final when they end before undecided audio."""
+        labels = np.array(self._labels, dtype=int)
+        if labels.size == 0 or first_frame >= labels.size:
+            return []
+        # Extend back to the start of the run containing first_frame, so an updated segment is whole.
+        start = first_frame
+        while start > 0 and labels[start - 1] == labels[min(first_frame, labels.size - 1)] and labels[start - 1] >= 0:
+            start -= 1
+        visible = np.where(labels[start:] == PENDING, SILENCE, labels[start:])
+        segs = frames_to_segments(visible, FRAME_SECONDS, offset=start * FRAME_SECONDS)
+        pending = np.flatnonzero(labels == PENDING)
+        # A segment touching the undecided edge can still grow, and pending frames may yet join it.
+        settled_until = min(self._processed_frames, int(pending[0]) if pending.size else labels.size) * FRAME_SECONDS
+        out = []
+        for seg in segs:
+            final = seg.end < settled_until - 1e-9
+            out.append(Segment(seg.start, seg.end, seg.speaker, final))
+        return out
