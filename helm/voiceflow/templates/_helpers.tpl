@@ -57,12 +57,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{- define "voiceflow.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
-imagePullSecrets:
-{{- toYaml . | nindent 2 }}
-{{- end }}
-{{- end -}}
 
 {{- define "voiceflow.secretName" -}}
 {{- printf "%s-secrets" (include "voiceflow.fullname" .) -}}
