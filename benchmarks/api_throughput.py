@@ -38,17 +38,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_tree_cpu_s(root: int) -> float:
+    """User+system CPU seconds of `root` and its children (the uvicorn workers), from /proc (Linux)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pids = 0.0, [root]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == root:
+                pids.append(int(entry.name))
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def small_wav(seconds: float = 1.0) -> bytes:
     t = np.arange(int(16000 * seconds)) / 16000
     buf = io.BytesIO()
-    sf.write(
-        buf, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000, format="WAV", subtype="PCM_16"
-    )
+    sf.write(buf, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
 async def drive(
-    name: str, clients: int, duration: float, make_request: object, warmup: float = 2.0
+    name: str, clients: int, duration: float, make_request: object, server_pid: int, warmup: float = 2.0
 ) -> dict[str, float]:
     latencies: list[float] = []
     codes: dict[int, int] = {}
@@ -73,7 +92,13 @@ async def drive(
                     codes[code] = codes.get(code, 0) + 1
                     errors += code < 200 or code >= 300
 
-        await asyncio.gather(*(one_client() for _ in range(clients)))
+        async def cpu_probe() -> tuple[float, float]:
+            await asyncio.sleep(max(measure_from - time.perf_counter(), 0))
+            before = process_tree_cpu_s(server_pid)
+            await asyncio.sleep(max(stop - time.perf_counter(), 0))
+            return before, process_tree_cpu_s(server_pid)
+
+        *_, (cpu_before, cpu_after) = await asyncio.gather(*(one_client() for _ in range(clients)), cpu_probe())
     ok = len(latencies) - errors
     latencies.sort()
     result = {
@@ -82,10 +107,13 @@ async def drive(
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
         "p95_ms": 1000 * latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan"),
         "errors": float(errors),
+        # Server CPU per request: what the machine's load distorts least (the load generator's CPU excluded).
+        "server_cpu_ms": 1000 * (cpu_after - cpu_before) / max(len(latencies), 1),
     }
     print(
         f"{name:<28} {clients:>4} clients  {result['ok_per_s']:8.1f} req/s  "
         f"p50 {result['p50_ms']:7.1f} ms  p95 {result['p95_ms']:7.1f} ms  "
+        f"server CPU {result['server_cpu_ms']:5.1f} ms/req  "
         f"errors {errors} {dict(sorted(codes.items()))}",
         flush=True,
     )
@@ -93,9 +121,7 @@ async def drive(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per scenario")
     parser.add_argument("--server-workers", type=int, default=2, help="uvicorn worker processes")
@@ -179,8 +205,8 @@ def main() -> int:
             f"Control API on PostgreSQL ({args.server_workers} uvicorn workers, Redis rate limits "
             f"{'on' if args.redis_url else 'off'}), {os.cpu_count()} CPUs shared with the load generator"
         )
-        asyncio.run(drive("GET /api/models", args.clients, args.duration, list_models))
-        asyncio.run(drive("POST /api/inference/batch", args.clients, args.duration, submit_batch))
+        asyncio.run(drive("GET /api/models", args.clients, args.duration, list_models, server.pid))
+        asyncio.run(drive("POST /api/inference/batch", args.clients, args.duration, submit_batch, server.pid))
     finally:
         server.terminate()
         server.wait(30)
