@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # VoiceFlow operator: the Kopf controller for DiarizationModel resources (`voiceflow operator`).
-# Runtime deps only (the `operator` extra: kopf, kubernetes, hera builders).
+# Runtime deps only (the `operator` extra: kopf, kubernetes, hera builders); Kopf's liveness
+# endpoint on :8080/healthz (`--liveness`).
 # Build from the repository root:  docker build -f docker/operator.Dockerfile -t voiceflow/operator .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -34,7 +35,8 @@ COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=${APP_FILES_OWNER}:0 /app /app
 WORKDIR /app
 USER ${APP_UID}:${APP_UID}
-# `voiceflow operator` serves no HTTP endpoint to probe (it only watches the API server).
-HEALTHCHECK NONE
+EXPOSE 8080
+HEALTHCHECK --interval=20s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
 ENTRYPOINT ["voiceflow"]
-CMD ["operator"]
+CMD ["operator", "--liveness=http://0.0.0.0:8080/healthz"]

@@ -96,8 +96,7 @@ def test_pods_are_locked_down(helm_bin: str, combo: str) -> None:
             assert c["resources"].get("requests"), name
             if combo != "dev":
                 assert c["resources"].get("limits", {}).get("memory"), name
-            if c["name"] != "operator":  # no endpoint to probe (see templates/operator.yaml)
-                assert "livenessProbe" in c and "readinessProbe" in c, name
+            assert "livenessProbe" in c and "readinessProbe" in c, name
 
 
 @pytest.mark.parametrize("combo", sorted(COMBOS))

@@ -13,7 +13,7 @@ DOCKER = ROOT / "docker"
 # image name -> (Dockerfile, install extra, health endpoint or None, default sub-command)
 IMAGES = {
     "voiceflow/inference-pod": ("inference-pod.Dockerfile", "serve", ":3000/health", "serve"),
-    "voiceflow/operator": ("operator.Dockerfile", "operator", None, "operator"),
+    "voiceflow/operator": ("operator.Dockerfile", "operator", ":8080/healthz", "operator"),
     "voiceflow/control-api": ("control-api.Dockerfile", "api", ":8000/health", "api"),
     "voiceflow/pipelines": ("pipelines.Dockerfile", "train", None, "--help"),
 }
