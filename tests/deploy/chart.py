@@ -30,15 +30,9 @@ COMBOS: dict[str, tuple[str, ...]] = {
 }
 THIRD_PARTY_CRDS = {
     ("keda.sh", "ScaledObject"): ROOT / "crds" / "vendor" / "keda.sh_scaledobjects.yaml",
-    ("serving.kserve.io", "InferenceService"): ROOT
-    / "crds"
-    / "vendor"
-    / "serving.kserve.io_inferenceservices.yaml",
+    ("serving.kserve.io", "InferenceService"): ROOT / "crds" / "vendor" / "serving.kserve.io_inferenceservices.yaml",
     ("argoproj.io", "Workflow"): ROOT / "crds" / "vendor" / "argoproj.io_workflows.yaml",
-    ("gateway.networking.k8s.io", "HTTPRoute"): ROOT
-    / "crds"
-    / "vendor"
-    / "gateway.networking.k8s.io_httproutes.yaml",
+    ("gateway.networking.k8s.io", "HTTPRoute"): ROOT / "crds" / "vendor" / "gateway.networking.k8s.io_httproutes.yaml",
     ("monitoring.coreos.com", "PrometheusRule"): Path(__file__).parent
     / "schemas"
     / "monitoring.coreos.com_prometheusrules.yaml",
@@ -87,9 +81,7 @@ def crd_schema(group: str, kind: str) -> dict[str, Any]:
     path = THIRD_PARTY_CRDS[(group, kind)]
     for doc in yaml.safe_load_all(path.read_text()):
         if doc and doc.get("kind") == "CustomResourceDefinition" and doc["spec"]["names"]["kind"] == kind:
-            return {
-                v["name"]: v["schema"]["openAPIV3Schema"] for v in doc["spec"]["versions"] if v.get("served")
-            }
+            return {v["name"]: v["schema"]["openAPIV3Schema"] for v in doc["spec"]["versions"] if v.get("served")}
     raise LookupError(f"{kind} not in {path}")
 
 

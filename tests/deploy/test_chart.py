@@ -162,9 +162,7 @@ def test_images_follow_the_agreed_names(helm_bin: str, combo: str) -> None:
 def test_database_and_redis_wiring(helm_bin: str) -> None:
     def api_env(combo: str) -> dict[str, dict]:
         (api,) = [
-            d
-            for d in by_kind(render(helm_bin, combo), "Deployment")
-            if d["metadata"]["name"].endswith("control-api")
+            d for d in by_kind(render(helm_bin, combo), "Deployment") if d["metadata"]["name"].endswith("control-api")
         ]
         return {e["name"]: e for e in pod_spec(api)["containers"][0]["env"]}
 
@@ -199,9 +197,7 @@ def test_autoscaling_providers(helm_bin: str) -> None:
     adapter = render(helm_bin, "prometheus-adapter")
     assert not by_kind(adapter, "ScaledObject")
     (hpa,) = by_kind(adapter, "HorizontalPodAutoscaler")
-    (rules_cm,) = [
-        c for c in by_kind(adapter, "ConfigMap") if c["metadata"]["name"].endswith("adapter-rules")
-    ]
+    (rules_cm,) = [c for c in by_kind(adapter, "ConfigMap") if c["metadata"]["name"].endswith("adapter-rules")]
     assert rules_cm["metadata"]["namespace"] == "monitoring"
     rules = yaml.safe_load(rules_cm["data"]["config.yaml"])["rules"]
     assert rules[0]["name"]["as"] == hpa["spec"]["metrics"][0]["pods"]["metric"]["name"]

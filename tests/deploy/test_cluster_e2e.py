@@ -43,9 +43,7 @@ def context_args() -> list[str]:
 def kubectl(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
     kube = kubectl_bin()
     assert kube
-    proc = subprocess.run(
-        [kube, *context_args(), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+    proc = subprocess.run([kube, *context_args(), *args], capture_output=True, text=True, timeout=timeout, check=False)
     if check:
         assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr[-2000:]}"
     return proc
@@ -70,11 +68,7 @@ def cluster() -> None:
 def release(cluster: None, helm_bin: str) -> Iterator[None]:
     args = [
         helm_bin,
-        *(
-            ["--kube-context", os.environ["VOICEFLOW_E2E_CONTEXT"]]
-            if "VOICEFLOW_E2E_CONTEXT" in os.environ
-            else []
-        ),
+        *(["--kube-context", os.environ["VOICEFLOW_E2E_CONTEXT"]] if "VOICEFLOW_E2E_CONTEXT" in os.environ else []),
         "upgrade",
         "--install",
         RELEASE,
@@ -223,9 +217,7 @@ spec:
         check=False,
     )
     if wait.returncode != 0:
-        status = kubectl(
-            "get", f"diarizationmodel/{MODEL}", "-n", NAMESPACE, "-o", "yaml", check=False
-        ).stdout
+        status = kubectl("get", f"diarizationmodel/{MODEL}", "-n", NAMESPACE, "-o", "yaml", check=False).stdout
         pytest.fail(f"not Ready within 900 s:\n{status}")
     fwd = PortForward(f"svc/{naming.stable_name(MODEL)}", 3000)
     try:

@@ -24,9 +24,7 @@ def parser() -> argparse.ArgumentParser:
     choices = set(subcommands["command"].choices)
     for needed in ("serve", "operator", "api"):
         if needed not in choices:
-            pytest.skip(
-                f"`voiceflow {needed}` is not registered here (its component's extra is not installed)"
-            )
+            pytest.skip(f"`voiceflow {needed}` is not registered here (its component's extra is not installed)")
     return p
 
 

@@ -74,9 +74,7 @@ def test_environment_is_what_the_apps_read(compose: dict) -> None:
         env = set(compose["services"][service]["environment"])
         assert env <= fields, f"{service}: {sorted(env - fields)} are not settings of the app"
     url = compose["services"]["control-api"]["environment"]["VOICEFLOW_DATABASE_URL"]
-    assert re.fullmatch(
-        r"postgresql\+psycopg://voiceflow:\$\{POSTGRES_PASSWORD:-[^}]+\}@postgres:5432/voiceflow", url
-    )
+    assert re.fullmatch(r"postgresql\+psycopg://voiceflow:\$\{POSTGRES_PASSWORD:-[^}]+\}@postgres:5432/voiceflow", url)
 
 
 def test_mounted_files_exist(compose: dict) -> None:

@@ -55,11 +55,7 @@ def test_kind_schema_rejects_mistakes(kind_config: dict[str, Any], mutate: Any) 
 def test_kind_maps_the_dev_node_ports(helm_bin: str, kind_config: dict[str, Any]) -> None:
     from .chart import by_kind, render
 
-    mapped = {
-        m["containerPort"]: m["hostPort"]
-        for n in kind_config["nodes"]
-        for m in n.get("extraPortMappings", [])
-    }
+    mapped = {m["containerPort"]: m["hostPort"] for n in kind_config["nodes"] for m in n.get("extraPortMappings", [])}
     node_ports = {
         s["metadata"]["name"]: p["nodePort"]
         for s in by_kind(render(helm_bin, "dev"), "Service")
@@ -85,13 +81,9 @@ class TiltDouble:
 
         return builtin
 
-    def helm(
-        self, chart: str, name: str = "chart", namespace: str = "default", values: Any = (), **kw: Any
-    ) -> str:
+    def helm(self, chart: str, name: str = "chart", namespace: str = "default", values: Any = (), **kw: Any) -> str:
         assert not kw, f"unexpected helm() arguments {kw}"
-        self.calls.setdefault("helm", []).append(
-            ((chart,), {"name": name, "namespace": namespace, "values": values})
-        )
+        self.calls.setdefault("helm", []).append(((chart,), {"name": name, "namespace": namespace, "values": values}))
         args = ["template", name, str(ROOT / chart), "--namespace", namespace, "--include-crds"]
         for v in values:
             args += ["-f", str(ROOT / v)]
@@ -179,9 +171,7 @@ def test_tiltfile_installs_the_chart_with_dev_values(tilt: TiltDouble) -> None:
 
 
 def test_resources_and_port_forwards(tilt: TiltDouble) -> None:
-    workloads = {
-        d["metadata"]["name"]: d for d in tilt.rendered if d["kind"] in {"Deployment", "StatefulSet"}
-    }
+    workloads = {d["metadata"]["name"]: d for d in tilt.rendered if d["kind"] in {"Deployment", "StatefulSet"}}
     forwards = {}
     for (name,), kwargs in tilt.calls["k8s_resource"]:
         assert name in workloads, f"k8s_resource({name!r}) names no workload"

@@ -106,9 +106,7 @@ def test_dashboard_queries_use_only_exported_metrics(exported: dict[str, set[str
         check(where, usage(expr), exported)
 
 
-def test_alert_and_autoscaling_queries_use_only_exported_metrics(
-    helm_bin: str, exported: dict[str, set[str]]
-) -> None:
+def test_alert_and_autoscaling_queries_use_only_exported_metrics(helm_bin: str, exported: dict[str, set[str]]) -> None:
     exprs = chart_exprs(helm_bin)
     kinds = {where.split(": ", 1)[1].split()[0] for where, _ in exprs}
     assert {"KEDA", "adapter", "VoiceFlowP99LatencyHigh", "VoiceFlowCanaryLatencyRegression"} <= kinds
@@ -131,9 +129,7 @@ def test_operator_canary_queries_use_only_exported_labels(exported: dict[str, se
 def test_target_labels_come_from_the_scrape_configs(helm_bin: str) -> None:
     """The voiceflow_io_* labels the queries use exist: pod labels -> labelmap / podTargetLabels."""
     (cm,) = [
-        c
-        for c in by_kind(render(helm_bin, "default"), "ConfigMap")
-        if c["metadata"]["name"].endswith("-prometheus")
+        c for c in by_kind(render(helm_bin, "default"), "ConfigMap") if c["metadata"]["name"].endswith("-prometheus")
     ]
     (job,) = yaml.safe_load(cm["data"]["scrape-config.yml"])
     targets = {r["target_label"] for r in job["relabel_configs"] if "target_label" in r}
@@ -141,9 +137,7 @@ def test_target_labels_come_from_the_scrape_configs(helm_bin: str) -> None:
     (labelmap,) = [r for r in job["relabel_configs"] if r.get("action") == "labelmap"]
     pod_labels = set()
     (inference,) = [
-        d
-        for d in by_kind(render(helm_bin, "default"), "Deployment")
-        if d["metadata"]["name"].endswith("-inference")
+        d for d in by_kind(render(helm_bin, "default"), "Deployment") if d["metadata"]["name"].endswith("-inference")
     ]
     pod_labels |= set(inference["spec"]["template"]["metadata"]["labels"])
     common = pytest.importorskip("voiceflow_operator.builders.common")

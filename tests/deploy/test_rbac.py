@@ -28,13 +28,7 @@ Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 
 
 def rules_to_grants(rules: list[dict]) -> set[Grant]:
-    return {
-        (g, r, v)
-        for rule in rules
-        for g in rule["apiGroups"]
-        for r in rule["resources"]
-        for v in rule["verbs"]
-    }
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
 
 
 def declared_grants() -> set[Grant]:
@@ -50,9 +44,7 @@ def built_kinds() -> set[tuple[str, str]]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not isinstance(node, ast.Dict):
                 continue
-            keys = {
-                k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)
-            }
+            keys = {k.value: v for k, v in zip(node.keys, node.values, strict=True) if isinstance(k, ast.Constant)}
             if {"apiVersion", "kind", "metadata"} <= keys.keys():
                 api, kind = keys["apiVersion"], keys["kind"]
                 if isinstance(api, ast.Constant) and isinstance(kind, ast.Constant):
@@ -88,9 +80,7 @@ def touched_grants() -> set[Grant]:
 
     child_verbs, own_verbs = client_verbs()
     assert {"get", "create", "patch", "delete"} <= child_verbs, child_verbs
-    kinds_to_plural = {
-        kind: (api.rpartition("/")[0], plural) for kind, (api, plural) in children.PLURALS.items()
-    }
+    kinds_to_plural = {kind: (api.rpartition("/")[0], plural) for kind, (api, plural) in children.PLURALS.items()}
     kinds_to_plural[KIND] = (GROUP, PLURAL)
     touched: set[tuple[str, str]] = set()
     for group, kind in built_kinds():

@@ -79,22 +79,14 @@ def test_ci_jobs_cover_the_promises() -> None:
         for var in ("VOICEFLOW_TEST_DATABASE_URL", "VOICEFLOW_TEST_REDIS_URL"):
             assert var in conftest.read_text() and var in test_env
     chart_runs = " ".join(s.get("run", "") for s in jobs["chart"]["steps"])
-    assert (
-        "scripts/fetch-helm.sh" in chart_runs
-        and "lint --strict" in chart_runs
-        and "tests/deploy" in chart_runs
-    )
+    assert "scripts/fetch-helm.sh" in chart_runs and "lint --strict" in chart_runs and "tests/deploy" in chart_runs
     matrix = jobs["images"]["strategy"]["matrix"]["image"]
-    assert sorted(f"{m}.Dockerfile" for m in matrix) == sorted(
-        p.name for p in (ROOT / "docker").glob("*.Dockerfile")
-    )
+    assert sorted(f"{m}.Dockerfile" for m in matrix) == sorted(p.name for p in (ROOT / "docker").glob("*.Dockerfile"))
     release = jobs["release"]
     assert "refs/tags/v" in release["if"] and release["needs"] == ["images"]
     release_runs = " ".join(s.get("run", "") for s in release["steps"])
     assert re.search(r"helm.* package helm/voiceflow", release_runs.replace('"$HELM"', "helm"))
     assert "oci://ghcr.io/" in release_runs
     # Images are pushed only for tags.
-    (build,) = [
-        s for s in jobs["images"]["steps"] if s.get("uses", "").startswith("docker/build-push-action")
-    ]
+    (build,) = [s for s in jobs["images"]["steps"] if s.get("uses", "").startswith("docker/build-push-action")]
     assert build["with"]["push"] == "${{ startsWith(github.ref, 'refs/tags/v') }}"
