@@ -2,7 +2,7 @@
 
 Each AMI excerpt is streamed to a real pod over loopback (binary pcm_f32le frames, unpaced) and
 the `final` message is scored; beside it the same file through `StreamingSession` run directly
-(what `voiceflow diarize --streaming` runs) and the offline `Diarizer`. Scored with pyannote.metrics
+(`voiceflow diarize --streaming`'s own function) and the offline `Diarizer`. Scored with pyannote.metrics
 (collar 0 with overlap, and collar 0.25) on the UEM regions.
 
     .venv/bin/python benchmarks/bench_pod_der.py                 # dev00, dev01
@@ -61,9 +61,10 @@ def main() -> int:
     ap.add_argument("--set", choices=["dev", "all"], default="dev")
     args = ap.parse_args()
 
-    from inference_pod import engine
     from inference_pod.client import stream_samples
     from voiceflow.audio import load_audio
+    from voiceflow.cli.diarize import stream_file  # exactly what `voiceflow diarize --streaming` runs
+    from voiceflow.config import EngineConfig
     from voiceflow.embedding import EmbeddingModel
     from voiceflow.pipeline import Diarizer
     from voiceflow.rttm import read_rttm, read_uem
@@ -77,7 +78,7 @@ def main() -> int:
         uems |= read_uem(AMI / "train.uem")
     model = EmbeddingModel.load()
     offline = Diarizer(embedding_model=model)
-    hyps: dict[str, dict[str, list[Segment]]] = {"pod streaming": {}, "StreamingSession": {}, "offline": {}}
+    hyps: dict[str, dict[str, list[Segment]]] = {"pod streaming": {}, "CLI --streaming": {}, "offline": {}}
     proc, url = start_pod()
     try:
         for uri in sorted(refs):
@@ -85,18 +86,13 @@ def main() -> int:
             outcome = asyncio.run(stream_samples(audio, url, speed=0, chunk_seconds=0.1))
             if outcome.final is None:
                 raise SystemExit(f"{uri}: no final from the pod: {outcome.errors}")
-            hyps["pod streaming"][uri] = [
-                Segment(s["start"], s["end"], s["speaker"], True) for s in outcome.final
-            ]
-            session = engine.new_stream_session(model, model.embed)
-            for i in range(0, audio.size, 1600):
-                session.feed(audio[i : i + 1600])
-            hyps["StreamingSession"][uri] = list(session.finish())
+            hyps["pod streaming"][uri] = [Segment(s["start"], s["end"], s["speaker"], True) for s in outcome.final]
+            hyps["CLI --streaming"][uri] = stream_file(audio, model, EngineConfig())
             hyps["offline"][uri] = offline.diarize(audio)
             same = hyps["pod streaming"][uri] == [
-                Segment(s.start, s.end, s.speaker, True) for s in hyps["StreamingSession"][uri]
+                Segment(s.start, s.end, s.speaker, True) for s in hyps["CLI --streaming"][uri]
             ]
-            print(f"{uri}: pod final == StreamingSession: {same}", flush=True)
+            print(f"{uri}: pod final == CLI --streaming: {same}", flush=True)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -30,9 +30,7 @@ def extract_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str |
     return token or None
 
 
-def verify_token(
-    token: str | None, key: str, algorithms: Sequence[str], audience: str | None = None
-) -> dict[str, Any]:
+def verify_token(token: str | None, key: str, algorithms: Sequence[str], audience: str | None = None) -> dict[str, Any]:
     """Claims of a valid token, or AuthError. `exp` is enforced whenever present."""
     if not token:
         raise AuthError("a bearer token is required (Authorization header or token query parameter)")

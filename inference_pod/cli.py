@@ -29,9 +29,7 @@ def register(subparsers: Any) -> None:
     stream.add_argument("file", help="audio file (WAV/FLAC/OGG)")
     stream.add_argument("--url", default="ws://localhost:3000/ws/stream", help="server WebSocket URL")
     stream.add_argument("--speed", type=float, default=1.0, help="x real time (0 = as fast as possible)")
-    stream.add_argument(
-        "--fast", action="store_true", help="stream at 3x real time (within the server's bound)"
-    )
+    stream.add_argument("--fast", action="store_true", help="stream at 3x real time (within the server's bound)")
     stream.add_argument("--chunk-ms", type=int, default=100, help="frame length in milliseconds")
     stream.add_argument("--token", default=None, help="JWT for a server with auth on")
     stream.add_argument("--rttm", default=None, help="write the final segments as RTTM here")
@@ -42,9 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
     from inference_pod.serve import serve
     from inference_pod.settings import Settings
 
-    settings = Settings.from_env(
-        host=args.host, port=args.port, model_path=args.model_path, workers=args.workers
-    )
+    settings = Settings.from_env(host=args.host, port=args.port, model_path=args.model_path, workers=args.workers)
     return serve(settings)
 
 

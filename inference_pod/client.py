@@ -53,9 +53,7 @@ async def stream_samples(
     sent_at: dict[int, float] = {}
     async with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as ws:
         await ws.send(
-            json.dumps(
-                {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1}
-            )
+            json.dumps({"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1})
         )
 
         async def sender() -> None:

@@ -10,6 +10,11 @@ from typing import Any
 import numpy as np
 
 ENGINE_SAMPLE_RATE = 16000
+# The engine is fed in blocks of exactly this many samples, counted from the stream's start,
+# whatever the client's framing or the pod's merging of late steps: the same blocks as
+# `voiceflow diarize --streaming` (voiceflow.cli.diarize.STREAM_CHUNK), so the pod's `final` is
+# the CLI's output for the same audio, and results never depend on network framing.
+FEED_SAMPLES = 8000
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 
 

@@ -48,9 +48,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.requests = Counter(
-            "inference_requests", "Results sent / requests answered", ["endpoint"], registry=r
-        )
+        self.requests = Counter("inference_requests", "Results sent / requests answered", ["endpoint"], registry=r)
         self.errors = Counter("inference_errors", "Errors by code", ["code"], registry=r)
         self.connections = Gauge("websocket_connections_active", "Open WebSocket connections", registry=r)
         self.streams_active = Gauge("inference_streams_active", "Streams with audio open now", registry=r)

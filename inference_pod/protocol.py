@@ -173,9 +173,7 @@ def config_from_query(query: Mapping[str, str]) -> StreamConfig:
 
 def check_frame_size(size: int, max_bytes: int) -> None:
     if size > max_bytes:
-        raise ProtocolError(
-            ErrorCode.FRAME_TOO_LARGE, f"message of {size} bytes exceeds the {max_bytes} limit"
-        )
+        raise ProtocolError(ErrorCode.FRAME_TOO_LARGE, f"message of {size} bytes exceeds the {max_bytes} limit")
 
 
 def finite_float32(samples: np.ndarray) -> np.ndarray:
@@ -229,9 +227,7 @@ def parse_sequence(obj: Mapping[str, Any]) -> int | None:
     if seq is None:
         return None
     if not _is_int(seq) or seq < 0 or seq > 2**53:
-        raise ProtocolError(
-            ErrorCode.INVALID_MESSAGE, f"sequence must be a non-negative integer, got {seq!r}"
-        )
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"sequence must be a non-negative integer, got {seq!r}")
     return int(seq)
 
 
@@ -251,17 +247,13 @@ def parse_float_array(data: Any) -> np.ndarray:
     try:
         arr = np.asarray(data, dtype=np.float64)
     except OverflowError:  # ints beyond float range
-        raise ProtocolError(
-            ErrorCode.INVALID_AUDIO, "audio_chunk 'data' holds out-of-range numbers"
-        ) from None
+        raise ProtocolError(ErrorCode.INVALID_AUDIO, "audio_chunk 'data' holds out-of-range numbers") from None
     if not np.isfinite(arr).all():
         raise ProtocolError(ErrorCode.INVALID_AUDIO, "audio contains NaN or infinite samples")
     return finite_float32(arr)
 
 
-def exceeds_realtime(
-    received_seconds: float, elapsed_seconds: float, factor: float, burst_seconds: float
-) -> bool:
+def exceeds_realtime(received_seconds: float, elapsed_seconds: float, factor: float, burst_seconds: float) -> bool:
     """True when a client has sent more audio than `burst + factor * wall time` allows.
 
     A real-time client stays near factor 1; the burst absorbs connection start-up and network jitter.

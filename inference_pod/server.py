@@ -210,9 +210,7 @@ async def _infer_audio(pod: Pod, body: bytes, content_type: str) -> np.ndarray:
         if isinstance(obj, list):
             obj = {"data": obj}
         if not isinstance(obj, dict):
-            raise ProtocolError(
-                ErrorCode.INVALID_MESSAGE, "JSON body must be an array or {data, sample_rate}"
-            )
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "JSON body must be an array or {data, sample_rate}")
         samples = protocol.parse_float_array(obj.get("data"))
         rate = protocol.validate_sample_rate(obj.get("sample_rate", engine.ENGINE_SAMPLE_RATE))
         if rate != engine.ENGINE_SAMPLE_RATE:
@@ -223,6 +221,4 @@ async def _infer_audio(pod: Pod, body: bytes, content_type: str) -> np.ndarray:
     try:
         return await pod.run_engine(engine.decode_audio_bytes, body)
     except engine.audio_error_types() as exc:
-        raise ProtocolError(
-            ErrorCode.INVALID_AUDIO, str(exc).splitlines()[0] if str(exc) else "bad audio"
-        ) from None
+        raise ProtocolError(ErrorCode.INVALID_AUDIO, str(exc).splitlines()[0] if str(exc) else "bad audio") from None

@@ -68,19 +68,38 @@ class EngineStream:
             if sample_rate != engine.ENGINE_SAMPLE_RATE
             else None
         )
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
 
     def feed(self, samples: np.ndarray) -> list[Any]:
+        """Buffer audio; feed the engine whole FEED_SAMPLES blocks; return the segments they updated."""
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples, last=False)
-        if samples.size == 0:
+        if samples.size:
+            self._buffer.append(np.asarray(samples, dtype=np.float32))
+            self._buffered += samples.size
+        if self._buffered < engine.FEED_SAMPLES:
             return []
-        return list(self.session.feed(np.ascontiguousarray(samples, dtype=np.float32)))
+        audio = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
+        whole = (audio.size // engine.FEED_SAMPLES) * engine.FEED_SAMPLES
+        rest = audio[whole:]
+        self._buffer, self._buffered = ([rest] if rest.size else []), rest.size
+        updated: dict[float, Any] = {}
+        for i in range(0, whole, engine.FEED_SAMPLES):
+            for seg in self.session.feed(audio[i : i + engine.FEED_SAMPLES]):
+                updated[seg.start] = seg  # a later block's view of a segment supersedes an earlier one
+        return [updated[k] for k in sorted(updated)]
 
     def finish(self) -> list[Any]:
         if self.resampler is not None:
             tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)
             if tail.size:
-                self.session.feed(np.ascontiguousarray(tail, dtype=np.float32))
+                self._buffer.append(np.asarray(tail, dtype=np.float32))
+        if self._buffer:
+            rest = np.ascontiguousarray(np.concatenate(self._buffer), dtype=np.float32)
+            for i in range(0, rest.size, engine.FEED_SAMPLES):  # the CLI's last, partial block
+                self.session.feed(rest[i : i + engine.FEED_SAMPLES])
+            self._buffer, self._buffered = [], 0
         return list(self.session.finish())
 
 
@@ -183,9 +202,7 @@ class StreamConnection:
         """Grace period over: close now."""
         if self._work_task is not None and not self._work_task.done():
             self._work_task.cancel()
-        self._closing = asyncio.create_task(
-            self._close(protocol.CLOSE_SERVICE_RESTART, "server shutting down")
-        )
+        self._closing = asyncio.create_task(self._close(protocol.CLOSE_SERVICE_RESTART, "server shutting down"))
 
     # --- receive side ---------------------------------------------------------------------------
 
@@ -197,9 +214,7 @@ class StreamConnection:
                 async with asyncio.timeout(idle):
                     message = await self.ws.receive()
             except TimeoutError:
-                raise ProtocolError(
-                    ErrorCode.IDLE_TIMEOUT, f"no message for {idle:g} s; closing idle stream"
-                ) from None
+                raise ProtocolError(ErrorCode.IDLE_TIMEOUT, f"no message for {idle:g} s; closing idle stream") from None
             if message["type"] == "websocket.disconnect":
                 self.client_gone = True
                 return
@@ -207,16 +222,12 @@ class StreamConnection:
             data = message.get("bytes")
             if data is not None:
                 protocol.check_frame_size(len(data), self.settings.max_frame_bytes)
-                self._on_audio(
-                    protocol.decode_pcm(data, self.config.encoding), now, binary=True, sequence=None
-                )
+                self._on_audio(protocol.decode_pcm(data, self.config.encoding), now, binary=True, sequence=None)
                 continue
             text = message.get("text")
             if text is None:
                 continue
-            protocol.check_frame_size(
-                len(text.encode("utf-8", "surrogatepass")), self.settings.max_frame_bytes
-            )
+            protocol.check_frame_size(len(text.encode("utf-8", "surrogatepass")), self.settings.max_frame_bytes)
             parsed = protocol.parse_text_message(text)
             if isinstance(parsed, protocol.Start):
                 await self._on_start(parsed.config)
@@ -229,9 +240,7 @@ class StreamConnection:
 
     async def _on_start(self, config: StreamConfig) -> None:
         if self.started or self.audio_seen:
-            raise ProtocolError(
-                ErrorCode.UNEXPECTED_MESSAGE, "start must be the first message, and only once"
-            )
+            raise ProtocolError(ErrorCode.UNEXPECTED_MESSAGE, "start must be the first message, and only once")
         self.started = True
         self.config = config
         self.model = self.pod.model
@@ -275,9 +284,7 @@ class StreamConnection:
             # Binary audio still waiting for a full step goes first, so order is kept.
             parts = [*self.pending, samples]
             self.pending, self.pending_samples = [], 0
-            self._enqueue(
-                Job(np.concatenate(parts) if len(parts) > 1 else samples, seq, now, mergeable=False)
-            )
+            self._enqueue(Job(np.concatenate(parts) if len(parts) > 1 else samples, seq, now, mergeable=False))
 
     def _flush_pending(self, now: float) -> None:
         if not self.pending:

@@ -29,9 +29,7 @@ BUNDLED = ROOT / "voiceflow" / "models" / "ge2e.onnx"
 
 
 def token(sub: str = "alice", exp_in: float = 300, typ: str = "access", key: str = KEY) -> str:
-    return jwt.encode(
-        {"sub": sub, "exp": int(time.time() + exp_in), "typ": typ, "role": "user"}, key, "HS256"
-    )
+    return jwt.encode({"sub": sub, "exp": int(time.time() + exp_in), "typ": typ, "role": "user"}, key, "HS256")
 
 
 def refused_status(url: str, **kwargs) -> tuple[int, dict]:

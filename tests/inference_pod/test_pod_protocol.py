@@ -101,9 +101,7 @@ def test_every_error_code_has_a_close_code() -> None:
 
 
 def test_query_parameters_configure_the_stream() -> None:
-    assert config_from_query({"sample_rate": "44100", "encoding": "pcm_f32le"}) == StreamConfig(
-        44100, "pcm_f32le"
-    )
+    assert config_from_query({"sample_rate": "44100", "encoding": "pcm_f32le"}) == StreamConfig(44100, "pcm_f32le")
     assert config_from_query({}) == StreamConfig()
     assert code_of(config_from_query, {"sample_rate": "abc"}) == ErrorCode.INVALID_SAMPLE_RATE
     assert code_of(config_from_query, {"protocol_version": "9"}) == ErrorCode.UNSUPPORTED_PROTOCOL_VERSION
