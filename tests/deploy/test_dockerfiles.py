@@ -97,3 +97,16 @@ def test_images_install_extras_that_exist_and_only_pipelines_gets_torch() -> Non
         requirements = [*project["dependencies"], *extras[extra]]
         has_torch = any(re.match(r"torch\b", r) for r in requirements)
         assert has_torch == (image == "voiceflow/pipelines"), image
+
+
+@pytest.mark.parametrize(
+    ("dockerfile", "settings_module"),
+    [("inference-pod.Dockerfile", "inference_pod.settings"), ("control-api.Dockerfile", "control_api.settings")],
+)
+def test_image_environment_is_what_the_app_reads(dockerfile: str, settings_module: str) -> None:
+    import dataclasses
+
+    settings = pytest.importorskip(settings_module).Settings
+    fields = {f"VOICEFLOW_{f.name.upper()}" for f in dataclasses.fields(settings)}
+    env = set(re.findall(r"\b(VOICEFLOW_[A-Z_]+)=", (DOCKER / dockerfile).read_text()))
+    assert env and env <= fields, sorted(env - fields)
