@@ -49,20 +49,35 @@ def _stream(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from websockets.exceptions import InvalidStatus
+
     from inference_pod.client import load_file, print_message, stream_samples
 
-    samples = load_file(args.file)
+    try:
+        samples = load_file(args.file)
+    except ValueError as exc:  # voiceflow.audio.AudioError: missing, empty, corrupt or not audio
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     speed = 3.0 if args.fast else args.speed
-    outcome = asyncio.run(
-        stream_samples(
-            samples,
-            args.url,
-            speed=speed,
-            chunk_seconds=args.chunk_ms / 1000.0,
-            token=args.token,
-            on_message=print_message,
+
+    try:
+        outcome = asyncio.run(
+            stream_samples(
+                samples,
+                args.url,
+                speed=speed,
+                chunk_seconds=args.chunk_ms / 1000.0,
+                token=args.token,
+                on_message=print_message,
+            )
         )
-    )
+    except InvalidStatus as exc:  # refused before the handshake: auth, limits, overload, draining
+        body = exc.response.body.decode("utf-8", "replace") if exc.response.body else ""
+        print(f"refused: HTTP {exc.response.status_code} {body}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"cannot connect to {args.url}: {exc}", file=sys.stderr)
+        return 1
     if outcome.errors or outcome.final is None:
         print(f"stream ended without a final result (close code {outcome.close_code})", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ the wall clock so the server sees a live stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -52,11 +53,19 @@ async def stream_samples(
     chunk = max(1, int(chunk_seconds * SAMPLE_RATE))
     sent_at: dict[int, float] = {}
     async with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as ws:
-        await ws.send(
-            json.dumps({"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1})
-        )
 
         async def sender() -> None:
+            # The server may refuse the stream at once (bad query, limits): the receive loop below
+            # reads its error, so a send on a closed connection just ends this task.
+            with contextlib.suppress(ConnectionClosed):
+                await send_all()
+
+        async def send_all() -> None:
+            await ws.send(
+                json.dumps(
+                    {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1}
+                )
+            )
             t0 = time.monotonic()
             for i, start in enumerate(range(0, samples.size, chunk)):
                 if speed > 0:
