@@ -93,9 +93,7 @@ class KubernetesBackend:
             )
             self.objects.create(self.namespace, manifest)
         else:
-            patch = k8s.train_patch(
-                model_id=model.id, version=model.version, config=config, username=model.created_by
-            )
+            patch = k8s.train_patch(model_id=model.id, version=model.version, config=config, username=model.created_by)
             self.objects.patch(self.namespace, name, patch)
         model.resource_name = name
 
@@ -118,9 +116,7 @@ class KubernetesBackend:
     def sync(self, session: Session) -> int:
         changed = 0
         resources: dict[str, dict[str, Any] | None] = {}
-        rows = session.execute(
-            select(RegistryModel).where(RegistryModel.resource_name.is_not(None))
-        ).scalars()
+        rows = session.execute(select(RegistryModel).where(RegistryModel.resource_name.is_not(None))).scalars()
         for model in rows:
             name = self._name(model)
             if name not in resources:

@@ -25,9 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     api.set_defaults(handler=_serve)
     commands = api.add_subparsers(dest="api_command", metavar="SUBCOMMAND")
 
-    create = commands.add_parser(
-        "create-user", help="create a user (password from --password-stdin or a prompt)"
-    )
+    create = commands.add_parser("create-user", help="create a user (password from --password-stdin or a prompt)")
     create.add_argument("username")
     create.add_argument("--role", choices=("viewer", "operator", "admin"), default="viewer")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")

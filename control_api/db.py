@@ -20,8 +20,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK_KEY = zlib.crc32(b"voiceflow.control_api.migrations")
 
 
+def normalize_database_url(url: str) -> str:
+    """Plain `postgres://` / `postgresql://` URLs (as cloud providers hand them out) use psycopg 3,
+    the driver this package installs, rather than SQLAlchemy's default psycopg2."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def make_engine(settings: Settings, *, pool_size: int = 10) -> Engine:
-    url = settings.effective_database_url
+    url = normalize_database_url(settings.effective_database_url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

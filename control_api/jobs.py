@@ -47,9 +47,7 @@ def progress(statuses: Sequence[str]) -> float:
     return sum(s in TERMINAL for s in statuses) / len(statuses) if statuses else 1.0
 
 
-def create_job(
-    session: Session, username: str, files: Sequence[NewFile], job_id: str | None = None
-) -> BatchJob:
+def create_job(session: Session, username: str, files: Sequence[NewFile], job_id: str | None = None) -> BatchJob:
     job = BatchJob(id=job_id or str(uuid.uuid4()), created_by=username, created_at=utcnow())
     job.files = [
         BatchFile(position=i, filename=f.filename, source_uri=f.source_uri, status=QUEUED, attempts=0)
@@ -103,9 +101,7 @@ def process_next(
             return True
 
     try:
-        with queue.LeaseKeeper(
-            factory, BatchFile, file_pk, worker_id=worker_id, running=RUNNING, lease_s=lease_s
-        ):
+        with queue.LeaseKeeper(factory, BatchFile, file_pk, worker_id=worker_id, running=RUNNING, lease_s=lease_s):
             result = diarize(path_of(uri), file_id)
         values: dict[str, Any] = {
             "status": DONE,

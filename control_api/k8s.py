@@ -53,9 +53,7 @@ def training_spec(config: dict[str, Any]) -> dict[str, Any]:
     """spec.training from a registry train config; raises ValueError when the CRD would refuse it."""
     dataset = config.get("dataset")
     if not isinstance(dataset, str) or not _URI.match(dataset):
-        raise ValueError(
-            "in-cluster training needs config.dataset, an s3://, gs://, pvc://, http(s):// or file:// URI"
-        )
+        raise ValueError("in-cluster training needs config.dataset, an s3://, gs://, pvc://, http(s):// or file:// URI")
     known = {*TRAINING_FIELDS, *HYPERPARAMETERS, *EXPORT_FIELDS, "hyperparameters"}
     unknown = sorted(set(config) - known)
     nested = config.get("hyperparameters") or {}
@@ -166,9 +164,7 @@ def registry_changes(resource: dict[str, Any], version: int, current_state: str)
             changes["artifact_uri"] = status["modelUri"]
         conditions = status.get("conditions") or []
         if state == "failed":
-            messages = [
-                c.get("message") for c in conditions if c.get("status") == "False" and c.get("message")
-            ]
+            messages = [c.get("message") for c in conditions if c.get("status") == "False" and c.get("message")]
             changes["error"] = "; ".join(messages)[:2000] or "failed in the cluster"
     else:
         # The resource has moved on to another version: this one is no longer served.

@@ -99,9 +99,7 @@ class LeaseKeeper:
     its worker is alive, and is taken over within one lease when the worker dies.
     """
 
-    def __init__(
-        self, factory: Any, cls: Any, row_id: Any, *, worker_id: str, running: str, lease_s: float
-    ) -> None:
+    def __init__(self, factory: Any, cls: Any, row_id: Any, *, worker_id: str, running: str, lease_s: float) -> None:
         import threading
 
         self._args = (factory, cls, row_id, worker_id, running, lease_s)

@@ -40,15 +40,11 @@ def check_activate(model: RegistryModel) -> None:
 
 
 def next_version(session: Session, name: str) -> int:
-    current = session.execute(
-        select(func.max(RegistryModel.version)).where(RegistryModel.name == name)
-    ).scalar()
+    current = session.execute(select(func.max(RegistryModel.version)).where(RegistryModel.name == name)).scalar()
     return int(current or 0) + 1
 
 
-def new_model(
-    session: Session, name: str, config: dict[str, Any], username: str, state: str
-) -> RegistryModel:
+def new_model(session: Session, name: str, config: dict[str, Any], username: str, state: str) -> RegistryModel:
     now = utcnow()
     model = RegistryModel(
         id=str(uuid.uuid4()),

@@ -86,9 +86,7 @@ def model_dir(settings: Settings, model_id: str) -> Path:
     return settings.storage_dir / "models" / model_id
 
 
-def train(
-    settings: Settings, model_id: str, config: dict[str, Any], name: str, version: int
-) -> dict[str, Any]:
+def train(settings: Settings, model_id: str, config: dict[str, Any], name: str, version: int) -> dict[str, Any]:
     """Run the train command; the registry changes to write (state trained or failed, and what it made)."""
     work = model_dir(settings, model_id)
     output_dir = work / "train"

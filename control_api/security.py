@@ -73,9 +73,7 @@ def decode_token(
 ) -> TokenClaims:
     try:
         # `algorithms` pinned: a token claiming "none" or another algorithm is refused.
-        claims = jwt.decode(
-            token, secret, algorithms=[algorithm], options={"require": ["sub", "exp", "role", "typ"]}
-        )
+        claims = jwt.decode(token, secret, algorithms=[algorithm], options={"require": ["sub", "exp", "role", "typ"]})
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token expired") from exc
     except jwt.InvalidTokenError as exc:

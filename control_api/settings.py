@@ -19,9 +19,7 @@ DEFAULT_STATE_DIR = Path(os.path.expanduser("~")) / ".voiceflow" / "control_api"
 # `{python}` is the interpreter running the API, so the templates work inside any virtualenv.
 # The pipelines' commands (docs/pipelines.md): `train` writes checkpoint.pt/model.pt into --out,
 # `export` writes the ONNX file and its .json metadata.
-DEFAULT_TRAIN_COMMAND = (
-    "{python} -m voiceflow.cli.main train --config {config} --out {output_dir} --no-progress"
-)
+DEFAULT_TRAIN_COMMAND = "{python} -m voiceflow.cli.main train --config {config} --out {output_dir} --no-progress"
 DEFAULT_EXPORT_COMMAND = "{python} -m voiceflow.cli.main export {checkpoint} --out {output}"
 
 

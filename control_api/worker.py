@@ -45,9 +45,7 @@ class WorkerPool:
             for i in range(batch_workers)
         ]
         if registry_worker:
-            self.threads.append(
-                threading.Thread(target=self._registry_loop, name="registry-worker", daemon=True)
-            )
+            self.threads.append(threading.Thread(target=self._registry_loop, name="registry-worker", daemon=True))
 
     def start(self) -> None:
         for thread in self.threads:

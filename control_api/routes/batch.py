@@ -57,8 +57,7 @@ def submit(
         stored = uploads.commit_staged(staged, job_dir)
         new_files = [jobs.NewFile(s.filename, p.as_uri()) for s, p in zip(staged, stored, strict=True)]
         new_files += [
-            jobs.NewFile(uploads.clean_filename(p.name, f"ref{i}"), p.as_uri())
-            for i, p in enumerate(referenced)
+            jobs.NewFile(uploads.clean_filename(p.name, f"ref{i}"), p.as_uri()) for i, p in enumerate(referenced)
         ]
         with session_scope(ctx.sessions) as session:
             jobs.create_job(session, caller.username, new_files, job_id=job_id)

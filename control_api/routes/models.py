@@ -30,9 +30,7 @@ def backend_errors() -> Iterator[None]:
     except HTTPException:
         raise
     except Exception as exc:
-        raise HTTPException(
-            status_code=502, detail=f"cluster API error: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise HTTPException(status_code=502, detail=f"cluster API error: {type(exc).__name__}: {exc}") from exc
 
 
 def _get(session: Session, model_id: str, *, lock: bool = False) -> RegistryModel:
@@ -61,9 +59,7 @@ def list_models(
     rows = session.execute(
         query.order_by(RegistryModel.created_at.desc(), RegistryModel.id).limit(limit).offset(offset)
     ).scalars()
-    return ModelList(
-        items=[ModelOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset
-    )
+    return ModelList(items=[ModelOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{model_id}", response_model=ModelOut, responses=errors(404))
@@ -80,9 +76,7 @@ def train(body: TrainRequest, request: Request, ctx: CtxDep, caller: Operator) -
     for attempt in range(5):
         try:
             with session_scope(ctx.sessions) as session:
-                model = registry.new_model(
-                    session, body.name, body.config, caller.username, registry.TRAIN_QUEUED
-                )
+                model = registry.new_model(session, body.name, body.config, caller.username, registry.TRAIN_QUEUED)
                 with backend_errors():
                     ctx.backend.submit_train(session, model)
             break

@@ -54,8 +54,7 @@ def soundfile_diarize(path: Path, file_id: str) -> FileResult:
         {"start": half, "end": round(duration, 3), "speaker": "spk1"},
     ]
     rttm = "".join(
-        f"SPEAKER {file_id} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> {s['speaker']} <NA> <NA>"
-        "\n"
+        f"SPEAKER {file_id} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> {s['speaker']} <NA> <NA>\n"
         for s in segments
     )
     _log_processing(path)

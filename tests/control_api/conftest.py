@@ -100,9 +100,7 @@ def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     if request.param == "sqlite":
         return base
     schema = request.getfixturevalue("pg_schema")
-    return Settings(
-        **{**base.__dict__, "database_url": request.getfixturevalue("pg_url"), "db_schema": schema}
-    )
+    return Settings(**{**base.__dict__, "database_url": request.getfixturevalue("pg_url"), "db_schema": schema})
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import pytest
 import soundfile as sf
-from api_support import REPO, login, wait_for, with_
+from api_support import ADMIN_PASSWORD, REPO, login, wait_for
 
 from control_api.app import build_context, create_app
 from control_api.settings import Settings
@@ -34,13 +35,15 @@ def speech_clip() -> bytes:
     return buf.getvalue()
 
 
-def test_real_engine_diarizes_an_uploaded_meeting_clip(db_settings: Settings, speech_clip: bytes) -> None:
+def test_real_engine_diarizes_an_uploaded_meeting_clip(tmp_path: Path, speech_clip: bytes) -> None:
     from fastapi.testclient import TestClient
 
     from voiceflow.rttm import parse_rttm
 
     # build_context without diarize/validate_audio: the production wiring to the engine.
-    with TestClient(create_app(context=build_context(with_(db_settings, embedded_workers=1)))) as client:
+    # Embedded defaults (SQLite): the engine is what is under test here; the databases are elsewhere.
+    settings = Settings(state_dir=tmp_path, admin_password=ADMIN_PASSWORD, embedded_workers=1, poll_interval_s=0.1)
+    with TestClient(create_app(context=build_context(settings))) as client:
         admin = login(client)
         files = [
             ("files", ("meeting.flac", speech_clip, "audio/flac")),
@@ -51,8 +54,7 @@ def test_real_engine_diarizes_an_uploaded_meeting_clip(db_settings: Settings, sp
         job_id = submitted.json()["job_id"]
         job = wait_for(
             lambda: (
-                (body := client.get(f"/api/inference/batch/{job_id}", headers=admin).json())["progress"] == 1
-                and body
+                (body := client.get(f"/api/inference/batch/{job_id}", headers=admin).json())["progress"] == 1 and body
             ),
             timeout_s=180,
             interval_s=0.5,
@@ -66,7 +68,5 @@ def test_real_engine_diarizes_an_uploaded_meeting_clip(db_settings: Settings, sp
 
         # The engine's decoder rejects a file that only looks like audio by its first bytes.
         fake = b"RIFF\x00\x10\x00\x00WAVE" + b"\x07" * 4000
-        refused = client.post(
-            "/api/inference/batch", files=[("files", ("x.wav", fake, "audio/wav"))], headers=admin
-        )
+        refused = client.post("/api/inference/batch", files=[("files", ("x.wav", fake, "audio/wav"))], headers=admin)
         assert refused.status_code == 422 and "x.wav" in refused.json()["detail"]

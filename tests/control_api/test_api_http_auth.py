@@ -52,9 +52,7 @@ def test_missing_expired_forged_and_wrong_type_tokens_get_401(
     assert "expired" in client.get("/api/models", headers=cases["expired"]).json()["detail"]
 
 
-def test_wrong_password_and_unknown_user_look_the_same(
-    db_settings: Settings, client_for: Callable[..., Any]
-) -> None:
+def test_wrong_password_and_unknown_user_look_the_same(db_settings: Settings, client_for: Callable[..., Any]) -> None:
     client = client_for(db_settings)
     wrong = client.post("/auth/login", json={"username": "admin", "password": "nope-nope"})
     unknown = client.post("/auth/login", json={"username": "ghost", "password": "nope-nope"})
@@ -87,9 +85,7 @@ def test_refresh_gives_a_new_access_token(db_settings: Settings, client_for: Cal
 def test_rate_limit_hits_and_resets_with_redis(
     db_settings: Settings, client_for: Callable[..., Any], redis_url: str, redis_prefix: str
 ) -> None:
-    settings = with_(
-        db_settings, redis_url=redis_url, redis_prefix=redis_prefix, rate_limit=5, rate_limit_window_s=2
-    )
+    settings = with_(db_settings, redis_url=redis_url, redis_prefix=redis_prefix, rate_limit=5, rate_limit_window_s=2)
     client = client_for(settings)
     headers = login(client)
     # Start at the beginning of a window so all five fit in it.
@@ -111,9 +107,7 @@ def test_rate_limit_in_process_without_redis(db_settings: Settings, client_for: 
     assert codes == [200, 200, 200, 429]
 
 
-def test_every_mutating_call_is_audited_with_its_outcome(
-    db_settings: Settings, client_for: Callable[..., Any]
-) -> None:
+def test_every_mutating_call_is_audited_with_its_outcome(db_settings: Settings, client_for: Callable[..., Any]) -> None:
     client = client_for(db_settings)
     admin = login(client)
     viewer = add_user(client, "vera", "viewer")

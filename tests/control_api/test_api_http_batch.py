@@ -20,12 +20,11 @@ def wait_job(client: Any, headers: dict[str, str], job_id: str) -> dict[str, Any
         body: dict[str, Any] = client.get(f"/api/inference/batch/{job_id}", headers=headers).json()
         return body if body["progress"] == 1.0 else None
 
-    return wait_for(finished)  # type: ignore[no-any-return]
+    body: dict[str, Any] = wait_for(finished)
+    return body
 
 
-def test_uploaded_files_of_every_format_are_diarized(
-    db_settings: Settings, client_for: Callable[..., Any]
-) -> None:
+def test_uploaded_files_of_every_format_are_diarized(db_settings: Settings, client_for: Callable[..., Any]) -> None:
     client = client_for(with_(db_settings, embedded_workers=2))
     admin = login(client)
     files = [

@@ -19,7 +19,8 @@ def wait_state(client: Any, headers: dict[str, str], model_id: str, state: str) 
         assert body["state"] != "failed", body["error"]
         return body if body["state"] == state else None
 
-    return wait_for(check)  # type: ignore[no-any-return]
+    body: dict[str, Any] = wait_for(check)
+    return body
 
 
 def test_full_model_lifecycle(db_settings: Settings, client_for: Callable[..., Any], tmp_path: Path) -> None:
@@ -75,22 +76,13 @@ def test_full_model_lifecycle(db_settings: Settings, client_for: Callable[..., A
     assert not [p for p in active_dir.iterdir() if p.name.startswith(".")], "no staging files left"
 
 
-def test_failed_training_is_reported(
-    db_settings: Settings, client_for: Callable[..., Any], tmp_path: Path
-) -> None:
+def test_failed_training_is_reported(db_settings: Settings, client_for: Callable[..., Any], tmp_path: Path) -> None:
     train_cmd, export_cmd = fake_pipeline_script(tmp_path)
-    client = client_for(
-        with_(db_settings, train_command=train_cmd, export_command=export_cmd, embedded_workers=1)
-    )
+    client = client_for(with_(db_settings, train_command=train_cmd, export_command=export_cmd, embedded_workers=1))
     admin = login(client)
-    model = client.post(
-        "/api/models/train", json={"name": "bad", "config": {"fail": True}}, headers=admin
-    ).json()
+    model = client.post("/api/models/train", json={"name": "bad", "config": {"fail": True}}, headers=admin).json()
     failed = wait_for(
-        lambda: (
-            (body := client.get(f"/api/models/{model['id']}", headers=admin).json())["state"] == "failed"
-            and body
-        )
+        lambda: (body := client.get(f"/api/models/{model['id']}", headers=admin).json())["state"] == "failed" and body
     )
     assert "loss is NaN" in failed["error"]
     assert client.post(f"/api/models/{model['id']}/export", headers=admin).status_code == 409

@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 
 from control_api import users
 from control_api.cli import register
-from control_api.db import downgrade, make_engine, make_sessionmaker, migrate, session_scope
+from control_api.db import downgrade, make_engine, make_sessionmaker, migrate, normalize_database_url, session_scope
 from control_api.models import Base
 from control_api.settings import Settings
 
@@ -27,16 +27,19 @@ def test_migrations_match_the_models_and_downgrade_cleanly(db_settings: Settings
     migrate(engine)
     migrate(engine)  # idempotent: a restart re-runs it
     with engine.connect() as connection:
-        diff = compare_metadata(
-            MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata
-        )
+        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
     assert diff == []
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     migrate(engine)
-    assert {"users", "models", "batch_jobs", "batch_files", "audit_log"} <= set(
-        inspect(engine).get_table_names()
-    )
+    assert {"users", "models", "batch_jobs", "batch_files", "audit_log"} <= set(inspect(engine).get_table_names())
+
+
+def test_database_urls_use_the_installed_driver() -> None:
+    assert normalize_database_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert normalize_database_url("postgresql://h/db") == "postgresql+psycopg://h/db"
+    assert normalize_database_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
+    assert normalize_database_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
 
 
 def test_settings_from_environment() -> None:
@@ -67,12 +70,9 @@ def parse(*argv: str) -> argparse.Namespace:
 
 def test_cli_module_imports_only_argparse() -> None:
     code = (
-        "import sys, control_api.cli; "
-        "print(sorted(m for m in sys.modules if m.startswith(('fastapi', 'sqlalchemy'))))"
+        "import sys, control_api.cli; print(sorted(m for m in sys.modules if m.startswith(('fastapi', 'sqlalchemy'))))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 

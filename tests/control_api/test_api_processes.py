@@ -31,7 +31,8 @@ def free_port() -> int:
 
 class Processes:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir, self.started = env, log_dir, []  # type: ignore[var-annotated]
+        self.env, self.log_dir = env, log_dir
+        self.started: list[tuple[subprocess.Popen[bytes], Any]] = []
 
     def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -111,16 +112,14 @@ def submit(base: str, headers: dict[str, str], n: int) -> str:
 
 
 def job(base: str, headers: dict[str, str], job_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(
-        f"{base}/api/inference/batch/{job_id}", headers=headers, timeout=10
-    ).json()
+    body: dict[str, Any] = httpx.get(f"{base}/api/inference/batch/{job_id}", headers=headers, timeout=10).json()
     return body
 
 
-def processed(tmp_path: Path) -> list[tuple[str, str]]:
+def processed(tmp_path: Path) -> list[tuple[str, ...]]:
     log = tmp_path / "processed.log"
     lines = log.read_text().splitlines() if log.exists() else []
-    return [tuple(line.split()) for line in lines]  # type: ignore[misc]
+    return [tuple(line.split()) for line in lines]
 
 
 def test_two_worker_processes_never_process_a_file_twice(procs: Processes, tmp_path: Path) -> None:
@@ -129,9 +128,7 @@ def test_two_worker_processes_never_process_a_file_twice(procs: Processes, tmp_p
     base = f"http://127.0.0.1:{port}"
     headers = admin_headers(base)
     for i in range(2):
-        procs.start(
-            f"worker-{i}", "api", "worker", "--threads", "2", "--no-registry", API_TEST_DIARIZE_DELAY_S="0.1"
-        )
+        procs.start(f"worker-{i}", "api", "worker", "--threads", "2", "--no-registry", API_TEST_DIARIZE_DELAY_S="0.1")
     # Both workers polling before the job exists, so the test shows them sharing it.
     wait_for(
         lambda: all("worker ready" in (tmp_path / f"worker-{i}.log").read_text() for i in range(2)),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import timedelta
 from pathlib import Path
 
 from api_support import soundfile_diarize, wav_bytes
+from sqlalchemy.orm import Session, sessionmaker
 
 from control_api import jobs, queue
 from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
@@ -15,13 +17,13 @@ from control_api.models import BatchFile, utcnow
 from control_api.settings import Settings
 
 
-def factory_for(settings: Settings):  # type: ignore[no-untyped-def]
+def factory_for(settings: Settings) -> sessionmaker[Session]:
     engine = make_engine(settings)
     migrate(engine)
     return make_sessionmaker(engine)
 
 
-def add_job(factory, tmp_path: Path, n: int, corrupt: set[int] = frozenset()) -> str:  # type: ignore[no-untyped-def,assignment]
+def add_job(factory: sessionmaker[Session], tmp_path: Path, n: int, corrupt: frozenset[int] = frozenset()) -> str:
     files = []
     for i in range(n):
         path = tmp_path / f"f{i}.wav"
@@ -31,28 +33,26 @@ def add_job(factory, tmp_path: Path, n: int, corrupt: set[int] = frozenset()) ->
         return jobs.create_job(session, "tester", files).id
 
 
-def statuses(factory, job_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+def statuses(factory: sessionmaker[Session], job_id: str) -> list[str]:
     with session_scope(factory) as session:
         job = jobs.load_job(session, job_id)
         assert job is not None
         return [f.status for f in job.files]
 
 
-def test_a_claimed_file_is_not_claimed_again_until_its_lease_expires(
-    db_settings: Settings, tmp_path: Path
-) -> None:
+def test_a_claimed_file_is_not_claimed_again_until_its_lease_expires(db_settings: Settings, tmp_path: Path) -> None:
     factory = factory_for(db_settings)
     add_job(factory, tmp_path, 1)
     now = utcnow()
-    kwargs = {"queued": "queued", "running": "running", "lease_s": 30.0}
+    claim = functools.partial(queue.claim_next, cls=BatchFile, queued="queued", running="running", lease_s=30.0)
     with session_scope(factory) as session:
-        first = queue.claim_next(session, BatchFile, worker_id="w1", now=now, **kwargs)  # type: ignore[arg-type]
+        first = claim(session, worker_id="w1", now=now)
         assert first is not None and first.attempts == 1
     with session_scope(factory) as session:
-        assert queue.claim_next(session, BatchFile, worker_id="w2", now=now, **kwargs) is None  # type: ignore[arg-type]
+        assert claim(session, worker_id="w2", now=now) is None
     later = now + timedelta(seconds=31)
     with session_scope(factory) as session:
-        taken = queue.claim_next(session, BatchFile, worker_id="w2", now=later, **kwargs)  # type: ignore[arg-type]
+        taken = claim(session, worker_id="w2", now=later)
         assert taken is not None and taken.claimed_by == "w2" and taken.attempts == 2
     with session_scope(factory) as session:
         # The first worker has lost the lease: it can neither renew nor finish.
@@ -63,7 +63,7 @@ def test_a_claimed_file_is_not_claimed_again_until_its_lease_expires(
 
 def test_one_corrupt_file_fails_alone(db_settings: Settings, tmp_path: Path) -> None:
     factory = factory_for(db_settings)
-    job_id = add_job(factory, tmp_path, 4, corrupt={2})
+    job_id = add_job(factory, tmp_path, 4, corrupt=frozenset({2}))
     while jobs.process_next(factory, soundfile_diarize, worker_id="w", lease_s=30):
         pass
     assert statuses(factory, job_id) == ["done", "done", "failed", "done"]

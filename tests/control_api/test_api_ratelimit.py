@@ -37,9 +37,7 @@ def test_redis_limit_is_shared_between_limiters_and_resets(redis_url: str, redis
     # Two limiters = two API processes sharing one Redis: the count is global.
     first = RedisRateLimiter(client, limit=3, window_s=60, prefix=redis_prefix, clock=clock)
     second = RedisRateLimiter(client, limit=3, window_s=60, prefix=redis_prefix, clock=clock)
-    assert [first.hit("user:a").allowed, second.hit("user:a").allowed, first.hit("user:a").allowed] == [
-        True
-    ] * 3
+    assert [first.hit("user:a").allowed, second.hit("user:a").allowed, first.hit("user:a").allowed] == [True] * 3
     refused = second.hit("user:a")
     assert not refused.allowed and refused.remaining == 0 and 0 < refused.reset_after_s <= 60
     clock.now += 60

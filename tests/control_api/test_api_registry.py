@@ -60,22 +60,17 @@ def test_embedded_train_and_export_run_the_commands(db_settings: Settings, tmp_p
     assert not runner.process_next(factory, settings, worker_id="r1")
     with session_scope(factory) as session:
         model = session.get(RegistryModel, model_id)
-        assert model is not None and model.state == registry.EXPORTED, model.error
-        onnx = Path(model.artifact_uri.removeprefix("file://"))  # type: ignore[union-attr]
+        assert model is not None
+        assert model.state == registry.EXPORTED, model.error
+        onnx = Path((model.artifact_uri or "").removeprefix("file://"))
         assert model.sha256 == hashlib.sha256(onnx.read_bytes()).hexdigest()
         assert model.metrics["der"] == 0.081 and model.metrics["epochs"] == 3
         # Numeric figures of the exporter's metadata are kept; names, paths and flags are not.
-        assert (
-            model.metrics["opset"] == 17
-            and "source" not in model.metrics
-            and "quantized" not in model.metrics
-        )
+        assert model.metrics["opset"] == 17 and "source" not in model.metrics and "quantized" not in model.metrics
         assert model.claimed_by == "r1" and model.lease_expires_at is None
 
 
-def test_a_failing_train_command_fails_the_model_with_its_output(
-    db_settings: Settings, tmp_path: Path
-) -> None:
+def test_a_failing_train_command_fails_the_model_with_its_output(db_settings: Settings, tmp_path: Path) -> None:
     train_cmd, export_cmd = fake_pipeline_script(tmp_path)
     settings = with_(db_settings, train_command=train_cmd, export_command=export_cmd)
     engine = make_engine(settings)
@@ -94,9 +89,7 @@ def model_in(state: str, **extra: Any) -> RegistryModel:
     return RegistryModel(id="id1", name="m", version=1, state=state, metrics={}, config={}, **extra)
 
 
-@pytest.mark.parametrize(
-    "state", [registry.TRAIN_QUEUED, registry.TRAINING, registry.FAILED, registry.ACTIVE]
-)
+@pytest.mark.parametrize("state", [registry.TRAIN_QUEUED, registry.TRAINING, registry.FAILED, registry.ACTIVE])
 def test_only_trained_models_export(state: str) -> None:
     with pytest.raises(registry.TransitionError):
         registry.check_export(model_in(state, checkpoint_uri="file:///c"))
@@ -115,7 +108,8 @@ def crd_schema() -> dict[str, Any]:
     if not CRD.exists():
         pytest.skip("the DiarizationModel CRD is not in this checkout")
     crd = yaml.safe_load(CRD.read_text())
-    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]  # type: ignore[no-any-return]
+    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def assert_valid_resource(resource: dict[str, Any]) -> None:
@@ -197,21 +191,13 @@ def test_patches_keep_the_resource_valid() -> None:
     retrain = merge_patch(
         manifest, k8s.train_patch(model_id="id2", version=2, config={"dataset": "pvc://d"}, username="b")
     )
-    assert (
-        retrain["spec"]["version"] == "2"
-        and retrain["metadata"]["annotations"]["voiceflow.io/registry-id"] == "id2"
-    )
+    assert retrain["spec"]["version"] == "2" and retrain["metadata"]["annotations"]["voiceflow.io/registry-id"] == "id2"
     assert_valid_resource(retrain)
     serve = merge_patch(
         retrain,
-        k8s.activate_patch(
-            model_id="id1", version=1, artifact_uri="s3://m/1.onnx", sha256="a" * 64, username="ann"
-        ),
+        k8s.activate_patch(model_id="id1", version=1, artifact_uri="s3://m/1.onnx", sha256="a" * 64, username="ann"),
     )
-    assert (
-        serve["spec"]["model"] == {"uri": "s3://m/1.onnx", "sha256": "a" * 64}
-        and "training" not in serve["spec"]
-    )
+    assert serve["spec"]["model"] == {"uri": "s3://m/1.onnx", "sha256": "a" * 64} and "training" not in serve["spec"]
     assert_valid_resource(serve)
 
 
@@ -280,18 +266,11 @@ class RecordingObjects:
 
 def test_kubernetes_backend_over_http(db_settings: Settings, client_for: Callable[..., Any]) -> None:
     objects = RecordingObjects()
-    client = client_for(
-        with_(db_settings, registry_mode="kubernetes"), backend=KubernetesBackend(objects, "ml")
-    )
+    client = client_for(with_(db_settings, registry_mode="kubernetes"), backend=KubernetesBackend(objects, "ml"))
     admin = login(client)
     config = {"dataset": "s3://data/ami", "epochs": 3}
-    assert (
-        client.post("/api/models/train", json={"name": "meetings", "config": {}}, headers=admin).status_code
-        == 422
-    )
-    first = client.post(
-        "/api/models/train", json={"name": "meetings", "config": config}, headers=admin
-    ).json()
+    assert client.post("/api/models/train", json={"name": "meetings", "config": {}}, headers=admin).status_code == 422
+    first = client.post("/api/models/train", json={"name": "meetings", "config": config}, headers=admin).json()
     assert [c[0] for c in objects.calls] == ["create"] and first["resource_name"] == "meetings"
     resource = objects.objects["meetings"]
     resource["status"] = {
@@ -305,9 +284,7 @@ def test_kubernetes_backend_over_http(db_settings: Settings, client_for: Callabl
     row = client.get(f"/api/models/{first['id']}", headers=admin).json()
     assert (row["state"], row["artifact_uri"], row["metrics"]) == ("active", "s3://m/1.onnx", {"der": 0.09})
 
-    second = client.post(
-        "/api/models/train", json={"name": "meetings", "config": config}, headers=admin
-    ).json()
+    second = client.post("/api/models/train", json={"name": "meetings", "config": config}, headers=admin).json()
     assert objects.calls[-1][0] == "patch" and objects.objects["meetings"]["spec"]["version"] == "2"
     objects.objects["meetings"]["status"] = {
         "phase": "Canary",
@@ -332,12 +309,8 @@ def test_cluster_api_failure_is_a_502_and_changes_nothing(
         def get(self, namespace: str, name: str) -> dict[str, Any] | None:
             raise ConnectionError("connection refused")
 
-    client = client_for(
-        with_(db_settings, registry_mode="kubernetes"), backend=KubernetesBackend(Down(), "ml")
-    )
+    client = client_for(with_(db_settings, registry_mode="kubernetes"), backend=KubernetesBackend(Down(), "ml"))
     admin = login(client)
-    response = client.post(
-        "/api/models/train", json={"name": "m", "config": {"dataset": "s3://d"}}, headers=admin
-    )
+    response = client.post("/api/models/train", json={"name": "m", "config": {"dataset": "s3://d"}}, headers=admin)
     assert response.status_code == 502 and "connection refused" in response.json()["detail"]
     assert client.get("/api/models", headers=admin).json()["total"] == 0

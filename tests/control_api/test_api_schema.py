@@ -6,6 +6,7 @@ every status code and body documented, every response matching its schema.
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from control_api.settings import Settings
 # The schema is loaded at collection time, so the app is built at import; building it touches nothing but
 # a fresh temporary folder (the database is migrated by the fixture below, through the app's lifespan).
 STATE = Path(tempfile.mkdtemp(prefix="voiceflow-schema-"))
+atexit.register(shutil.rmtree, STATE, True)  # also when the test is collected but not run
 APP = create_app(
     context=build_context(
         Settings(
@@ -66,7 +68,6 @@ def running_app() -> Iterator[None]:
         login = client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
         TOKENS["admin"] = login.json()["access_token"]
         yield
-    shutil.rmtree(STATE, ignore_errors=True)
 
 
 @schema.parametrize()

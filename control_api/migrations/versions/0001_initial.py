@@ -60,9 +60,7 @@ def upgrade() -> None:
     op.create_table(
         "batch_files",
         sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column(
-            "job_id", sa.String(36), sa.ForeignKey("batch_jobs.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("job_id", sa.String(36), sa.ForeignKey("batch_jobs.id", ondelete="CASCADE"), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("filename", sa.String(255), nullable=False),
         sa.Column("source_uri", sa.Text(), nullable=False),
