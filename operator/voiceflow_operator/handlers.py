@@ -62,6 +62,10 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     # Unexpected errors are retried with a growing delay instead of hot-looping.
     settings.execution.max_workers = 4
     settings.queueing.error_delays = (1, 5, 15, 60, 300)
+    # On deletion Kopf waits for a running timer tick before releasing the finalizer. A tick is a
+    # few API calls, so wait briefly for it instead of polling again only after 60 s (default).
+    settings.background.instant_exit_timeout = 0.5
+    settings.background.cancellation_polling = 2
     settings.peering.standalone = config.standalone
     settings.scanning.disabled = config.scanning_disabled
 

@@ -43,5 +43,6 @@ def model_store_uri(artifacts: str, version: str) -> str:
 
 
 def checkpoint_uri(artifacts: str, version: str) -> str:
-    """Where the training workflow's register step stores the version's trained model."""
-    return f"{artifacts.rstrip('/')}/{version}/model.pt"
+    """Where the training workflow's train step leaves the version's trained model (its run
+    folder lives in the model store, see pipelines/workflows/steps.py)."""
+    return f"{artifacts.rstrip('/')}/{version}/run/model.pt"

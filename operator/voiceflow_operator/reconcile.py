@@ -192,6 +192,21 @@ def _train(ctx: _Ctx, spec: ModelSpec, observed: Observed, backoff_base: float) 
         return True
     if phase in ("Failed", "Error"):
         message = (wf.get("status") or {}).get("message") or phase
+        final = get_condition(st.get("conditions"), TRAINED)
+        if final and final["reason"] in ("GateRefused", "TrainingFailed") and wf_name in final["message"]:
+            return False  # already reported; nothing changes until a new spec.version
+        if gate_refused(wf):
+            # A refusal is a verdict on the model, not a glitch: retrying would only repeat it.
+            metrics = workflow_metrics(wf)
+            if metrics:
+                st["metrics"] = metrics
+            st["phase"] = "Failed" if not st.get("servedVersion") else st.get("phase", "Ready")
+            ctx.cond(TRAINED, "False", "GateRefused",
+                     f"version {spec.version} refused by the evaluation gate (workflow {wf_name})")
+            if not st.get("servedVersion"):
+                ctx.cond(READY, "False", "GateRefused", f"version {spec.version} refused by the gate")
+            ctx.event("Warning", "GateRefused", f"version {spec.version} refused by the evaluation gate")
+            return False
         if attempt < spec.training.max_retries:
             delay = backoff_seconds(attempt + 1, backoff_base)
             st.update(
@@ -212,7 +227,7 @@ def _train(ctx: _Ctx, spec: ModelSpec, observed: Observed, backoff_base: float) 
             ctx.cond(
                 TRAINED,
                 "False",
-                "WorkflowFailed",
+                "TrainingFailed",
                 f"workflow {wf_name} failed: {message}; gave up after {attempt + 1} attempt(s)",
             )
             if not st.get("servedVersion"):
@@ -225,19 +240,49 @@ def _train(ctx: _Ctx, spec: ModelSpec, observed: Observed, backoff_base: float) 
 
 
 def workflow_metrics(wf: Mapping[str, Any]) -> dict[str, str]:
-    """The evaluate step's metrics.json, from the Workflow's node outputs (strings for status)."""
+    """The evaluate step's metrics.json (its `metrics` output parameter) as status strings.
+
+    `voiceflow evaluate --json-out` writes {"model": report, "baseline": ..., "gate": ...}, the
+    report holding mean_der, der[set]["der_collar_0.25"] and speed.ms_per_window_b32.
+    """
     for node in ((wf.get("status") or {}).get("nodes") or {}).values():
         if node.get("templateName") != "evaluate":
             continue
         for p in (node.get("outputs") or {}).get("parameters") or ():
             if p.get("name") == "metrics" and p.get("value"):
                 try:
-                    raw = json.loads(p["value"])
-                except ValueError:
+                    return _summarise(json.loads(p["value"]))
+                except (ValueError, TypeError, KeyError, AttributeError):
                     return {}
-                keys = {"der": "der", "der_collar": "derCollar", "ms_per_window": "msPerWindow"}
-                return {out: f"{float(raw[k]):.4f}" for k, out in keys.items() if k in raw}
     return {}
+
+
+def _summarise(raw: Mapping[str, Any]) -> dict[str, str]:
+    report = raw.get("model", raw)
+    out: dict[str, float] = {}
+    if "mean_der" in report:
+        out["der"] = float(report["mean_der"])
+    rows = report.get("der")
+    if isinstance(rows, Mapping):
+        collar = [r["der_collar_0.25"] for r in rows.values() if "der_collar_0.25" in r]
+        if collar:
+            out["derCollar"] = sum(collar) / len(collar)
+    speed = (report.get("speed") or {}).get("ms_per_window_b32")
+    if speed is not None:
+        out["msPerWindow"] = float(speed)
+    return {k: f"{v:.4f}" for k, v in out.items()}
+
+
+GATE_REFUSED_EXIT = "3"  # `voiceflow register` exits 3 when the DER gate refuses the version
+
+
+def gate_refused(wf: Mapping[str, Any]) -> bool:
+    for node in ((wf.get("status") or {}).get("nodes") or {}).values():
+        if node.get("templateName") == "register" and str(
+            (node.get("outputs") or {}).get("exitCode")
+        ) == GATE_REFUSED_EXIT:
+            return True
+    return False
 
 
 def _export(ctx: _Ctx, spec: ModelSpec, observed: Observed) -> str | None:

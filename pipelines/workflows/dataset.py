@@ -13,7 +13,7 @@ from hera.workflows.models import (
     VolumeMount,
 )
 
-from pipelines.workflows.steps import DATASET_FETCHED, DATASET_MOUNT
+from pipelines.workflows.steps import DATASET_FETCHED, DATASET_MOUNT, STORE
 
 S3_SECRET = "voiceflow-s3"  # accessKey / secretKey, in the workflow's namespace
 
@@ -24,6 +24,17 @@ class DatasetAccess:
     volumes: list[Volume] = field(default_factory=list)  # workflow volumes (pvc://)
     mounts: list[VolumeMount] = field(default_factory=list)  # on prepare + train
     artifact: S3Artifact | GCSArtifact | HTTPArtifact | None = None  # fetched by prepare
+
+
+def store_access(location: str) -> tuple[Volume, VolumeMount]:
+    """The model store must be a PVC (pvc://claim/sub/path): mounted read-write at STORE."""
+    u = urlparse(location)
+    if u.scheme != "pvc" or not u.netloc:
+        raise ValueError(f"the model store must be pvc://claim/path, not {location!r}")
+    volume = Volume(
+        name="artifacts", persistent_volume_claim=PersistentVolumeClaimVolumeSource(claim_name=u.netloc)
+    )
+    return volume, VolumeMount(name="artifacts", mount_path=STORE, sub_path=u.path.lstrip("/") or None)
 
 
 def dataset_access(location: str) -> DatasetAccess:

@@ -17,10 +17,14 @@ from dataclasses import dataclass
 # Inside every step pod: the shared workspace volume (a volumeClaimTemplate of the workflow).
 WORKSPACE = "/workspace"
 DEV_DIR = f"{WORKSPACE}/dev"
-RUN_DIR = f"{WORKSPACE}/run"
+MODEL = f"{WORKSPACE}/model.onnx"
+METRICS = f"{WORKSPACE}/metrics.json"
+# The model store (the `artifacts` PVC) is mounted here. Training writes its run folder into it,
+# so a retried workflow resumes from the last checkpoint and the operator's export Job finds
+# model.pt after the workflow (and its workspace) is gone.
+STORE = "/artifacts"
+RUN_DIR = f"{STORE}/{{{{workflow.parameters.version}}}}/run"
 TRAINED_MODEL = f"{RUN_DIR}/model.pt"
-MODEL = f"{RUN_DIR}/model.onnx"
-METRICS = f"{RUN_DIR}/metrics.json"
 DATASET_MOUNT = "/dataset"  # a PVC dataset, mounted read-only
 DATASET_FETCHED = f"{WORKSPACE}/dataset"  # an object-store dataset, fetched by Argo
 
@@ -84,7 +88,8 @@ def evaluate_step() -> StepCommand:
 
 
 def register_step() -> StepCommand:
-    # Applies the DER gate to the metrics and stores model + manifest under artifacts/version/.
+    # Applies the DER gate and stores model + manifest under STORE/<version>/; exits 3 when the
+    # gate refuses (the version is stored anyway, its manifest says why).
     return StepCommand(
         "register",
         (
@@ -92,7 +97,7 @@ def register_step() -> StepCommand:
             "--model", MODEL,
             "--metrics", METRICS,
             "--version", param("version"),
-            "--store", param("artifacts"),
+            "--store", STORE,
             "--der-margin", param("der-margin"),
         ),
     )

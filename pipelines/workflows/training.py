@@ -15,7 +15,7 @@ from hera.workflows import DAG, Parameter, Task, Workflow
 from hera.workflows.models import TTLStrategy, ValueFrom
 
 from pipelines.workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
-from pipelines.workflows.dataset import dataset_access
+from pipelines.workflows.dataset import dataset_access, store_access
 from pipelines.workflows.steps import (
     METRICS,
     evaluate_step,
@@ -37,7 +37,7 @@ class TrainingWorkflowParams:
     dataset: str  # pvc://claim/path, s3://bucket/prefix, gs://..., https://...tar.gz, file:///path
     image: str
     config: str = "full"  # a preset name, or a config file path inside the image
-    artifacts: str = "pvc://voiceflow-models"
+    artifacts: str = "pvc://voiceflow-models"  # the model store, a PVC
     quantize: str = "none"  # none | int8
     der_margin: float = 0.0
     seed: int = 0
@@ -67,6 +67,7 @@ class TrainingWorkflowParams:
 def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
     """Render the training Workflow manifest (a plain dict, no Argo server needed)."""
     data = dataset_access(p.dataset)
+    store_volume, store_mount = store_access(p.artifacts)
     metrics_out = Parameter(name="metrics", value_from=ValueFrom(path=METRICS))
     with Workflow(
         name=p.name,
@@ -76,7 +77,7 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
         service_account_name=p.service_account,
         active_deadline_seconds=p.active_deadline_seconds,
         volume_claim_templates=[workspace_claim(p.workspace_size)],
-        volumes=data.volumes or None,
+        volumes=[store_volume, *data.volumes],
         # Keep a failed run around for a day for debugging; successful ones go after an hour.
         ttl_strategy=TTLStrategy(seconds_after_success=3600, seconds_after_failure=86400),
         arguments=[
@@ -93,11 +94,13 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
         fetch = [data.artifact] if data.artifact is not None else []
         prepare = step_container(prepare_step(data.root), mounts=data.mounts, inputs=fetch)
         train = step_container(
-            train_step(p.config_is_file, data.root, p.overrides()), resources=p.resources, mounts=data.mounts
+            train_step(p.config_is_file, data.root, p.overrides()),
+            resources=p.resources,
+            mounts=[*data.mounts, store_mount],
         )
-        export = step_container(export_step(p.quantize == "int8"))
+        export = step_container(export_step(p.quantize == "int8"), mounts=[store_mount])
         evaluate = step_container(evaluate_step(), outputs=[metrics_out])
-        register = step_container(register_step())
+        register = step_container(register_step(), mounts=[store_mount])
         with DAG(name="train-model"):
             templates = (prepare, train, export, evaluate, register)
             tasks = [Task(name=str(t.name), template=t) for t in templates]

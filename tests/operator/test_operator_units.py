@@ -94,11 +94,35 @@ def test_names_are_dns_labels_and_stable() -> None:
     assert naming.workflow_name("m", "1.2.0", 0) == "m-train-1-2-0-0"
 
 
+EVALUATE_JSON = {  # the shape `voiceflow evaluate --model M --json-out F` writes
+    "model": {"mean_der": 0.1234567, "speed": {"ms_per_window_b32": 2},
+              "der": {"ami-dev": {"der": 0.2, "der_collar_0.25": 0.1},
+                      "sim-dev": {"der": 0.05, "der_collar_0.25": 0.03}}},
+    "baseline": None, "gate": None,
+}
+
+
 def test_workflow_metrics_are_read_from_the_evaluate_node() -> None:
+    import json
+
     wf = {"status": {"nodes": {"n": {"templateName": "evaluate", "outputs": {"parameters": [
-        {"name": "metrics", "value": '{"der": 0.1234567, "ms_per_window": 2}'}]}}}}}
-    assert workflow_metrics(wf) == {"der": "0.1235", "msPerWindow": "2.0000"}
+        {"name": "metrics", "value": json.dumps(EVALUATE_JSON)}]}}}}}
+    assert workflow_metrics(wf) == {"der": "0.1235", "derCollar": "0.0650", "msPerWindow": "2.0000"}
     assert workflow_metrics({"status": {}}) == {}
+
+
+def test_gate_refusal_is_reported_once_and_not_retried() -> None:
+    body = example_body("train-streaming.yaml")
+    name = ch.child_refs(body)[ch.WORKFLOW].name
+    wf = {"metadata": {"name": name}, "status": {"phase": "Failed", "message": "child failed", "nodes": {
+        "r": {"templateName": "register", "outputs": {"exitCode": "3"}}}}}
+    plan = decide(body, {ch.WORKFLOW: wf}, T0)
+    assert plan.status["phase"] == "Failed" and plan.status.get("attempts", 0) == 0
+    trained = next(c for c in plan.status["conditions"] if c["type"] == "Trained")
+    assert trained["reason"] == "GateRefused"
+    assert [e.reason for e in plan.events] == ["GateRefused"]
+    again = decide({**body, "status": plan.status}, {ch.WORKFLOW: wf}, T0)
+    assert again.events == [] and again.ensure == {} and again.status == plan.status
 
 
 def test_decide_is_idempotent_for_the_same_observation() -> None:

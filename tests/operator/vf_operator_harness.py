@@ -92,7 +92,9 @@ def owned(emu: ClusterEmulator, res: str, model: str) -> list[dict[str, Any]]:
 
 
 async def finish_workflow(emu: ClusterEmulator, name: str, der: float = 0.12) -> None:
-    metrics = json.dumps({"der": der, "der_collar": der / 2, "ms_per_window": 1.5})
+    # The shape `voiceflow evaluate --model M --json-out F` writes, as Argo's output parameter.
+    metrics = json.dumps({"model": {"mean_der": der, "speed": {"ms_per_window_b32": 1.5},
+                                    "der": {"ami-dev": {"der": der, "der_collar_0.25": der / 2}}}})
     await emu.patch_object(WORKFLOWS, NS, name, {"status": {
         "phase": "Succeeded",
         "nodes": {f"{name}-1": {"templateName": "evaluate", "outputs": {
