@@ -208,3 +208,63 @@ def test_sigterm_drains_streams_with_final_and_1012(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_backpressure_slows_a_fast_sender_instead_of_failing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inference_pod.stream import StreamConnection
+
+    class SteadySession:
+        """An engine that takes 20 ms per feed: slower than the client can send."""
+
+        def feed(self, samples: np.ndarray) -> list:
+            time.sleep(0.02)
+            return []
+
+        def finish(self) -> list:
+            return []
+
+    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed: SteadySession())
+    peak: list[float] = [0.0]
+    original = StreamConnection._enqueue
+
+    def recording_enqueue(self: StreamConnection, job) -> None:
+        original(self, job)
+        peak[0] = max(peak[0], self.queued_seconds)
+
+    monkeypatch.setattr(StreamConnection, "_enqueue", recording_enqueue)
+    with running_pod(
+        max_session_queue_seconds=1.0,
+        max_queue_delay_seconds=30.0,
+        max_realtime_factor=1000.0,
+        realtime_burst_seconds=1000.0,
+        step_seconds=0.25,
+    ) as p:
+        frame = np.zeros(4000, "<f4").tobytes()  # 0.25 s
+        with connect(p.ws, open_timeout=10) as ws:
+            ws.send(START)
+            assert recv_json(ws)["type"] == "ready"
+            for _ in range(120):  # 30 s of audio as fast as the socket takes it
+                ws.send(frame)
+            ws.send(json.dumps({"type": "end"}))
+            messages, code = drain(ws)
+    assert code == 1000 and messages[-1]["type"] == "final"
+    assert not [m for m in messages if m["type"] == "error"]
+    # the stream's queue never grew past its bound (plus the step that crossed it)
+    assert 0 < peak[0] <= 1.0 + 0.25 + 1e-9
+
+
+def test_connection_limit_refuses_before_the_handshake() -> None:
+    with running_pod(max_connections=1) as p:
+        with connect(p.ws, open_timeout=10) as first:
+            first.send(START)
+            assert recv_json(first)["type"] == "ready"
+            status, body = refused_status(p.ws)
+            assert status == 503 and body["code"] == "too_many_connections"
+        deadline = time.monotonic() + 10
+        while p.call(lambda: len(p.pod.connections)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with connect(p.ws, open_timeout=10) as again:  # the slot is free again once the first closed
+            again.send(START)
+            assert recv_json(again)["type"] == "ready"
+        text = httpx.get(p.http + "/metrics").text
+        assert 'inference_errors_total{code="too_many_connections"} 1.0' in text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 
 import httpx
 import numpy as np
@@ -111,6 +112,21 @@ def test_metrics_exposition_parses(pod: RunningPod) -> None:
     assert families["inference_latency_seconds"].type == "histogram"
     info = [s for s in families["inference_model_info"].samples if s.value == 1]
     assert info and info[0].labels["version"] == pod.pod.model.version
+    # streams ran in this module's earlier tests: their results are counted ...
+    results = [s for s in families["inference_requests"].samples if s.labels.get("endpoint") == "stream"]
+    assert results and results[0].value > 0
+
+    # ... and once every connection has closed, the gauges are back to zero
+    def gauge(name: str) -> float:
+        text = httpx.get(pod.http + "/metrics").text
+        fams = {f.name: f for f in text_string_to_metric_families(text)}
+        return fams[name].samples[0].value
+
+    deadline = time.monotonic() + 10
+    while (gauge("websocket_connections_active") or gauge("inference_streams_active")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gauge("websocket_connections_active") == 0
+    assert gauge("inference_streams_active") == 0
 
 
 def test_infer_wav_json_and_bad_bodies(pod: RunningPod) -> None:
