@@ -156,3 +156,14 @@ def test_overload_signal_decays_once_load_is_gone() -> None:
         assert not pod.overloaded()
     finally:
         pod.executor.shutdown()
+
+
+def test_docs_list_every_setting_and_metric() -> None:
+    import dataclasses
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    for f in dataclasses.fields(Settings):
+        assert f"`VOICEFLOW_{f.name.upper()}`" in doc, f.name
+    for name in METRIC_NAMES:
+        assert name in doc, name
