@@ -47,6 +47,13 @@ class OperatorProcess:
         self.task = asyncio.create_task(run_operator(self.config, self.stop_flag))
         return self
 
+    async def kill(self) -> None:
+        """No graceful shutdown: the task is cancelled wherever it is (a SIGKILLed pod)."""
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(BaseException):
+            await self.task
+
     async def stop(self) -> None:
         assert self.task is not None
         self.stop_flag.set()
