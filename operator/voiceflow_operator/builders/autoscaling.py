@@ -46,7 +46,8 @@ def build_scaled_object(
         "metadata": metadata(owner, name, role),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
-            "minReplicaCount": a.min_replicas,
+            # A canary takes a small share: one pod is its floor, the autoscaler adds more.
+            "minReplicaCount": 1 if role == "canary" else a.min_replicas,
             "maxReplicaCount": a.max_replicas,
             "pollingInterval": 15,
             # Scale in slowly: removing a pod ends its WebSocket sessions.

@@ -11,7 +11,6 @@ from voiceflow_operator.constants import (
     HEALTH_PATH,
     READY_PATH,
     SERVING_PORT,
-    STREAM_PATH,
 )
 from voiceflow_operator.spec import ModelSpec
 
@@ -120,10 +119,9 @@ def build_http_route(
             "parentRefs": [parent],
             "rules": [
                 {
-                    "matches": [
-                        {"path": {"type": "PathPrefix", "value": STREAM_PATH}},
-                        {"path": {"type": "PathPrefix", "value": "/"}},
-                    ],
+                    # One rule for everything the pod serves (/ws/stream, /infer, ...): the
+                    # weights split each new request, and a WebSocket session is one request.
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
                     "backendRefs": backends,
                 }
             ],
