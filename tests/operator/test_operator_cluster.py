@@ -62,3 +62,68 @@ def test_cluster_refuses_invalid_examples(api, path: Path) -> None:  # type: ign
     with pytest.raises(kubernetes.client.ApiException) as info:
         _create(api, obj)
     assert info.value.status == 422
+
+
+@pytest.fixture(scope="module")
+def third_party_crds(api):  # type: ignore[no-untyped-def]
+    """The vendored Argo/KServe/Gateway/KEDA CRDs, so children can be created on a bare cluster
+    (no controllers act on them: the test only checks what the operator creates)."""
+    import kubernetes
+
+    ext = kubernetes.client.ApiextensionsV1Api()
+    for path in sorted((ROOT / "crds" / "vendor").glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        try:
+            ext.read_custom_resource_definition(crd["metadata"]["name"])
+        except kubernetes.client.ApiException:
+            ext.create_custom_resource_definition(crd)
+    return True
+
+
+async def test_cluster_operator_creates_serving_children(api, third_party_crds) -> None:  # type: ignore[no-untyped-def]
+    """The real operator against the real API server: SSA, /status, finalizer, Events."""
+    import asyncio
+    import time
+    import uuid
+
+    import kubernetes
+    from voiceflow_operator.handlers import OperatorConfig, run_operator
+    from voiceflow_operator.kube import ConnectionSettings
+
+    core = kubernetes.client.CoreV1Api()
+    apps = kubernetes.client.AppsV1Api()
+    ns = f"vf-op-{uuid.uuid4().hex[:6]}"
+    core.create_namespace({"metadata": {"name": ns}})
+    stop = asyncio.Event()
+    config = OperatorConfig(connection=ConnectionSettings.discover(), namespaces=[ns], interval_s=1.0)
+    task = asyncio.create_task(run_operator(config, stop))
+    try:
+        obj = yaml.safe_load((EXAMPLES / "serve-existing-kserve.yaml").read_text())
+        obj["metadata"]["namespace"] = ns
+        obj["spec"]["serving"]["mode"] = "streaming"
+        api.create_namespaced_custom_object("voiceflow.io", "v1alpha1", ns, "diarizationmodels", obj)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            deployments = apps.list_namespaced_deployment(ns).items
+            dm = api.get_namespaced_custom_object("voiceflow.io", "v1alpha1", ns, "diarizationmodels",
+                                                  obj["metadata"]["name"])
+            if deployments and (dm.get("status") or {}).get("phase") == "Deploying":
+                break
+        else:
+            raise AssertionError("the operator did not create the serving Deployment")
+        assert "voiceflow.io/finalizer" in dm["metadata"]["finalizers"]
+        api.delete_namespaced_custom_object("voiceflow.io", "v1alpha1", ns, "diarizationmodels",
+                                            obj["metadata"]["name"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            left = api.list_namespaced_custom_object("voiceflow.io", "v1alpha1", ns, "diarizationmodels")
+            if not left["items"]:
+                break
+        else:
+            raise AssertionError("the finalizer was not released")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        core.delete_namespace(ns)
