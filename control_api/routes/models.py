@@ -50,16 +50,19 @@ def list_models(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ModelList:
     """Registry entries, newest first."""
-    query = select(RegistryModel)
+    table = RegistryModel.__table__
+    conditions = []
     if name:
-        query = query.where(RegistryModel.name == name)
+        conditions.append(table.c.name == name)
     if state:
-        query = query.where(RegistryModel.state == state)
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        conditions.append(table.c.state == state)
+    total = session.execute(select(func.count()).select_from(table).where(*conditions)).scalar_one()
+    # Plain rows, not ORM objects: listing is the hot read path, and building identity-mapped entities
+    # cost more than the query itself.
     rows = session.execute(
-        query.order_by(RegistryModel.created_at.desc(), RegistryModel.id).limit(limit).offset(offset)
-    ).scalars()
-    return ModelList(items=[ModelOut.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+        select(table).where(*conditions).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
+    ).mappings()
+    return ModelList(items=[ModelOut.model_validate(dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{model_id}", response_model=ModelOut, responses=errors(404))
