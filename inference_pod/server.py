@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -107,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if len(body) > pod.settings.max_infer_bytes:
                 return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413)
         try:
-            audio = await _infer_audio(pod, bytes(body), request.headers.get("content-type", ""))
+            # Parsing a large JSON body or decoding audio is CPU work: keep it off the event loop.
+            audio = await pod.run_engine(_infer_audio, bytes(body), request.headers.get("content-type", ""))
             num_speakers = _optional_int(request.query_params.get("num_speakers"))
         except ProtocolError as exc:
             pod.metrics.errors.labels(code=exc.code.value).inc()
@@ -198,7 +200,7 @@ def _optional_int(value: str | None) -> int | None:
     return int(value)
 
 
-async def _infer_audio(pod: Pod, body: bytes, content_type: str) -> np.ndarray:
+def _infer_audio(body: bytes, content_type: str) -> np.ndarray:
     """The /infer body as 16 kHz float32: a JSON float array (or {data, sample_rate}) or an audio file."""
     if not body:
         raise ProtocolError(ErrorCode.INVALID_AUDIO, "empty request body")
@@ -214,11 +216,10 @@ async def _infer_audio(pod: Pod, body: bytes, content_type: str) -> np.ndarray:
         samples = protocol.parse_float_array(obj.get("data"))
         rate = protocol.validate_sample_rate(obj.get("sample_rate", engine.ENGINE_SAMPLE_RATE))
         if rate != engine.ENGINE_SAMPLE_RATE:
-            import soxr
-
             samples = soxr.resample(samples, rate, engine.ENGINE_SAMPLE_RATE).astype(np.float32)
         return samples
     try:
-        return await pod.run_engine(engine.decode_audio_bytes, body)
+        return engine.decode_audio_bytes(body)
     except engine.audio_error_types() as exc:
-        raise ProtocolError(ErrorCode.INVALID_AUDIO, str(exc).splitlines()[0] if str(exc) else "bad audio") from None
+        message = str(exc).splitlines()[0] if str(exc) else "not a readable audio file"
+        raise ProtocolError(ErrorCode.INVALID_AUDIO, message) from None

@@ -167,3 +167,24 @@ def test_docs_list_every_setting_and_metric() -> None:
         assert f"`VOICEFLOW_{f.name.upper()}`" in doc, f.name
     for name in METRIC_NAMES:
         assert name in doc, name
+
+
+def test_model_fingerprint_sees_a_configmap_style_symlink_swap(tmp_path) -> None:
+    """Kubernetes updates a mounted ConfigMap/volume by re-pointing `..data`; the file path stays."""
+    import os
+
+    from inference_pod.model_manager import fingerprint, resolve_model_file
+
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    for version in ("v1", "v2"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "model.onnx").write_bytes(version.encode() * 10)
+    os.symlink(tmp_path / "v1", mount / "..data")
+    os.symlink("..data/model.onnx", mount / "model.onnx")
+    assert resolve_model_file(str(mount)) == mount / "model.onnx"
+    before = fingerprint(str(mount))
+    assert fingerprint(str(mount)) == before  # stable while nothing changes
+    os.symlink(tmp_path / "v2", mount / "..data_tmp")
+    os.replace(mount / "..data_tmp", mount / "..data")  # the atomic swap kubelet does
+    assert fingerprint(str(mount)) != before
