@@ -60,7 +60,9 @@ class RunningPod:
 
 @contextmanager
 def running_pod(**overrides: Any) -> Iterator[RunningPod]:
-    overrides = {"log_level": "warning", "reload_poll_seconds": 0.2, **overrides}
+    # Shedding is tested on purpose (with its own limits); elsewhere a CPU-starved CI machine must
+    # not shed a test's stream, so the delay bound defaults far above anything a test streams.
+    overrides = {"log_level": "warning", "reload_poll_seconds": 0.2, "max_queue_delay_seconds": 30.0, **overrides}
     settings = Settings(host="127.0.0.1", port=1, **overrides)
     server = build_server(settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -20,6 +20,9 @@ import soundfile as sf
 from pod_support import running_pod, speech
 from websockets.sync.client import connect
 
+# Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
+pytestmark = pytest.mark.timeout(240)
+
 
 def ensure_chromium() -> str:
     for name in ("chromium", "chromium-browser"):

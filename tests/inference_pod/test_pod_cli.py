@@ -7,10 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 from pod_support import ROOT, RunningPod, speech
 
 from voiceflow.cli.main import build_parser
+
+# Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
+pytestmark = pytest.mark.timeout(240)
 
 
 def test_commands_are_registered_with_handlers() -> None:

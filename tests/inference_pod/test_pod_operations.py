@@ -23,6 +23,9 @@ from websockets.sync.client import connect
 
 from inference_pod import engine
 
+# Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
+pytestmark = pytest.mark.timeout(240)
+
 KEY = "pod-test-signing-key-0123456789abcdef"
 START = json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_f32le"})
 BUNDLED = ROOT / "voiceflow" / "models" / "ge2e.onnx"
@@ -170,6 +173,7 @@ def test_sigterm_drains_streams_with_final_and_1012(tmp_path: Path) -> None:
         "VOICEFLOW_LOG_LEVEL": "warning",
         "VOICEFLOW_MAX_REALTIME_FACTOR": "50",
         "VOICEFLOW_REALTIME_BURST_SECONDS": "60",
+        "VOICEFLOW_MAX_QUEUE_DELAY_SECONDS": "30",
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "inference_pod"],

@@ -13,6 +13,9 @@ import pytest
 from pod_support import RunningPod, drain, recv_json, running_pod, speech
 from websockets.sync.client import connect
 
+# Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
+pytestmark = pytest.mark.timeout(240)
+
 
 def expect_error(pod_url: str, messages: list[str | bytes], code: str, close: int, query: str = "") -> dict:
     with connect(pod_url + query, open_timeout=10) as ws:

@@ -10,6 +10,7 @@ import time
 
 import httpx
 import numpy as np
+import pytest
 import soundfile as sf
 from pod_support import RunningPod, drain, recv_json, speech
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +18,9 @@ from websockets.sync.client import connect
 
 from inference_pod import engine
 from inference_pod.metrics import METRIC_NAMES
+
+# Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
+pytestmark = pytest.mark.timeout(240)
 
 
 def validator():
