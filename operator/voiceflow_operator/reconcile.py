@@ -498,6 +498,8 @@ def _serve_kserve(
         elif ok:
             st.update(phase="Ready", servedVersion=version, servedModelUri=uri)
             ctx.cond(READY, "True", "Serving", f"version {version} serving with InferenceService {name}")
+            if st.get("canary"):
+                st["canary"] = {**st["canary"], "trafficPercent": 0}
         else:
             st["phase"] = "Deploying"
             ctx.cond(READY, "False", "Deploying", f"waiting for InferenceService {name}")

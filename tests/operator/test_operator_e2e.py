@@ -336,6 +336,12 @@ async def test_kserve_mode_serves_through_an_inference_service() -> None:
             await wait_for("promotion", lambda: st(emu, "calls").get("servedVersion") == "2.0.0")
             await wait_for("no split", lambda: "canaryTrafficPercent" not in emu.get(ISVCS, NS, "calls")[
                 "spec"]["predictor"])
+            await kserve_ready()  # the promoted spec (no split) rolls out
+            await wait_for("Ready, no canary share", lambda: st(emu, "calls").get("phase") == "Ready"
+                           and st(emu, "calls")["canary"]["trafficPercent"] == 0)
+            await kserve_ready()  # the promoted spec (no split) rolls out
+            await wait_for("Ready, no canary share", lambda: st(emu, "calls").get("phase") == "Ready"
+                           and st(emu, "calls")["canary"]["trafficPercent"] == 0)
             assert owned(emu, DEPLOYMENTS, "calls") == []
         finally:
             await op.stop()
