@@ -129,10 +129,29 @@ async def wait_admitting(url: str, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.5)
 
 
-async def run_streams(
-    url: str, n: int, seconds: float, frame_s: float, speech: list[np.ndarray], pid: int | None
-):
+def batch_counters(url: str) -> tuple[float, float]:
+    """(windows embedded, model calls) so far, from the pod's batch-size histogram."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    http = url.replace("ws://", "http://").split("/ws/")[0]
+    with urllib.request.urlopen(http + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = calls = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name == "inference_embedding_batch_size":
+            for sample in family.samples:
+                if sample.name.endswith("_sum"):
+                    total = sample.value
+                elif sample.name.endswith("_count"):
+                    calls = sample.value
+    return total, calls
+
+
+async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: list[np.ndarray], pid: int | None):
     await wait_admitting(url)
+    windows0, calls0 = batch_counters(url)
     stats = [StreamStats() for _ in range(n)]
     cpu0 = proc_cpu_seconds(pid) if pid else 0.0
     t0 = time.monotonic()
@@ -146,7 +165,9 @@ async def run_streams(
     wall = time.monotonic() - t0
     cpu = (proc_cpu_seconds(pid) - cpu0) if pid else float("nan")
     lat = [x for s in stats for x in s.latencies_ms]
+    windows1, calls1 = batch_counters(url)
     return {
+        "mean_embed_batch": (windows1 - windows0) / max(1.0, calls1 - calls0),
         "streams": n,
         "p50_ms": percentile(lat, 50),
         "p95_ms": percentile(lat, 95),
@@ -159,9 +180,7 @@ async def run_streams(
         "cpu_percent": 100.0 * cpu / wall if pid else float("nan"),
         # CPU the pod spent per second of audio it took in: robust to other load on the machine,
         # so `cores / cpu_per_audio_s` estimates how many real-time streams a quiet pod sustains.
-        "cpu_ms_per_audio_s": 1000.0 * cpu / max(1e-9, sum(s.audio_seconds for s in stats))
-        if pid
-        else float("nan"),
+        "cpu_ms_per_audio_s": 1000.0 * cpu / max(1e-9, sum(s.audio_seconds for s in stats)) if pid else float("nan"),
         "rss_mb": proc_rss_mb(pid) if pid else float("nan"),
         "errors": sorted({s.error for s in stats if s.error}),
         "errored_streams": sum(1 for s in stats if s.error),
@@ -237,9 +256,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="an already running pod (default: start one)")
     ap.add_argument("--pid", type=int, help="that pod's process id, for CPU and RSS")
-    ap.add_argument(
-        "--streams", type=int, nargs="*", default=[1, 16, 64, 128], help="stream counts (none = skip)"
-    )
+    ap.add_argument("--streams", type=int, nargs="*", default=[1, 16, 64, 128], help="stream counts (none = skip)")
     ap.add_argument("--seconds", type=float, default=30.0, help="audio per stream")
     ap.add_argument("--frame-ms", type=int, default=100)
     ap.add_argument("--idle", type=int, default=1000, help="idle connections to hold (0 = skip)")
@@ -268,9 +285,10 @@ def main() -> int:
             ("cpu %", "cpu_percent", "{:>6.0f}"),
             ("cpu ms/s", "cpu_ms_per_audio_s", "{:>8.1f}"),
             ("rss MB", "rss_mb", "{:>7.0f}"),
+            ("batch", "mean_embed_batch", "{:>5.1f}"),
             ("done", "completed_streams", "{:>5}"),
         ]
-        width = {"{:>5}": 5, "{:>7.1f}": 7, "{:>9.1f}": 9, "{:>6.0f}": 6, "{:>7.0f}": 7}
+        width = {"{:>5}": 5, "{:>5.1f}": 5, "{:>7.1f}": 7, "{:>9.1f}": 9, "{:>6.0f}": 6, "{:>7.0f}": 7}
         print(" ".join(f"{h:>{width.get(f, 8)}}" for h, _, f in columns), "errors", flush=True)
         runs = []
         for n in args.streams:
