@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from control_api import audit, engine, users
 from control_api.backends import RegistryBackend, make_backend
@@ -62,10 +64,19 @@ def build_context(
 def prepare(ctx: AppContext) -> None:
     """Migrate the schema and create the first admin: idempotent, safe from several processes at once."""
     ctx.settings.storage_dir.mkdir(parents=True, exist_ok=True)
-    migrate(ctx.engine)
-    with session_scope(ctx.sessions) as session:
-        if users.ensure_admin(session, ctx.settings.admin_username, ctx.settings.admin_password):
-            log.info("created admin user %r", ctx.settings.admin_username)
+    try:
+        migrate(ctx.engine)
+    except OperationalError:
+        # SQLite has no advisory lock: a second process starting at the same moment can trip over the
+        # first one's half-made schema. By now that one has finished; its work is simply redone.
+        time.sleep(1.0)
+        migrate(ctx.engine)
+    try:
+        with session_scope(ctx.sessions) as session:
+            if users.ensure_admin(session, ctx.settings.admin_username, ctx.settings.admin_password):
+                log.info("created admin user %r", ctx.settings.admin_username)
+    except IntegrityError:
+        pass  # another process created the admin between our check and our insert
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from control_api.settings import Settings
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Serialises concurrent `alembic upgrade` from several API/worker processes starting at once.
 _MIGRATION_LOCK_KEY = zlib.crc32(b"voiceflow.control_api.migrations")
+# Alembic's `context` is process-global: two threads migrating at once would share it.
+_MIGRATION_THREAD_LOCK = threading.Lock()
 
 
 def normalize_database_url(url: str) -> str:
@@ -84,7 +87,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Bring the database (or the configured PostgreSQL schema) to `revision`."""
-    with engine.begin() as connection:
+    with _MIGRATION_THREAD_LOCK, engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Transaction-scoped lock: released by the commit that also makes the migration visible.
             connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
@@ -93,7 +96,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Step the schema back to `revision` ("base": nothing); for operators rolling back a release."""
-    with engine.begin() as connection:
+    with _MIGRATION_THREAD_LOCK, engine.begin() as connection:
         command.downgrade(alembic_config(connection), revision)
 
 

@@ -105,3 +105,29 @@ def test_api_help_through_python_m() -> None:
         text=True,
     )
     assert out.returncode == 0 and "create-user" in out.stdout and "worker" in out.stdout
+
+
+def test_processes_starting_together_migrate_once_and_create_one_admin(db_settings: Settings) -> None:
+    from sqlalchemy import func, select
+
+    from control_api.models import User
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        **{f"VOICEFLOW_{k.upper()}": str(v) for k, v in db_settings.__dict__.items()},
+    }
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "control_api", "api", "migrate"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in starts]
+    assert [p.returncode for p in starts] == [0, 0, 0], outputs
+    with session_scope(make_sessionmaker(make_engine(db_settings))) as session:
+        assert session.execute(select(func.count()).select_from(User)).scalar() == 1
