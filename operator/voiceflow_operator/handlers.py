@@ -118,6 +118,10 @@ class Reconciler:
                 await self.api.patch_status(API_VERSION, PLURAL, namespace, name, delta)
             return plan
 
+    def forget(self, uid: str) -> None:
+        """Drop a deleted resource's lock (a reconcile still holding it keeps its reference)."""
+        self._locks.pop(uid, None)
+
     async def _apply(
         self, plan: Plan, refs: dict[str, ch.Ref], observed: dict[str, Any], namespace: str
     ) -> None:
@@ -197,6 +201,7 @@ def build_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Recon
         # Children carry controller ownerReferences: the garbage collector removes them once the
         # finalizer is released. The finalizer exists so the deletion is observed and recorded.
         logger.info(f"{body.metadata.name} deleted; children are garbage-collected by ownerReferences")
+        reconciler.forget(body.metadata.uid or "")
 
     return registry, reconciler
 

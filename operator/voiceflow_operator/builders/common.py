@@ -71,3 +71,13 @@ def metadata(owner: Owner, name: str, role: str, version: str | None = None) -> 
 
 def container_resources(resources: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
     return {k: {rk: str(rv) for rk, rv in v.items()} for k, v in resources.items() if v}
+
+
+# Our images run as a numeric non-root user (docker/*.Dockerfile), so the restricted Pod Security
+# profile holds for our containers.
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}

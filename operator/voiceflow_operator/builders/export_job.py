@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voiceflow_operator.builders.common import Owner, container_resources, metadata
+from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata
 from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
 from voiceflow_operator.spec import ModelSpec
@@ -46,6 +46,7 @@ def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
                             "image": spec.training.image,
                             "command": ["voiceflow"],
                             "args": export_args(spec),
+                            "securityContext": dict(RESTRICTED),
                             "volumeMounts": store.mounts,
                             "resources": container_resources(spec.training.resources) or {
                                 "requests": {"cpu": "1", "memory": "2Gi"}

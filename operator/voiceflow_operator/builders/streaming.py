@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voiceflow_operator.builders.common import Owner, container_resources, metadata, selector_labels
+from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata, selector_labels
 from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.constants import (
     HEALTH_PATH,
@@ -52,6 +52,7 @@ def build_deployment(
                             "image": spec.serving.image,
                             "command": ["voiceflow"],
                             "args": serve_args(files.path),
+                            "securityContext": dict(RESTRICTED),
                             **_nonempty(volumeMounts=files.mounts),
                             "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
                             "readinessProbe": probe,
