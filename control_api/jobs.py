@@ -6,7 +6,6 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -130,7 +129,3 @@ def _finish(row: BatchFile, status: str, *, error: str | None = None) -> None:
 
 def load_job(session: Session, job_id: str) -> BatchJob | None:
     return session.execute(select(BatchJob).where(BatchJob.id == job_id)).scalar_one_or_none()
-
-
-def lease_cutoff(now: datetime, lease_s: float) -> datetime:
-    return now - timedelta(seconds=lease_s)

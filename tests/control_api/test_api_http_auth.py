@@ -125,3 +125,13 @@ def test_every_mutating_call_is_audited_with_its_outcome(db_settings: Settings, 
         ("vera", "POST /auth/login", 401, "denied"),
     ]
     assert entries[3]["target"].startswith("model=")
+
+
+def test_redis_down_fails_open_and_not_ready(db_settings: Settings, client_for: Callable[..., Any]) -> None:
+    # Nothing listens on port 1: the limiter cannot count, requests still go through, /ready says why.
+    client = client_for(with_(db_settings, redis_url="redis://127.0.0.1:1/0", rate_limit=1))
+    headers = login(client)
+    assert [client.get("/api/models", headers=headers).status_code for _ in range(3)] == [200, 200, 200]
+    ready = client.get("/ready")
+    assert ready.status_code == 503
+    assert ready.json()["database"] == "ok" and ready.json()["redis"].startswith("unreachable")
