@@ -8,11 +8,18 @@ SQLite (one writer at a time) claims with a guarded UPDATE and retries when anot
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
+
+from control_api.db import session_scope
+from control_api.models import utcnow
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -100,8 +107,6 @@ class LeaseKeeper:
     """
 
     def __init__(self, factory: Any, cls: Any, row_id: Any, *, worker_id: str, running: str, lease_s: float) -> None:
-        import threading
-
         self._args = (factory, cls, row_id, worker_id, running, lease_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{row_id}")
@@ -115,11 +120,6 @@ class LeaseKeeper:
         self._thread.join()
 
     def _run(self) -> None:
-        import logging
-
-        from control_api.db import session_scope
-        from control_api.models import utcnow
-
         factory, cls, row_id, worker_id, running, lease_s = self._args
         while not self._stop.wait(max(lease_s / 3, 0.05)):
             try:
@@ -135,4 +135,4 @@ class LeaseKeeper:
                     ):
                         return
             except Exception:  # a database blip must not kill the work; the next beat retries
-                logging.getLogger(__name__).exception("lease renewal failed for %s %s", cls.__name__, row_id)
+                log.exception("lease renewal failed for %s %s", cls.__name__, row_id)
