@@ -138,3 +138,13 @@ def test_every_step_is_a_real_voiceflow_command(where: str, args: list[str]) -> 
 def test_every_declared_step_command_is_rendered_somewhere() -> None:
     rendered = {args[0] for _, args in STEPS}
     assert {s.args[0] for s in STEP_COMMANDS} == rendered
+
+
+def test_module_renders_yaml_for_argo_submit(capsys: pytest.CaptureFixture[str]) -> None:
+    from pipelines.workflows.__main__ import main
+
+    assert main(["batch", "--name", "batch-2026-11-25", "--namespace", "voiceflow", "--input",
+                 "/data/incoming/manifest.txt", "--output", "/data/rttm", "--image",
+                 "ghcr.io/voiceflow/voiceflow-train:0.1.0", "--model", "/models/meetings/1.2.0/model.onnx",
+                 "--workers", "8"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out) == CASES["batch"]
