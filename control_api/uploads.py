@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from control_api.engine import AudioValidator
+from voiceflow.audio import sniff_audio_format
 
-SNIFF_BYTES = 12
+SNIFF_BYTES = 12  # enough for every container the engine's sniffer knows (RIFF/RF64....WAVE)
 
 
 class UploadRejected(Exception):
@@ -31,17 +32,6 @@ class StagedFile:
     filename: str  # the client's name, cleaned, for display only
     path: Path
     duration_s: float
-
-
-def sniff_audio_format(head: bytes) -> str | None:
-    """The container named by the first bytes, or None when they are not a supported audio format."""
-    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] == b"OggS":
-        return "ogg"
-    return None
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
