@@ -66,7 +66,8 @@ def voiced_mask(samples: np.ndarray, floor_db: float = 35.0) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     frames = samples[: n * ENERGY_FRAME].reshape(n, ENERGY_FRAME)
     energy_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
-    mask = energy_db > np.percentile(energy_db, 95) - floor_db
+    # Relative to the utterance's loud level, but never below an absolute floor (digital silence).
+    mask = energy_db > max(float(np.percentile(energy_db, 95)) - floor_db, -70.0)
     gap = 20
     idx = np.flatnonzero(mask)
     if idx.size:

@@ -76,10 +76,10 @@ class StreamingSession:
         self.vad = vad or SileroVAD()
         self.gate = CausalSpeechGate(self.config.vad)
         self.clusterer = OnlineClusterer(self.config.clustering)
-        window_samples = self.config.window_frames * CHUNK
-        # Rolling audio: only the newest window is ever embedded, so memory stays bounded.
-        self._ring = np.zeros(window_samples, dtype=np.float32)
-        self._pending_audio = np.zeros(0, dtype=np.float32)
+        # Rolling audio: only the window behind the oldest undecided step is kept, so memory
+        # stays bounded however long the stream runs. `_buffer[0]` is stream sample `_buffer_start`.
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_start = 0
         self._labels: list[int] = []
         self._speech: list[bool] = []
         self._processed_frames = 0  # frames whose speaker decision has been made
@@ -104,11 +104,12 @@ class StreamingSession:
         self._samples_fed += audio.size
         first_changed = len(self._labels)
         probs = self.vad.feed(audio)
-        self._push_ring(audio)
+        self._buffer = np.concatenate([self._buffer, audio])
         for p in probs:
             self._speech.append(self.gate.update(float(p)))
             self._labels.append(SILENCE)
         first_changed = min(first_changed, self._decide_steps(final=False))
+        self._trim_buffer()
         return self._segments_from(first_changed)
 
     def finish(self) -> list[Segment]:
@@ -130,11 +131,12 @@ class StreamingSession:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _push_ring(self, audio: np.ndarray) -> None:
-        if audio.size >= self._ring.size:
-            self._ring = audio[-self._ring.size :].copy()
-        elif audio.size:
-            self._ring = np.concatenate([self._ring[audio.size :], audio])
+    def _trim_buffer(self) -> None:
+        keep_from = max(0, self._processed_frames * CHUNK - self.config.window_frames * CHUNK)
+        drop = keep_from - self._buffer_start
+        if drop > 0:
+            self._buffer = self._buffer[drop:].copy()
+            self._buffer_start = keep_from
 
     def _decide_steps(self, final: bool) -> int:
         """Label every complete step not yet decided; returns the first frame index changed."""
@@ -156,11 +158,8 @@ class StreamingSession:
         window_speech = np.mean(self._speech[window_start:end])
         if window_speech < self.config.min_window_speech and end - window_start >= self.config.window_frames:
             return available
-        # The ring holds the newest audio; frames up to `available` are in it, right-aligned.
-        lag = (available - end) * CHUNK
-        width = min(self.config.window_frames, end) * CHUNK
-        ring_end = self._ring.size - lag
-        window = self._ring[max(0, ring_end - width) : ring_end]
+        stop = end * CHUNK - self._buffer_start
+        window = self._buffer[max(0, stop - self.config.window_frames * CHUNK) : stop]
         if window.size < 400:
             return available
         speaker = self.clusterer.assign(self.embed(window[None, :])[0])
