@@ -73,7 +73,7 @@ async def cluster() -> AsyncIterator[tuple[ClusterEmulator, str]]:
         yield emu, str(server.url).rstrip("/")
 
 
-async def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+async def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
