@@ -15,10 +15,27 @@ import onnxruntime as ort
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "ge2e.onnx"
+# Written by the promotion gate (`voiceflow register`) only when a trained model beats the default:
+# {"model": "<file in models/>", "sha256": "...", "version": "...", "fallback": "ge2e.onnx"}.
+DEFAULT_POINTER = MODELS_DIR / "default.json"
 
 
 class ModelError(ValueError):
     """A model file that cannot serve (missing, not ONNX, wrong inputs or outputs)."""
+
+
+def default_model_path(pointer: Path = DEFAULT_POINTER) -> Path:
+    """The promoted model if the pointer names an intact file, else the bundled GE2E."""
+    if not pointer.is_file():
+        return DEFAULT_MODEL
+    try:
+        data = json.loads(pointer.read_text())
+        candidate = pointer.parent / Path(str(data["model"])).name
+        if candidate.is_file() and file_sha256(candidate) == data.get("sha256"):
+            return candidate
+    except (ValueError, KeyError, TypeError, OSError):
+        pass
+    return DEFAULT_MODEL
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -48,7 +65,7 @@ class EmbeddingModel:
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> EmbeddingModel:
-        model_path = Path(path) if path is not None else DEFAULT_MODEL
+        model_path = Path(path) if path is not None else default_model_path()
         if not model_path.is_file():
             raise ModelError(f"{model_path}: model file not found")
         try:
