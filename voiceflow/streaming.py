@@ -83,6 +83,9 @@ class StreamingSession:
         self._labels: list[int] = []
         self._speech: list[bool] = []
         self._processed_frames = 0  # frames whose speaker decision has been made
+        # Pending frames always come after every assigned frame (an assignment settles them all),
+        # so one index is enough to find them without scanning the stream's history.
+        self._first_pending: int | None = None
         self._samples_fed = 0
         self._finished = False
 
@@ -165,17 +168,18 @@ class StreamingSession:
         speaker = self.clusterer.assign(self.embed(window[None, :])[0])
         label = PENDING if speaker is None else speaker
         first = start
-        if speaker is not None:
+        if speaker is not None and self._first_pending is not None:
             # A confirmed candidate (or a rejoin) settles the frames that were waiting on it.
-            for i in range(start - 1, -1, -1):
+            for i in range(self._first_pending, start):
                 if self._labels[i] == PENDING:
                     self._labels[i] = speaker
-                    first = i
-                elif self._labels[i] != SILENCE:
-                    break
+            first = self._first_pending
+            self._first_pending = None
         for i in range(start, end):
             if self._speech[i]:
                 self._labels[i] = label
+                if label == PENDING and self._first_pending is None:
+                    self._first_pending = i
         return first
 
     def _nearest_known(self, labels: np.ndarray) -> np.ndarray:
@@ -187,18 +191,20 @@ class StreamingSession:
 
     def _segments_from(self, first_frame: int) -> list[Segment]:
         """Segments touching frames >= first_frame; final when they end before undecided audio."""
-        labels = np.array(self._labels, dtype=int)
-        if labels.size == 0 or first_frame >= labels.size:
+        total = len(self._labels)
+        if total == 0 or first_frame >= total:
             return []
         # Extend back to the start of the run containing first_frame, so an updated segment is whole.
+        anchor = self._labels[first_frame]
         start = first_frame
-        while start > 0 and labels[start - 1] == labels[min(first_frame, labels.size - 1)] and labels[start - 1] >= 0:
+        while start > 0 and anchor >= 0 and self._labels[start - 1] == anchor:
             start -= 1
-        visible = np.where(labels[start:] == PENDING, SILENCE, labels[start:])
+        tail = np.array(self._labels[start:], dtype=int)
+        visible = np.where(tail == PENDING, SILENCE, tail)
         segs = frames_to_segments(visible, FRAME_SECONDS, offset=start * FRAME_SECONDS)
-        pending = np.flatnonzero(labels == PENDING)
         # A segment touching the undecided edge can still grow, and pending frames may yet join it.
-        settled_until = min(self._processed_frames, int(pending[0]) if pending.size else labels.size) * FRAME_SECONDS
+        pending_from = self._first_pending if self._first_pending is not None else total
+        settled_until = min(self._processed_frames, pending_from) * FRAME_SECONDS
         out = []
         for seg in segs:
             final = seg.end < settled_until - 1e-9
