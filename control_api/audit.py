@@ -66,6 +66,8 @@ class AuditAndLimitMiddleware:
                 {"detail": f"request body larger than {self.max_body_bytes} bytes"}, status_code=413
             )
             await response(scope, receive, send)
+            if scope.get("method") in MUTATING:
+                await self._audit(scope, 413)  # who is unknown: refused before authentication
             return
         if scope.get("method") not in MUTATING:
             await self.app(scope, receive, send)

@@ -133,6 +133,8 @@ def test_request_body_over_the_limit_is_refused_before_reading(
     response = client.post("/api/inference/batch", files=big, headers=admin)
     assert response.status_code == 413
     assert_nothing_left(settings, client)
+    last = client.get("/api/audit?limit=1", headers=admin).json()[0]
+    assert (last["action"], last["status_code"], last["outcome"]) == ("POST /api/inference/batch", 413, "rejected")
 
 
 def test_empty_and_too_many_and_bad_references(
