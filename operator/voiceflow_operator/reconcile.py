@@ -200,7 +200,8 @@ def _train(ctx: _Ctx, spec: ModelSpec, observed: Observed, backoff_base: float) 
             metrics = workflow_metrics(wf)
             if metrics:
                 st["metrics"] = metrics
-            st["phase"] = "Failed" if not st.get("servedVersion") else st.get("phase", "Ready")
+            # phase describes spec.version (Failed); Ready stays True while an older one serves.
+            st["phase"] = "Failed"
             ctx.cond(TRAINED, "False", "GateRefused",
                      f"version {spec.version} refused by the evaluation gate (workflow {wf_name})")
             if not st.get("servedVersion"):
