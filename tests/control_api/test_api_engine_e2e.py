@@ -7,38 +7,32 @@ voiceflow.pipeline.Diarizer and voiceflow.rttm.segments_to_rttm for the work), n
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import pytest
 import soundfile as sf
-from api_support import ADMIN_PASSWORD, REPO, login, wait_for
+from api_support import ADMIN_PASSWORD, login, wait_for
+from fastapi.testclient import TestClient
 
 from control_api.app import build_context, create_app
 from control_api.settings import Settings
+from voiceflow.rttm import parse_rttm
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
-SPEECH = REPO.parent / "shared" / "data" / "ami-excerpts" / "dev00.wav"
 
 
 @pytest.fixture
-def speech_clip() -> bytes:
-    if not SPEECH.exists():
-        message = f"{SPEECH} is missing"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    pytest.importorskip("voiceflow.pipeline")
-    samples, rate = sf.read(str(SPEECH), frames=20 * sf.info(str(SPEECH)).samplerate)
+def speech_clip(shared_data: Path) -> bytes:
+    """20 s of a real meeting (AMI excerpt), from ../shared (tests/conftest.py's skip-or-fail policy)."""
+    speech = shared_data / "ami-excerpts" / "dev00.wav"
+    samples, rate = sf.read(str(speech), frames=20 * sf.info(str(speech)).samplerate)
     buf = io.BytesIO()
     sf.write(buf, samples, rate, format="FLAC")
     return buf.getvalue()
 
 
 def test_real_engine_diarizes_an_uploaded_meeting_clip(tmp_path: Path, speech_clip: bytes) -> None:
-    from fastapi.testclient import TestClient
 
-    from voiceflow.rttm import parse_rttm
 
     # build_context without diarize/validate_audio: the production wiring to the engine.
     # Embedded defaults (SQLite): the engine is what is under test here; the databases are elsewhere.
