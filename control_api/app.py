@@ -77,6 +77,8 @@ def prepare(ctx: AppContext) -> None:
                 log.info("created admin user %r", ctx.settings.admin_username)
     except IntegrityError:
         pass  # another process created the admin between our check and our insert
+    except ValueError as exc:
+        raise RuntimeError(f"cannot create the admin from VOICEFLOW_ADMIN_USERNAME/PASSWORD: {exc}") from exc
 
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:

@@ -33,7 +33,6 @@ def speech_clip(shared_data: Path) -> bytes:
 
 def test_real_engine_diarizes_an_uploaded_meeting_clip(tmp_path: Path, speech_clip: bytes) -> None:
 
-
     # build_context without diarize/validate_audio: the production wiring to the engine.
     # Embedded defaults (SQLite): the engine is what is under test here; the databases are elsewhere.
     settings = Settings(state_dir=tmp_path, admin_password=ADMIN_PASSWORD, embedded_workers=1, poll_interval_s=0.1)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from api_support import HERE, REPO
+from api_support import HERE, REPO, with_
 from sqlalchemy import inspect
 
 from control_api import users
@@ -131,3 +131,10 @@ def test_processes_starting_together_migrate_once_and_create_one_admin(db_settin
     assert [p.returncode for p in starts] == [0, 0, 0], outputs
     with session_scope(make_sessionmaker(make_engine(db_settings))) as session:
         assert session.execute(select(func.count()).select_from(User)).scalar() == 1
+
+
+def test_a_weak_admin_password_stops_the_start_with_a_clear_message(db_settings: Settings) -> None:
+    from control_api.app import build_context, prepare
+
+    with pytest.raises(RuntimeError, match="VOICEFLOW_ADMIN_USERNAME/PASSWORD: password must be at least 8"):
+        prepare(build_context(with_(db_settings, admin_password="short")))
