@@ -1,0 +1,168 @@
+"""`voiceflow up`: the whole platform on one machine, embedded — no cluster, SQLite, bundled model.
+
+A small process supervisor: it starts the inference pod (`voiceflow serve`) and the control API
+(`voiceflow api`, SQLite under the state dir, in-process rate limits) as child processes, waits
+until both report ready, optionally streams the bundled sample conversation through the pod's
+WebSocket (`--demo`), and then serves until Ctrl-C / SIGTERM, which it passes on to both.
+Child processes (not imports) keep this module free of web frameworks, per the layering.
+The pod watches the control API's "active model" folder, so `PUT /api/models/{id}/activate`
+hot-reloads it; until something is activated that folder holds the bundled default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "conversation.wav"
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    argv: list[str]
+    ready_url: str
+
+
+def register(subparsers: Any) -> None:
+    up = subparsers.add_parser(
+        "up",
+        help="run the platform embedded: inference pod + control API (SQLite, bundled model)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    up.add_argument("--host", default="127.0.0.1", help="bind address for both services (default 127.0.0.1)")
+    up.add_argument("--pod-port", type=int, default=3000)
+    up.add_argument("--api-port", type=int, default=8000)
+    up.add_argument("--state-dir", default=str(Path.home() / ".voiceflow" / "control_api"))
+    up.add_argument("--demo", action="store_true", help="stream the bundled sample through the pod once ready")
+    up.add_argument("--exit-after-demo", action="store_true", help="stop both services after the demo")
+    up.add_argument("--ready-timeout", type=float, default=120.0)
+    up.set_defaults(handler=run_up)
+
+
+def plan_services(args: argparse.Namespace, active_dir: Path) -> list[Service]:
+    """The two child commands (pure: what would run, for tests and for humans)."""
+    exe = [sys.executable, "-m", "voiceflow.cli.main"]
+    pod = Service(
+        "inference-pod",
+        [*exe, "serve", "--host", args.host, "--port", str(args.pod_port), "--model", str(active_dir)],
+        f"http://{args.host}:{args.pod_port}/ready",
+    )
+    api = Service(
+        "control-api",
+        [*exe, "api", "--host", args.host, "--port", str(args.api_port)],
+        f"http://{args.host}:{args.api_port}/health",
+    )
+    return [pod, api]
+
+
+def seed_active_model(active_dir: Path) -> None:
+    """Give the pod's watched folder the bundled default until a model is activated."""
+    from voiceflow.embedding import default_model_path
+
+    active_dir.mkdir(parents=True, exist_ok=True)
+    if not any(active_dir.glob("*.onnx")):
+        source = default_model_path()
+        tmp = active_dir / ".model.onnx.tmp"
+        shutil.copyfile(source, tmp)
+        if source.with_suffix(".json").is_file():
+            shutil.copyfile(source.with_suffix(".json"), active_dir / "model.json")
+        tmp.replace(active_dir / "model.onnx")
+
+
+def wait_ready(url: str, deadline: float, process: subprocess.Popen[bytes]) -> bool:
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]], grace: float = 25.0) -> None:
+    for proc in processes:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run_up(args: argparse.Namespace) -> int:
+    state_dir = Path(args.state_dir).expanduser()
+    active_dir = state_dir / "active"
+    seed_active_model(active_dir)
+    env = dict(os.environ)
+    env.setdefault("VOICEFLOW_STATE_DIR", str(state_dir))
+    env.setdefault("VOICEFLOW_ACTIVE_MODEL_DIR", str(active_dir))
+    services = plan_services(args, active_dir)
+    processes: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        for service in services:
+            print(f"voiceflow up: starting {service.name}: {' '.join(service.argv[3:])}", flush=True)
+            processes.append(subprocess.Popen(service.argv, env=env))
+        deadline = time.monotonic() + args.ready_timeout
+        for service, proc in zip(services, processes, strict=True):
+            if not wait_ready(service.ready_url, deadline, proc):
+                print(f"voiceflow up: {service.name} did not become ready ({service.ready_url})", file=sys.stderr)
+                return 1
+        print(
+            f"voiceflow up: ready — live page http://{args.host}:{args.pod_port}/ , WebSocket "
+            f"ws://{args.host}:{args.pod_port}/ws/stream , control API http://{args.host}:{args.api_port}/docs "
+            f"(SQLite in {state_dir})",
+            flush=True,
+        )
+        if args.demo:
+            demo = subprocess.run(
+                [
+                    *services[0].argv[:3],
+                    "stream",
+                    str(SAMPLE),
+                    "--url",
+                    f"ws://{args.host}:{args.pod_port}/ws/stream",
+                    "--fast",
+                ],
+                env=env,
+                check=False,
+            )
+            if demo.returncode != 0:
+                print("voiceflow up: the demo stream failed", file=sys.stderr)
+                return 1
+            if args.exit_after_demo:
+                return 0
+        while not stopping:
+            for service, proc in zip(services, processes, strict=True):
+                if proc.poll() is not None:
+                    print(f"voiceflow up: {service.name} exited with {proc.returncode}", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        stop_all(processes)
