@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel  # noqa: E402
+from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel
 
 
 def quantize_int8(source: Path, target: Path) -> Path:
@@ -48,7 +48,10 @@ def bench_embedding(model: EmbeddingModel, n_windows: int, label: str) -> float:
     t0 = time.perf_counter()
     model.embed_batched(windows, batch_size=32)
     batched_rate = n_windows / (time.perf_counter() - t0)
-    print(f"{label:<14} batch 1: {single_rate:7.1f} windows/s ({percentiles(latencies)})  batch 32: {batched_rate:7.1f} windows/s")
+    print(
+        f"{label:<14} batch 1: {single_rate:7.1f} windows/s ({percentiles(latencies)})  "
+        f"batch 32: {batched_rate:7.1f} windows/s"
+    )
     return float(np.median(latencies))
 
 
@@ -103,7 +106,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         int8_path = quantize_int8(Path(args.model), Path(tmp) / "int8.onnx")
         int8 = EmbeddingModel.load(int8_path, threads=1)
-        print(f"model sizes: fp32 {Path(args.model).stat().st_size / 1e6:.2f} MB, int8 {int8_path.stat().st_size / 1e6:.2f} MB")
+        print(
+            f"model sizes: fp32 {Path(args.model).stat().st_size / 1e6:.2f} MB, "
+            f"int8 {int8_path.stat().st_size / 1e6:.2f} MB"
+        )
         t_fp32 = bench_embedding(fp32, args.windows, "fp32")
         t_int8 = bench_embedding(int8, args.windows, "int8")
         print(f"int8 speed-up (median batch-1 latency): {t_fp32 / t_int8:.2f}x")

@@ -75,7 +75,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 def parse_engine_config(data: Any, source: str = "config") -> EngineConfig:
     if data is None:
         return EngineConfig()
-    return build_dataclass(EngineConfig, data, source)  # type: ignore[no-any-return]
+    config: EngineConfig = build_dataclass(EngineConfig, data, source)
+    return config
 
 
 def load_engine_config(path: str | Path) -> EngineConfig:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from voiceflow.segments import Segment
 
@@ -36,7 +37,7 @@ class DERReport:
         }
 
 
-def _annotation(segments: Iterable[Segment], uri: str):  # type: ignore[no-untyped-def]
+def _annotation(segments: Iterable[Segment], uri: str) -> Any:
     from pyannote.core import Annotation
     from pyannote.core import Segment as PSegment
 
@@ -47,7 +48,7 @@ def _annotation(segments: Iterable[Segment], uri: str):  # type: ignore[no-untyp
     return ann
 
 
-def _timeline(regions: Sequence[tuple[float, float]], uri: str):  # type: ignore[no-untyped-def]
+def _timeline(regions: Sequence[tuple[float, float]], uri: str) -> Any:
     from pyannote.core import Segment as PSegment
     from pyannote.core import Timeline
 
