@@ -97,3 +97,21 @@ def test_console_script_help_is_fast_and_lists_commands() -> None:
     assert result.returncode == 0
     for command in ("diarize", "evaluate", "simulate"):
         assert command in result.stdout
+
+
+def test_huge_file_is_refused_from_its_header_without_decoding(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An 18-hour WAV (a sparse file: no disk used) fails fast with one line, before any decoding."""
+    path = tmp_path / "huge.wav"
+    write_wav(path, np.zeros(1600, dtype=np.float32))
+    data = bytearray(path.read_bytes())
+    data_pos = data.index(b"data")
+    data[data_pos + 4 : data_pos + 8] = (0x7FFFFFF0).to_bytes(4, "little")
+    data[4:8] = (0x7FFFFFF0 + 36).to_bytes(4, "little")
+    with open(path, "wb") as handle:
+        handle.write(bytes(data[: data_pos + 8]))
+        handle.truncate(data_pos + 8 + 0x7FFFFFF0)
+    assert main(["diarize", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "huge.wav" in err[0]
