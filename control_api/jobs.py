@@ -57,6 +57,11 @@ def create_job(session: Session, username: str, files: Sequence[NewFile], job_id
     return job
 
 
+def combined_rttm(files: Sequence[BatchFile]) -> str:
+    """The finished files' RTTM lines in file order; failed and unfinished files contribute nothing."""
+    return "".join(f.rttm for f in sorted(files, key=lambda f: f.position) if f.status == DONE and f.rttm)
+
+
 def path_of(uri: str) -> Path:
     parsed = urlparse(uri)
     if parsed.scheme not in ("", "file"):

@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi.responses import PlainTextResponse
 
 from control_api import jobs, uploads
 from control_api.db import session_scope
@@ -101,3 +102,20 @@ def status(job_id: str, session: SessionDep, caller: Viewer) -> BatchJobOut:
             for f in job.files
         ],
     )
+
+
+@router.get(
+    "/batch/{job_id}/rttm",
+    # Not response_class=PlainTextResponse: that would document the JSON error bodies as text/plain too.
+    response_class=Response,
+    responses={
+        **errors(404),
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "one RTTM for the job"},
+    },
+)
+def rttm(job_id: str, session: SessionDep, caller: Viewer) -> PlainTextResponse:
+    """The RTTM of every finished file of the job, in file order (file ids are the file names' stems)."""
+    job = jobs.load_job(session, job_id)
+    if job is None:
+        raise HTTPException(status_code=404, detail=f"no batch job {job_id}")
+    return PlainTextResponse(jobs.combined_rttm(job.files))

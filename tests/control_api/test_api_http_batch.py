@@ -78,6 +78,11 @@ def test_job_of_several_files_with_one_corrupt(
         "d.wav": "done",
     }
     assert "cannot decode" in by_name["c.wav"]["error"] and by_name["c.wav"]["rttm"] is None
+    combined = client.get(f"/api/inference/batch/{job['id']}/rttm", headers=admin)
+    assert combined.headers["content-type"].startswith("text/plain")
+    assert [line.split()[1] for line in combined.text.splitlines()] == [
+        uri for uri in ("e", "a", "b", "d") for _ in range(2)
+    ]
 
 
 def assert_nothing_left(settings: Settings, client: Any) -> None:
