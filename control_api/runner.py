@@ -64,6 +64,18 @@ def _numbers(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
+def flatten_numbers(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested report as dotted keys: {"der": {"dev": 0.1}} -> {"der.dev": 0.1}."""
+    flat: dict[str, float] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten_numbers(value, f"{name}."))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -133,15 +145,22 @@ def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, ve
         return {"state": registry.FAILED, "error": f"export exited with {code}: {log_tail}"}
     if not output.is_file():
         return {"state": registry.FAILED, "error": f"export succeeded but wrote no {output.name}"}
+    # The exporter's metadata (`model.json`) and a metrics.json, when present.
+    metrics = {**_numbers(read_metrics(output.with_suffix(".json"))), **read_metrics(export_dir / "metrics.json")}
+    if settings.evaluate_command:
+        report = export_dir / "evaluation.json"
+        argv = render_command(
+            settings.evaluate_command, model=str(output), json_out=str(report), name=name, version=str(version)
+        )
+        code, log_tail = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
+        if code != 0:
+            return {"state": registry.FAILED, "error": f"evaluation exited with {code}: {log_tail}"}
+        metrics.update(flatten_numbers(read_metrics(report).get("model") or {}))
     return {
         "state": registry.EXPORTED,
         "artifact_uri": output.as_uri(),
         "sha256": sha256_of(output),
-        # The exporter's metadata (`model.json`) and an evaluation's metrics.json, when present.
-        "metrics_update": {
-            **_numbers(read_metrics(output.with_suffix(".json"))),
-            **read_metrics(export_dir / "metrics.json"),
-        },
+        "metrics_update": metrics,
         "error": None,
     }
 

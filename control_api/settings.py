@@ -50,6 +50,10 @@ class Settings:
     k8s_namespace: str = "default"
     train_command: str = DEFAULT_TRAIN_COMMAND
     export_command: str = DEFAULT_EXPORT_COMMAND
+    # Run after a successful export when set, e.g. "{python} -m voiceflow.cli.main evaluate --model {model}
+    # --data ... --gate --json-out {json_out}": a non-zero exit (a refused gate) fails the model, and the
+    # numbers of the report's "model" section become its metrics (DER, speed).
+    evaluate_command: str = ""
     command_timeout_s: float = 6 * 3600
     # Embedded `activate` publishes the model here as model.onnx; `voiceflow serve --model <dir>` watches
     # it and hot-reloads. Empty: <state_dir>/active.

@@ -84,12 +84,24 @@ if mode == "train":
     out = pathlib.Path(sys.argv[3])
     (out / "checkpoint.pt").write_bytes(b"weights:" + json.dumps(config, sort_keys=True).encode())
     (out / "metrics.json").write_text(json.dumps({"train_loss": 0.12, "epochs": config.get("epochs", 1)}))
+elif mode == "evaluate":
+    onnx, out = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
+    report = {"version": "x", "der": {"collar0": 0.21, "collar025": 0.12}, "speed": {"ms_per_window_b32": 1.5}}
+    out.write_text(json.dumps({"model": report, "gate": {"passed": b"refuse" not in onnx.read_bytes()}}))
+    if b"refuse" in onnx.read_bytes():
+        sys.exit("gate REFUSED: DER 0.21 is worse than the baseline's 0.15 + margin")
 else:
     ckpt, onnx = pathlib.Path(sys.argv[2]), pathlib.Path(sys.argv[3])
     onnx.write_bytes(b"onnx:" + ckpt.read_bytes())
     onnx.with_suffix(".json").write_text(json.dumps({"source": str(ckpt), "opset": 17, "quantized": False}))
     (onnx.parent / "metrics.json").write_text(json.dumps({"der": 0.081, "rtf": 0.02}))
 """
+
+
+def fake_evaluate_command(directory: Path) -> str:
+    script = directory / "fake_pipeline.py"
+    script.write_text(FAKE_PIPELINE)
+    return f"{{python}} {script} evaluate {{model}} {{json_out}}"
 
 
 def fake_pipeline_script(directory: Path) -> tuple[str, str]:

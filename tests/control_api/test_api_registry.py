@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from api_support import REPO, fake_pipeline_script, login, with_
+from api_support import REPO, fake_evaluate_command, fake_pipeline_script, login, with_
 
 from control_api import k8s, registry, runner
 from control_api.backends import KubernetesBackend
@@ -83,6 +83,43 @@ def test_a_failing_train_command_fails_the_model_with_its_output(db_settings: Se
         model = session.get(RegistryModel, model_id)
         assert model is not None and model.state == registry.FAILED
         assert "loss is NaN" in (model.error or "")
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["gate-passes", "gate-refuses"])
+def test_export_runs_the_evaluation_gate_when_configured(db_settings: Settings, tmp_path: Path, refused: bool) -> None:
+    train_cmd, export_cmd = fake_pipeline_script(tmp_path)
+    settings = with_(
+        db_settings,
+        train_command=train_cmd,
+        export_command=export_cmd,
+        evaluate_command=fake_evaluate_command(tmp_path),
+    )
+    engine = make_engine(settings)
+    migrate(engine)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as session:
+        config = {"note": "refuse"} if refused else {}
+        model = registry.new_model(session, "m", config, "ann", registry.TRAIN_QUEUED)
+        model_id = model.id
+    runner.process_next(factory, settings, worker_id="r")
+    with session_scope(factory) as session:
+        row = session.get(RegistryModel, model_id)
+        assert row is not None
+        row.state = registry.EXPORT_QUEUED
+    runner.process_next(factory, settings, worker_id="r")
+    with session_scope(factory) as session:
+        row = session.get(RegistryModel, model_id)
+        assert row is not None
+        if refused:
+            assert row.state == registry.FAILED and "gate REFUSED" in (row.error or "")
+        else:
+            assert row.state == registry.EXPORTED, row.error
+            assert row.metrics["der.collar025"] == 0.12 and row.metrics["speed.ms_per_window_b32"] == 1.5
+
+
+def test_flatten_numbers() -> None:
+    report = {"der": {"dev": 0.1, "name": "x"}, "ok": True, "n": 3}
+    assert runner.flatten_numbers(report) == {"der.dev": 0.1, "n": 3.0}
 
 
 def model_in(state: str, **extra: Any) -> RegistryModel:
