@@ -32,6 +32,11 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         help="gate: allowed DER increase over the baseline, absolute (0.01 = 1 point; default 0)",
     )
     add("--baseline-model", help="the gate's baseline (default: the bundled voiceflow/models/ge2e.onnx)")
+    add(
+        "--baseline-report",
+        help="gate against this earlier `--json-out` of the baseline instead of re-evaluating it "
+        "(it must have been scored on the same dev sets)",
+    )
     add("--naive", action="store_true", help="also report the naive floor with each model")
     add("--sets", default="ami-dev,sim-dev", help="built-in dev sets to use (default: ami-dev,sim-dev)")
     add("--no-manifest", action="store_true", help="do not write <model>.manifest.json beside the model")

@@ -21,6 +21,22 @@ def bundled_models_dir() -> Path:
     return Path(MODELS_DIR)
 
 
+def baseline_evaluation(args: argparse.Namespace, sets: Any, spec: dict[str, Any], naive: bool) -> dict[str, Any]:
+    """The gate's baseline: a saved report (same sets, checked) or a fresh evaluation of the default."""
+    from pipelines.evaluation.harness import evaluate_model
+
+    saved = getattr(args, "baseline_report", None)
+    if saved:
+        data = json.loads(Path(saved).read_text())
+        report: dict[str, Any] = data["model"] if "model" in data and "der" not in data else data
+        if report.get("sets_spec") != spec:
+            raise ValueError(f"{saved} was scored on {report.get('sets_spec')}, not on {spec}")
+        return report
+    baseline_model = getattr(args, "baseline_model", None)
+    baseline = Path(baseline_model) if baseline_model else bundled_models_dir() / "ge2e.onnx"
+    return evaluate_model(baseline, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds)
+
+
 def run_model_evaluation(args: argparse.Namespace) -> int:
     from pipelines.evaluation.gate import gate
     from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets_from_spec
@@ -44,11 +60,7 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
     reports[report["version"]] = report
     baseline_report, decision = None, None
     if args.gate or args.promote:
-        baseline_model = getattr(args, "baseline_model", None)
-        baseline = Path(baseline_model) if baseline_model else bundled_models_dir() / "ge2e.onnx"
-        baseline_report = evaluate_model(
-            baseline, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds
-        )
+        baseline_report = baseline_evaluation(args, sets, spec, naive)
         reports[baseline_report["version"] + " (baseline)"] = baseline_report
         decision = gate(report, baseline_report, args.margin)
 
@@ -56,14 +68,11 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
     for name, rep in reports.items():
         if "naive_floor" in rep:
             floor = {"der": rep["naive_floor"], "speed": {}}
-            print(format_side_by_side({f"naive floor ({name[:16]})": floor}).splitlines()[1:][0])
+            print("\n".join(format_side_by_side({f"naive floor ({name[:16]})": floor}).splitlines()[1:]))
     if baseline_report is not None:
         b, c = baseline_report["speed"], report["speed"]
         if b.get("ms_per_window_b32") and c.get("ms_per_window_b32"):
-            print(
-                f"speed-up vs baseline: {b['ms_per_window_b32'] / c['ms_per_window_b32']:.2f}x "
-                "per window (batch 32)"
-            )
+            print(f"speed-up vs baseline: {b['ms_per_window_b32'] / c['ms_per_window_b32']:.2f}x per window (batch 32)")
     if decision is not None:
         verdict = "PASSED" if decision.passed else "REFUSED"
         print(f"gate {verdict}: " + "; ".join(decision.reasons))

@@ -16,9 +16,7 @@ from pipelines.evaluation.speed import speed_report
 SETS = ("ami-dev", "sim-dev")
 
 
-def load_sets(
-    names: Sequence[str] = SETS, data_dir: Path | None = None, sim_count: int = 12
-) -> dict[str, Any]:
+def load_sets(names: Sequence[str] = SETS, data_dir: Path | None = None, sim_count: int = 12) -> dict[str, Any]:
     from voiceflow.evaluation import load_ami_dev, load_sim_dev
 
     loaders = {
@@ -117,9 +115,7 @@ def mean_der(rows: dict[str, dict[str, float]]) -> float:
 
 def format_side_by_side(reports: dict[str, dict[str, Any]]) -> str:
     """A plain-text table: one row per (model, set), DER at both collars, then speed."""
-    header = (
-        f"{'model':<30} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'ms/win':>7}"
-    )
+    header = f"{'model':<30} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'ms/win':>7}"
     lines = [header]
     for name, rep in reports.items():
         ms = rep.get("speed", {}).get("ms_per_window_b32")

@@ -85,8 +85,7 @@ def data_sources(config: dict[str, Any]) -> dict[str, Any]:
         "librispeech_speakers": data.get("max_speakers") or "all training-split speakers",
         "ami": [f"{data.get('ami')}/{name}" for name in data.get("ami_files", [])],
         "augmentation": data.get("augmentation"),
-        "held_out": "voiceflow.simulate.split_speakers held-out speakers (the sim-dev voices): "
-        "never trained on",
+        "held_out": "voiceflow.simulate.split_speakers held-out speakers (the sim-dev voices): never trained on",
     }
 
 

@@ -56,9 +56,7 @@ def register(
     meta_path = Path(model).with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if meta:
-        target.with_suffix(".json").write_text(
-            json.dumps(dict(meta, version=version), indent=2, sort_keys=True) + "\n"
-        )
+        target.with_suffix(".json").write_text(json.dumps(dict(meta, version=version), indent=2, sort_keys=True) + "\n")
     manifest = build_manifest(
         target,
         evaluation=candidate,
