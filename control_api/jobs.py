@@ -132,5 +132,23 @@ def _finish(row: BatchFile, status: str, *, error: str | None = None) -> None:
     row.status, row.error, row.finished_at, row.lease_expires_at = status, error, utcnow(), None
 
 
+def recent_jobs(
+    session: Session, *, created_by: str | None, limit: int, offset: int
+) -> list[tuple[BatchJob, list[str]]]:
+    """Newest jobs first (of one user, or everyone's), each with its files' statuses (two queries)."""
+    query = select(BatchJob).order_by(BatchJob.created_at.desc(), BatchJob.id).limit(limit).offset(offset)
+    if created_by is not None:
+        query = query.where(BatchJob.created_by == created_by)
+    found = list(session.execute(query).scalars())
+    statuses: dict[str, list[str]] = {job.id: [] for job in found}
+    if found:
+        rows = session.execute(
+            select(BatchFile.job_id, BatchFile.status).where(BatchFile.job_id.in_(list(statuses)))
+        ).all()
+        for job_id, status in rows:
+            statuses[job_id].append(status)
+    return [(job, statuses[job.id]) for job in found]
+
+
 def load_job(session: Session, job_id: str) -> BatchJob | None:
     return session.execute(select(BatchJob).where(BatchJob.id == job_id)).scalar_one_or_none()

@@ -107,6 +107,16 @@ class BatchJobOut(BaseModel):
     files: list[BatchFileOut]
 
 
+class BatchJobSummary(BaseModel):
+    id: str
+    state: Literal["queued", "running", "completed", "completed_with_errors", "failed"]
+    progress: float = Field(ge=0, le=1)
+    created_by: str
+    created_at: datetime
+    files: int
+    failed: int
+
+
 class BatchJobCreated(BaseModel):
     job_id: str
     state: str

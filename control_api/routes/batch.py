@@ -3,14 +3,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import PlainTextResponse
 
 from control_api import jobs, uploads
 from control_api.db import session_scope
 from control_api.deps import CtxDep, Operator, SessionDep, Viewer
 from control_api.routes import errors
-from control_api.schemas import BatchFileOut, BatchJobCreated, BatchJobOut
+from control_api.schemas import BatchFileOut, BatchJobCreated, BatchJobOut, BatchJobSummary
+from control_api.security import role_allows
 
 router = APIRouter(prefix="/api/inference", tags=["batch"])
 
@@ -72,6 +73,29 @@ def submit(
         uploads.discard(staging)
     request.state.audit_target = f"job={job_id}"
     return BatchJobCreated(job_id=job_id, state="queued", files=count)
+
+
+@router.get("/batch", response_model=list[BatchJobSummary], responses=errors())
+def list_jobs(
+    session: SessionDep,
+    caller: Viewer,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[BatchJobSummary]:
+    """The caller's batch jobs, newest first (an admin sees everyone's)."""
+    owner = None if role_allows(caller.role, "admin") else caller.username
+    return [
+        BatchJobSummary(
+            id=job.id,
+            state=jobs.derive_job_state(statuses),  # type: ignore[arg-type]
+            progress=jobs.progress(statuses),
+            created_by=job.created_by,
+            created_at=job.created_at,
+            files=len(statuses),
+            failed=statuses.count(jobs.FAILED),
+        )
+        for job, statuses in jobs.recent_jobs(session, created_by=owner, limit=limit, offset=offset)
+    ]
 
 
 @router.get("/batch/{job_id}", response_model=BatchJobOut, responses=errors(404))

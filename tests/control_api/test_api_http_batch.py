@@ -167,3 +167,29 @@ def test_viewers_cannot_submit_batches(db_settings: Settings, client_for: Callab
     files = [("files", ("a.wav", wav_bytes(0.1), "audio/wav"))]
     assert client.post("/api/inference/batch", files=files, headers=viewer).status_code == 403
     assert client.post("/api/inference/batch", files=files).status_code == 401
+
+
+def test_job_listing_shows_own_jobs_and_admins_see_all(db_settings: Settings, client_for: Callable[..., Any]) -> None:
+    from control_api import users
+
+    client = client_for(db_settings)
+    with session_scope(client.app.state.ctx.sessions) as session:
+        users.create_user(session, "olga", "password-123", "operator")
+        users.create_user(session, "omar", "password-123", "operator")
+    olga, omar, admin = login(client, "olga", "password-123"), login(client, "omar", "password-123"), login(client)
+    files = [("files", ("a.wav", wav_bytes(0.1), "audio/wav")), ("files", ("b.wav", wav_bytes(0.1), "audio/wav"))]
+    olgas = [client.post("/api/inference/batch", files=files, headers=olga).json()["job_id"] for _ in range(2)]
+    omars = client.post("/api/inference/batch", files=files, headers=omar).json()["job_id"]
+    mine = client.get("/api/inference/batch", headers=olga).json()
+    assert [j["id"] for j in mine] == olgas[::-1]  # newest first
+    assert mine[0] | {"id": None, "created_at": None} == {
+        "id": None,
+        "state": "queued",
+        "progress": 0.0,
+        "created_by": "olga",
+        "created_at": None,
+        "files": 2,
+        "failed": 0,
+    }
+    assert {j["id"] for j in client.get("/api/inference/batch", headers=admin).json()} == {*olgas, omars}
+    assert len(client.get("/api/inference/batch?limit=1", headers=olga).json()) == 1
