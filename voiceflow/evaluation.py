@@ -102,7 +102,10 @@ def naive_baseline(model: EmbeddingModel) -> DiarizeFn:
         if len(plan.starts) == 0:
             return []
         emb = model.embed_batched(window_samples(audio, plan))
-        labels = cluster_embeddings(emb, OfflineClusteringConfig(reassign_iterations=0), num_speakers=num_speakers)
+        plain_average_linkage = OfflineClusteringConfig(
+            center=False, reassign_iterations=0, min_cluster_fraction=0.0, merge_threshold=None
+        )
+        labels = cluster_embeddings(emb, plain_average_linkage, num_speakers=num_speakers)
         frame_labels = np.full(len(mask), -1)
         hop = round(config.step_seconds / FRAME_SECONDS)
         centre_offset = (plan.frames_per_window - hop) // 2
