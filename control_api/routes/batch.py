@@ -5,10 +5,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
 
 from control_api import jobs, uploads
 from control_api.db import session_scope
-from control_api.deps import CtxDep, Operator, SessionDep, Viewer
+from control_api.deps import Caller, CtxDep, Operator, SessionDep, Viewer
+from control_api.models import BatchJob
 from control_api.routes import errors
 from control_api.schemas import BatchFileOut, BatchJobCreated, BatchJobOut, BatchJobSummary
 from control_api.security import role_allows
@@ -75,6 +77,15 @@ def submit(
     return BatchJobCreated(job_id=job_id, state="queued", files=count)
 
 
+def _visible_job(session: Session, job_id: str, caller: Caller) -> BatchJob:
+    """The job if it is the caller's (or the caller is an admin); others' jobs are a 404, not a 403,
+    so job ids cannot be probed."""
+    job = jobs.load_job(session, job_id)
+    if job is None or (job.created_by != caller.username and not role_allows(caller.role, "admin")):
+        raise HTTPException(status_code=404, detail=f"no batch job {job_id}")
+    return job
+
+
 @router.get("/batch", response_model=list[BatchJobSummary], responses=errors())
 def list_jobs(
     session: SessionDep,
@@ -101,9 +112,7 @@ def list_jobs(
 @router.get("/batch/{job_id}", response_model=BatchJobOut, responses=errors(404))
 def status(job_id: str, session: SessionDep, caller: Viewer) -> BatchJobOut:
     """State, progress and per-file results (segments and RTTM) or errors of a batch job."""
-    job = jobs.load_job(session, job_id)
-    if job is None:
-        raise HTTPException(status_code=404, detail=f"no batch job {job_id}")
+    job = _visible_job(session, job_id, caller)
     statuses = [f.status for f in job.files]
     return BatchJobOut(
         id=job.id,
@@ -139,7 +148,5 @@ def status(job_id: str, session: SessionDep, caller: Viewer) -> BatchJobOut:
 )
 def rttm(job_id: str, session: SessionDep, caller: Viewer) -> PlainTextResponse:
     """The RTTM of every finished file of the job, in file order (file ids are the file names' stems)."""
-    job = jobs.load_job(session, job_id)
-    if job is None:
-        raise HTTPException(status_code=404, detail=f"no batch job {job_id}")
+    job = _visible_job(session, job_id, caller)
     return PlainTextResponse(jobs.combined_rttm(job.files))

@@ -193,3 +193,7 @@ def test_job_listing_shows_own_jobs_and_admins_see_all(db_settings: Settings, cl
     }
     assert {j["id"] for j in client.get("/api/inference/batch", headers=admin).json()} == {*olgas, omars}
     assert len(client.get("/api/inference/batch?limit=1", headers=olga).json()) == 1
+    # Someone else's job is not found (not forbidden: ids cannot be probed); an admin sees it.
+    assert client.get(f"/api/inference/batch/{omars}", headers=olga).status_code == 404
+    assert client.get(f"/api/inference/batch/{omars}/rttm", headers=olga).status_code == 404
+    assert client.get(f"/api/inference/batch/{omars}", headers=admin).status_code == 200
