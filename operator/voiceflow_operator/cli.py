@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from voiceflow_operator.spec import ImageDefaults
+
+# The defaults of the default-image flags can come from the environment (a Deployment's env).
+SERVING_IMAGE_ENV = "VOICEFLOW_SERVING_IMAGE"
+PIPELINES_IMAGE_ENV = "VOICEFLOW_TRAINING_IMAGE"
 
 
 def register(subparsers: Any) -> None:
@@ -22,9 +31,29 @@ def register(subparsers: Any) -> None:
                    help="Prometheus address written into KEDA ScaledObjects")
     p.add_argument("--liveness", default=None, metavar="URL",
                    help="serve Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz")
+    p.add_argument("--serving-image", default=None, metavar="IMAGE",
+                   help="image of the serving pods where spec.serving.image is not set "
+                        f"(default: ${SERVING_IMAGE_ENV}, else voiceflow/inference-pod)")
+    p.add_argument("--pipelines-image", default=None, metavar="IMAGE",
+                   help="image of the training workflow and the export Job where spec.training.image "
+                        f"is not set (default: ${PIPELINES_IMAGE_ENV}, else voiceflow/pipelines)")
     p.add_argument("--print-rbac", action="store_true",
                    help="print the (apiGroup, resource, verbs) the operator needs as JSON and exit")
     p.set_defaults(handler=_run)
+
+
+def image_defaults(
+    serving: str | None, pipelines: str | None, environ: Mapping[str, str] | None = None
+) -> ImageDefaults:
+    """The operator's default images: the flag, else the environment, else the built-in default."""
+    from voiceflow_operator.spec import ImageDefaults
+
+    env = os.environ if environ is None else environ
+    builtin = ImageDefaults()
+    return ImageDefaults(
+        serving=serving or env.get(SERVING_IMAGE_ENV) or builtin.serving,
+        pipelines=pipelines or env.get(PIPELINES_IMAGE_ENV) or builtin.pipelines,
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -49,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
         canary_prometheus_url=args.prometheus_url,
         scaler_prometheus_url=args.scaler_prometheus_url or args.prometheus_url or DEFAULT_PROMETHEUS,
         liveness_endpoint=args.liveness,
+        images=image_defaults(args.serving_image, args.pipelines_image),
     )
     asyncio.run(run_operator(config))
     return 0

@@ -25,6 +25,7 @@ from voiceflow_operator.drift import needs_apply, with_hash
 from voiceflow_operator.kube import ConnectionSettings, KubeApi
 from voiceflow_operator.prometheus import PrometheusClient
 from voiceflow_operator.reconcile import BACKOFF_BASE_SECONDS, Plan, decide
+from voiceflow_operator.spec import ImageDefaults
 
 # Children that are created once and never edited (a new attempt gets a new name).
 CREATE_ONLY = {ch.WORKFLOW, ch.EXPORT}
@@ -37,6 +38,7 @@ class OperatorConfig:
     interval_s: float = 10.0
     canary_prometheus_url: str | None = None  # None: canaries judged on readiness only
     scaler_prometheus_url: str = DEFAULT_PROMETHEUS
+    images: ImageDefaults = field(default_factory=ImageDefaults)  # where a spec names no image
     backoff_base_s: float = BACKOFF_BASE_SECONDS
     standalone: bool = True  # one replica; no peering objects needed
     scanning_disabled: bool = False
@@ -104,6 +106,7 @@ class Reconciler:
                 metrics=metrics,
                 prometheus_url=self.config.scaler_prometheus_url,
                 backoff_base=self.config.backoff_base_s,
+                images=self.config.images,
             )
             await self._apply(plan, refs, observed, namespace)
             for event in plan.events:

@@ -1,34 +1,46 @@
 """What the operator touches in the cluster, so the Helm chart can derive its RBAC from code.
 
-`rbac_rules()` is the single source: the chart's ClusterRole/Role rules should be generated from
-it (`python -c 'import voiceflow_operator, json; print(json.dumps(voiceflow_operator.rbac_rules()))'`).
+`rbac_rules()` is the single source: the chart's ClusterRole/Role rules are generated from it
+(`voiceflow operator --print-rbac > helm/voiceflow/files/operator-rbac.json`). Exactly the verbs the
+code uses, nothing more (tests/deploy/test_rbac.py derives them from the source and from Kopf):
+
+- children, through `kube.KubeApi`: get (each child slot every reconcile), create, patch
+  (server-side apply), delete; never list, watch or update (the timer re-reads them);
+- the resource: get (the reconcile re-reads it), list + watch (Kopf's watch stream), patch (Kopf's
+  finalizer and its progress/diff-base annotations); its status: patch (`patch_status`);
+- core Events: create (`kopf.event` and Kopf's log-to-Event posting POST `/api/v1/events`);
+- cluster-scoped, for Kopf's scanning: list + watch on CRDs (resource discovery) and on namespaces
+  (namespace patterns, when the operator watches listed namespaces).
 """
 
 from __future__ import annotations
 
 from voiceflow_operator.constants import GROUP, PLURAL
 
-READ = ("get", "list", "watch")
-CHILD = ("get", "list", "watch", "create", "patch", "update", "delete")
+Rule = tuple[str, str, tuple[str, ...]]
+
+CHILD = ("get", "create", "patch", "delete")
+WATCH = ("list", "watch")
+
+# (apiGroup, plural) of every child kind; the operator looks each slot up whatever the serving mode.
+CHILD_RESOURCES: tuple[tuple[str, str], ...] = (
+    ("argoproj.io", "workflows"),
+    ("batch", "jobs"),
+    ("apps", "deployments"),
+    ("", "services"),
+    ("gateway.networking.k8s.io", "httproutes"),
+    ("keda.sh", "scaledobjects"),
+    ("serving.kserve.io", "inferenceservices"),
+)
 
 
-def rbac_rules() -> list[tuple[str, str, tuple[str, ...]]]:
+def rbac_rules() -> list[Rule]:
     """(apiGroup, resource, verbs) triples; "" is the core group."""
     return [
-        # Our resource: watch it, keep Kopf's finalizer/annotations, write status.
-        (GROUP, PLURAL, ("get", "list", "watch", "patch", "update")),
-        (GROUP, f"{PLURAL}/status", ("get", "patch", "update")),
-        # Children (all adopted by ownerReferences).
-        ("argoproj.io", "workflows", CHILD),
-        ("batch", "jobs", CHILD),
-        ("apps", "deployments", CHILD),
-        ("", "services", CHILD),
-        ("gateway.networking.k8s.io", "httproutes", CHILD),
-        ("keda.sh", "scaledobjects", CHILD),
-        ("serving.kserve.io", "inferenceservices", CHILD),
-        # Kopf posts Events and, cluster-wide, discovers namespaces and CRDs.
-        ("", "events", ("create", "patch")),
-        ("events.k8s.io", "events", ("create", "patch")),
-        ("", "namespaces", READ),
-        ("apiextensions.k8s.io", "customresourcedefinitions", READ),
+        (GROUP, PLURAL, ("get", "list", "watch", "patch")),
+        (GROUP, f"{PLURAL}/status", ("patch",)),
+        *((group, plural, CHILD) for group, plural in CHILD_RESOURCES),
+        ("", "events", ("create",)),
+        ("", "namespaces", WATCH),
+        ("apiextensions.k8s.io", "customresourcedefinitions", WATCH),
     ]

@@ -38,7 +38,7 @@ from voiceflow_operator.canary import (
 )
 from voiceflow_operator.conditions import get_condition, set_condition
 from voiceflow_operator.constants import CANARY_HEALTHY, EXPORTED, READY, TRAINED
-from voiceflow_operator.spec import ModelSpec, SpecError, parse_spec
+from voiceflow_operator.spec import ImageDefaults, ModelSpec, SpecError, parse_spec
 
 Observed = Mapping[str, Mapping[str, Any] | None]
 
@@ -107,10 +107,11 @@ def decide(
     metrics: CanaryMetrics | None = None,
     prometheus_url: str = DEFAULT_PROMETHEUS,
     backoff_base: float = BACKOFF_BASE_SECONDS,
+    images: ImageDefaults | None = None,
 ) -> Plan:
     ctx = _Ctx(body, now)
     try:
-        spec = parse_spec(body.get("spec") or {})
+        spec = parse_spec(body.get("spec") or {}, images)
     except SpecError as exc:
         ctx.status["phase"] = "Failed"
         ctx.cond(READY, "False", "InvalidSpec", str(exc))

@@ -18,13 +18,30 @@ class SpecError(ValueError):
     """The spec can never be reconciled as written (a permanent error, not a retry)."""
 
 
+# The images the chart builds (docker/*.Dockerfile, docs/deploy.md), at the chart's appVersion.
+DEFAULT_SERVING_IMAGE = "voiceflow/inference-pod:0.1.0"
+DEFAULT_PIPELINES_IMAGE = "voiceflow/pipelines:0.1.0"
+
+
+@dataclass(frozen=True)
+class ImageDefaults:
+    """The images used where a spec names none (`voiceflow operator --serving-image/--pipelines-image`).
+
+    The CRD has no default for `training.image` / `serving.image` on purpose: the API server would
+    otherwise fill one in and the operator's (installation-specific) defaults could never apply.
+    """
+
+    serving: str = DEFAULT_SERVING_IMAGE
+    pipelines: str = DEFAULT_PIPELINES_IMAGE  # training workflow steps and the export Job
+
+
 @dataclass(frozen=True)
 class Training:
     dataset: str
     preset: str = "full"
     config: str | None = None
     hyperparameters: Mapping[str, float] = field(default_factory=dict)
-    image: str = "ghcr.io/voiceflow/voiceflow-train:0.1.0"
+    image: str = DEFAULT_PIPELINES_IMAGE
     artifacts: str = "pvc://voiceflow-models"
     der_margin: float = 0.0
     max_retries: int = 2
@@ -58,7 +75,7 @@ class Gateway:
 @dataclass(frozen=True)
 class Serving:
     mode: str = "streaming"
-    image: str = "ghcr.io/voiceflow/voiceflow-serve:0.1.0"
+    image: str = DEFAULT_SERVING_IMAGE
     gateway: Gateway = field(default_factory=Gateway)
     canary: Canary = field(default_factory=Canary)
     autoscaling: Autoscaling = field(default_factory=Autoscaling)
@@ -74,25 +91,31 @@ class ModelSpec:
     serving: Serving
 
 
-def parse_spec(spec: Mapping[str, Any]) -> ModelSpec:
-    """Validate and default a spec dict; raise SpecError naming the offending field."""
+def parse_spec(spec: Mapping[str, Any], images: ImageDefaults | None = None) -> ModelSpec:
+    """Validate and default a spec dict; raise SpecError naming the offending field.
+
+    `images` fills `training.image` and `serving.image` where the spec names none.
+    """
+    images = images or ImageDefaults()
     version = spec.get("version")
     if not isinstance(version, str) or not version:
         raise SpecError("spec.version is required")
     training_raw, model_raw = spec.get("training"), spec.get("model")
     if (training_raw is None) == (model_raw is None):
         raise SpecError("exactly one of spec.training or spec.model must be set")
-    training = _training(training_raw) if training_raw is not None else None
+    training = _training(training_raw, images.pipelines) if training_raw is not None else None
     model_uri = str(model_raw["uri"]) if model_raw is not None and "uri" in model_raw else None
     if model_raw is not None and not model_uri:
         raise SpecError("spec.model.uri is required")
     quantize = str((spec.get("export") or {}).get("quantize", "none"))
     if quantize not in ("none", "int8"):
         raise SpecError(f"spec.export.quantize must be none or int8, not {quantize!r}")
-    return ModelSpec(version, training, model_uri, quantize, _serving(spec.get("serving") or {}))
+    return ModelSpec(
+        version, training, model_uri, quantize, _serving(spec.get("serving") or {}, images.serving)
+    )
 
 
-def _training(raw: Mapping[str, Any]) -> Training:
+def _training(raw: Mapping[str, Any], default_image: str) -> Training:
     if not raw.get("dataset"):
         raise SpecError("spec.training.dataset is required")
     d = Training(dataset="-")
@@ -101,7 +124,7 @@ def _training(raw: Mapping[str, Any]) -> Training:
         preset=str(raw.get("preset", d.preset)),
         config=raw.get("config"),
         hyperparameters=_hyperparameters(raw.get("hyperparameters") or {}),
-        image=str(raw.get("image", d.image)),
+        image=str(raw.get("image") or default_image),
         artifacts=str(raw.get("artifacts", d.artifacts)).rstrip("/"),
         der_margin=float(raw.get("derMargin", d.der_margin)),
         max_retries=int(raw.get("maxRetries", d.max_retries)),
@@ -119,7 +142,7 @@ def _hyperparameters(raw: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) if k == "learningRate" else int(v) for k, v in raw.items()}
 
 
-def _serving(raw: Mapping[str, Any]) -> Serving:
+def _serving(raw: Mapping[str, Any], default_image: str) -> Serving:
     d = Serving()
     mode = str(raw.get("mode", d.mode))
     if mode not in ("streaming", "kserve"):
@@ -149,7 +172,7 @@ def _serving(raw: Mapping[str, Any]) -> Serving:
     )
     return Serving(
         mode=mode,
-        image=str(raw.get("image", d.image)),
+        image=str(raw.get("image") or default_image),
         gateway=gateway,
         canary=canary,
         autoscaling=autoscaling,

@@ -152,11 +152,6 @@ def test_no_kind_is_granted_that_the_code_does_not_touch(helm_bin: str) -> None:
     assert not extra, f"granted but never touched: {sorted(extra)}"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="rbac_rules() also grants list/watch/update on children, update on the resource and its status, "
-    "patch on events and events.k8s.io events, which the code never uses (reported on issue 8)",
-)
 def test_verbs_are_exactly_the_touched_ones(helm_bin: str) -> None:
     granted = chart_grants(helm_bin, "default")["ClusterRole/"]
     assert granted == touched_grants(), sorted(granted ^ touched_grants())

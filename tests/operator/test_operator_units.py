@@ -12,7 +12,14 @@ from voiceflow_operator.canary import CanaryMetrics, deployment_ready, judge_can
 from voiceflow_operator.conditions import set_condition
 from voiceflow_operator.rbac import rbac_rules
 from voiceflow_operator.reconcile import backoff_seconds, decide, workflow_metrics
-from voiceflow_operator.spec import Canary, SpecError, parse_spec
+from voiceflow_operator.spec import (
+    DEFAULT_PIPELINES_IMAGE,
+    DEFAULT_SERVING_IMAGE,
+    Canary,
+    ImageDefaults,
+    SpecError,
+    parse_spec,
+)
 
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -176,3 +183,84 @@ def test_status_fields_the_operator_writes_survive_pruning() -> None:
     assert prune(schema, full)["status"] == status
     assert {"modelVersion", "trainedVersion", "trainingVersion", "modelUri"} <= status.keys()
     assert prune(schema, {**body, "status": {**status, "bogus": 1}})["status"] == status
+
+
+# --- default images (voiceflow operator --serving-image / --pipelines-image) ---------------------
+
+IMAGES = ImageDefaults(serving="registry.example/voiceflow/inference-pod:9.9.9",
+                       pipelines="registry.example/voiceflow/pipelines:9.9.9")
+
+
+def container_images(manifest: dict) -> set[str]:
+    pod = manifest["spec"]["template"]["spec"]
+    return {c["image"] for c in pod["containers"]}
+
+
+def workflow_image(workflow: dict) -> str:
+    params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
+    return str(params["image"])  # every step runs {{workflow.parameters.image}}
+
+
+def plans_through_serving(body: dict, images: ImageDefaults | None) -> dict[str, dict]:
+    """The Workflow, the export Job and the stable Deployment decide() renders for `body`."""
+    refs = ch.child_refs(body)
+    trained = {ch.WORKFLOW: {"metadata": {"name": refs[ch.WORKFLOW].name}, "status": {"phase": "Succeeded"}}}
+    exported = {**trained, ch.EXPORT: {"metadata": {"name": refs[ch.EXPORT].name}, "status": {"succeeded": 1}}}
+    return {
+        ch.WORKFLOW: decide(body, {}, T0, images=images).ensure[ch.WORKFLOW],
+        ch.EXPORT: decide(body, trained, T0, images=images).ensure[ch.EXPORT],
+        ch.STABLE_DEPLOY: decide(body, exported, T0, images=images).ensure[ch.STABLE_DEPLOY],
+    }
+
+
+def test_builtin_default_images_are_the_images_the_chart_builds() -> None:
+    spec = parse_spec({"version": "1", "training": {"dataset": "s3://d"}})
+    assert spec.training is not None
+    assert spec.training.image == DEFAULT_PIPELINES_IMAGE == "voiceflow/pipelines:0.1.0"
+    assert spec.serving.image == DEFAULT_SERVING_IMAGE == "voiceflow/inference-pod:0.1.0"
+
+
+def test_operator_default_images_apply_where_the_spec_names_none() -> None:
+    body = example_body("train-streaming.yaml")
+    assert "image" not in body["spec"]["training"] and "image" not in body["spec"]["serving"]
+    built = plans_through_serving(body, IMAGES)
+    assert workflow_image(built[ch.WORKFLOW]) == IMAGES.pipelines
+    assert container_images(built[ch.EXPORT]) == {IMAGES.pipelines}
+    assert container_images(built[ch.STABLE_DEPLOY]) == {IMAGES.serving}
+    kserve = example_body("serve-existing-kserve.yaml")
+    kserve["spec"]["serving"].pop("image", None)
+    (predictor,) = decide(kserve, {}, T0, images=IMAGES).ensure[ch.ISVC]["spec"]["predictor"]["containers"]
+    assert predictor["image"] == IMAGES.serving
+
+
+def test_images_named_in_the_spec_win_over_the_operator_defaults() -> None:
+    body = example_body("train-streaming.yaml")
+    body["spec"]["training"]["image"] = "mine/train:1"
+    body["spec"]["serving"]["image"] = "mine/serve:1"
+    built = plans_through_serving(body, IMAGES)
+    assert workflow_image(built[ch.WORKFLOW]) == "mine/train:1"
+    assert container_images(built[ch.EXPORT]) == {"mine/train:1"}
+    assert container_images(built[ch.STABLE_DEPLOY]) == {"mine/serve:1"}
+
+
+def test_without_operator_defaults_the_builtin_images_are_used() -> None:
+    built = plans_through_serving(example_body("train-streaming.yaml"), None)
+    assert container_images(built[ch.EXPORT]) == {DEFAULT_PIPELINES_IMAGE}
+    assert container_images(built[ch.STABLE_DEPLOY]) == {DEFAULT_SERVING_IMAGE}
+
+
+def test_cli_image_flags_win_over_the_environment_then_the_builtins() -> None:
+    from voiceflow_operator.cli import PIPELINES_IMAGE_ENV, SERVING_IMAGE_ENV, image_defaults
+
+    env = {SERVING_IMAGE_ENV: "env/serve:2", PIPELINES_IMAGE_ENV: "env/pipelines:2"}
+    assert image_defaults("flag/serve:3", "flag/pipelines:3", env) == ImageDefaults("flag/serve:3", "flag/pipelines:3")
+    assert image_defaults(None, None, env) == ImageDefaults("env/serve:2", "env/pipelines:2")
+    assert image_defaults(None, None, {}) == ImageDefaults()
+
+
+def test_cli_parses_the_image_flags() -> None:
+    main = pytest.importorskip("voiceflow.cli.main")
+    args = main.build_parser().parse_args(
+        ["operator", "--serving-image=a/serve:1", "--pipelines-image", "a/pipelines:1"]
+    )
+    assert (args.serving_image, args.pipelines_image) == ("a/serve:1", "a/pipelines:1")

@@ -6,6 +6,11 @@ depend on: resourceVersion/uid/generation/creationTimestamp stamping, generateNa
 on spec changes, server-side apply approximated for a single field manager (the applied spec
 replaces the old one), finalizers, and garbage collection of dependents by ownerReferences.
 Admission, strategic merge and conflicts on stale resourceVersions are still out of scope.
+
+RBAC: with `grants` set (the operator's `rbac_rules()`), a request whose (apiGroup, resource,
+verb) is not granted is answered 403 Forbidden, as the API server's authorizer would, and recorded
+in `denied`. The tests' own controller helpers (patch_object, ...) do not go through HTTP and are
+not checked: only what the operator and Kopf request is.
 """
 
 from __future__ import annotations
@@ -44,6 +49,29 @@ RESOURCES: dict[str, str] = {
 }
 
 
+Grant = tuple[str, str, str]  # (apiGroup, resource[/subresource], verb); "" is the core group
+
+
+def request_grant(request: rendering.Request) -> Grant | None:
+    """What the authorizer checks for a request; None for non-resource URLs (discovery)."""
+    res = request.resource
+    if res is None or res.plural is None:
+        return None
+    resource_name = f"{res.plural}/{request.subresource}" if request.subresource else res.plural
+    return res.group or "", resource_name, http_verb(str(request.method.value), request)
+
+
+def http_verb(method: str, request: rendering.Request) -> str:
+    """Kubernetes' request verb: GET is get, list or watch; POST create; PUT update; ..."""
+    if method == "GET":
+        if request.action == action.WATCH:
+            return "watch"
+        return "get" if request.name else "list"
+    if method == "DELETE" and not request.name:
+        return "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}[method]
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -60,6 +88,8 @@ def _spec_part(obj: dict[str, Any]) -> dict[str, Any]:
 @attrs.define(kw_only=True)
 class ClusterEmulator(KubernetesEmulator):
     _rv: itertools.count = attrs.field(factory=lambda: itertools.count(1000), init=False)
+    grants: frozenset[Grant] | None = None  # None: no authorization (everything allowed)
+    denied: list[Grant] = attrs.field(factory=list, init=False)
 
     def declare_resources(self) -> None:
         for key, kind in RESOURCES.items():
@@ -84,7 +114,19 @@ class ClusterEmulator(KubernetesEmulator):
 
     # -- mutation ---------------------------------------------------------------------------
 
+    def _authorize(self, request: rendering.Request) -> None:
+        grant = request_grant(request)
+        if self.grants is None or grant is None or grant in self.grants:
+            return
+        self.denied.append(grant)
+        group, resource_name, verb = grant
+        raise k8s.KubernetesError(
+            status=403, reason="Forbidden",
+            message=f'cannot {verb} resource "{resource_name}" in API group "{group}"',
+        )
+
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        self._authorize(request)
         if request.resource is not None:
             async with self._lock:
                 if request.action == action.CREATE:

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from kmock import Server
-from vf_kube_emulator import ClusterEmulator
+from vf_kube_emulator import ClusterEmulator, Grant
 from voiceflow_operator.handlers import OperatorConfig, run_operator
 from voiceflow_operator.kube import ConnectionSettings
+from voiceflow_operator.rbac import rbac_rules
 
 NS = "default"
 DM = "voiceflow.io/v1alpha1/diarizationmodels"
@@ -65,12 +66,22 @@ class OperatorProcess:
                 await self.task
 
 
+def operator_grants() -> frozenset[Grant]:
+    """What the chart's RBAC grants the operator (files/operator-rbac.json is rbac_rules())."""
+    return frozenset((g, r, v) for g, r, verbs in rbac_rules() for v in verbs)
+
+
 @contextlib.asynccontextmanager
 async def cluster() -> AsyncIterator[tuple[ClusterEmulator, str]]:
-    async with ClusterEmulator() as emu, Server(emu) as server:
+    """The emulator, authorizing the operator's requests with exactly its declared RBAC."""
+    async with ClusterEmulator(grants=operator_grants()) as emu, Server(emu) as server:
         emu.declare_resources()
         await emu.create_object("v1/namespaces", "", {"metadata": {"name": NS}})
-        yield emu, str(server.url).rstrip("/")
+        try:
+            yield emu, str(server.url).rstrip("/")
+        finally:
+            # Checked even when the scenario failed: a 403 is the likeliest reason it stalled.
+            assert not emu.denied, f"the operator was forbidden by its RBAC: {sorted(set(emu.denied))}"
 
 
 async def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
