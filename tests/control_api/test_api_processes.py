@@ -170,3 +170,23 @@ def test_server_killed_mid_job_loses_nothing(procs: Processes, tmp_path: Path) -
     # The file interrupted by the kill was taken over after its lease expired: a second attempt.
     assert sorted(f["attempts"] for f in done["files"]) == [1, 1, 1, 1, 1, 2]
     assert set(Counter(name for _, name in processed(tmp_path)).values()) <= {1, 2}
+
+
+def test_rate_limit_holds_across_api_processes_with_redis(procs: Processes, redis_url: str, redis_prefix: str) -> None:
+    port = free_port()
+    env = {
+        "VOICEFLOW_EMBEDDED_WORKERS": "0",
+        "VOICEFLOW_REDIS_URL": redis_url,
+        "VOICEFLOW_REDIS_PREFIX": redis_prefix,
+        "VOICEFLOW_RATE_LIMIT": "12",
+        "VOICEFLOW_RATE_LIMIT_WINDOW_S": "3600",
+    }
+    # Two separate API processes (as two pods behind a Service), requests alternating between them.
+    second = free_port()
+    serve(procs, port, **env)
+    serve(procs, second, **env)
+    bases = [f"http://127.0.0.1:{port}", f"http://127.0.0.1:{second}"]
+    headers = admin_headers(bases[0])
+    codes = [httpx.get(f"{bases[i % 2]}/api/models", headers=headers, timeout=10).status_code for i in range(20)]
+    # An in-process limit would let 12 through *each*; Redis counts the user's requests globally.
+    assert codes.count(200) == 12 and codes.count(429) == 8 and codes[:12] == [200] * 12
