@@ -17,6 +17,9 @@ LABEL_VERSION = "voiceflow.io/version"
 LABEL_ROLE = "voiceflow.io/role"  # training | export | stable | canary
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "voiceflow-operator"
+# The ServiceAccount training Workflows and export Jobs run as, in the resource's namespace (the Helm
+# chart creates it, with the Argo executor's Role, in the release and every watched namespace).
+WORKFLOW_SERVICE_ACCOUNT = "voiceflow-workflow"
 
 # The inference pod's contract (inference_pod issue): one port, probes, metrics, WebSocket.
 SERVING_PORT = 3000

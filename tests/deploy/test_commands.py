@@ -56,6 +56,25 @@ def test_chart_commands_parse(helm_bin: str, combo: str, parser: argparse.Argume
                 parses(parser, container_argv(container))
 
 
+def operator_args(objects: list[dict], parser: argparse.ArgumentParser) -> argparse.Namespace:
+    (operator,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-operator")]
+    return parser.parse_args(container_argv(pod_spec(operator)["containers"][0]))
+
+
+def test_operator_default_images_are_the_charts_images(helm_bin: str, parser: argparse.ArgumentParser) -> None:
+    """The operator's --serving-image / --pipelines-image (parsed by the real CLI) name the chart's images."""
+    objects = render(helm_bin, "default")
+    (inference,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-inference")]
+    args = operator_args(objects, parser)
+    assert args.serving_image == pod_spec(inference)["containers"][0]["image"] == "voiceflow/inference-pod:0.1.0"
+    assert args.pipelines_image == "voiceflow/pipelines:0.1.0"
+    moved = operator_args(render(helm_bin, "default", extra=("--set", "image.registry=ghcr.io/acme")), parser)
+    assert (moved.serving_image, moved.pipelines_image) == (
+        "ghcr.io/acme/voiceflow/inference-pod:0.1.0",
+        "ghcr.io/acme/voiceflow/pipelines:0.1.0",
+    )
+
+
 def test_dockerfile_commands_parse(parser: argparse.ArgumentParser) -> None:
     for dockerfile in (ROOT / "docker").glob("*.Dockerfile"):
         text = dockerfile.read_text()

@@ -7,6 +7,11 @@ Both sides come from code:
   slot `children.child_refs()` looks up, the HTTP methods its API client uses on them, the CRD
   itself, and the framework resources Kopf watches or posts to (read from the installed Kopf).
 A new child kind in the operator without RBAC fails `test_every_touched_kind_and_verb_is_granted`.
+At run time, tests/operator's e2e scenarios run the real operator against an emulator that answers
+403 to anything outside `rbac_rules()`.
+
+The training Workflows and export Jobs run as their own ServiceAccount (WORKFLOW_SERVICE_ACCOUNT),
+which the chart creates, with the Argo executor's Role, wherever the operator creates them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from .chart import by_kind, render
+from .chart import NAMESPACE, by_kind, pod_spec, render
 from .conftest import CHART, ROOT
 
 voiceflow_operator = pytest.importorskip("voiceflow_operator")
@@ -159,3 +164,44 @@ def test_verbs_are_exactly_the_touched_ones(helm_bin: str) -> None:
 
 def test_operator_source_is_where_the_test_reads_it() -> None:
     assert Path(voiceflow_operator.__file__).resolve().parent == OPERATOR_SRC.resolve()
+
+
+# The Argo executor's minimum (emissary executor, Argo >= 3.4): it reports step outputs as
+# WorkflowTaskResults. The export Job needs no API access.
+ARGO_EXECUTOR_GRANTS = {("argoproj.io", "workflowtaskresults", v) for v in ("create", "patch")}
+
+
+def operator_namespaces(objects: list[dict]) -> set[str]:
+    """Where the operator creates children: the watched namespaces, else (cluster-wide) the release's."""
+    (operator,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-operator")]
+    args = pod_spec(operator)["containers"][0]["args"]
+    return {NAMESPACE, *(a.split("=", 1)[1] for a in args if a.startswith("--namespace="))}
+
+
+def named(objects: list[dict], kind: str, name: str) -> dict[str, dict]:
+    return {o["metadata"]["namespace"]: o for o in by_kind(objects, kind) if o["metadata"]["name"] == name}
+
+
+@pytest.mark.parametrize("combo", ["default", "keda", "kserve"])
+def test_workflow_service_account_exists_where_the_operator_creates_training_pods(
+    helm_bin: str, combo: str
+) -> None:
+    from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT as SA
+
+    objects = render(helm_bin, combo)
+    namespaces = operator_namespaces(objects)
+    if combo == "keda":  # operator.watchNamespaces: one ServiceAccount per watched namespace too
+        assert len(namespaces) == 2, namespaces
+    accounts, roles, bindings = (named(objects, k, SA) for k in ("ServiceAccount", "Role", "RoleBinding"))
+    assert accounts.keys() == roles.keys() == bindings.keys() == namespaces
+    for ns in namespaces:
+        assert rules_to_grants(roles[ns]["rules"]) == ARGO_EXECUTOR_GRANTS, ns
+        assert bindings[ns]["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SA}
+        assert bindings[ns]["subjects"] == [{"kind": "ServiceAccount", "name": SA, "namespace": ns}]
+
+
+def test_no_workflow_service_account_without_training(helm_bin: str) -> None:
+    from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT as SA
+
+    objects = render(helm_bin, "streaming-only")
+    assert not any(o["metadata"]["name"] == SA for o in objects)

@@ -149,3 +149,14 @@ def test_model_reaches_the_pod() -> None:
     job = next(m for _, m in CHILDREN if m["kind"] == "Job")
     volume = job["spec"]["template"]["spec"]["volumes"][0]
     assert volume["persistentVolumeClaim"]["claimName"] == "voiceflow-models"
+
+
+def test_training_pods_run_as_the_workflow_service_account() -> None:
+    """The ServiceAccount the Helm chart creates (with the Argo executor's Role) in each namespace."""
+    from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
+
+    workflows = [m for _, m in CHILDREN if m["kind"] == "Workflow"]
+    jobs = [m for _, m in CHILDREN if m["kind"] == "Job"]
+    assert workflows and jobs
+    assert {w["spec"]["serviceAccountName"] for w in workflows} == {WORKFLOW_SERVICE_ACCOUNT}
+    assert {j["spec"]["template"]["spec"]["serviceAccountName"] for j in jobs} == {WORKFLOW_SERVICE_ACCOUNT}

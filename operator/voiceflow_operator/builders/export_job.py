@@ -6,6 +6,7 @@ from typing import Any
 
 from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata
 from voiceflow_operator.builders.storage import model_files
+from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
 from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
 from voiceflow_operator.spec import ModelSpec
 
@@ -38,7 +39,7 @@ def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
                 "metadata": {"labels": meta["labels"]},
                 "spec": {
                     "restartPolicy": "Never",
-                    "serviceAccountName": "voiceflow-workflow",
+                    "serviceAccountName": WORKFLOW_SERVICE_ACCOUNT,
                     "volumes": store.volumes,
                     "containers": [
                         {

@@ -6,6 +6,7 @@ from typing import Any
 
 from pipelines.workflows import TrainingWorkflowParams, build_training_workflow
 from voiceflow_operator.builders.common import Owner, labels, metadata
+from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
 from voiceflow_operator.naming import workflow_name
 from voiceflow_operator.spec import ModelSpec
 
@@ -36,6 +37,7 @@ def build_training_workflow_for(owner: Owner, spec: ModelSpec, attempt: int) -> 
         lr=t.hyperparameters.get("learningRate"),
         max_steps=_int(t.hyperparameters.get("maxSteps")),
         labels=labels(owner, "training", spec.version),
+        service_account=WORKFLOW_SERVICE_ACCOUNT,
     )
     wf = build_training_workflow(params)
     wf["metadata"] = {**wf["metadata"], **metadata(owner, name, "training", spec.version)}
