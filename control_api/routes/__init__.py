@@ -18,6 +18,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
         409: {"model": ErrorResponse, "description": "not allowed in the current state"},
         413: {"model": ErrorResponse, "description": "too large"},
         415: {"model": ErrorResponse, "description": "unsupported media type"},
-        502: {"model": ErrorResponse, "description": "the Kubernetes API refused or failed"},
+        502: {"model": ErrorResponse, "description": "the registry backend (Kubernetes API, model store) failed"},
     }
     return {**ERRORS, **{code: extra[code] for code in codes}}

@@ -22,7 +22,8 @@ router = APIRouter(prefix="/api/models", tags=["models"])
 
 @contextmanager
 def backend_errors() -> Iterator[None]:
-    """A config the cluster cannot take is the caller's 422; the cluster API failing is a 502."""
+    """A config the backend cannot take is the caller's 422; the backend failing (the Kubernetes API, or
+    publishing the model file when embedded) is a 502, and the surrounding transaction rolls back."""
     try:
         yield
     except ValueError as exc:
@@ -30,7 +31,7 @@ def backend_errors() -> Iterator[None]:
     except HTTPException:
         raise
     except Exception as exc:
-        raise HTTPException(status_code=502, detail=f"cluster API error: {type(exc).__name__}: {exc}") from exc
+        raise HTTPException(status_code=502, detail=f"registry backend error: {type(exc).__name__}: {exc}") from exc
 
 
 def _get(session: Session, model_id: str, *, lock: bool = False) -> RegistryModel:
