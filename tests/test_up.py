@@ -56,3 +56,5 @@ def test_up_demo_end_to_end(tmp_path: Path) -> None:
     assert "voiceflow up: ready" in result.stdout
     assert "SPEAKER_" in result.stdout
     assert (tmp_path / "state" / "control_api.db").is_file()
+    password = (tmp_path / "state" / "admin_password").read_text().strip()
+    assert len(password) >= 20 and (tmp_path / "state" / "admin_password").stat().st_mode & 0o077 == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -81,6 +82,17 @@ def seed_active_model(active_dir: Path) -> None:
         tmp.replace(active_dir / "model.onnx")
 
 
+def admin_password(state_dir: Path) -> str:
+    """The embedded admin's password: generated once, kept (mode 600) in the state dir."""
+    path = state_dir / "admin_password"
+    if not path.is_file():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(18))
+    return path.read_text().strip()
+
+
 def wait_ready(url: str, deadline: float, process: subprocess.Popen[bytes]) -> bool:
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -114,6 +126,9 @@ def run_up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("VOICEFLOW_STATE_DIR", str(state_dir))
     env.setdefault("VOICEFLOW_ACTIVE_MODEL_DIR", str(active_dir))
+    if "VOICEFLOW_ADMIN_PASSWORD" not in env:
+        env["VOICEFLOW_ADMIN_PASSWORD"] = admin_password(state_dir)
+        print(f"voiceflow up: control API user 'admin', password in {state_dir / 'admin_password'}", flush=True)
     services = plan_services(args, active_dir)
     processes: list[subprocess.Popen[bytes]] = []
     stopping = False
