@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from control_api.context import AppContext
+from control_api.db import session_scope
 from control_api.ratelimit import RateDecision
 from control_api.security import TokenError, decode_token, role_allows
 
@@ -36,15 +37,8 @@ CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 def get_session(ctx: CtxDep) -> Iterator[Session]:
     """A session committed after the handler returns, rolled back if it raises."""
-    session = ctx.sessions()
-    try:
+    with session_scope(ctx.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def unauthorized(detail: str) -> HTTPException:
