@@ -13,47 +13,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pod_process import start_pod as start_pod_process  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
 
 AMI = ROOT.parent / "shared" / "data" / "ami-excerpts"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_pod() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "VOICEFLOW_HOST": "127.0.0.1",
-        "VOICEFLOW_PORT": str(port),
-        "VOICEFLOW_LOG_LEVEL": "warning",
-        "VOICEFLOW_MAX_REALTIME_FACTOR": "1000",
-        "VOICEFLOW_REALTIME_BURST_SECONDS": "600",
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "inference_pod"], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
-                if r.status == 200:
-                    return proc, f"ws://127.0.0.1:{port}/ws/stream"
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("pod did not become ready")
+    return start_pod_process({"VOICEFLOW_MAX_REALTIME_FACTOR": "1000", "VOICEFLOW_REALTIME_BURST_SECONDS": "600"})
 
 
 def main() -> int:

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pod_process import start_pod as start_pod_process  # noqa: E402
+
 DATA = ROOT.parent / "shared" / "data" / "ami-excerpts"
 SR = 16000
 
@@ -219,37 +222,11 @@ async def run_idle(url: str, n: int, pid: int | None, hold_s: float = 5.0):
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_pod(workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
-    import urllib.request
-
-    port = free_port()
-    env = {
-        **os.environ,
-        "VOICEFLOW_HOST": "127.0.0.1",
-        "VOICEFLOW_PORT": str(port),
-        "VOICEFLOW_LOG_LEVEL": "warning",
-        "VOICEFLOW_IDLE_TIMEOUT_SECONDS": "600",
-        "VOICEFLOW_MAX_CONNECTIONS": "1100",
-    }
+    env = {"VOICEFLOW_IDLE_TIMEOUT_SECONDS": "600", "VOICEFLOW_MAX_CONNECTIONS": "1100"}
     if workers:
         env["VOICEFLOW_WORKERS"] = str(workers)
-    proc = subprocess.Popen([sys.executable, "-m", "inference_pod"], cwd=ROOT, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as r:
-                if r.status == 200:
-                    return proc, f"ws://127.0.0.1:{port}/ws/stream"
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("pod did not become ready")
+    return start_pod_process(env)
 
 
 def main() -> int:
