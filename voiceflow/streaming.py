@@ -86,6 +86,7 @@ class StreamingSession:
         # Pending frames always come after every assigned frame (an assignment settles them all),
         # so one index is enough to find them without scanning the stream's history.
         self._first_pending: int | None = None
+        self._last_speaker: int | None = None
         self._samples_fed = 0
         self._finished = False
 
@@ -159,13 +160,21 @@ class StreamingSession:
             return available
         window_start = max(0, end - self.config.window_frames)
         window_speech = np.mean(self._speech[window_start:end])
-        if window_speech < self.config.min_window_speech and end - window_start >= self.config.window_frames:
-            return available
         stop = end * CHUNK - self._buffer_start
         window = self._buffer[max(0, stop - self.config.window_frames * CHUNK) : stop]
-        if window.size < 400:
-            return available
+        too_little = window_speech < self.config.min_window_speech and end - window_start >= self.config.window_frames
+        if too_little or window.size < 400:
+            # Too little speech to embed reliably: the speech still happened. Give it to whoever
+            # spoke last rather than drop it (dropping it is all missed speech).
+            if self._last_speaker is None:
+                return available
+            for i in range(start, end):
+                if self._speech[i]:
+                    self._labels[i] = self._last_speaker
+            return start
         speaker = self.clusterer.assign(self.embed(window[None, :])[0])
+        if speaker is not None:
+            self._last_speaker = speaker
         label = PENDING if speaker is None else speaker
         first = start
         if speaker is not None and self._first_pending is not None:
