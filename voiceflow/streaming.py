@@ -19,10 +19,11 @@ import numpy as np
 from voiceflow import SAMPLE_RATE
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
 from voiceflow.segments import Segment, frames_to_segments, merge_adjacent
-from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig
+from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 
+VAD_CONTEXT_FRAMES = 64  # ~2 s of probabilities behind a step for its VAD post-processing
 PENDING = -2  # speech whose speaker is a not-yet-confirmed new candidate
 SILENCE = -1
 
@@ -87,6 +88,7 @@ class StreamingSession:
         # so one index is enough to find them without scanning the stream's history.
         self._first_pending: int | None = None
         self._last_speaker: int | None = None
+        self._probs: list[float] = []
         self._samples_fed = 0
         self._finished = False
 
@@ -110,6 +112,7 @@ class StreamingSession:
         probs = self.vad.feed(audio)
         self._buffer = np.concatenate([self._buffer, audio])
         for p in probs:
+            self._probs.append(float(p))
             self._speech.append(self.gate.update(float(p)))
             self._labels.append(SILENCE)
         first_changed = min(first_changed, self._decide_steps(final=False))
@@ -155,7 +158,12 @@ class StreamingSession:
         return first_changed
 
     def _decide(self, start: int, end: int, available: int) -> int:
-        speech = np.array(self._speech[start:end], dtype=bool)
+        # At decision time the whole step is known, so the step gets the offline VAD rules
+        # (padding, gap filling, blip removal) over its recent context, not just causal hysteresis.
+        lo = max(0, start - VAD_CONTEXT_FRAMES)
+        refined = probabilities_to_mask(np.array(self._probs[lo:end], dtype=np.float32), self.config.vad)
+        self._speech[start:end] = refined[start - lo :].tolist()
+        speech = refined[start - lo :]
         if not speech.any():
             return available
         window_start = max(0, end - self.config.window_frames)

@@ -113,7 +113,8 @@ def _fill_short_runs(mask: np.ndarray, value: bool, max_frames: int) -> np.ndarr
     change = np.flatnonzero(np.diff(mask.astype(np.int8))) + 1
     bounds = np.concatenate([[0], change, [mask.size]])
     for start, end in itertools.pairwise(bounds):
-        interior = not (value is False and (start == 0 or end == mask.size))
+        # Silence at either edge is not a gap, and speech still running at the end is not a blip.
+        interior = not ((value is False and (start == 0 or end == mask.size)) or (value is True and end == mask.size))
         if mask[start] == value and end - start <= max_frames and interior:
             out[start:end] = not value
     return out
