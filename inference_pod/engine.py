@@ -28,9 +28,9 @@ def new_stream_session(model: Any, embed: EmbedFn) -> Any:
     """A streaming session whose embedding calls go through `embed` (the cross-session batcher)."""
     from voiceflow.streaming import StreamingSession
 
-    # The session only needs `embed` (already bound to `model` by the caller); same default
-    # configuration as the CLI's `--streaming`, so the pod's final equals the CLI's output.
-    return StreamingSession(embed=embed)
+    # Same default configuration and model-derived settings (background mean) as the CLI's
+    # `--streaming`, so the pod's final equals the CLI's output; `embed` is the batcher.
+    return StreamingSession.for_model(model, embed=embed)
 
 
 def diarize(model: Any, audio: np.ndarray, num_speakers: int | None = None) -> list[Any]:

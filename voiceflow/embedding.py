@@ -38,6 +38,11 @@ def default_model_path(pointer: Path = DEFAULT_POINTER) -> Path:
     return DEFAULT_MODEL
 
 
+def background_path(model_path: Path) -> Path:
+    """Where a model's background mean embedding lives (scripts/background_mean.py writes it)."""
+    return model_path.with_name(f"{model_path.stem}.background.npy")
+
+
 def session_options(threads: int = 1) -> ort.SessionOptions:
     options = ort.SessionOptions()
     # One intra-op thread per session: throughput comes from serving many windows/streams in
@@ -62,6 +67,7 @@ class EmbeddingModel:
     session: ort.InferenceSession
     sha256: str
     metadata: dict[str, object] = field(default_factory=dict)
+    background_mean: np.ndarray | None = None
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> EmbeddingModel:
@@ -82,6 +88,7 @@ class EmbeddingModel:
         metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         model = cls(model_path, session, file_sha256(model_path), metadata)
         model.embed(np.zeros((1, 16000), dtype=np.float32))  # warm up and prove it runs
+        model.background_mean = _load_background(background_path(model_path), model.dimension)
         return model
 
     @property
@@ -110,6 +117,18 @@ class EmbeddingModel:
     def dimension(self) -> int:
         shape = self.session.get_outputs()[0].shape
         return int(shape[-1]) if isinstance(shape[-1], int) else int(self.metadata.get("embedding_dim", 256))  # type: ignore[call-overload]
+
+
+def _load_background(path: Path, dimension: int) -> np.ndarray | None:
+    if not path.is_file():
+        return None
+    try:
+        mean = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise ModelError(f"{path}: unreadable background mean ({exc})") from exc
+    if mean.shape != (dimension,) or not np.all(np.isfinite(mean)):
+        raise ModelError(f"{path}: background mean must be {dimension} finite floats, got shape {mean.shape}")
+    return mean.astype(np.float32)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

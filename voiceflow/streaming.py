@@ -18,6 +18,7 @@ import numpy as np
 
 from voiceflow import SAMPLE_RATE
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
+from voiceflow.embedding import EmbeddingModel
 from voiceflow.segments import Segment, frames_to_segments, merge_adjacent
 from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
@@ -71,9 +72,13 @@ class StreamingSession:
         embed: EmbedFn,
         config: StreamingConfig | None = None,
         vad: SileroVAD | None = None,
+        background_mean: np.ndarray | None = None,
     ) -> None:
         self.config = config or StreamingConfig()
         self.embed = embed
+        # Subtracted before online clustering (see scripts/background_mean.py): the direction all
+        # embeddings share otherwise dominates the cosine between different speakers.
+        self.background_mean = background_mean
         self.vad = vad or SileroVAD()
         self.gate = CausalSpeechGate(self.config.vad)
         self.clusterer = OnlineClusterer(self.config.clustering)
@@ -91,6 +96,13 @@ class StreamingSession:
         self._probs: list[float] = []
         self._samples_fed = 0
         self._finished = False
+
+    @classmethod
+    def for_model(
+        cls, model: EmbeddingModel, embed: EmbedFn | None = None, config: StreamingConfig | None = None
+    ) -> StreamingSession:
+        """A session on `model` (its background mean included); `embed` may route through a batcher."""
+        return cls(embed or model.embed, config, background_mean=model.background_mean)
 
     @property
     def duration(self) -> float:
@@ -180,7 +192,10 @@ class StreamingSession:
                 if self._speech[i]:
                     self._labels[i] = self._last_speaker
             return start
-        speaker = self.clusterer.assign(self.embed(window[None, :])[0])
+        embedding = self.embed(window[None, :])[0]
+        if self.background_mean is not None:
+            embedding = embedding - self.background_mean
+        speaker = self.clusterer.assign(embedding)
         if speaker is not None:
             self._last_speaker = speaker
         label = PENDING if speaker is None else speaker

@@ -17,7 +17,7 @@ def sample_audio() -> np.ndarray:
 
 
 def run(model, audio: np.ndarray, chunk: int):  # type: ignore[no-untyped-def]
-    session = StreamingSession(model.embed)
+    session = StreamingSession.for_model(model)
     updates = []
     for i in range(0, len(audio), chunk):
         updates.append(session.feed(audio[i : i + chunk]))
@@ -76,3 +76,17 @@ def test_config_bounds() -> None:
         StreamingConfig(window_seconds=0.1)
     with pytest.raises(ValueError):
         StreamingConfig(step_seconds=5.0, window_seconds=1.6)
+
+
+def test_background_mean_is_loaded_validated_and_subtracted(embedding_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from voiceflow.embedding import EmbeddingModel, ModelError
+
+    assert embedding_model.background_mean is not None and embedding_model.background_mean.shape == (256,)
+    session = StreamingSession.for_model(embedding_model)
+    assert session.background_mean is embedding_model.background_mean
+    model_copy = tmp_path / "m.onnx"
+    model_copy.write_bytes(embedding_model.path.read_bytes())
+    assert EmbeddingModel.load(model_copy).background_mean is None
+    np.save(tmp_path / "m.background.npy", np.zeros(3, dtype=np.float32))
+    with pytest.raises(ModelError, match="256 finite floats"):
+        EmbeddingModel.load(model_copy)

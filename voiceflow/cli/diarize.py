@@ -25,7 +25,7 @@ STREAM_CHUNK = 8000  # 0.5 s per feed, as a live client would send
 
 
 def stream_file(audio: np.ndarray, model: EmbeddingModel, config: EngineConfig) -> list[Segment]:
-    session = StreamingSession(model.embed, config.streaming)
+    session = StreamingSession.for_model(model, config=config.streaming)
     for start in range(0, len(audio), STREAM_CHUNK):
         session.feed(audio[start : start + STREAM_CHUNK])
     return session.finish()
