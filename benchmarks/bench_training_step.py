@@ -29,7 +29,7 @@ def main() -> None:
     data = build_dataset(config.data, config.seed)
     assets = load_assets(config.data.root() / config.data.augmentation)
     s = config.student
-    model = build_student(StudentSpec(s.channels, s.blocks, s.embedding_dim)).train()
+    model = build_student(StudentSpec(s.channels, s.blocks, s.embedding_dim, input_norm=s.input_norm)).train()
     batch_t, step_t = [], []
     for step in range(args.steps):
         t0 = time.perf_counter()

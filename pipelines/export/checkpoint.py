@@ -39,7 +39,7 @@ def student_from_checkpoint(state: dict[str, Any]) -> WaveformEmbedder:
         spec = StudentSpec(**state["spec"])
     else:  # a resume checkpoint: the architecture lives in its config
         s = state["config"]["student"]
-        spec = StudentSpec(s["channels"], s["blocks"], s["embedding_dim"])
+        spec = StudentSpec(s["channels"], s["blocks"], s["embedding_dim"], input_norm=s.get("input_norm", "cmn"))
     module = WaveformEmbedder(StudentEncoder(spec), stft=state.get("stft", "conv"))
     module.encoder.load_state_dict(state["encoder"])
     return module.eval()
@@ -61,8 +61,7 @@ def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> 
         "window_seconds": float(config.get("data", {}).get("crop_seconds", 1.6)),
         "architecture": {"type": "ecapa-lite", **spec},
         "quantization": quantized or "none",
-        "source": "trained by `voiceflow train` (distilled from GE2E), "
-        "exported by pipelines/export/checkpoint.py",
+        "source": "trained by `voiceflow train` (distilled from GE2E), exported by pipelines/export/checkpoint.py",
         "frontend": "in-graph: increase-only gain to -30 dBFS, STFT n_fft 400 hop 160 periodic Hann as a "
         "DFT Conv1d, Slaney mel 40 bands, power 2; log + mean normalisation inside the encoder",
         "sha256": sha,

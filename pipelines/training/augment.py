@@ -24,9 +24,7 @@ class AugmentAssets:
 
 def load_assets(folder: Path) -> AugmentAssets:
     """Noise and RIR files (any rate/channels: read_audio resamples and mixes down)."""
-    noises = [
-        read_audio(p) for p in sorted((folder / "noise").glob("*")) if p.suffix in (".wav", ".ogg", ".flac")
-    ]
+    noises = [read_audio(p) for p in sorted((folder / "noise").glob("*")) if p.suffix in (".wav", ".ogg", ".flac")]
     rirs = []
     for p in sorted((folder / "rir").glob("*")):
         if p.suffix not in (".wav", ".flac"):
@@ -74,8 +72,6 @@ def augment(
     if assets.rirs and rng.random() < config.p_rir:
         y = reverberate(y, assets.rirs[int(rng.integers(len(assets.rirs)))])
     if assets.noises and rng.random() < config.p_noise:
-        y = add_noise(
-            y, assets.noises[int(rng.integers(len(assets.noises)))], float(rng.uniform(*config.snr_db)), rng
-        )
+        y = add_noise(y, assets.noises[int(rng.integers(len(assets.noises)))], float(rng.uniform(*config.snr_db)), rng)
     y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
     return np.clip(y, -1.0, 1.0).astype(np.float32)

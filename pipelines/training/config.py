@@ -44,6 +44,7 @@ class StudentConfig:
     channels: int = 128
     blocks: int = 3
     embedding_dim: int = 256  # must equal the teacher's (256) for the cosine distillation loss
+    input_norm: str = "cmn"  # "cmn" (per-window mean removal) or "batch" (learned, global)
 
 
 @dataclass(frozen=True)

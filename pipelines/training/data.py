@@ -82,9 +82,7 @@ def load_ami(folder: Path, names: list[str]) -> list[Utterance]:
     if not names:
         return []
     turns = read_rttm_turns(folder / "train.rttm")
-    return [
-        Utterance(f"ami/{n}", read_audio(folder / f"{n}.wav"), None, tuple(turns.get(n, []))) for n in names
-    ]
+    return [Utterance(f"ami/{n}", read_audio(folder / f"{n}.wav"), None, tuple(turns.get(n, []))) for n in names]
 
 
 def grid_starts(n_samples: int, crop: int, hop: int, limit: int | None) -> list[int]:
@@ -96,9 +94,7 @@ def grid_starts(n_samples: int, crop: int, hop: int, limit: int | None) -> list[
     return starts
 
 
-def speaker_coverage(
-    turns: tuple[tuple[float, float, str], ...], start: float, end: float
-) -> dict[str, float]:
+def speaker_coverage(turns: tuple[tuple[float, float, str], ...], start: float, end: float) -> dict[str, float]:
     """Fraction of [start, end) each speaker talks in (overlap counts for both)."""
     cover: dict[str, float] = {}
     for t0, t1, spk in turns:

@@ -115,16 +115,15 @@ def train(
     dataset = build_dataset(config.data, config.seed)
     if len(dataset.train) < config.batch_size:
         raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
-    teacher_train = torch.from_numpy(
-        cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress)
-    )
+    teacher_train = torch.from_numpy(cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress))
     teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
     assets = load_assets(config.data.root() / config.data.augmentation)
     teacher_mean = teacher_train.mean(dim=0)
     labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long)
     val_labels = np.array([c.label for c in dataset.val])
 
-    spec = StudentSpec(config.student.channels, config.student.blocks, config.student.embedding_dim)
+    s = config.student
+    spec = StudentSpec(s.channels, s.blocks, s.embedding_dim, input_norm=s.input_norm)
     # Seed right before the weights are drawn: the teacher cache may or may not have built (and
     # randomly initialised) a GE2E network above, which must not change the student's init.
     torch.manual_seed(config.seed)
@@ -183,9 +182,7 @@ def train(
         centered = centered_cosine_distillation(emb, teacher_train[idx], teacher_mean)
         cls = head(emb, labels[idx])
         loss = (
-            config.loss.distill_weight * distill
-            + config.loss.centered_weight * centered
-            + config.loss.cls_weight * cls
+            config.loss.distill_weight * distill + config.loss.centered_weight * centered + config.loss.cls_weight * cls
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -216,9 +213,7 @@ def train(
                     "elapsed_s": time.monotonic() - started,
                 }
             )
-            bar.write(
-                json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in history[-1].items()})
-            )
+            bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in history[-1].items()}))
         if step % config.checkpoint_every == 0 or step % steps_per_epoch == 0 or step == stop_at:
             checkpoint()
     bar.close()
@@ -229,9 +224,7 @@ def train(
 
     write_history_outputs(history, out_dir)
     last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "epoch"), {})
-    metrics: dict[str, float] = {
-        k: float(last[k]) for k in ("val_cos", "val_eer", "teacher_eer") if k in last
-    }
+    metrics: dict[str, float] = {k: float(last[k]) for k in ("val_cos", "val_eer", "teacher_eer") if k in last}
     model_path = out_dir / MODEL
     save_atomic(
         {

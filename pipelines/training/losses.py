@@ -12,9 +12,7 @@ def cosine_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.T
     return (1.0 - F.cosine_similarity(student, teacher, dim=1)).mean()
 
 
-def centered_cosine_distillation(
-    student: torch.Tensor, teacher: torch.Tensor, mean: torch.Tensor
-) -> torch.Tensor:
+def centered_cosine_distillation(student: torch.Tensor, teacher: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """Mean (1 - cos) after removing the teacher's mean embedding from both sides.
 
     GE2E embeddings end in a ReLU, so they share a large common direction (cos ~0.68 to their

@@ -27,8 +27,12 @@ class StudentSpec:
     blocks: int = 3
     embedding_dim: int = 256
     se_ratio: int = 8
+    # "cmn": subtract each window's per-band mean (the first full run); "batch": a learned global
+    # per-band normalisation (BatchNorm), which keeps the window's average spectral shape — a
+    # speaker cue that per-window mean removal throws away on 1.6 s windows.
+    input_norm: str = "cmn"
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
 
@@ -86,21 +90,22 @@ class StudentEncoder(nn.Module):
         super().__init__()
         self.spec = spec or StudentSpec()
         c = self.spec.channels
+        if self.spec.input_norm not in ("cmn", "batch"):
+            raise ValueError(f"input_norm must be 'cmn' or 'batch', not {self.spec.input_norm!r}")
+        self.input_bn = nn.BatchNorm1d(N_MELS) if self.spec.input_norm == "batch" else None
         self.stem = nn.Sequential(
             nn.Conv1d(N_MELS, c, 5, stride=2, padding=2, bias=False), nn.BatchNorm1d(c), nn.ReLU()
         )
-        self.blocks = nn.Sequential(
-            *[_ResBlock(c, d + 1, self.spec.se_ratio) for d in range(self.spec.blocks)]
-        )
+        self.blocks = nn.Sequential(*[_ResBlock(c, d + 1, self.spec.se_ratio) for d in range(self.spec.blocks)])
         self.expand = nn.Sequential(nn.Conv1d(c, 2 * c, 1, bias=False), nn.BatchNorm1d(2 * c), nn.ReLU())
         self.pool = _AttentiveStatsPool(2 * c)
         self.head = nn.Linear(4 * c, self.spec.embedding_dim)
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
-        # log compresses the dynamic range the LSTM teacher never needed to; mean removal per
-        # band cancels a fixed channel/microphone colouring (cepstral mean normalisation).
+        # log compresses the dynamic range; then either per-window mean removal (cancels channel
+        # colouring, but also the speaker's average spectrum) or a learned global normalisation.
         x = torch.log(mels + 1e-6).transpose(1, 2)
-        x = x - x.mean(dim=2, keepdim=True)
+        x = self.input_bn(x) if self.input_bn is not None else x - x.mean(dim=2, keepdim=True)
         x = self.expand(self.blocks(self.stem(x)))
         raw = self.head(self.pool(x))
         return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12)

@@ -44,9 +44,7 @@ def test_corrupt_file_in_the_middle_never_stops_the_rest(tmp_path: Path) -> None
     assert summary["failed"] == 1 and summary["ok"] == 2
     # (synthetic tones may hold no speech for the VAD: an empty RTTM is a finished result)
     assert (out / "a_first.rttm").is_file() and (out / "c_last.rttm").is_file()
-    assert all(
-        line.startswith("SPEAKER a_first 1 ") for line in (out / "a_first.rttm").read_text().splitlines()
-    )
+    assert all(line.startswith("SPEAKER a_first 1 ") for line in (out / "a_first.rttm").read_text().splitlines())
     assert not (out / "b_corrupt.rttm").exists()
 
     # resumable: finished files are skipped, only the failure is tried again
@@ -61,9 +59,7 @@ def test_corrupt_file_in_the_middle_never_stops_the_rest(tmp_path: Path) -> None
 
 def test_manifest_inputs_and_name_collisions(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
-    (tmp_path / "list.jsonl").write_text(
-        '{"path": "sub/a.wav", "num_speakers": 2}\n{"path": "sub/a.flac"}\n\n'
-    )
+    (tmp_path / "list.jsonl").write_text('{"path": "sub/a.wav", "num_speakers": 2}\n{"path": "sub/a.flac"}\n\n')
     jobs = discover(tmp_path / "list.jsonl", num_speakers=3)
     assert [(j.uri, j.num_speakers) for j in jobs] == [("sub__a", 2), ("sub__a~1", 3)]
     (tmp_path / "list.txt").write_text("# comment\nsub/b c.wav\n")

@@ -73,13 +73,12 @@ def test_export_pretrained_ge2e_reproduces_bundled_model(tmp_path: Path) -> None
     assert main(["export", "--pretrained", "ge2e", "--out", str(out)]) == 0
     bundled = REPO / "voiceflow" / "models" / "ge2e.onnx"
     assert hashlib.sha256(out.read_bytes()).hexdigest() == hashlib.sha256(bundled.read_bytes()).hexdigest()
-    assert json.loads(out.with_suffix(".json").read_text()) == json.loads(
-        bundled.with_suffix(".json").read_text()
-    )
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads(bundled.with_suffix(".json").read_text())
 
 
-def test_student_export_matches_torch_with_dynamic_axes(tmp_path: Path) -> None:
-    ckpt = write_student_checkpoint(tmp_path / "model.pt")
+@pytest.mark.parametrize("input_norm", ["cmn", "batch"])
+def test_student_export_matches_torch_with_dynamic_axes(tmp_path: Path, input_norm: str) -> None:
+    ckpt = write_student_checkpoint(tmp_path / "model.pt", StudentSpec(channels=32, blocks=1, input_norm=input_norm))
     result = export_checkpoint(ckpt, tmp_path / "student.onnx")
     onnx.checker.check_model(onnx.load(str(result.path)))
     module = student_from_checkpoint(load_checkpoint(ckpt))
@@ -102,7 +101,7 @@ def test_student_export_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_int8_export_is_smaller_and_close_to_float(tmp_path: Path) -> None:
-    ckpt = write_student_checkpoint(tmp_path / "model.pt", StudentSpec(channels=64, blocks=2))
+    ckpt = write_student_checkpoint(tmp_path / "model.pt", StudentSpec(channels=64, blocks=2, input_norm="batch"))
     result = export_checkpoint(ckpt, tmp_path / "student.int8.onnx", quantize="int8")
     float_path = tmp_path / "student.int8.fp32.onnx"
     assert float_path.is_file() and result.metadata["quantization"] == "int8"
@@ -111,16 +110,10 @@ def test_int8_export_is_smaller_and_close_to_float(tmp_path: Path) -> None:
     graph = onnx.load(str(result.path)).graph
     ops = {n.op_type for n in graph.node}
     assert ops & {"ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"}
-    assert "STFT" not in ops and any(
-        n.op_type == "Conv" and n.name.startswith("/frontend/") for n in graph.node
-    )
+    assert "STFT" not in ops and any(n.op_type == "Conv" and n.name.startswith("/frontend/") for n in graph.node)
     x = speechlike(4, 25600)
-    q = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"]).run(None, {"waveform": x})[
-        0
-    ]
-    f = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"]).run(None, {"waveform": x})[
-        0
-    ]
+    q = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"]).run(None, {"waveform": x})[0]
+    f = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"]).run(None, {"waveform": x})[0]
     cos = np.sum(q * f, axis=1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(f, axis=1))
     assert cos.min() > 0.98
 

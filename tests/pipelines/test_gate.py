@@ -54,9 +54,7 @@ def test_promotion_refuses_a_gate_failure_and_never_touches_ge2e(tmp_path: Path)
         promote(model, refused, models_dir)
     assert not (models_dir / "default.json").exists()
 
-    passed = build_manifest(
-        model, evaluation=report(0.1, 0.1), gate=gate(report(0.1, 0.1), report(0.2, 0.2)).to_dict()
-    )
+    passed = build_manifest(model, evaluation=report(0.1, 0.1), gate=gate(report(0.1, 0.1), report(0.2, 0.2)).to_dict())
     with pytest.raises(ValueError, match="never replaced"):
         promote(model, passed, models_dir, name="ge2e")
     pointer = json.loads(promote(model, passed, models_dir, name="student").read_text())
@@ -90,9 +88,7 @@ def test_register_stores_a_refused_version_and_exits_3(tmp_path: Path) -> None:
     model.write_bytes(b"onnx bytes")
     model.with_suffix(".json").write_text(json.dumps({"version": "student-x", "training": {"config": {}}}))
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(
-        json.dumps({"model": report(0.30, 0.10), "baseline": report(0.20, 0.10), "gate": None})
-    )
+    metrics.write_text(json.dumps({"model": report(0.30, 0.10), "baseline": report(0.20, 0.10), "gate": None}))
     store = tmp_path / "store"
     argv = [
         "register",

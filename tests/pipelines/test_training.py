@@ -30,9 +30,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tiny_config, tiny_run
     from pipelines.training.loop import train
 
     out = tmp_path / "resumed"
-    first = train(
-        tiny_config, out, max_steps=tiny_run.total_steps // 2 + 1, progress=False, log=lambda _m: None
-    )
+    first = train(tiny_config, out, max_steps=tiny_run.total_steps // 2 + 1, progress=False, log=lambda _m: None)
     assert first.model_path is None and (out / "checkpoint.pt").is_file()
     second = train(tiny_config, out, progress=False, log=lambda _m: None)
     assert second.model_path is not None
@@ -44,9 +42,7 @@ def test_interrupted_then_resumed_run_equals_uninterrupted(tiny_config, tiny_run
         assert torch.equal(a[key], b[key]), key  # bit-identical: the run is deterministic and resumable
     hist_a = json.loads((tiny_run.out_dir / "curves.json").read_text())
     hist_b = json.loads((out / "curves.json").read_text())
-    assert [h["loss"] for h in hist_a if h["kind"] == "step"] == [
-        h["loss"] for h in hist_b if h["kind"] == "step"
-    ]
+    assert [h["loss"] for h in hist_a if h["kind"] == "step"] == [h["loss"] for h in hist_b if h["kind"] == "step"]
 
 
 def test_resume_with_a_different_config_is_refused(tiny_config, tiny_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -70,9 +66,7 @@ def test_end_to_end_train_evaluate_export_diarize(tiny_run, shared_data: Path, t
     import argparse
 
     rc = _export(
-        argparse.Namespace(
-            checkpoint=str(tiny_run.model_path), pretrained=None, out=str(onnx_path), quantize=None
-        )
+        argparse.Namespace(checkpoint=str(tiny_run.model_path), pretrained=None, out=str(onnx_path), quantize=None)
     )
     assert rc == 0 and onnx_path.is_file()
     meta = json.loads(onnx_path.with_suffix(".json").read_text())
