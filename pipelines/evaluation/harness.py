@@ -72,6 +72,7 @@ def evaluate_model(
     sets_spec: dict[str, Any] | None = None,
     naive: bool = False,
     speed_seconds: float = 2.0,
+    diarization_config: Any = None,
 ) -> dict[str, Any]:
     """DER (collar 0 and 0.25, overlap scored) per dev set and ms per window for one ONNX model.
 
@@ -88,7 +89,9 @@ def evaluate_model(
     model = EmbeddingModel.load(path)
     spec = sets_spec or {"names": list(SETS), "data_dir": None}
     sets = sets if sets is not None else load_sets_from_spec(spec)
-    diarizer = Diarizer(DiarizationConfig(), embedding_model=model)
+    # The engine's defaults unless a study passes its own (e.g. clustering settings for a model
+    # whose similarity scale differs from GE2E's, the scale the defaults were tuned on).
+    diarizer = Diarizer(diarization_config or DiarizationConfig(), embedding_model=model)
     scores = evaluate_sets(sets, lambda audio, _count: diarizer.diarize(audio))
     rows = {name: score.row() for name, score in scores.items()}
     report: dict[str, Any] = {
