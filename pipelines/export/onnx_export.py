@@ -17,8 +17,18 @@ INPUT_NAME = "waveform"
 OUTPUT_NAME = "embedding"
 
 
-def export_waveform_model(module: torch.nn.Module, out: Path, example_seconds: float = 1.6) -> str:
-    """Write `module` (waveform [B, T] -> [B, D]) as ONNX at `out`; returns the file's sha256."""
+def export_waveform_model(
+    module: torch.nn.Module,
+    out: Path,
+    example_seconds: float = 1.6,
+    output_name: str = OUTPUT_NAME,
+    output_axes: dict[int, str] | None = None,
+) -> str:
+    """Write `module` (waveform [B, T] -> output) as ONNX at `out`; returns the file's sha256.
+
+    Defaults are the embedding models' contract (output "embedding" [B, D], batch axis dynamic);
+    frame-level models name their output and add its frame axis.
+    """
     import onnx
 
     out = Path(out)
@@ -32,8 +42,8 @@ def export_waveform_model(module: torch.nn.Module, out: Path, example_seconds: f
             (example,),
             str(out),
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 1: "samples"}, OUTPUT_NAME: {0: "batch"}},
+            output_names=[output_name],
+            dynamic_axes={INPUT_NAME: {0: "batch", 1: "samples"}, output_name: output_axes or {0: "batch"}},
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
