@@ -10,18 +10,21 @@ from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 
 GE2E_METADATA = {
     "name": "ge2e-resemblyzer",
-    "version": "ge2e-1",
+    "version": "ge2e-2",
     "embedding_dim": 256,
     "sample_rate": 16000,
     "window_seconds": 1.6,
     "source": "resemblyzer 0.1.4 pretrained.pt (Apache-2.0), converted by pipelines/export/ge2e.py",
-    "frontend": "in-graph: increase-only gain to -30 dBFS, STFT n_fft 400 hop 160 periodic Hann, "
+    "frontend": "in-graph: increase-only gain to -30 dBFS, STFT (as a strided DFT convolution) n_fft 400 "
+    "hop 160 periodic Hann, "
     "Slaney mel 40 bands, power 2, no log",
 }
 
 
 def build_ge2e_module() -> WaveformEmbedder:
-    return WaveformEmbedder(GE2EEncoder.pretrained()).eval()
+    # The DFT-as-convolution STFT equals torch.stft to ~1e-6 and runs ~1.5x faster per window in
+    # onnxruntime than its STFT operator (which was a third of GE2E's cost).
+    return WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv").eval()
 
 
 def export_ge2e(out: Path) -> str:
