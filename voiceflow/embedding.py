@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,10 +108,20 @@ class EmbeddingModel:
         raw = self.session.run(None, {self.input_name: batch})[0]
         return l2_normalize(np.asarray(raw, dtype=np.float32))
 
-    def embed_batched(self, windows: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def embed_batched(
+        self,
+        windows: np.ndarray,
+        batch_size: int = 32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Embed any number of windows in batches; `progress(done, total)` after each batch."""
         if len(windows) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        parts = [self.embed(windows[i : i + batch_size]) for i in range(0, len(windows), batch_size)]
+        parts = []
+        for i in range(0, len(windows), batch_size):
+            parts.append(self.embed(windows[i : i + batch_size]))
+            if progress is not None:
+                progress(min(i + batch_size, len(windows)), len(windows))
         return np.concatenate(parts, axis=0)
 
     @property

@@ -168,7 +168,7 @@ class Diarizer:
         if len(plan.starts) == 0:
             return []
         windows = window_samples(audio, plan)
-        embeddings = self._embed(windows, progress)
+        embeddings = self.embedding_model.embed_batched(windows, self.config.embed_batch_size, progress)
         labels = cluster_embeddings(embeddings, self.config.clustering, num_speakers, min_speakers, max_speakers)
         frame_labels = assign_frames(mask, plan, labels, int(labels.max()) + 1)
         frame_labels = absorb_short_turns(frame_labels, round(self.config.min_turn_seconds / FRAME_SECONDS))
@@ -176,15 +176,6 @@ class Diarizer:
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
-
-    def _embed(self, windows: np.ndarray, progress: ProgressCallback | None) -> np.ndarray:
-        size = self.config.embed_batch_size
-        parts = []
-        for i in range(0, len(windows), size):
-            parts.append(self.embedding_model.embed(windows[i : i + size]))
-            if progress is not None:
-                progress(min(i + size, len(windows)), len(windows))
-        return np.concatenate(parts, axis=0)
 
 
 __all__ = ["DiarizationConfig", "Diarizer", "speaker_label"]

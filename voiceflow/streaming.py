@@ -53,19 +53,6 @@ class StreamingConfig:
         return max(1, round(self.window_seconds / FRAME_SECONDS))
 
 
-class CausalSpeechGate:
-    """Hysteresis on VAD probabilities, one frame at a time (the causal half of `probabilities_to_mask`)."""
-
-    def __init__(self, config: VADConfig) -> None:
-        self.config = config
-        self.speaking = False
-
-    def update(self, prob: float) -> bool:
-        threshold = self.config.off_threshold if self.speaking else self.config.threshold
-        self.speaking = prob >= threshold
-        return self.speaking
-
-
 class StreamingSession:
     def __init__(
         self,
@@ -80,7 +67,6 @@ class StreamingSession:
         # embeddings share otherwise dominates the cosine between different speakers.
         self.background_mean = background_mean
         self.vad = vad or SileroVAD()
-        self.gate = CausalSpeechGate(self.config.vad)
         self.clusterer = OnlineClusterer(self.config.clustering)
         # Rolling audio: only the window behind the oldest undecided step is kept, so memory
         # stays bounded however long the stream runs. `_buffer[0]` is stream sample `_buffer_start`.
@@ -125,7 +111,7 @@ class StreamingSession:
         self._buffer = np.concatenate([self._buffer, audio])
         for p in probs:
             self._probs.append(float(p))
-            self._speech.append(self.gate.update(float(p)))
+            self._speech.append(False)  # set when the frame's step is decided (see _decide)
             self._labels.append(SILENCE)
         first_changed = min(first_changed, self._decide_steps(final=False))
         self._trim_buffer()
