@@ -4,6 +4,11 @@ Layout:
     offline:   {window_seconds, step_seconds, min_window_speech, min_turn_seconds,
                 vad: {...}, clustering: {...}}
     streaming: {window_seconds, step_seconds, min_window_speech, vad: {...}, clustering: {...}}
+    pipeline:  embedding | segmentation   (which pipeline both modes run; see voiceflow.selection)
+    segmentation:
+      model: PATH (default: the bundled voiceflow/models/segmentation.onnx)
+      offline:   {step_seconds, min_on_seconds, min_off_seconds, local: {...}, clustering: {...}}
+      streaming: {step_seconds, latency_seconds, local: {...}, clustering: {...}}
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import yaml
 from voiceflow.clustering.offline import OfflineClusteringConfig
 from voiceflow.clustering.online import OnlineClusteringConfig
 from voiceflow.pipeline import DiarizationConfig
+from voiceflow.segmentation.offline import SegmentationPipelineConfig
+from voiceflow.segmentation.streaming import SegmentationStreamingConfig
 from voiceflow.streaming import StreamingConfig
 from voiceflow.vad import VADConfig
 
@@ -30,10 +37,30 @@ class ConfigError(ValueError):
     pass
 
 
+# "embedding": VAD + window embeddings + clustering (one speaker per moment).
+# "segmentation": our segmentation network + local-speaker embeddings (overlap-aware).
+PIPELINES = ("embedding", "segmentation")
+# The pipeline that won the dev-set gate (docs/segmentation.md has the table it was chosen by).
+DEFAULT_PIPELINE = "embedding"
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    model: str | None = None  # ONNX file; None = the bundled default
+    offline: SegmentationPipelineConfig = field(default_factory=SegmentationPipelineConfig)
+    streaming: SegmentationStreamingConfig = field(default_factory=SegmentationStreamingConfig)
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     offline: DiarizationConfig = field(default_factory=DiarizationConfig)
     streaming: StreamingConfig = field(default_factory=StreamingConfig)
+    pipeline: str = DEFAULT_PIPELINE
+    segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
+
+    def __post_init__(self) -> None:
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, not {self.pipeline!r}")
 
 
 def build_dataclass(cls: type, data: Any, where: str) -> Any:
@@ -94,6 +121,8 @@ def load_engine_config(path: str | Path) -> EngineConfig:
 
 
 __all__ = [
+    "DEFAULT_PIPELINE",
+    "PIPELINES",
     "ConfigError",
     "EngineConfig",
     "OfflineClusteringConfig",

@@ -75,6 +75,7 @@ class SetScore:
             "false_alarm": rates["false_alarm"],
             "missed": rates["missed"],
             "confusion": rates["confusion"],
+            "missed_overlap": rates["missed_overlap"],
         }
 
 
@@ -121,13 +122,15 @@ def naive_baseline(model: EmbeddingModel) -> DiarizeFn:
 
 
 def format_table(results: dict[str, dict[str, SetScore]]) -> str:
-    """Rows: system x set; columns: DER (collar 0), DER (collar 0.25), FA, miss, confusion."""
-    lines = [f"{'system':<28} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6}"]
+    """Rows: system x set; columns: DER (collar 0), DER (collar 0.25), FA, miss, confusion, and the
+    part of miss that lies in overlapped speech (miss.ov, collar 0), all as shares of reference speech."""
+    lines = [f"{'system':<34} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'miss.ov':>7}"]
     for system, sets in results.items():
         for name, score in sets.items():
             r = score.row()
             lines.append(
-                f"{system:<28} {name:<8} {100 * r['der']:6.2f}% {100 * r['der_collar_0.25']:6.2f}% "
-                f"{100 * r['false_alarm']:5.1f}% {100 * r['missed']:5.1f}% {100 * r['confusion']:5.1f}%"
+                f"{system:<34} {name:<8} {100 * r['der']:6.2f}% {100 * r['der_collar_0.25']:6.2f}% "
+                f"{100 * r['false_alarm']:5.1f}% {100 * r['missed']:5.1f}% {100 * r['confusion']:5.1f}% "
+                f"{100 * r['missed_overlap']:6.1f}%"
             )
     return "\n".join(lines)

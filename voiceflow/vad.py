@@ -93,8 +93,8 @@ def probabilities_to_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
     for i, p in enumerate(probs):
         speaking = p >= config.off_threshold if speaking else p >= config.threshold
         mask[i] = speaking
-    mask = _fill_short_runs(mask, value=False, max_frames=round(config.min_silence_seconds / FRAME_SECONDS))
-    mask = _fill_short_runs(mask, value=True, max_frames=round(config.min_speech_seconds / FRAME_SECONDS) - 1)
+    mask = fill_short_runs(mask, value=False, max_frames=round(config.min_silence_seconds / FRAME_SECONDS))
+    mask = fill_short_runs(mask, value=True, max_frames=round(config.min_speech_seconds / FRAME_SECONDS) - 1)
     pad = round(config.speech_pad_seconds / FRAME_SECONDS)
     if pad > 0 and mask.any():
         padded = mask.copy()
@@ -105,7 +105,7 @@ def probabilities_to_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
     return mask
 
 
-def _fill_short_runs(mask: np.ndarray, value: bool, max_frames: int) -> np.ndarray:
+def fill_short_runs(mask: np.ndarray, value: bool, max_frames: int) -> np.ndarray:
     """Flip interior runs of `value` no longer than `max_frames` (gaps closed, blips dropped)."""
     if max_frames <= 0 or mask.size == 0:
         return mask

@@ -14,18 +14,23 @@ from voiceflow import SAMPLE_RATE
 from voiceflow.audio import AudioError, load_audio
 from voiceflow.config import ConfigError, EngineConfig, load_engine_config
 from voiceflow.embedding import EmbeddingModel, ModelError
-from voiceflow.pipeline import Diarizer
 from voiceflow.rttm import segments_to_rttm
+from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
-from voiceflow.streaming import StreamingSession
+from voiceflow.selection import OfflineDiarizer, load_segmentation_model, make_offline_diarizer, make_streaming_session
 
 SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "samples" / "conversation.wav"
 PROGRESS_MIN_SECONDS = 60.0  # a progress bar only where one is worth looking at
 STREAM_CHUNK = 8000  # 0.5 s per feed, as a live client would send
 
 
-def stream_file(audio: np.ndarray, model: EmbeddingModel, config: EngineConfig) -> list[Segment]:
-    session = StreamingSession.for_model(model, config=config.streaming)
+def stream_file(
+    audio: np.ndarray,
+    model: EmbeddingModel,
+    config: EngineConfig,
+    segmentation_model: SegmentationModel | None = None,
+) -> list[Segment]:
+    session = make_streaming_session(config, model, segmentation_model=segmentation_model)
     for start in range(0, len(audio), STREAM_CHUNK):
         session.feed(audio[start : start + STREAM_CHUNK])
     return session.finish()
@@ -45,10 +50,24 @@ def _progress_bar(total_seconds: float, name: str, quiet: bool) -> tuple[Callabl
     return update, bar
 
 
-def diarize_one(path: Path, diarizer: Diarizer, config: EngineConfig, args: argparse.Namespace) -> list[Segment]:
+def with_cli_pipeline(config: EngineConfig, args: argparse.Namespace) -> EngineConfig:
+    """The config with --pipeline applied (the flag beats the file)."""
+    from dataclasses import replace
+
+    pipeline = getattr(args, "pipeline", None)
+    return replace(config, pipeline=pipeline) if pipeline in ("embedding", "segmentation") else config
+
+
+def diarize_one(
+    path: Path,
+    diarizer: OfflineDiarizer,
+    config: EngineConfig,
+    args: argparse.Namespace,
+    segmentation_model: SegmentationModel | None = None,
+) -> list[Segment]:
     audio = load_audio(path)
     if args.streaming:
-        return stream_file(audio, diarizer.embedding_model, config)
+        return stream_file(audio, diarizer.embedding_model, config, segmentation_model)
     update, bar = _progress_bar(len(audio) / SAMPLE_RATE, path.name, args.quiet)
     try:
         return diarizer.diarize(
@@ -96,12 +115,13 @@ def run_diarize(args: argparse.Namespace) -> int:
         print("voiceflow diarize: error: --json and --plot need --out-dir", file=sys.stderr)
         return 2
     try:
-        config = load_engine_config(args.config) if args.config else EngineConfig()
+        config = with_cli_pipeline(load_engine_config(args.config) if args.config else EngineConfig(), args)
         model = EmbeddingModel.load(args.model)
+        segmentation = load_segmentation_model(config, args.segmentation_model)
     except (ConfigError, ModelError) as exc:
         print(f"voiceflow diarize: error: {exc}", file=sys.stderr)
         return 2
-    diarizer = Diarizer(config.offline, embedding_model=model)
+    diarizer = make_offline_diarizer(config, model, segmentation)
     to_stdout = args.out_dir is None and len(files) == 1
     if args.out_dir is None and len(files) > 1:
         print("voiceflow diarize: error: several files need --out-dir", file=sys.stderr)
@@ -109,7 +129,7 @@ def run_diarize(args: argparse.Namespace) -> int:
     failures = 0
     for path in files:
         try:
-            segments = diarize_one(path, diarizer, config, args)
+            segments = diarize_one(path, diarizer, config, args, segmentation)
             write_outputs(path, segments, args, to_stdout)
         except (AudioError, ValueError, OSError) as exc:
             failures += 1

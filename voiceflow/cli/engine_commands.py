@@ -19,6 +19,17 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """--pipeline / --segmentation-model: the same two options wherever the engine runs."""
+    parser.add_argument(
+        "--pipeline",
+        choices=["embedding", "segmentation"],
+        help="embedding: VAD + window embeddings (one speaker at a time); segmentation: our segmentation "
+        "network + local-speaker embeddings (overlap-aware). Default: the config's, else the gate's choice",
+    )
+    parser.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")
+
+
 def register(subparsers: Any) -> None:
     diarize = subparsers.add_parser(
         "diarize", help="who spoke when: RTTM for each audio file", description="Diarize WAV/FLAC files."
@@ -32,6 +43,7 @@ def register(subparsers: Any) -> None:
     diarize.add_argument("--max-speakers", type=_positive_int)
     diarize.add_argument("--model", help="embedding model (ONNX); default: the bundled model")
     diarize.add_argument("--config", help="pipeline settings (YAML or JSON) overriding the defaults")
+    add_pipeline_arguments(diarize)
     diarize.add_argument("--json", action="store_true", help="also write <stem>.json")
     diarize.add_argument("--plot", action="store_true", help="also write a timeline <stem>.png")
     diarize.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -49,6 +61,12 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument("--model", help="embedding model (ONNX) to evaluate; implies --dev when no --data")
     evaluate.add_argument("--streaming", action="store_true", help="evaluate the streaming session too")
     evaluate.add_argument("--baseline", action="store_true", help="also score the naive floor (oracle count)")
+    evaluate.add_argument(
+        "--pipeline",
+        choices=["embedding", "segmentation", "both"],
+        help="which pipeline(s) --dev scores (default: the default pipeline); both = side by side",
+    )
+    evaluate.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")
     evaluate.add_argument("--json-out", help="write the report as JSON here")
     evaluate.set_defaults(handler=_run_evaluate)
 

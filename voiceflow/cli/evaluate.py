@@ -6,10 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voiceflow.rttm import RTTMError, read_rttm, read_uem
 from voiceflow.scoring import DERReport, score_der
 from voiceflow.segments import Segment
+
+if TYPE_CHECKING:  # the handlers import the engine lazily, so `voiceflow --help` stays instant
+    from voiceflow.config import EngineConfig
+    from voiceflow.embedding import EmbeddingModel
+    from voiceflow.evaluation import DiarizeFn
+    from voiceflow.segmentation.model import SegmentationModel
+    from voiceflow.selection import OfflineDiarizer
 
 
 def load_rttm_tree(path: Path) -> dict[str, list[Segment]]:
@@ -64,27 +72,46 @@ def _diarize_directory(data: Path, uris: list[str]) -> dict[str, list[Segment]]:
     return hyps
 
 
+def _offline(diarizer: OfflineDiarizer) -> DiarizeFn:
+    return lambda audio, _count: diarizer.diarize(audio)
+
+
+def _streaming(model: EmbeddingModel, config: EngineConfig, segmentation: SegmentationModel | None) -> DiarizeFn:
+    from voiceflow.cli.diarize import stream_file
+
+    return lambda audio, _count: stream_file(audio, model, config, segmentation)
+
+
 def run_dev_evaluation(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
     from voiceflow.embedding import EmbeddingModel
     from voiceflow.evaluation import evaluate_sets, format_table, load_dev_sets, naive_baseline
-    from voiceflow.pipeline import Diarizer
+    from voiceflow.selection import load_segmentation_model, make_offline_diarizer
 
     model = EmbeddingModel.load(args.model)
+    chosen = getattr(args, "pipeline", None) or DEFAULT_PIPELINE
+    pipelines = ["embedding", "segmentation"] if chosen == "both" else [chosen]
     sets = load_dev_sets()
-    diarizer = Diarizer(embedding_model=model)
-    results = {f"offline ({model.version})": evaluate_sets(sets, lambda audio, _k: diarizer.diarize(audio))}
-    if args.streaming:
-        from voiceflow.cli.diarize import stream_file
-        from voiceflow.config import EngineConfig
-
-        config = EngineConfig()
-        results[f"streaming ({model.version})"] = evaluate_sets(
-            sets, lambda audio, _k: stream_file(audio, model, config)
-        )
+    results = {}
+    for pipeline in pipelines:
+        config = replace(EngineConfig(), pipeline=pipeline)
+        segmentation = load_segmentation_model(config, getattr(args, "segmentation_model", None))
+        name = model.version if segmentation is None else f"{segmentation.version} + {model.version}"
+        diarizer = make_offline_diarizer(config, model, segmentation)
+        results[f"{pipeline} offline ({name})"] = evaluate_sets(sets, _offline(diarizer))
+        if args.streaming:
+            results[f"{pipeline} streaming ({name})"] = evaluate_sets(
+                sets, _streaming(model, config, segmentation)
+            )
     if args.baseline:
         results["naive floor (oracle count)"] = evaluate_sets(sets, naive_baseline(model))
     print(format_table(results))
-    print("scorer: pyannote.metrics, overlap scored; DER collar 0, DER.25 collar 0.25 s; speaker count not given")
+    print(
+        "scorer: pyannote.metrics, overlap scored; DER collar 0, DER.25 collar 0.25 s; speaker count not given; "
+        "miss.ov: missed speech inside overlapped reference speech (collar 0), part of miss"
+    )
     if args.json_out:
         payload = {system: {name: s.row() for name, s in sets_.items()} for system, sets_ in results.items()}
         Path(args.json_out).write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,0 +1,100 @@
+"""The segmentation runtime: an ONNX model that maps a waveform chunk to per-frame local speaker activity.
+
+The graph (pipelines/segmentation/model.py, exported by `voiceflow export`) takes raw 16 kHz
+audio [batch, samples] and returns powerset log-probabilities [batch, frames, classes] on 20 ms
+frames; the mel front end is inside it, like every VoiceFlow model. This module decodes the
+powerset into the two views the pipelines need: hard 0/1 activity per local speaker (argmax
+class: overlap is a decision of the network, not a threshold of ours) and soft marginals.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.embedding import MODELS_DIR, ModelError, file_sha256, session_options
+from voiceflow.powerset import MAX_SIMULTANEOUS, MAX_SPEAKERS, num_classes, powerset_mapping
+
+DEFAULT_SEGMENTATION_MODEL = MODELS_DIR / "segmentation.onnx"
+FRAME_SAMPLES = 320  # 20 ms output frames (two 10 ms mel hops, see pipelines/segmentation/model.py)
+MIN_CHUNK_SAMPLES = 4 * FRAME_SAMPLES
+
+
+@dataclass(frozen=True)
+class ChunkActivity:
+    """What the network says about a batch of chunks."""
+
+    hard: np.ndarray  # [B, frames, speakers] uint8: the argmax powerset class, decoded
+    soft: np.ndarray  # [B, frames, speakers] float32: P(speaker active), summed over classes
+
+
+@dataclass
+class SegmentationModel:
+    path: Path
+    session: ort.InferenceSession
+    sha256: str
+    metadata: dict[str, object] = field(default_factory=dict)
+    max_speakers: int = MAX_SPEAKERS
+    max_simultaneous: int = MAX_SIMULTANEOUS
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, threads: int = 1) -> SegmentationModel:
+        model_path = Path(path) if path is not None else DEFAULT_SEGMENTATION_MODEL
+        if not model_path.is_file():
+            raise ModelError(f"{model_path}: segmentation model file not found")
+        try:
+            session = ort.InferenceSession(
+                str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+            raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 2 or len(outputs) != 1 or len(outputs[0].shape) != 3:
+            raise ModelError(f"{model_path}: expected waveform [batch, samples] -> log-probs [batch, frames, classes]")
+        meta_path = model_path.with_suffix(".json")
+        metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        if metadata.get("kind", "segmentation") != "segmentation":
+            raise ModelError(f"{model_path}: its metadata says kind {metadata.get('kind')!r}, not segmentation")
+        speakers = int(metadata.get("max_speakers", MAX_SPEAKERS))
+        simultaneous = int(metadata.get("max_simultaneous", MAX_SIMULTANEOUS))
+        model = cls(model_path, session, file_sha256(model_path), metadata, speakers, simultaneous)
+        probe = model.log_probs(np.zeros((1, SAMPLE_RATE), dtype=np.float32))  # warm up and prove it runs
+        if probe.shape[-1] != num_classes(speakers, simultaneous):
+            raise ModelError(
+                f"{model_path}: {probe.shape[-1]} output classes is not the powerset of "
+                f"{speakers} speakers, {simultaneous} at once"
+            )
+        return model
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version") or f"{self.path.stem}-{self.sha256[:12]}")
+
+    @property
+    def chunk_samples(self) -> int:
+        """The chunk length the network was trained on (5 s unless its metadata says otherwise)."""
+        return round(float(self.metadata.get("chunk_seconds", 5.0)) * SAMPLE_RATE)  # type: ignore[arg-type]
+
+    @property
+    def frame_samples(self) -> int:
+        return int(self.metadata.get("frame_samples", FRAME_SAMPLES))  # type: ignore[call-overload]
+
+    def log_probs(self, chunks: np.ndarray) -> np.ndarray:
+        """chunks [B, T] float32 16 kHz -> powerset log-probabilities [B, T // frame_samples, classes]."""
+        batch = np.ascontiguousarray(chunks, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] < MIN_CHUNK_SAMPLES:
+            raise ValueError(f"chunks must be [batch, samples>={MIN_CHUNK_SAMPLES}], got {batch.shape}")
+        out = np.asarray(self.session.run(None, {self.session.get_inputs()[0].name: batch})[0], dtype=np.float32)
+        return out[:, : batch.shape[1] // self.frame_samples]
+
+    def activity(self, chunks: np.ndarray) -> ChunkActivity:
+        scores = self.log_probs(chunks)
+        mapping = powerset_mapping(self.max_speakers, self.max_simultaneous)
+        hard = mapping[np.argmax(scores, axis=-1)].astype(np.uint8)
+        soft = (np.exp(scores) @ mapping.astype(np.float32)).astype(np.float32)
+        return ChunkActivity(hard, soft)

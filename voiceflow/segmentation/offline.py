@@ -1,0 +1,148 @@
+"""Offline overlap-aware diarization of a whole recording (pyannote 3.x style).
+
+audio -> sliding chunks (5 s every `step_seconds`) -> segmentation network (local speakers,
+overlap included) -> one embedding per local speaker per chunk -> clustering of those
+embeddings (automatic count) with the constraint that a chunk's local speakers stay distinct
+-> overlap-add of the chunks' activity on global speakers + a per-frame speaker count ->
+per-speaker tracks (overlapping where two speakers talk at once) -> segments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.audio import load_audio, resample
+from voiceflow.clustering.constrained import UNASSIGNED, cluster_local_speakers
+from voiceflow.clustering.offline import OfflineClusteringConfig, validate_speaker_bounds
+from voiceflow.embedding import EmbeddingModel
+from voiceflow.segmentation.aggregation import (
+    keep_top_speakers,
+    overlap_add,
+    smooth_tracks,
+    speaker_count,
+    tracks_to_segments,
+)
+from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_local_speakers
+from voiceflow.segmentation.model import SegmentationModel
+from voiceflow.segments import Segment
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SegmentationPipelineConfig:
+    """Settings shared by the offline and streaming segmentation pipelines (chosen on the dev sets)."""
+
+    step_seconds: float = 0.5  # chunk hop: each frame is seen by chunk/step chunks
+    min_on_seconds: float = 0.0  # per-speaker runs shorter than this are dropped
+    min_off_seconds: float = 0.1  # per-speaker pauses shorter than this are closed
+    segmentation_batch_size: int = 16
+    local: LocalEmbeddingConfig = field(default_factory=LocalEmbeddingConfig)
+    clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.02 <= self.step_seconds <= 10.0:
+            raise ValueError("step_seconds must be within 0.02..10")
+        if self.min_on_seconds < 0 or self.min_off_seconds < 0:
+            raise ValueError("min_on_seconds and min_off_seconds must be >= 0")
+        if self.segmentation_batch_size < 1:
+            raise ValueError("segmentation_batch_size must be >= 1")
+
+
+def chunk_starts(num_samples: int, chunk_samples: int, step_samples: int) -> np.ndarray:
+    """Start samples of chunks covering [0, num_samples): a regular grid, the last one flush with the end."""
+    if num_samples <= chunk_samples:
+        return np.zeros(1, dtype=int)
+    starts = np.arange(0, num_samples - chunk_samples + 1, step_samples)
+    if starts[-1] + chunk_samples < num_samples:
+        starts = np.append(starts, num_samples - chunk_samples)
+    return starts.astype(int)
+
+
+class SegmentationDiarizer:
+    """Same call shape as `voiceflow.pipeline.Diarizer`, so callers choose a pipeline by configuration."""
+
+    def __init__(
+        self,
+        config: SegmentationPipelineConfig | None = None,
+        embedding_model: EmbeddingModel | None = None,
+        segmentation_model: SegmentationModel | None = None,
+    ) -> None:
+        self.config = config or SegmentationPipelineConfig()
+        self.embedding_model = embedding_model or EmbeddingModel.load()
+        self.segmentation_model = segmentation_model or SegmentationModel.load()
+
+    def diarize(
+        self,
+        audio: np.ndarray,
+        sample_rate: int = SAMPLE_RATE,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[Segment]:
+        validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
+        if sample_rate != SAMPLE_RATE:
+            audio = resample(audio, sample_rate)
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        seg = self.segmentation_model
+        frame = seg.frame_samples
+        total_frames = len(audio) // frame
+        if total_frames < 4:
+            return []
+        step = max(frame, round(self.config.step_seconds * SAMPLE_RATE / frame) * frame)
+        length = min(seg.chunk_samples, total_frames * frame)
+        starts = chunk_starts(total_frames * frame, length, step)
+        chunks = np.stack([audio[s : s + length] for s in starts])
+        hard = np.concatenate(
+            [
+                seg.activity(chunks[i : i + self.config.segmentation_batch_size]).hard
+                for i in range(0, len(chunks), self.config.segmentation_batch_size)
+            ]
+        )
+        embeddings, valid = embed_local_speakers(
+            list(chunks), list(hard), self.embedding_model.embed, frame, self.config.local
+        )
+        if progress is not None:
+            progress(len(chunks), len(chunks))
+        labels = cluster_local_speakers(
+            embeddings, valid, self.config.clustering, num_speakers, min_speakers, max_speakers
+        )
+        active = reconstruct(hard, labels, starts // frame, total_frames)
+        active = smooth_tracks(
+            active,
+            round(self.config.min_on_seconds * SAMPLE_RATE / frame),
+            round(self.config.min_off_seconds * SAMPLE_RATE / frame),
+        )
+        return tracks_to_segments(active, frame / SAMPLE_RATE)
+
+    def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
+        return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
+
+
+def global_activity(hard: np.ndarray, labels: np.ndarray, num_global: int) -> np.ndarray:
+    """[F, num_global] activity of one chunk on global speakers (local speakers UNASSIGNED dropped)."""
+    out = np.zeros((hard.shape[0], num_global), dtype=np.float64)
+    for s, k in enumerate(labels):
+        if k != UNASSIGNED:
+            out[:, k] = np.maximum(out[:, k], hard[:, s])
+    return out
+
+
+def reconstruct(hard: np.ndarray, labels: np.ndarray, start_frames: np.ndarray, total_frames: int) -> np.ndarray:
+    """[total_frames, K] bool tracks from chunks' hard activity [C, F, S] and their labels [C, S]."""
+    num_global = int(labels.max()) + 1 if labels.size and labels.max() >= 0 else 0
+    if num_global == 0:
+        return np.zeros((total_frames, 0), dtype=bool)
+    scores = overlap_add(
+        [global_activity(h, lab, num_global) for h, lab in zip(hard, labels, strict=True)],
+        list(start_frames),
+        total_frames,
+    )
+    count = speaker_count(list(hard), list(start_frames), total_frames)
+    return keep_top_speakers(scores, count)

@@ -1,0 +1,72 @@
+"""Pick the diarization pipeline by configuration: one place, used by the CLI, the harness and the pod."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from voiceflow.config import EngineConfig
+from voiceflow.embedding import EmbeddingModel
+from voiceflow.pipeline import Diarizer, ProgressCallback
+from voiceflow.segmentation.model import SegmentationModel
+from voiceflow.segmentation.offline import SegmentationDiarizer
+from voiceflow.segmentation.streaming import EmbedFn, SegmentationStreamingSession
+from voiceflow.segments import Segment
+from voiceflow.streaming import StreamingSession
+
+
+class OfflineDiarizer(Protocol):
+    embedding_model: EmbeddingModel
+
+    def diarize(
+        self,
+        audio: np.ndarray,
+        sample_rate: int = ...,
+        num_speakers: int | None = None,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[Segment]: ...
+
+
+class StreamSession(Protocol):
+    @property
+    def duration(self) -> float: ...
+
+    @property
+    def num_speakers(self) -> int: ...
+
+    def feed(self, samples: np.ndarray) -> list[Segment]: ...
+
+    def finish(self) -> list[Segment]: ...
+
+
+def load_segmentation_model(config: EngineConfig, path: str | None = None) -> SegmentationModel | None:
+    """The segmentation network when the configured pipeline needs one (`path` overrides the config)."""
+    if config.pipeline != "segmentation":
+        return None
+    return SegmentationModel.load(path or config.segmentation.model)
+
+
+def make_offline_diarizer(
+    config: EngineConfig, embedding_model: EmbeddingModel, segmentation_model: SegmentationModel | None = None
+) -> OfflineDiarizer:
+    if config.pipeline == "segmentation":
+        seg = segmentation_model or load_segmentation_model(config)
+        return SegmentationDiarizer(config.segmentation.offline, embedding_model, seg)
+    return Diarizer(config.offline, embedding_model)
+
+
+def make_streaming_session(
+    config: EngineConfig,
+    embedding_model: EmbeddingModel,
+    embed: EmbedFn | None = None,
+    segmentation_model: SegmentationModel | None = None,
+) -> StreamSession:
+    """A live session on `embedding_model`; `embed` may route through a cross-session batcher."""
+    if config.pipeline == "segmentation":
+        seg = segmentation_model or load_segmentation_model(config)
+        assert seg is not None
+        return SegmentationStreamingSession.for_model(embedding_model, seg, embed, config.segmentation.streaming)
+    return StreamingSession.for_model(embedding_model, embed, config.streaming)
