@@ -5,15 +5,18 @@ Deterministic and resumable the same way: every random draw of step i comes from
 model is built, `torch.use_deterministic_algorithms`; so a checkpoint (written atomically with
 the embedding trainer's `save_atomic`) holds only weights, optimiser state, step and history,
 and a resumed run ends where an uninterrupted one would. Chunks are generated on the fly, so
-there is no epoch: a run is a number of steps. Validation uses a fixed set of chunks built from
-voices never trained on.
+there is no epoch: a run is a number of steps. Batches may be built by worker processes
+(`data.workers`, `loader.py`) without changing them. Validation uses a fixed set of chunks
+built from LibriSpeech voices never trained on (no AMI, no augmentation: a stable yardstick).
 
-Not wired into `voiceflow train` yet (issue 9 gates that).
+`voiceflow train --preset segmentation-tiny|segmentation-full` (pipelines/cli.py) runs this.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,10 +27,12 @@ import numpy as np
 import torch
 import yaml
 
-from pipelines.segmentation.data import VoicePools, librispeech_pools, make_batch, synthetic_pools
+from pipelines.segmentation.augment import SegAugmentConfig, load_chunk_assets
+from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools, load_ami, make_batch, synthetic_pools
+from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
-from pipelines.segmentation.powerset import permutation_invariant_powerset_loss
-from pipelines.training.config import DataConfig, _build
+from pipelines.segmentation.powerset import decode, permutation_invariant_powerset_loss
+from pipelines.training.config import DataConfig, build_config
 from pipelines.training.loop import save_atomic
 from voiceflow.simulate import ChunkConfig
 
@@ -45,7 +50,10 @@ class SegDataConfig:
     val_voices: int = 20
     val_chunks: int = 64
     chunk_seconds: float = 5.0
-    snr_db: tuple[float, float] = (5.0, 30.0)
+    snr_db: tuple[float, float] = (5.0, 30.0)  # the white noise floor every chunk gets
+    p_ami: float = 0.0  # probability that a training chunk is a crop of a real AMI meeting
+    ami_files: list[str] = field(default_factory=lambda: [f"trn{i:02d}" for i in range(10)])  # never dev*
+    workers: int = 0  # batch-building processes (0 = in the training process); batches are the same
 
 
 @dataclass(frozen=True)
@@ -60,11 +68,21 @@ class SegTrainConfig:
     torch_threads: int = 2
     checkpoint_every: int = 100
     validate_every: int = 100
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda
     data: SegDataConfig = field(default_factory=SegDataConfig)
+    augment: SegAugmentConfig = field(default_factory=SegAugmentConfig)
     model: SegmentationSpec = field(default_factory=SegmentationSpec)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(asdict(self))
+        return dict(json.loads(json.dumps(asdict(self))))
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: everything but where it runs (device,
+        workers), which may change between an interruption and the resume."""
+        values = self.to_dict()
+        values.pop("device")
+        values["data"].pop("workers")
+        return values
 
     def chunk_config(self) -> ChunkConfig:
         return ChunkConfig(chunk_seconds=self.data.chunk_seconds, max_speakers=self.model.max_speakers)
@@ -72,7 +90,7 @@ class SegTrainConfig:
 
 def config_from_dict(values: dict[str, Any]) -> SegTrainConfig:
     """Unknown keys are errors, exactly as for the embedding trainer (same builder)."""
-    return _build(SegTrainConfig, values, "")
+    return build_config(SegTrainConfig, values)
 
 
 def load_preset(name: str) -> SegTrainConfig:
@@ -98,6 +116,43 @@ def voice_pools(config: SegDataConfig) -> VoicePools:
     raise ValueError(f"data.source must be 'librispeech' or 'synthetic', not {config.source!r}")
 
 
+def ami_corpus(config: SegDataConfig) -> AmiCorpus | None:
+    if config.p_ami <= 0:
+        return None
+    return load_ami(DataConfig(data_root=config.data_root).root() / DataConfig().ami, list(config.ami_files))
+
+
+def batch_maker(config: SegTrainConfig, pools: VoicePools | None = None) -> BatchMaker:
+    """Everything training batches are drawn from (voices, AMI, augmentation files) for `config`."""
+    pools = pools if pools is not None else voice_pools(config.data)
+    assets = load_chunk_assets(config.augment, DataConfig(data_root=config.data.data_root).root() / "augmentation")
+    return BatchMaker(
+        seed=config.seed,
+        batch_size=config.batch_size,
+        pool=pools.train,
+        chunk=config.chunk_config(),
+        snr_db=config.data.snr_db,
+        augment=config.augment,
+        assets=assets,
+        ami=ami_corpus(config.data),
+        p_ami=config.data.p_ami,
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto = CUDA when available. On CUDA, cuBLAS needs a fixed workspace to be deterministic,
+    and it reads the variable when CUDA is first used: set it before anything touches the GPU."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
+    use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    if not use_cuda:
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ValueError("device cuda requested but torch sees no CUDA device")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return torch.device("cuda")
+
+
 @dataclass(frozen=True)
 class SegTrainResult:
     out_dir: Path
@@ -107,16 +162,49 @@ class SegTrainResult:
     history: list[dict[str, Any]]
 
 
-def evaluate(model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor, batch: int = 32) -> float:
-    """Mean permutation-invariant powerset loss over fixed chunks."""
+def frame_metrics(hyp: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    """Frame-level scores of hard decisions `hyp` against `ref`, both [N, frames, speakers] 0/1 and
+    already aligned (ref permuted to the model's speaker order).
+
+    seg_error: (missed + false alarm + confused speaker-frames) / reference speaker-frames — a
+    DER on 20 ms frames without collar, the number the engine's DER inherits from this model.
+    Overlap recall/precision: of frames with >= 2 speakers in the reference / in the output;
+    overlap is what this model exists to find, and the loss barely weighs its rare frames.
+    """
+    n_ref, n_hyp = ref.sum(-1), hyp.sum(-1)
+    correct = (ref & hyp).sum(-1)
+    ov_ref, ov_hyp = n_ref >= 2, n_hyp >= 2
+    return {
+        "seg_error": float((np.maximum(n_ref, n_hyp) - correct).sum() / max(int(n_ref.sum()), 1)),
+        "overlap_recall": float((ov_ref & ov_hyp).sum() / max(int(ov_ref.sum()), 1)),
+        "overlap_precision": float((ov_ref & ov_hyp).sum() / max(int(ov_hyp.sum()), 1)),
+    }
+
+
+def evaluate(model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor, batch: int = 32) -> dict[str, float]:
+    """Validation loss (permutation-invariant powerset CE) and `frame_metrics` over fixed chunks.
+
+    Hard decoding is the argmax class, scored under the permutation the loss chose per chunk.
+    """
     model.eval()
-    total = 0.0
+    device = next(model.parameters()).device
+    total, hyps, refs = 0.0, [], []
     with torch.inference_mode():
         for i in range(0, len(waves), batch):
-            loss, _ = permutation_invariant_powerset_loss(model(waves[i : i + batch]), labels[i : i + batch])
-            total += loss.item() * len(waves[i : i + batch])
+            wave, ref = waves[i : i + batch].to(device), labels[i : i + batch].to(device)
+            log_probs = model(wave)
+            loss, perms = permutation_invariant_powerset_loss(log_probs, ref)
+            total += loss.item() * len(wave)
+            speakers = model.spec.max_speakers
+            ref_np = ref.cpu().numpy().astype(np.int64)
+            ref_np = np.pad(ref_np, ((0, 0), (0, 0), (0, speakers - ref_np.shape[-1])))
+            refs.append(np.stack([r[:, list(p)] for r, p in zip(ref_np, perms.tolist(), strict=True)]))
+            hyps.append(decode(log_probs.cpu().numpy(), speakers, model.spec.max_simultaneous).astype(np.int64))
     model.train()
-    return total / max(len(waves), 1)
+    metrics = {"val_loss": total / max(len(waves), 1)}
+    if hyps:
+        metrics.update({f"val_{k}": v for k, v in frame_metrics(np.concatenate(hyps), np.concatenate(refs)).items()})
+    return metrics
 
 
 def train(
@@ -124,77 +212,117 @@ def train(
     out_dir: Path,
     *,
     max_steps: int | None = None,
+    progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> SegTrainResult:
-    """Train (or resume) a segmentation model into `out_dir`."""
+    """Train (or resume) a segmentation model into `out_dir`.
+
+    `max_steps` stops after that many steps with a checkpoint written, as if interrupted there.
+    """
+    from tqdm import tqdm
+
     started = time.monotonic()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(config.torch_threads, 1))
-    torch.use_deterministic_algorithms(True)
+    device = resolve_device(config.device)
+    # LSTM backward on CUDA has no deterministic-algorithm guarantee flag of its own; warn_only
+    # keeps the run going where an op has no deterministic kernel instead of aborting it.
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
     chunk = config.chunk_config()
     pools = voice_pools(config.data)
+    maker = batch_maker(config, pools)
     val_wave, val_labels = make_batch(
         pools.val, np.random.default_rng([config.seed, 999_983]), config.data.val_chunks, chunk, config.data.snr_db
     )
     val_w, val_l = torch.from_numpy(val_wave), torch.from_numpy(val_labels.astype(np.float32))
 
-    torch.manual_seed(config.seed)
-    model = SegmentationModel(config.model).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    step, history = 0, []
     ckpt_path = out_dir / CHECKPOINT
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["config"] != config.to_dict():
-            raise ValueError(f"{ckpt_path} was written with another config; use a new out dir")
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
+    if state is not None and _identity(state["config"]) != config.identity():
+        raise ValueError(f"{ckpt_path} was written with another config; use a new out dir or --restart")
+    step = int(state["step"]) if state is not None else 0
+    stop_at = config.steps if max_steps is None else min(config.steps, max_steps)
+    # Workers fork here, before the model (and CUDA) exist.
+    stream = BatchStream(maker, step, stop_at, workers=config.data.workers)
+
+    torch.manual_seed(config.seed)
+    model = SegmentationModel(config.model).train().to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history: list[dict[str, Any]] = []
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        step, history = int(state["step"]), list(state["history"])
+        history = list(state["history"])
         log(f"resuming from step {step}/{config.steps}")
-    else:  # a fresh run: the untrained model's validation loss is the curve's first point
-        history.append({"kind": "val", "step": 0, "val_loss": evaluate(model, val_w, val_l)})
+    else:  # a fresh run: the untrained model's validation scores are the curves' first point
+        history.append({"kind": "val", "step": 0, **evaluate(model, val_w, val_l)})
 
     def checkpoint() -> None:
         state = {"config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict()}
         save_atomic({**state, "step": step, "history": history}, ckpt_path)
 
-    stop_at = config.steps if max_steps is None else min(config.steps, max_steps)
-    while step < stop_at:
-        rng = np.random.default_rng([config.seed, step])
-        wave, labels = make_batch(pools.train, rng, config.batch_size, chunk, config.data.snr_db)
-        lr = learning_rate(config, step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        loss, _ = permutation_invariant_powerset_loss(
-            model(torch.from_numpy(wave)), torch.from_numpy(labels.astype(np.float32))
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        optimizer.step()
-        step += 1
-        history.append({"kind": "step", "step": step, "lr": lr, "loss": loss.item()})
-        if step % config.validate_every == 0 or step == config.steps:
-            history.append({"kind": "val", "step": step, "val_loss": evaluate(model, val_w, val_l)})
-            log(f"step {step}: loss {loss.item():.4f} val {history[-1]['val_loss']:.4f}")
-        if step % config.checkpoint_every == 0 or step == stop_at:
-            checkpoint()
+    bar = tqdm(total=config.steps, initial=step, desc=config.name, unit="step", disable=not progress)
+    try:
+        for wave, labels in stream:
+            lr = learning_rate(config, step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            log_probs = model(torch.from_numpy(wave).to(device))
+            loss, _ = permutation_invariant_powerset_loss(log_probs, torch.from_numpy(labels.astype(np.float32)))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            history.append({"kind": "step", "step": step, "lr": lr, "loss": loss.item()})
+            bar.update(1)
+            bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
+            if step % config.validate_every == 0 or step == config.steps:
+                history.append({"kind": "val", "step": step, **evaluate(model, val_w, val_l)})
+                scores = " ".join(f"{k} {v:.4f}" for k, v in history[-1].items() if k.startswith("val_"))
+                (bar.write if progress else log)(f"step {step}: loss {loss.item():.4f} {scores}")
+            if step % config.checkpoint_every == 0 or step == stop_at:
+                checkpoint()
+    finally:
+        stream.close()
+        bar.close()
     seconds = time.monotonic() - started
     if step < config.steps:
+        log(f"stopped at step {step}/{config.steps}; rerun the same command to resume")
         return SegTrainResult(out_dir, None, step, seconds, history)
+    from pipelines.training.curves import write_curves
+
+    write_curves(history, out_dir)
+    last = next((h for h in reversed(history) if h["kind"] == "val"), {})
+    metrics = {k: float(v) for k, v in last.items() if k.startswith("val_")}
     model_path = out_dir / MODEL
     save_atomic(
         {
             "format": MODEL_FORMAT,
             "spec": config.model.to_dict(),
-            "model": model.state_dict(),
+            "model": {k: v.cpu() for k, v in model.state_dict().items()},
             "config": config.to_dict(),
+            "metrics": metrics,
+            "step": step,
         },
         model_path,
     )
+    summary = {"steps": step, "seconds": round(seconds, 1), "device": str(device), **metrics}
+    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return SegTrainResult(out_dir, model_path, step, seconds, history)
+
+
+def _identity(stored: dict[str, Any]) -> dict[str, Any]:
+    """`SegTrainConfig.identity` of a config dict read from a checkpoint."""
+    values = json.loads(json.dumps(stored))
+    values.pop("device", None)
+    values.get("data", {}).pop("workers", None)
+    return dict(values)
 
 
 def load_model(path: Path) -> SegmentationModel:

@@ -94,7 +94,11 @@ class TrainConfig:
 T = TypeVar("T")
 
 
-def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
+def build_config(cls: type[T], values: dict[str, Any], where: str = "") -> T:
+    """Build config dataclass `cls` from a nested mapping; unknown keys are errors (`where` names the level).
+
+    Shared by the embedding and segmentation trainers, so both refuse typos the same way.
+    """
     known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     unknown = set(values) - set(known)
     if unknown:
@@ -104,7 +108,7 @@ def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
     for name, value in values.items():
         current = getattr(defaults, name)
         if is_dataclass(current) and isinstance(value, dict):
-            kwargs[name] = _build(type(current), value, f"{where}.{name}".strip("."))
+            kwargs[name] = build_config(type(current), value, f"{where}.{name}".strip("."))
         elif isinstance(current, tuple) and isinstance(value, list | tuple):
             kwargs[name] = tuple(float(v) for v in value)
         else:
@@ -113,7 +117,7 @@ def _build(cls: type[T], values: dict[str, Any], where: str) -> T:
 
 
 def config_from_dict(values: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, values, "")
+    return build_config(TrainConfig, values, "")
 
 
 def load_config(path: Path) -> TrainConfig:

@@ -18,6 +18,7 @@ def write_curves(history: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Pa
     json_path.write_text(json.dumps(history, indent=1) + "\n")
     steps = [h for h in history if h["kind"] == "step"]
     epochs = [h for h in history if h["kind"] == "epoch"]
+    vals = [h for h in history if h["kind"] == "val"]  # the segmentation trainer's validations
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if steps:
         x = [h["step"] for h in steps]
@@ -33,6 +34,11 @@ def write_curves(history: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Pa
         axes[1].plot(x, [1 - h["val_eer"] for h in epochs], "s-", label="val 1 - EER (student)")
         if epochs[0].get("teacher_eer") is not None:
             axes[1].axhline(1 - epochs[0]["teacher_eer"], color="gray", ls="--", label="1 - EER (teacher)")
+    if vals:
+        x = [h["step"] for h in vals]
+        for key in ("val_loss", "val_seg_error", "val_overlap_recall", "val_overlap_precision"):
+            if key in vals[0]:
+                axes[1].plot(x, [h[key] for h in vals], "o-", label=key.removeprefix("val_"))
     axes[1].set_xlabel("step")
     axes[1].set_title("held-out speakers")
     axes[1].legend()
