@@ -6,4 +6,9 @@ from inference_pod.serve import serve
 from inference_pod.settings import Settings
 
 if __name__ == "__main__":
-    sys.exit(serve(Settings.from_env()))
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a bad VOICEFLOW_* value: one clear line, not a traceback
+        print(f"inference pod: configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(serve(settings))

@@ -37,10 +37,16 @@ def register(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import sys
+
     from inference_pod.serve import serve
     from inference_pod.settings import Settings
 
-    settings = Settings.from_env(host=args.host, port=args.port, model_path=args.model_path, workers=args.workers)
+    try:
+        settings = Settings.from_env(host=args.host, port=args.port, model_path=args.model_path, workers=args.workers)
+    except ValueError as exc:
+        print(f"voiceflow serve: configuration error: {exc}", file=sys.stderr)
+        return 2
     return serve(settings)
 
 

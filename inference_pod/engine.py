@@ -24,19 +24,57 @@ def load_embedding_model(path: str | None) -> Any:
     return EmbeddingModel.load(path)
 
 
-def new_stream_session(model: Any, embed: EmbedFn) -> Any:
-    """A streaming session whose embedding calls go through `embed` (the cross-session batcher)."""
-    from voiceflow.streaming import StreamingSession
+def engine_config(pipeline: str) -> Any:
+    """The engine's default configuration with `pipeline` selected: the same as the CLI's
+    `voiceflow diarize [--streaming] --pipeline PIPELINE` without a config file."""
+    from voiceflow.config import EngineConfig
 
-    # Same default configuration and model-derived settings (background mean) as the CLI's
-    # `--streaming`, so the pod's final equals the CLI's output; `embed` is the batcher.
-    return StreamingSession.for_model(model, embed=embed)
+    return EngineConfig(pipeline=pipeline)
 
 
-def diarize(model: Any, audio: np.ndarray, num_speakers: int | None = None) -> list[Any]:
-    from voiceflow.pipeline import Diarizer
+def load_segmentation_model(pipeline: str, path: str | None) -> Any | None:
+    """The segmentation model when `pipeline` needs one (None otherwise; None path = bundled default)."""
+    from voiceflow.selection import load_segmentation_model as load
 
-    return list(Diarizer(embedding_model=model).diarize(audio, num_speakers=num_speakers))
+    return load(engine_config(pipeline), path)
+
+
+def new_stream_session(
+    model: Any, embed: EmbedFn, pipeline: str | None = None, segmentation_model: Any | None = None
+) -> Any:
+    """A streaming session whose embedding calls go through `embed` (the cross-session batcher).
+
+    Built by `voiceflow.selection.make_streaming_session`, like the CLI's `--streaming`, with the
+    same default configuration and model-derived settings (background mean), so the pod's final
+    equals the CLI's output. With the segmentation pipeline the session's segments may overlap
+    (two speakers at once) and are identified by (speaker, start).
+    """
+    from voiceflow.config import DEFAULT_PIPELINE
+    from voiceflow.selection import make_streaming_session
+
+    config = engine_config(pipeline or DEFAULT_PIPELINE)
+    return make_streaming_session(config, model, embed=embed, segmentation_model=segmentation_model)
+
+
+def diarize(
+    model: Any,
+    audio: np.ndarray,
+    num_speakers: int | None = None,
+    pipeline: str | None = None,
+    segmentation_model: Any | None = None,
+) -> list[Any]:
+    from voiceflow.config import DEFAULT_PIPELINE
+    from voiceflow.selection import make_offline_diarizer
+
+    diarizer = make_offline_diarizer(engine_config(pipeline or DEFAULT_PIPELINE), model, segmentation_model)
+    return list(diarizer.diarize(audio, num_speakers=num_speakers))
+
+
+def segment_key(segment: Any) -> tuple[str, float]:
+    """What identifies a segment across results: (speaker, start). Segments of different speakers
+    may share a start (overlapped speech, segmentation pipeline); a later result's view of the
+    same key supersedes an earlier one (an open segment re-sent with a later end)."""
+    return (str(segment.speaker), float(segment.start))
 
 
 def decode_audio_bytes(data: bytes) -> np.ndarray:

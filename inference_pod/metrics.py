@@ -26,6 +26,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "inference_model_info",  # gauge{version,sha256} = 1 for the model serving new streams
     "inference_model_reloads_total",  # counter{result="ok"|"failed"}
     "inference_model_ready",  # gauge: 1 once a model is loaded and warmed
+    # gauge{pipeline="embedding"|"segmentation",segmentation_version,segmentation_sha256} = 1 for
+    # the pipeline serving new streams (the segmentation labels are "" with the embedding pipeline)
+    "inference_pipeline_info",
 )
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -65,6 +68,12 @@ class Metrics:
             "inference_model_info", "Model serving new streams (value 1)", ["version", "sha256"], registry=r
         )
         self.reloads = Counter("inference_model_reloads", "Model reload attempts", ["result"], registry=r)
+        self.pipeline_info = Gauge(
+            "inference_pipeline_info",
+            "Diarization pipeline serving new streams (value 1)",
+            ["pipeline", "segmentation_version", "segmentation_sha256"],
+            registry=r,
+        )
         self.model_ready = Gauge("inference_model_ready", "1 once a model is loaded and warmed", registry=r)
         for endpoint in ("stream", "infer"):
             self.requests.labels(endpoint=endpoint)
@@ -77,6 +86,12 @@ class Metrics:
         self.model_info.clear()
         self.model_info.labels(version=version, sha256=sha256).set(1)
         self.model_ready.set(1)
+
+    def set_pipeline(self, pipeline: str, segmentation_version: str = "", segmentation_sha256: str = "") -> None:
+        self.pipeline_info.clear()
+        self.pipeline_info.labels(
+            pipeline=pipeline, segmentation_version=segmentation_version, segmentation_sha256=segmentation_sha256
+        ).set(1)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

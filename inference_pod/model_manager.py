@@ -4,7 +4,8 @@ The pod watches the model file (or a mounted directory, where a ConfigMap/volume
 symlink): on a change it loads and warms the new model off the event loop, checks it answers
 sanely, and only then makes it current. Streams already running keep the model they started with
 (their speaker embeddings must stay in one space), so nothing live is dropped. A bad file is
-refused and the old model keeps serving.
+refused and the old model keeps serving. With the segmentation pipeline the segmentation model is
+loaded, checked and watched beside the embedding model: the pair is one unit, swapped together.
 """
 
 from __future__ import annotations
@@ -38,32 +39,40 @@ class LoadedModel:
     sha256: str
     path: str | None
     loaded_at: float
+    pipeline: str = "embedding"
+    segmentation: Any | None = None  # voiceflow.segmentation.model.SegmentationModel (segmentation pipeline)
+    segmentation_version: str | None = None
+    segmentation_sha256: str | None = None
+    segmentation_path: str | None = None
 
     @property
     def label(self) -> str:
         return f"{self.version} ({self.sha256[:12]})"
 
 
-def resolve_model_file(path: str | None) -> Path | None:
-    """A directory mounts a model: take `model.onnx`, else its only `*.onnx`."""
+def resolve_model_file(path: str | None, preferred_name: str = "model.onnx") -> Path | None:
+    """A directory mounts a model: take `preferred_name`, else its only `*.onnx`."""
     if path is None:
         return None
     p = Path(path)
     if p.is_dir():
-        preferred = p / "model.onnx"
+        preferred = p / preferred_name
         if preferred.exists():
             return preferred
         candidates = sorted(c for c in p.glob("*.onnx") if not c.name.startswith("."))
         if len(candidates) != 1:
-            raise ModelError(f"{p} holds {len(candidates)} .onnx files; expected model.onnx or exactly one")
+            raise ModelError(f"{p} holds {len(candidates)} .onnx files; expected {preferred_name} or exactly one")
         return candidates[0]
     return p
 
 
-def fingerprint(path: str | None) -> Fingerprint:
+SEGMENTATION_FILE = "segmentation.onnx"
+
+
+def fingerprint(path: str | None, preferred_name: str = "model.onnx") -> Fingerprint:
     """What changes when the model is replaced: the resolved file (and its JSON sidecar)'s identity."""
     try:
-        model_file = resolve_model_file(path)
+        model_file = resolve_model_file(path, preferred_name)
     except ModelError:
         return (("unresolvable", 0, 0, 0),)
     if model_file is None:
@@ -79,7 +88,15 @@ def fingerprint(path: str | None) -> Fingerprint:
     return tuple(parts)
 
 
-def warm_check(model: Any) -> None:
+def models_fingerprint(path: str | None, pipeline: str, segmentation_path: str | None) -> Fingerprint:
+    """The served models' identity: the embedding model's, plus the segmentation model's when used."""
+    fp = fingerprint(path)
+    if pipeline == "segmentation":
+        fp = (*fp, ("segmentation", 0, 0, 0), *fingerprint(segmentation_path, SEGMENTATION_FILE))
+    return fp
+
+
+def warm_check(model: Any, pipeline: str = "embedding", segmentation: Any | None = None) -> None:
     """Run the model once on silence and noise; refuse it unless it gives finite [B, D] output."""
     seconds = float(getattr(model, "metadata", {}).get("window_seconds", 1.6))
     window = int(seconds * 16000)
@@ -92,12 +109,26 @@ def warm_check(model: Any) -> None:
         raise ModelError("model output is not finite on the warm-up probe")
     # Run the streaming path once too (VAD session, clustering, code paths), so the first real
     # stream on this model is not the one paying for cold start.
-    session = engine.new_stream_session(model, model.embed)
-    session.feed(np.concatenate([probe[1], probe[1]]))
+    # The segmentation pipeline's session needs a chunk's worth of audio before it steps.
+    repeats = 2 if segmentation is None else max(2, -(-int(getattr(segmentation, "chunk_samples", 0)) // window) + 1)
+    session = engine.new_stream_session(model, model.embed, pipeline, segmentation)
+    session.feed(np.concatenate([probe[1]] * repeats))
     session.finish()
 
 
-def load_and_warm(path: str | None) -> LoadedModel:
+def segmentation_warm_check(segmentation: Any) -> None:
+    """Refuse a segmentation model unless it gives finite per-frame activity on a probe chunk."""
+    samples = int(getattr(segmentation, "chunk_samples", 80000))
+    rng = np.random.default_rng(0)
+    probe = (0.1 * rng.standard_normal((1, samples))).astype(np.float32)
+    scores = np.asarray(segmentation.log_probs(probe))
+    if scores.ndim != 3 or scores.shape[0] != 1 or scores.shape[1] < 1:
+        raise ModelError(f"segmentation model output has shape {scores.shape}, expected (1, frames, classes)")
+    if not np.isfinite(scores).all():
+        raise ModelError("segmentation model output is not finite on the warm-up probe")
+
+
+def load_and_warm(path: str | None, pipeline: str = "embedding", segmentation_path: str | None = None) -> LoadedModel:
     model_file = resolve_model_file(path)
     try:
         model = engine.load_embedding_model(str(model_file) if model_file else None)
@@ -105,13 +136,30 @@ def load_and_warm(path: str | None) -> LoadedModel:
         raise
     except Exception as exc:  # onnxruntime/engine errors vary; the operator needs one line
         raise ModelError(f"cannot load model {model_file}: {exc}") from exc
-    warm_check(model)
+    segmentation = None
+    seg_file: Path | None = None
+    if pipeline == "segmentation":
+        seg_file = resolve_model_file(segmentation_path, SEGMENTATION_FILE)
+        try:
+            segmentation = engine.load_segmentation_model(pipeline, str(seg_file) if seg_file else None)
+        except ModelError:
+            raise
+        except Exception as exc:
+            where = seg_file or "(bundled default)"
+            raise ModelError(f"cannot load segmentation model {where}: {exc}") from exc
+        segmentation_warm_check(segmentation)
+    warm_check(model, pipeline, segmentation)
     return LoadedModel(
         model=model,
         version=str(getattr(model, "version", "unknown")),
         sha256=str(getattr(model, "sha256", "")),
         path=str(model_file) if model_file else None,
         loaded_at=time.time(),
+        pipeline=pipeline,
+        segmentation=segmentation,
+        segmentation_version=str(getattr(segmentation, "version", "unknown")) if segmentation is not None else None,
+        segmentation_sha256=str(getattr(segmentation, "sha256", "")) if segmentation is not None else None,
+        segmentation_path=str(getattr(segmentation, "path", seg_file)) if segmentation is not None else None,
     )
 
 
@@ -121,8 +169,12 @@ class ModelManager:
         path: str | None,
         on_change: Callable[[LoadedModel], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
+        pipeline: str = "embedding",
+        segmentation_path: str | None = None,
     ) -> None:
         self.path = path
+        self.pipeline = pipeline
+        self.segmentation_path = segmentation_path
         self.on_change = on_change
         self.on_failure = on_failure
         self._current: LoadedModel | None = None
@@ -140,19 +192,19 @@ class ModelManager:
         return self._current is not None
 
     async def load_initial(self) -> LoadedModel:
-        self._fingerprint = fingerprint(self.path)
-        loaded = await asyncio.to_thread(load_and_warm, self.path)
+        self._fingerprint = self._current_fingerprint()
+        loaded = await asyncio.to_thread(self._load)
         self._set(loaded)
         return loaded
 
     async def check_once(self) -> bool:
         """Reload when the file changed; True when a new model became current."""
-        fp = fingerprint(self.path)
+        fp = self._current_fingerprint()
         if fp == self._fingerprint:
             return False
         self._fingerprint = fp  # a bad file is tried once per change, not every poll
         try:
-            loaded = await asyncio.to_thread(load_and_warm, self.path)
+            loaded = await asyncio.to_thread(self._load)
         except Exception as exc:
             self.last_error = str(exc)
             log.error("model reload refused, keeping %s: %s", self._current and self._current.label, exc)
@@ -172,6 +224,12 @@ class ModelManager:
                 raise
             except Exception:  # never let the watcher die: it is the only way to recover from a bad push
                 log.exception("model watcher error")
+
+    def _current_fingerprint(self) -> Fingerprint:
+        return models_fingerprint(self.path, self.pipeline, self.segmentation_path)
+
+    def _load(self) -> LoadedModel:
+        return load_and_warm(self.path, self.pipeline, self.segmentation_path)
 
     def _set(self, loaded: LoadedModel) -> None:
         self._current = loaded

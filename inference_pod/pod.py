@@ -28,6 +28,7 @@ T = TypeVar("T")
 
 class Pod:
     def __init__(self, settings: Settings) -> None:
+        settings.validate()  # a bad pipeline name (or limit) fails here, at start-up, not at the first stream
         self.settings = settings
         self.metrics = Metrics()
         self.jwt_key = settings.resolved_jwt_key()
@@ -35,6 +36,8 @@ class Pod:
             settings.model_path,
             on_change=self._on_model_change,
             on_failure=lambda _msg: self.metrics.reloads.labels(result="failed").inc(),
+            pipeline=settings.pipeline,
+            segmentation_path=settings.segmentation_model_path,
         )
         self.batcher = BatchingEmbedder(
             max_windows=settings.batch_max_windows,
@@ -84,6 +87,7 @@ class Pod:
 
     def _on_model_change(self, loaded: LoadedModel) -> None:
         self.metrics.set_model(loaded.version, loaded.sha256)
+        self.metrics.set_pipeline(loaded.pipeline, loaded.segmentation_version or "", loaded.segmentation_sha256 or "")
         if not self._initial_load:
             self.metrics.reloads.labels(result="ok").inc()
         self._initial_load = False

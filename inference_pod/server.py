@@ -70,6 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "model_sha256": m.sha256,
                 "model_path": m.path,
                 "model_loaded_at": m.loaded_at,
+                "pipeline": m.pipeline,
+                "segmentation_model_version": m.segmentation_version,
+                "segmentation_model_sha256": m.segmentation_sha256,
+                "segmentation_model_path": m.segmentation_path,
                 "last_reload_error": pod.models.last_error,
                 "protocol_version": protocol.PROTOCOL_VERSION,
             }
@@ -116,7 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error_body(exc.code, exc.message, 400)
         model = pod.model
         try:
-            segments = await pod.run_engine(engine.diarize, model.model, audio, num_speakers)
+            segments = await pod.run_engine(
+                engine.diarize, model.model, audio, num_speakers, model.pipeline, model.segmentation
+            )
         except Exception:
             log.exception("/infer failed")
             pod.metrics.errors.labels(code="internal_error").inc()
@@ -130,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "duration": audio.size / engine.ENGINE_SAMPLE_RATE,
                 "latency_ms": round(latency * 1000.0, 3),
                 "model_version": model.version,
+                "pipeline": model.pipeline,
             }
         )
 

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from voiceflow.config import DEFAULT_PIPELINE, PIPELINES
+
 ENV_PREFIX = "VOICEFLOW_"
 
 
@@ -23,6 +25,12 @@ class Settings:
     model_path: str | None = None
     # How often the model file is polled for changes (a ConfigMap/volume swap shows as a new mtime/inode).
     reload_poll_seconds: float = 2.0
+    # Which diarization pipeline serves streams and /infer: "embedding" (VAD + window embeddings,
+    # one speaker at a time) or "segmentation" (overlap-aware: two speakers' segments may overlap).
+    pipeline: str = DEFAULT_PIPELINE
+    # The segmentation model (.onnx) or a mounted directory holding one, used by the segmentation
+    # pipeline only; None = the engine's bundled default. Hot-reloaded like the embedding model.
+    segmentation_model_path: str | None = None
 
     # Limits.
     max_connections: int = 1200
@@ -106,6 +114,11 @@ class Settings:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"setting {name} must be > 0, got {getattr(self, name)!r}")
+        if self.pipeline not in PIPELINES:
+            raise ValueError(
+                f"setting pipeline (env {ENV_PREFIX}PIPELINE) must be one of {', '.join(PIPELINES)}, "
+                f"got {self.pipeline!r}"
+            )
         if not 0 < self.port < 65536:
             raise ValueError(f"setting port must be 1-65535, got {self.port}")
 

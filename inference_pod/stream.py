@@ -61,7 +61,9 @@ class EngineStream:
 
     def __init__(self, loaded: LoadedModel, pod: Pod, sample_rate: int) -> None:
         self.loaded = loaded
-        self.session = engine.new_stream_session(loaded.model, pod.batcher.embed_fn(loaded.model))
+        self.session = engine.new_stream_session(
+            loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation
+        )
         # A streaming resampler keeps filter state across chunks (one-shot per chunk would click).
         self.resampler = (
             soxr.ResampleStream(sample_rate, engine.ENGINE_SAMPLE_RATE, 1, dtype="float32")
@@ -84,11 +86,13 @@ class EngineStream:
         whole = (audio.size // engine.FEED_SAMPLES) * engine.FEED_SAMPLES
         rest = audio[whole:]
         self._buffer, self._buffered = ([rest] if rest.size else []), rest.size
-        updated: dict[float, Any] = {}
+        # Keyed by (speaker, start), not start alone: with the segmentation pipeline two speakers'
+        # segments may overlap, even start at the same frame, and both must get through.
+        updated: dict[tuple[str, float], Any] = {}
         for i in range(0, whole, engine.FEED_SAMPLES):
             for seg in self.session.feed(audio[i : i + engine.FEED_SAMPLES]):
-                updated[seg.start] = seg  # a later block's view of a segment supersedes an earlier one
-        return [updated[k] for k in sorted(updated)]
+                updated[engine.segment_key(seg)] = seg  # a later block's view of a segment supersedes an earlier one
+        return sorted(updated.values(), key=lambda seg: (seg.start, str(seg.speaker), seg.end))
 
     def finish(self) -> list[Any]:
         if self.resampler is not None:
