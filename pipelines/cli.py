@@ -47,22 +47,31 @@ def _register_export(subparsers: Any) -> None:
 def _register_train(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a speaker-embedding student by distillation from GE2E",
-        description="Resumable: rerunning the same command in the same --out continues from its checkpoint.",
+        help="train a speaker-embedding student (distilled from GE2E) or the segmentation model",
+        description="Resumable: rerunning the same command in the same --out continues from its checkpoint. "
+        "Presets segmentation-tiny / segmentation-full, or a --config whose YAML has `kind: segmentation`, "
+        "train the overlap-aware segmentation model (steps, not epochs).",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--config", help="YAML/JSON training config")
-    src.add_argument("--preset", help="a bundled config: tiny (tests, < 1 min) or full (the shipped student)")
+    src.add_argument("--config", help="YAML/JSON training config (`kind: segmentation` for the segmentation model)")
+    src.add_argument(
+        "--preset",
+        help="a bundled config: tiny (tests, < 1 min), full (the shipped student), "
+        "segmentation-tiny, segmentation-full",
+    )
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, model.pt, curves.json/png")
     p.add_argument(
         "--data-root", help="folder holding librispeech-train-clean-100/, ami-excerpts/, augmentation/"
     )
     p.add_argument("--seed", type=int, help="override the config's seed")
-    p.add_argument("--epochs", type=int, help="override the config's epochs")
+    p.add_argument("--epochs", type=int, help="override the config's epochs (embedding student)")
+    p.add_argument("--steps", type=int, help="override the config's steps (segmentation)")
     p.add_argument("--batch-size", type=int, help="override the config's batch size")
     p.add_argument("--lr", type=float, help="override the config's learning rate")
     p.add_argument("--threads", type=int, help="torch threads (override the config's torch_threads)")
     p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in total")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="segmentation: where to train")
+    p.add_argument("--workers", type=int, help="segmentation: batch-building processes (same batches for any N)")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs in pods)")
     p.set_defaults(handler=_train)
@@ -117,6 +126,16 @@ def _export(args: argparse.Namespace) -> int:
     if bool(args.pretrained) == bool(args.checkpoint):
         print("error: give either CHECKPOINT or --pretrained ge2e", file=sys.stderr)
         return 2
+    if args.checkpoint and Path(args.checkpoint).is_file():
+        from pipelines.segmentation.export import export_segmentation_checkpoint, is_segmentation_checkpoint
+
+        if is_segmentation_checkpoint(Path(args.checkpoint)):
+            if args.quantize:
+                print("error: --quantize is not supported for segmentation models", file=sys.stderr)
+                return 2
+            result = export_segmentation_checkpoint(Path(args.checkpoint), Path(args.out))
+            print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
+            return 0
     if args.pretrained:
         if args.quantize:
             print("error: --quantize applies to trained checkpoints", file=sys.stderr)
@@ -132,10 +151,61 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
+def _is_segmentation(args: argparse.Namespace) -> bool:
+    if args.preset:
+        return str(args.preset).startswith("segmentation-")
+    from pipelines.segmentation.train import is_segmentation_config
+
+    return is_segmentation_config(Path(args.config))
+
+
+def _prepare_out(out: Path, restart: bool, checkpoint: str) -> None:
     import shutil
     import signal
 
+    if restart and (out / checkpoint).exists():
+        shutil.move(str(out / checkpoint), str(out / (checkpoint + ".discarded")))
+
+    def _on_sigterm(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # a pod eviction: stop like Ctrl-C; the last checkpoint stays valid
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _train_segmentation(args: argparse.Namespace) -> int:
+    from pipelines.segmentation import train as seg
+
+    if args.epochs is not None:
+        print("error: the segmentation model trains for --steps, not --epochs", file=sys.stderr)
+        return 2
+    config = seg.load_config(Path(args.config)) if args.config else seg.load_preset(args.preset)
+    config = seg.with_overrides(
+        config,
+        data_root=args.data_root,
+        workers=args.workers,
+        seed=args.seed,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        torch_threads=args.threads,
+        device=args.device,
+    )
+    out = Path(args.out)
+    _prepare_out(out, args.restart, seg.CHECKPOINT)
+    result = seg.train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
+    if result.model_path is None:
+        return 0
+    print(f"trained {result.steps_done} steps in {result.seconds:.0f} s -> {result.model_path}")
+    print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    if _is_segmentation(args):
+        return _train_segmentation(args)
+    if args.steps is not None or args.device is not None or args.workers is not None:
+        print("error: --steps, --device and --workers apply to segmentation training", file=sys.stderr)
+        return 2
     from pipelines.training.config import load_config, load_preset, with_data_root, with_overrides
     from pipelines.training.loop import CHECKPOINT, train
 
@@ -150,13 +220,7 @@ def _train(args: argparse.Namespace) -> int:
     )
     config = with_data_root(config, args.data_root)
     out = Path(args.out)
-    if args.restart and (out / CHECKPOINT).exists():
-        shutil.move(str(out / CHECKPOINT), str(out / (CHECKPOINT + ".discarded")))
-
-    def _on_sigterm(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # a pod eviction: stop like Ctrl-C; the last checkpoint stays valid
-
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    _prepare_out(out, args.restart, CHECKPOINT)
     result = train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
     if result.model_path is None:
         return 0

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +89,47 @@ class SegTrainConfig:
 
 
 def config_from_dict(values: dict[str, Any]) -> SegTrainConfig:
-    """Unknown keys are errors, exactly as for the embedding trainer (same builder)."""
+    """Unknown keys are errors, exactly as for the embedding trainer (same builder). A top-level
+    `kind: segmentation` (what routes a `voiceflow train --config` file here) is accepted."""
+    values = dict(values)
+    kind = values.pop("kind", "segmentation")
+    if kind != "segmentation":
+        raise ValueError(f"kind {kind!r} is not a segmentation config")
     return build_config(SegTrainConfig, values)
 
 
+def load_config(path: Path) -> SegTrainConfig:
+    values = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config must be a mapping")
+    return config_from_dict(values)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
 def load_preset(name: str) -> SegTrainConfig:
-    path = PRESETS_DIR / f"{name}.yaml"
+    """`tiny` or `full` (the CLI's `segmentation-tiny` / `segmentation-full`)."""
+    path = PRESETS_DIR / f"{name.removeprefix('segmentation-')}.yaml"
     if not path.exists():
-        names = ", ".join(sorted(p.stem for p in PRESETS_DIR.glob("*.yaml")))
-        raise ValueError(f"unknown segmentation preset {name!r}; presets: {names}")
-    return config_from_dict(yaml.safe_load(path.read_text()) or {})
+        raise ValueError(f"unknown segmentation preset {name!r}; presets: {', '.join(preset_names())}")
+    return load_config(path)
+
+
+def is_segmentation_config(path: Path) -> bool:
+    """True when a config file says `kind: segmentation` (the CLI's dispatch rule)."""
+    values = yaml.safe_load(Path(path).read_text())
+    return isinstance(values, dict) and values.get("kind") == "segmentation"
+
+
+def with_overrides(
+    config: SegTrainConfig, data_root: str | None = None, workers: int | None = None, **top: Any
+) -> SegTrainConfig:
+    """Command-line overrides (None = keep the config's value)."""
+    config = replace(config, **{k: v for k, v in top.items() if v is not None})
+    data = {k: v for k, v in {"data_root": data_root, "workers": workers}.items() if v is not None}
+    return replace(config, data=replace(config.data, **data)) if data else config
 
 
 def learning_rate(config: SegTrainConfig, step: int) -> float:
