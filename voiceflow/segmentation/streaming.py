@@ -146,8 +146,9 @@ class SegmentationStreamingSession:
         labels = self.clusterer.assign(embeddings[0], valid[0], speech) if valid.any() else np.full(len(speech), -1)
         self._chunks.append(_ChunkOutput(start // self.frame, hard, labels))
         self._stepped_until = end
-        # Keep the audio the next chunk needs, no more: memory is bounded however long the stream.
-        keep_from = max(0, end + self.step_samples - self.chunk_samples)
+        # Keep the audio the next chunk needs (finish() may end one a single frame later), no more:
+        # memory is bounded however long the stream runs.
+        keep_from = max(0, end + self.frame - self.chunk_samples)
         if keep_from > self._buffer_start:
             self._buffer = self._buffer[keep_from - self._buffer_start :].copy()
             self._buffer_start = keep_from
