@@ -41,6 +41,7 @@ def metric_names() -> tuple[str, ...]:
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    pipeline: str = "embedding"  # the pipeline this pod is configured to serve (Settings.pipeline)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -74,6 +75,8 @@ class Metrics:
             ["pipeline", "segmentation_version", "segmentation_sha256"],
             registry=r,
         )
+        # Known from the settings before any model loads; the segmentation labels follow the model.
+        self.set_pipeline(self.pipeline)
         self.model_ready = Gauge("inference_model_ready", "1 once a model is loaded and warmed", registry=r)
         for endpoint in ("stream", "infer"):
             self.requests.labels(endpoint=endpoint)

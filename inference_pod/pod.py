@@ -30,7 +30,7 @@ class Pod:
     def __init__(self, settings: Settings) -> None:
         settings.validate()  # a bad pipeline name (or limit) fails here, at start-up, not at the first stream
         self.settings = settings
-        self.metrics = Metrics()
+        self.metrics = Metrics(pipeline=settings.pipeline)
         self.jwt_key = settings.resolved_jwt_key()
         self.models = ModelManager(
             settings.model_path,
