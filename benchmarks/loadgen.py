@@ -7,6 +7,11 @@ and streams shed/errored. Also the pod's RSS with 1000 idle connections.
     .venv/bin/python benchmarks/loadgen.py         # starts its own pod (python -m inference_pod)
     .venv/bin/python benchmarks/loadgen.py --streams 1 16 --seconds 20 --idle 0
     .venv/bin/python benchmarks/loadgen.py --url ws://host:3000/ws/stream --pid PID
+    .venv/bin/python benchmarks/loadgen.py --pipeline segmentation --streams 16 64 --seconds 20 --idle 0
+
+The started pod serves `--pipeline` (default: VOICEFLOW_PIPELINE if set, else the pod's default);
+with `segmentation` its model is `--segmentation-model`, else VOICEFLOW_SEGMENTATION_MODEL_PATH,
+else the bundled one, else the newest under runs/ (until one is bundled).
 
 Prints figures, never asserts on them (timings depend on the machine).
 """
@@ -29,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pod_process import segmentation_model_file  # noqa: E402
 from pod_process import start_pod as start_pod_process  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ami-excerpts"
@@ -222,11 +228,34 @@ async def run_idle(url: str, n: int, pid: int | None, hold_s: float = 5.0):
     }
 
 
-def start_pod(workers: int | None) -> tuple[subprocess.Popen[bytes], str]:
+def start_pod(
+    workers: int | None, pipeline: str | None = None, segmentation_model: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     env = {"VOICEFLOW_IDLE_TIMEOUT_SECONDS": "600", "VOICEFLOW_MAX_CONNECTIONS": "1100"}
     if workers:
         env["VOICEFLOW_WORKERS"] = str(workers)
+    if pipeline:
+        env["VOICEFLOW_PIPELINE"] = pipeline
+    if (pipeline or os.environ.get("VOICEFLOW_PIPELINE")) == "segmentation":
+        seg = segmentation_model_file(segmentation_model)
+        if seg is None:
+            raise SystemExit("no segmentation model: give --segmentation-model or VOICEFLOW_SEGMENTATION_MODEL_PATH")
+        env["VOICEFLOW_SEGMENTATION_MODEL_PATH"] = seg
     return start_pod_process(env)
+
+
+def served_pipeline(url: str) -> str:
+    """What the pod says it serves (its /ready), for the report."""
+    import urllib.request
+
+    http = url.replace("ws://", "http://").replace("wss://", "https://").rsplit("/ws/", 1)[0]
+    try:
+        with urllib.request.urlopen(http + "/ready", timeout=5) as r:
+            ready = json.loads(r.read())
+    except (OSError, ValueError):
+        return "unknown"
+    seg = ready.get("segmentation_model_version")
+    return f"{ready.get('pipeline', 'embedding')}" + (f" (segmentation model {seg})" if seg else "")
 
 
 def main() -> int:
@@ -238,17 +267,26 @@ def main() -> int:
     ap.add_argument("--frame-ms", type=int, default=100)
     ap.add_argument("--idle", type=int, default=1000, help="idle connections to hold (0 = skip)")
     ap.add_argument("--workers", type=int, default=None, help="VOICEFLOW_WORKERS for the started pod")
+    ap.add_argument(
+        "--pipeline",
+        choices=("embedding", "segmentation"),
+        default=None,
+        help="VOICEFLOW_PIPELINE for the started pod (default: the environment's, else the pod's default)",
+    )
+    ap.add_argument("--segmentation-model", default=None, help="segmentation .onnx for --pipeline segmentation")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
 
     proc = None
     url, pid = args.url, args.pid
     if url is None:
-        proc, url = start_pod(args.workers)
+        proc, url = start_pod(args.workers, args.pipeline, args.segmentation_model)
         pid = proc.pid
     speech = load_speech()
     report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
+    report["pipeline"] = served_pipeline(url)
     print(f"machine: {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"pipeline: {report['pipeline']}", flush=True)
     try:
         columns = [
             ("N", "streams", "{:>5}"),

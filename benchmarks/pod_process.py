@@ -40,3 +40,19 @@ def start_pod(extra_env: dict[str, str], ready_timeout: float = 120.0) -> tuple[
             time.sleep(0.3)
     proc.kill()
     raise SystemExit("pod did not become ready")
+
+
+def segmentation_model_file(explicit: str | None = None) -> str | None:
+    """The segmentation model benchmarks use: `explicit`, else VOICEFLOW_SEGMENTATION_MODEL_PATH, else
+    the bundled one, else (until one is bundled) the newest run's export; None when there is none."""
+    explicit = explicit or os.environ.get("VOICEFLOW_SEGMENTATION_MODEL_PATH") or None
+    if explicit:
+        return explicit
+    for candidate in (
+        ROOT / "voiceflow" / "models" / "segmentation.onnx",
+        ROOT / "runs" / "seg-smoke" / "segmentation.onnx",
+        ROOT / "runs" / "seg-untrained" / "segmentation.onnx",
+    ):
+        if candidate.is_file():
+            return str(candidate)
+    return None
