@@ -128,7 +128,7 @@ def with_overrides(
 ) -> SegTrainConfig:
     """Command-line overrides (None = keep the config's value)."""
     config = replace(config, **{k: v for k, v in top.items() if v is not None})
-    data = {k: v for k, v in {"data_root": data_root, "workers": workers}.items() if v is not None}
+    data: dict[str, Any] = {k: v for k, v in {"data_root": data_root, "workers": workers}.items() if v is not None}
     return replace(config, data=replace(config.data, **data)) if data else config
 
 
@@ -329,7 +329,7 @@ def train(
     from pipelines.training.curves import write_curves
 
     write_curves(history, out_dir)
-    last = next((h for h in reversed(history) if h["kind"] == "val"), {})
+    last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "val"), {})
     metrics = {k: float(v) for k, v in last.items() if k.startswith("val_")}
     model_path = out_dir / MODEL
     save_atomic(
