@@ -138,7 +138,7 @@ def test_overloaded_pod_sheds_streams_with_a_clear_error(monkeypatch: pytest.Mon
         def finish(self) -> list:
             return []
 
-    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed: SlowSession())
+    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed, *pipeline: SlowSession())
     with running_pod(workers=1, max_queue_delay_seconds=0.5, max_realtime_factor=100.0) as p:
         frame = np.zeros(8000, "<f4").tobytes()
         clients = [connect(p.ws, open_timeout=10) for _ in range(3)]
@@ -229,7 +229,7 @@ def test_backpressure_slows_a_fast_sender_instead_of_failing_it(monkeypatch: pyt
         def finish(self) -> list:
             return []
 
-    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed: SteadySession())
+    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed, *pipeline: SteadySession())
     peak: list[float] = [0.0]
     original = StreamConnection._enqueue
 
