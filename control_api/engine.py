@@ -36,9 +36,11 @@ def _shared_diarizer() -> Any:
     global _diarizer
     with _diarizer_lock:
         if _diarizer is None:
-            from voiceflow.pipeline import Diarizer
+            from voiceflow.config import EngineConfig
+            from voiceflow.embedding import EmbeddingModel
+            from voiceflow.selection import make_offline_diarizer
 
-            _diarizer = Diarizer()
+            _diarizer = make_offline_diarizer(EngineConfig(), EmbeddingModel.load())
         return _diarizer
 
 

@@ -90,6 +90,9 @@ def _register_batch(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--num-speakers", type=int, help="known speaker count for every file")
     p.add_argument("--overwrite", action="store_true", help="redo files whose RTTM already exists")
+    from voiceflow.cli.engine_commands import add_pipeline_arguments
+
+    add_pipeline_arguments(p)
     p.set_defaults(handler=_batch)
 
 
@@ -239,6 +242,8 @@ def _batch(args: argparse.Namespace) -> int:
         workers=args.workers,
         num_speakers=args.num_speakers,
         overwrite=args.overwrite,
+        pipeline=args.pipeline,
+        segmentation_model=args.segmentation_model,
     )
     return 1 if summary.failed else 0
 

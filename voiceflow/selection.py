@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +29,8 @@ class OfflineDiarizer(Protocol):
         max_speakers: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> list[Segment]: ...
+
+    def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]: ...
 
 
 class StreamSession(Protocol):

@@ -67,12 +67,26 @@ class BatchSummary:
         }
 
 
-def _init_worker(model: str | None) -> None:
-    global _DIARIZER
-    from voiceflow.embedding import EmbeddingModel
-    from voiceflow.pipeline import Diarizer
+@dataclass(frozen=True)
+class EngineChoice:
+    """What every worker loads: the embedding model and the pipeline (with its segmentation model)."""
 
-    _DIARIZER = Diarizer(embedding_model=EmbeddingModel.load(model))
+    model: str | None = None
+    pipeline: str | None = None  # None = the engine's default pipeline
+    segmentation_model: str | None = None
+
+
+def _init_worker(choice: EngineChoice) -> None:
+    global _DIARIZER
+    from dataclasses import replace
+
+    from voiceflow.config import EngineConfig
+    from voiceflow.embedding import EmbeddingModel
+    from voiceflow.selection import load_segmentation_model, make_offline_diarizer
+
+    config = EngineConfig() if choice.pipeline is None else replace(EngineConfig(), pipeline=choice.pipeline)
+    segmentation = load_segmentation_model(config, choice.segmentation_model)
+    _DIARIZER = make_offline_diarizer(config, EmbeddingModel.load(choice.model), segmentation)
 
 
 def diarize_job(job: Job, out_dir: Path) -> JobResult:
@@ -102,14 +116,14 @@ def diarize_job(job: Job, out_dir: Path) -> JobResult:
 
 
 def _run_pool(
-    jobs: list[Job], out_dir: Path, model: str | None, workers: int
+    jobs: list[Job], out_dir: Path, choice: EngineChoice, workers: int
 ) -> tuple[list[JobResult], list[Job]]:
     """Results of the jobs that finished, and the jobs lost to a broken pool."""
     context = multiprocessing.get_context("spawn")  # no inherited onnxruntime/torch threads
     results: list[JobResult] = []
     lost: list[Job] = []
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(model,)
+        workers, mp_context=context, initializer=_init_worker, initargs=(choice,)
     ) as pool:
         futures: list[tuple[Job, Future[JobResult]]] = [
             (j, pool.submit(diarize_job, j, out_dir)) for j in jobs
@@ -136,8 +150,11 @@ def run_batch(
     workers: int = 2,
     num_speakers: int | None = None,
     overwrite: bool = False,
+    pipeline: str | None = None,
+    segmentation_model: str | None = None,
 ) -> BatchSummary:
     started = time.monotonic()
+    choice = EngineChoice(model, pipeline, segmentation_model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = discover(input_path, num_speakers)
@@ -145,10 +162,10 @@ def run_batch(
     summary = BatchSummary([JobResult(j.uri, str(j.path), "skipped") for j in jobs if j.uri in done])
     todo = [j for j in jobs if j.uri not in done]
     if todo:
-        results, lost = _run_pool(todo, out_dir, model, max(1, min(workers, len(todo))))
+        results, lost = _run_pool(todo, out_dir, choice, max(1, min(workers, len(todo))))
         summary.results.extend(results)
         for job in lost:  # one fresh worker each: a file that kills its worker fails alone
-            retried, still_lost = _run_pool([job], out_dir, model, 1)
+            retried, still_lost = _run_pool([job], out_dir, choice, 1)
             summary.results.extend(retried)
             summary.results.extend(
                 JobResult(j.uri, str(j.path), "failed", error="worker process crashed") for j in still_lost
