@@ -1,4 +1,4 @@
-"""Overlap-aware speaker segmentation (issue 9): powerset targets and loss, frame-level model.
-
-Not wired into the engine, the CLI or the inference pod yet: that waits for the gate.
+"""Overlap-aware speaker segmentation (issue 9): training side (data, augmentation, loader, model,
+powerset loss, trainer, ONNX export). `voiceflow train --preset segmentation-*` and
+`voiceflow export RUN/model.pt` drive it; the engine's inference side is `voiceflow.segmentation`.
 """
