@@ -30,6 +30,7 @@ from voiceflow.segmentation.aggregation import (
 from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_local_speakers
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
+from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -41,6 +42,11 @@ class SegmentationPipelineConfig:
     step_seconds: float = 0.5  # chunk hop: each frame is seen by chunk/step chunks
     min_on_seconds: float = 0.0  # per-speaker runs shorter than this are dropped
     min_off_seconds: float = 0.1  # per-speaker pauses shorter than this are closed
+    # "segmentation": the network alone says where speech is. "vad": Silero VAD says where speech
+    # is and the network only who speaks there (speech it gives nobody goes to the nearest
+    # speaker in time), for far-field audio where the network's own speech detection is weaker.
+    speech: str = "segmentation"
+    vad: VADConfig = field(default_factory=VADConfig)
     segmentation_batch_size: int = 16
     local: LocalEmbeddingConfig = field(default_factory=LocalEmbeddingConfig)
     clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
@@ -52,6 +58,8 @@ class SegmentationPipelineConfig:
             raise ValueError("min_on_seconds and min_off_seconds must be >= 0")
         if self.segmentation_batch_size < 1:
             raise ValueError("segmentation_batch_size must be >= 1")
+        if self.speech not in ("segmentation", "vad"):
+            raise ValueError(f"speech must be 'segmentation' or 'vad', not {self.speech!r}")
 
 
 def chunk_starts(num_samples: int, chunk_samples: int, step_samples: int) -> np.ndarray:
@@ -62,6 +70,19 @@ def chunk_starts(num_samples: int, chunk_samples: int, step_samples: int) -> np.
     if starts[-1] + chunk_samples < num_samples:
         starts = np.append(starts, num_samples - chunk_samples)
     return starts.astype(int)
+
+
+@dataclass(frozen=True)
+class LocalSpeakers:
+    """The expensive part of a recording's analysis: chunks, their local speakers and embeddings."""
+
+    start_frames: np.ndarray  # [C] first frame of each chunk
+    hard: np.ndarray  # [C, F, S] local activity
+    embeddings: np.ndarray  # [C, S, D]
+    valid: np.ndarray  # [C, S] which local speakers have an embedding
+    total_frames: int
+    frame_seconds: float
+    speech: np.ndarray | None = None  # [total_frames] VAD speech mask when the config asks for one
 
 
 class SegmentationDiarizer:
@@ -89,40 +110,78 @@ class SegmentationDiarizer:
         validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
         if sample_rate != SAMPLE_RATE:
             audio = resample(audio, sample_rate)
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        local = self.analyse(np.asarray(audio, dtype=np.float32).reshape(-1), progress)
+        if local is None:
+            return []
+        return assemble(local, self.config, num_speakers, min_speakers, max_speakers)
+
+    def analyse(self, audio: np.ndarray, progress: ProgressCallback | None = None) -> LocalSpeakers | None:
+        """Segmentation of every chunk and one embedding per local speaker (None: audio too short)."""
         seg = self.segmentation_model
         frame = seg.frame_samples
         total_frames = len(audio) // frame
         if total_frames < 4:
-            return []
+            return None
         step = max(frame, round(self.config.step_seconds * SAMPLE_RATE / frame) * frame)
         length = min(seg.chunk_samples, total_frames * frame)
         starts = chunk_starts(total_frames * frame, length, step)
         chunks = np.stack([audio[s : s + length] for s in starts])
-        hard = np.concatenate(
-            [
-                seg.activity(chunks[i : i + self.config.segmentation_batch_size]).hard
-                for i in range(0, len(chunks), self.config.segmentation_batch_size)
-            ]
-        )
+        batch = self.config.segmentation_batch_size
+        hard = np.concatenate([seg.activity(chunks[i : i + batch]).hard for i in range(0, len(chunks), batch)])
         embeddings, valid = embed_local_speakers(
             list(chunks), list(hard), self.embedding_model.embed, frame, self.config.local
         )
         if progress is not None:
             progress(len(chunks), len(chunks))
-        labels = cluster_local_speakers(
-            embeddings, valid, self.config.clustering, num_speakers, min_speakers, max_speakers
-        )
-        active = reconstruct(hard, labels, starts // frame, total_frames)
-        active = smooth_tracks(
-            active,
-            round(self.config.min_on_seconds * SAMPLE_RATE / frame),
-            round(self.config.min_off_seconds * SAMPLE_RATE / frame),
-        )
-        return tracks_to_segments(active, frame / SAMPLE_RATE)
+        speech = None
+        if self.config.speech == "vad":
+            mask = probabilities_to_mask(SileroVAD().probabilities(audio), self.config.vad)
+            speech = resample_mask(mask, FRAME_SECONDS, total_frames, frame / SAMPLE_RATE)
+        return LocalSpeakers(starts // frame, hard, embeddings, valid, total_frames, frame / SAMPLE_RATE, speech)
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
+
+
+def assemble(
+    local: LocalSpeakers,
+    config: SegmentationPipelineConfig,
+    num_speakers: int | None = None,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+) -> list[Segment]:
+    """Cluster the local speakers and rebuild per-speaker tracks (pure: cheap to rerun with other settings)."""
+    labels = cluster_local_speakers(
+        local.embeddings, local.valid, config.clustering, num_speakers, min_speakers, max_speakers
+    )
+    active = reconstruct(local.hard, labels, local.start_frames, local.total_frames)
+    if config.speech == "vad" and local.speech is not None:
+        active = gate_with_speech(active, local.speech)
+    active = smooth_tracks(
+        active,
+        round(config.min_on_seconds / local.frame_seconds),
+        round(config.min_off_seconds / local.frame_seconds),
+    )
+    return tracks_to_segments(active, local.frame_seconds)
+
+
+def resample_mask(mask: np.ndarray, mask_seconds: float, frames: int, frame_seconds: float) -> np.ndarray:
+    """[frames] bool: `mask` (one value per `mask_seconds`) read at the centre of each frame."""
+    index = ((np.arange(frames) + 0.5) * frame_seconds / mask_seconds).astype(int)
+    return np.asarray(mask, dtype=bool)[np.minimum(index, len(mask) - 1)] if len(mask) else np.zeros(frames, bool)
+
+
+def gate_with_speech(active: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """Speakers only where `speech`; speech frames nobody holds take the nearest held frame's speakers."""
+    gated = active & speech[:, None]
+    held = np.flatnonzero(gated.any(axis=1))
+    orphans = np.flatnonzero(speech & ~gated.any(axis=1))
+    if held.size and orphans.size:
+        nearest = held[np.clip(np.searchsorted(held, orphans), 0, held.size - 1)]
+        before = held[np.clip(np.searchsorted(held, orphans) - 1, 0, held.size - 1)]
+        nearest = np.where(np.abs(before - orphans) <= np.abs(nearest - orphans), before, nearest)
+        gated[orphans] = gated[nearest]
+    return gated
 
 
 def global_activity(hard: np.ndarray, labels: np.ndarray, num_global: int) -> np.ndarray:
