@@ -32,6 +32,12 @@ def engine_config(pipeline: str) -> Any:
     return EngineConfig(pipeline=pipeline)
 
 
+def uses_segmentation_model(pipeline: str) -> bool:
+    from voiceflow.config import uses_segmentation_model as uses
+
+    return uses(pipeline)
+
+
 def load_segmentation_model(pipeline: str, path: str | None) -> Any | None:
     """The segmentation model when `pipeline` needs one (None otherwise; None path = bundled default)."""
     from voiceflow.selection import load_segmentation_model as load

@@ -91,7 +91,7 @@ def fingerprint(path: str | None, preferred_name: str = "model.onnx") -> Fingerp
 def models_fingerprint(path: str | None, pipeline: str, segmentation_path: str | None) -> Fingerprint:
     """The served models' identity: the embedding model's, plus the segmentation model's when used."""
     fp = fingerprint(path)
-    if pipeline == "segmentation":
+    if engine.uses_segmentation_model(pipeline):
         fp = (*fp, ("segmentation", 0, 0, 0), *fingerprint(segmentation_path, SEGMENTATION_FILE))
     return fp
 
@@ -138,7 +138,7 @@ def load_and_warm(path: str | None, pipeline: str = "embedding", segmentation_pa
         raise ModelError(f"cannot load model {model_file}: {exc}") from exc
     segmentation = None
     seg_file: Path | None = None
-    if pipeline == "segmentation":
+    if engine.uses_segmentation_model(pipeline):
         seg_file = resolve_model_file(segmentation_path, SEGMENTATION_FILE)
         try:
             segmentation = engine.load_segmentation_model(pipeline, str(seg_file) if seg_file else None)

@@ -39,9 +39,15 @@ class ConfigError(ValueError):
 
 # "embedding": VAD + window embeddings + clustering (one speaker per moment).
 # "segmentation": our segmentation network + local-speaker embeddings (overlap-aware).
-PIPELINES = ("embedding", "segmentation")
+# "embedding-overlap": the embedding pipeline plus the segmentation network as an overlap
+#   detector (a second speaker where it hears two); offline only, streams run "embedding".
+PIPELINES = ("embedding", "segmentation", "embedding-overlap")
 # The pipeline that won the dev-set gate (docs/segmentation.md has the table it was chosen by).
 DEFAULT_PIPELINE = "embedding"
+
+
+def uses_segmentation_model(pipeline: str) -> bool:
+    return pipeline in ("segmentation", "embedding-overlap")
 
 
 @dataclass(frozen=True)
@@ -130,4 +136,5 @@ __all__ = [
     "VADConfig",
     "load_engine_config",
     "parse_engine_config",
+    "uses_segmentation_model",
 ]

@@ -18,7 +18,9 @@ from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio, resample
 from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings, validate_speaker_bounds
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.segments import Segment, frames_to_segments, speaker_label
+from voiceflow.segmentation.model import SegmentationModel
+from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
+from voiceflow.segments import Segment, frames_to_segments, merge_adjacent, speaker_label
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 ProgressCallback = Callable[[int, int], None]
@@ -96,14 +98,19 @@ def window_samples(audio: np.ndarray, plan: WindowPlan) -> np.ndarray:
     return out
 
 
-def assign_frames(mask: np.ndarray, plan: WindowPlan, labels: np.ndarray, num_clusters: int) -> np.ndarray:
-    """Per-frame speaker index (-1 for non-speech) by Hann-weighted votes of covering windows."""
-    n = len(mask)
+def window_votes(n: int, plan: WindowPlan, labels: np.ndarray, num_clusters: int) -> np.ndarray:
+    """[n, K] Hann-weighted votes of the windows covering each frame, per speaker."""
     votes = np.zeros((n, max(num_clusters, 1)))
     taper = np.hanning(plan.frames_per_window + 2)[1:-1]
     for start, label in zip(plan.starts, labels, strict=True):
         end = min(start + plan.frames_per_window, n)
         votes[start:end, label] += taper[: end - start]
+    return votes
+
+
+def assign_frames(mask: np.ndarray, plan: WindowPlan, labels: np.ndarray, num_clusters: int) -> np.ndarray:
+    """Per-frame speaker index (-1 for non-speech) by Hann-weighted votes of covering windows."""
+    votes = window_votes(len(mask), plan, labels, num_clusters)
     frame_labels = np.where(votes.any(axis=1), votes.argmax(axis=1), -1)
     if (frame_labels[mask] < 0).any():
         # Speech no window reached (possible at the very edges): nearest labelled frame.
@@ -143,10 +150,15 @@ class Diarizer:
         config: DiarizationConfig | None = None,
         embedding_model: EmbeddingModel | None = None,
         vad_factory: Callable[[], SileroVAD] = SileroVAD,
+        overlap_model: SegmentationModel | None = None,
+        overlap_config: OverlapConfig | None = None,
     ) -> None:
         self.config = config or DiarizationConfig()
         self.embedding_model = embedding_model or EmbeddingModel.load()
         self.vad_factory = vad_factory
+        # The segmentation network as an overlap detector: a second speaker where it hears two.
+        self.overlap_model = overlap_model
+        self.overlap_config = overlap_config or OverlapConfig()
 
     def speech_mask(self, audio: np.ndarray) -> np.ndarray:
         return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)
@@ -172,7 +184,14 @@ class Diarizer:
         labels = cluster_embeddings(embeddings, self.config.clustering, num_speakers, min_speakers, max_speakers)
         frame_labels = assign_frames(mask, plan, labels, int(labels.max()) + 1)
         frame_labels = absorb_short_turns(frame_labels, round(self.config.min_turn_seconds / FRAME_SECONDS))
-        return frames_to_segments(frame_labels, FRAME_SECONDS)
+        segments = frames_to_segments(frame_labels, FRAME_SECONDS)
+        if self.overlap_model is None:
+            return segments
+        overlap = overlap_frames(audio, self.overlap_model, len(mask), FRAME_SECONDS, self.overlap_config)
+        votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
+        reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
+        second = second_speakers(frame_labels, votes, overlap, reach)
+        return merge_adjacent(segments + frames_to_segments(second, FRAME_SECONDS))
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]

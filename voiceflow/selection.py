@@ -7,7 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
-from voiceflow.config import EngineConfig
+from voiceflow.config import EngineConfig, uses_segmentation_model
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import Diarizer, ProgressCallback
 from voiceflow.segmentation.model import SegmentationModel
@@ -47,7 +47,7 @@ class StreamSession(Protocol):
 
 def load_segmentation_model(config: EngineConfig, path: str | None = None) -> SegmentationModel | None:
     """The segmentation network when the configured pipeline needs one (`path` overrides the config)."""
-    if config.pipeline != "segmentation":
+    if not uses_segmentation_model(config.pipeline):
         return None
     return SegmentationModel.load(path or config.segmentation.model)
 
@@ -58,6 +58,9 @@ def make_offline_diarizer(
     if config.pipeline == "segmentation":
         seg = segmentation_model or load_segmentation_model(config)
         return SegmentationDiarizer(config.segmentation.offline, embedding_model, seg)
+    if config.pipeline == "embedding-overlap":
+        detector = segmentation_model or load_segmentation_model(config)
+        return Diarizer(config.offline, embedding_model, overlap_model=detector)
     return Diarizer(config.offline, embedding_model)
 
 
@@ -67,7 +70,10 @@ def make_streaming_session(
     embed: EmbedFn | None = None,
     segmentation_model: SegmentationModel | None = None,
 ) -> StreamSession:
-    """A live session on `embedding_model`; `embed` may route through a cross-session batcher."""
+    """A live session on `embedding_model`; `embed` may route through a cross-session batcher.
+
+    "embedding-overlap" streams as "embedding": its overlap detector runs over whole files only.
+    """
     if config.pipeline == "segmentation":
         seg = segmentation_model or load_segmentation_model(config)
         assert seg is not None

@@ -238,3 +238,22 @@ def test_overlap_miss_counts_only_speakers_lost_in_overlap() -> None:
     assert report.missed_overlap == pytest.approx(1.0, abs=0.02)
     assert report.missed_overlap <= report.missed + 0.02
     assert report.component_rates()["missed_overlap"] == pytest.approx(1.0 / report.total, abs=0.01)
+
+
+# -- the overlap-detector fallback ---------------------------------------------------------------
+
+
+def test_second_speaker_is_the_vote_runner_up_else_the_nearest_other_voice() -> None:
+    from voiceflow.segmentation.overlap import NO_SPEAKER, second_speakers
+
+    labels = np.array([0, 0, 0, 1, 1, -1, 1, 1])
+    votes = np.zeros((8, 2))
+    votes[:4, 0] = 1.0
+    votes[2:5, 1] = 0.5
+    overlap = np.array([0, 1, 1, 0, 0, 1, 0, 1], dtype=bool)
+    out = second_speakers(labels, votes, overlap, max_reach=2)
+    assert out[2] == 1, "runner-up of the votes"
+    assert out[1] == 1, "no runner-up vote: the nearest other voice (frame 3, within reach)"
+    assert out[5] == NO_SPEAKER, "no speech, no second speaker"
+    assert out[7] == NO_SPEAKER, "nobody else within reach"
+    assert (out[~overlap] == NO_SPEAKER).all()

@@ -93,6 +93,11 @@ def test_oracle_segmentation_recovers_overlap_offline_and_streaming(embedding_mo
     assert report.missed_overlap < 0.5 * baseline.missed_overlap
     assert any(a.end > b.start and a.speaker != b.speaker for a, b in itertools.pairwise(offline)), "no overlap emitted"
 
+    with_overlap = make_offline_diarizer(EngineConfig(pipeline="embedding-overlap"), embedding_model, oracle)  # type: ignore[arg-type]
+    fallback = score_der(ref, {conv.uri: with_overlap.diarize(conv.audio)})
+    assert fallback.missed_overlap < 0.5 * baseline.missed_overlap, "the overlap detector adds no second speaker"
+    assert fallback.der < baseline.der
+
     session = SegmentationStreamingSession.for_model(embedding_model, oracle)  # type: ignore[arg-type]
     _, streamed = _stream(session, conv.audio, 8000)
     streaming = score_der(ref, {conv.uri: streamed})

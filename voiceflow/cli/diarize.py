@@ -55,7 +55,7 @@ def with_cli_pipeline(config: EngineConfig, args: argparse.Namespace) -> EngineC
     from dataclasses import replace
 
     pipeline = getattr(args, "pipeline", None)
-    return replace(config, pipeline=pipeline) if pipeline in ("embedding", "segmentation") else config
+    return replace(config, pipeline=pipeline) if pipeline else config
 
 
 def diarize_one(

@@ -23,9 +23,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """--pipeline / --segmentation-model: the same two options wherever the engine runs."""
     parser.add_argument(
         "--pipeline",
-        choices=["embedding", "segmentation"],
+        choices=["embedding", "segmentation", "embedding-overlap"],
         help="embedding: VAD + window embeddings (one speaker at a time); segmentation: our segmentation "
-        "network + local-speaker embeddings (overlap-aware). Default: the config's, else the gate's choice",
+        "network + local-speaker embeddings (overlap-aware); embedding-overlap: embedding plus the network "
+        "as an overlap detector (offline only). Default: the config's, else the gate's choice",
     )
     parser.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")
 
@@ -63,8 +64,8 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument("--baseline", action="store_true", help="also score the naive floor (oracle count)")
     evaluate.add_argument(
         "--pipeline",
-        choices=["embedding", "segmentation", "both"],
-        help="which pipeline(s) --dev scores (default: the default pipeline); both = side by side",
+        choices=["embedding", "segmentation", "embedding-overlap", "all"],
+        help="which pipeline(s) --dev scores (default: the default pipeline); all = side by side",
     )
     evaluate.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")
     evaluate.add_argument("--json-out", help="write the report as JSON here")

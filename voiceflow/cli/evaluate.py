@@ -92,7 +92,7 @@ def run_dev_evaluation(args: argparse.Namespace) -> int:
 
     model = EmbeddingModel.load(args.model)
     chosen = getattr(args, "pipeline", None) or DEFAULT_PIPELINE
-    pipelines = ["embedding", "segmentation"] if chosen == "both" else [chosen]
+    pipelines = ["embedding", "segmentation", "embedding-overlap"] if chosen == "all" else [chosen]
     sets = load_dev_sets()
     results = {}
     for pipeline in pipelines:

@@ -41,7 +41,7 @@ class SegmentationPipelineConfig:
 
     step_seconds: float = 0.5  # chunk hop: each frame is seen by chunk/step chunks
     min_on_seconds: float = 0.0  # per-speaker runs shorter than this are dropped
-    min_off_seconds: float = 0.1  # per-speaker pauses shorter than this are closed
+    min_off_seconds: float = 0.3  # per-speaker pauses shorter than this are closed
     # "segmentation": the network alone says where speech is. "vad": Silero VAD says where speech
     # is and the network only who speaks there (speech it gives nobody goes to the nearest
     # speaker in time), for far-field audio where the network's own speech detection is weaker.
@@ -49,7 +49,9 @@ class SegmentationPipelineConfig:
     vad: VADConfig = field(default_factory=VADConfig)
     segmentation_batch_size: int = 16
     local: LocalEmbeddingConfig = field(default_factory=LocalEmbeddingConfig)
-    clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
+    # Local-speaker embeddings (up to 3 windows of one voice) are tighter than single windows:
+    # they stop merging a little earlier than the embedding pipeline's 0.9 (scripts/tune_segmentation.py).
+    clustering: OfflineClusteringConfig = field(default_factory=lambda: OfflineClusteringConfig(threshold=0.8))
 
     def __post_init__(self) -> None:
         if not 0.02 <= self.step_seconds <= 10.0:
@@ -83,6 +85,23 @@ class LocalSpeakers:
     total_frames: int
     frame_seconds: float
     speech: np.ndarray | None = None  # [total_frames] VAD speech mask when the config asks for one
+
+
+def sliding_activity(
+    audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(chunk start samples [C], chunks [C, T], hard local activity [C, F, S]) over the whole
+    recording, chunks `step_seconds` apart; None when the audio is shorter than 4 frames."""
+    frame = segmentation.frame_samples
+    total_frames = len(audio) // frame
+    if total_frames < 4:
+        return None
+    step = max(frame, round(step_seconds * SAMPLE_RATE / frame) * frame)
+    length = min(segmentation.chunk_samples, total_frames * frame)
+    starts = chunk_starts(total_frames * frame, length, step)
+    chunks = np.stack([audio[s : s + length] for s in starts])
+    hard = np.concatenate([segmentation.activity(chunks[i : i + batch]).hard for i in range(0, len(chunks), batch)])
+    return starts, chunks, hard
 
 
 class SegmentationDiarizer:
@@ -119,15 +138,11 @@ class SegmentationDiarizer:
         """Segmentation of every chunk and one embedding per local speaker (None: audio too short)."""
         seg = self.segmentation_model
         frame = seg.frame_samples
-        total_frames = len(audio) // frame
-        if total_frames < 4:
+        sliding = sliding_activity(audio, seg, self.config.step_seconds, self.config.segmentation_batch_size)
+        if sliding is None:
             return None
-        step = max(frame, round(self.config.step_seconds * SAMPLE_RATE / frame) * frame)
-        length = min(seg.chunk_samples, total_frames * frame)
-        starts = chunk_starts(total_frames * frame, length, step)
-        chunks = np.stack([audio[s : s + length] for s in starts])
-        batch = self.config.segmentation_batch_size
-        hard = np.concatenate([seg.activity(chunks[i : i + batch]).hard for i in range(0, len(chunks), batch)])
+        starts, chunks, hard = sliding
+        total_frames = len(audio) // frame
         embeddings, valid = embed_local_speakers(
             list(chunks), list(hard), self.embedding_model.embed, frame, self.config.local
         )

@@ -1,0 +1,64 @@
+"""The segmentation network as an overlap detector for the embedding pipeline (issue 9's fallback).
+
+Where the network's speaker count (overlap-added over sliding chunks, as in the segmentation
+pipeline) says two people talk at once, the embedding pipeline's one-speaker-per-frame answer
+gains a second speaker: the runner-up of the frame's window votes when it has any (overlap sits
+mostly at turn changes, where two speakers' windows both cover the frame), else the nearest
+other speaker in time. Only who is the second speaker comes from the embeddings; *that* there is
+one comes from the network, which never has to agree with the clustering on identities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from voiceflow import SAMPLE_RATE
+from voiceflow.segmentation.aggregation import speaker_count
+from voiceflow.segmentation.model import SegmentationModel
+from voiceflow.segmentation.offline import resample_mask, sliding_activity
+
+NO_SPEAKER = -1
+
+
+@dataclass(frozen=True)
+class OverlapConfig:
+    step_seconds: float = 1.0  # chunk hop of the detector (coarser than the segmentation pipeline's: cheaper)
+    max_reach_seconds: float = 2.0  # how far in time a second speaker may be looked for
+
+    def __post_init__(self) -> None:
+        if not 0.02 <= self.step_seconds <= 5.0 or self.max_reach_seconds < 0:
+            raise ValueError("step_seconds must be within 0.02..5 and max_reach_seconds >= 0")
+
+
+def overlap_frames(
+    audio: np.ndarray, segmentation: SegmentationModel, frames: int, frame_seconds: float, config: OverlapConfig
+) -> np.ndarray:
+    """[frames] bool: where the network counts two or more speakers, on a grid of `frame_seconds`."""
+    sliding = sliding_activity(audio, segmentation, config.step_seconds)
+    if sliding is None:
+        return np.zeros(frames, dtype=bool)
+    starts, _, hard = sliding
+    frame = segmentation.frame_samples
+    count = speaker_count(list(hard), list(starts // frame), len(audio) // frame)
+    return resample_mask(count >= 2, frame / SAMPLE_RATE, frames, frame_seconds)
+
+
+def second_speakers(labels: np.ndarray, votes: np.ndarray, overlap: np.ndarray, max_reach: int) -> np.ndarray:
+    """[N] second speaker per frame (NO_SPEAKER where none): only on overlapped speech frames.
+
+    labels: [N] primary speaker (-1 = no speech); votes: [N, K] window votes per speaker.
+    """
+    out = np.full(len(labels), NO_SPEAKER, dtype=int)
+    for i in np.flatnonzero(overlap & (labels >= 0)):
+        ranked = np.argsort(-votes[i], kind="stable") if votes.shape[1] else np.zeros(0, dtype=int)
+        runner_up = [int(k) for k in ranked if k != labels[i] and votes[i, k] > 0]
+        if runner_up:
+            out[i] = runner_up[0]
+            continue
+        lo, hi = max(0, int(i) - max_reach), min(len(labels), int(i) + max_reach + 1)
+        others = lo + np.flatnonzero((labels[lo:hi] >= 0) & (labels[lo:hi] != labels[i]))
+        if others.size:
+            out[i] = labels[others[np.argmin(np.abs(others - i))]]
+    return out
