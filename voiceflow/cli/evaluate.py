@@ -15,7 +15,7 @@ from voiceflow.segments import Segment
 if TYPE_CHECKING:  # the handlers import the engine lazily, so `voiceflow --help` stays instant
     from voiceflow.config import EngineConfig
     from voiceflow.embedding import EmbeddingModel
-    from voiceflow.evaluation import DiarizeFn
+    from voiceflow.evaluation import DiarizeFn, SetScore
     from voiceflow.segmentation.model import SegmentationModel
     from voiceflow.selection import OfflineDiarizer
 
@@ -82,6 +82,23 @@ def _streaming(model: EmbeddingModel, config: EngineConfig, segmentation: Segmen
     return lambda audio, _count: stream_file(audio, model, config, segmentation)
 
 
+def print_gate(results: dict[str, dict[str, SetScore]], pipelines: list[str], mode: str) -> None:
+    """Which pipeline the dev sets say should be the default for `mode`, and why."""
+    from voiceflow.config import DEFAULT_PIPELINE
+    from voiceflow.gate import choose_default
+
+    scores = {
+        p: {name: score.collar0.der for name, score in sets_.items()}
+        for p in pipelines
+        for system, sets_ in results.items()
+        if system.startswith(f"{p} {mode} ")
+    }
+    winner, decisions = choose_default(scores, "embedding")
+    for decision in decisions:
+        print(f"{mode} {decision.line('embedding')}")
+    print(f"{mode} gate: the default should be {winner!r} (shipped default: {DEFAULT_PIPELINE!r})")
+
+
 def run_dev_evaluation(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -108,6 +125,10 @@ def run_dev_evaluation(args: argparse.Namespace) -> int:
     if args.baseline:
         results["naive floor (oracle count)"] = evaluate_sets(sets, naive_baseline(model))
     print(format_table(results))
+    if len(pipelines) > 1:
+        print_gate(results, pipelines, "offline")
+        if args.streaming:
+            print_gate(results, pipelines, "streaming")
     print(
         "scorer: pyannote.metrics, overlap scored; DER collar 0, DER.25 collar 0.25 s; speaker count not given; "
         "miss.ov: missed speech inside overlapped reference speech (collar 0), part of miss"
