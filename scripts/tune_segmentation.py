@@ -57,10 +57,9 @@ def offline(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None: 
 
 def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:  # type: ignore[type-arg]
     rows = []
-    for join, new, latency in itertools.product((0.3, 0.4, 0.5), (0.5, 1.0, 2.0), (5.0,)):
+    for join, new, confirm in itertools.product((0.4, 0.5), (1.0,), (1, 3, 6)):
         stream = SegmentationStreamingConfig(
-            latency_seconds=latency,
-            clustering=ConstrainedOnlineConfig(join_threshold=join, new_speaker_seconds=new),
+            clustering=ConstrainedOnlineConfig(join_threshold=join, new_speaker_seconds=new, confirm_chunks=confirm),
         )
         config = replace(
             EngineConfig(pipeline="segmentation"), segmentation=replace(EngineConfig().segmentation, streaming=stream)
@@ -73,13 +72,13 @@ def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None
                     session.feed(item.audio[i : i + 8000])
                 hyps[item.uri] = session.finish()
         ders = score(sets, hyps)
-        rows.append((float(np.mean(list(ders.values()))), ders, (join, new, latency)))
+        rows.append((float(np.mean(list(ders.values()))), ders, (join, new, confirm)))
         print(
             f"{100 * rows[-1][0]:6.2f} {100 * ders['ami-dev']:7.2f} {100 * ders['sim-dev']:7.2f}  {rows[-1][2]}",
             flush=True,
         )
     rows.sort(key=lambda r: r[0])
-    print("streaming: mean  ami-dev  sim-dev  (join_threshold, new_speaker_seconds, latency)")
+    print("streaming: mean  ami-dev  sim-dev  (join_threshold, new_speaker_seconds, confirm_chunks)")
     for mean, ders, params in rows[:10]:
         print(f"{100 * mean:6.2f} {100 * ders['ami-dev']:7.2f} {100 * ders['sim-dev']:7.2f}  {params}")
 

@@ -257,3 +257,15 @@ def test_second_speaker_is_the_vote_runner_up_else_the_nearest_other_voice() -> 
     assert out[5] == NO_SPEAKER, "no speech, no second speaker"
     assert out[7] == NO_SPEAKER, "nobody else within reach"
     assert (out[~overlap] == NO_SPEAKER).all()
+
+
+def test_a_new_voice_must_be_heard_in_consecutive_chunks_when_asked() -> None:
+    a, b, c = _voices(np.random.default_rng(5), 3)
+    clusterer = ConstrainedOnlineClusterer(ConstrainedOnlineConfig(join_threshold=0.5, confirm_chunks=2))
+    yes, long = np.array([True]), np.array([2.0])
+    assert clusterer.assign(a[None], yes, long)[0] == UNASSIGNED, "first hearing: a candidate only"
+    assert clusterer.assign(a[None], yes, long)[0] == 0, "heard twice in a row: a speaker"
+    assert clusterer.assign(b[None], yes, long)[0] == UNASSIGNED
+    assert clusterer.assign(c[None], yes, long)[0] == UNASSIGNED, "b was not heard again: its count restarts"
+    assert clusterer.assign(c[None], yes, long)[0] == 1
+    assert clusterer.num_speakers == 2

@@ -75,13 +75,22 @@ class ConstrainedOnlineConfig:
     join_threshold: float = 0.4
     new_speaker_seconds: float = 1.0  # speech a local speaker needs in its chunk to found a new speaker
     update_seconds: float = 0.8  # speech a local speaker needs in its chunk to move its centroid
+    # A new voice must be heard in this many consecutive chunks, agreeing with itself, before it
+    # becomes a speaker: one odd chunk (crosstalk, a cough, a badly split voice) founds nobody.
+    confirm_chunks: int = 1
     max_speakers: int = 20
 
     def __post_init__(self) -> None:
         if not -1.0 < self.join_threshold < 1.0:
             raise ValueError("join_threshold must be a cosine similarity in (-1, 1)")
-        if self.max_speakers < 1 or self.new_speaker_seconds < 0 or self.update_seconds < 0:
-            raise ValueError("max_speakers >= 1 and non-negative durations are required")
+        if self.max_speakers < 1 or self.confirm_chunks < 1 or self.new_speaker_seconds < 0 or self.update_seconds < 0:
+            raise ValueError("max_speakers >= 1, confirm_chunks >= 1 and non-negative durations are required")
+
+
+@dataclass
+class _Candidate:
+    total: np.ndarray  # sum of its chunks' embeddings
+    heard: int  # consecutive chunks it was heard in
 
 
 @dataclass
@@ -90,6 +99,7 @@ class ConstrainedOnlineClusterer:
 
     config: ConstrainedOnlineConfig = field(default_factory=ConstrainedOnlineConfig)
     _sums: list[np.ndarray] = field(default_factory=list)
+    _candidates: list[_Candidate] = field(default_factory=list)  # unconfirmed voices, kept while heard
 
     @property
     def num_speakers(self) -> int:
@@ -108,6 +118,7 @@ class ConstrainedOnlineClusterer:
         if self._sums:
             sims = emb @ self.centroids().T
             matched = match_to_centroids(sims, valid)
+        still_heard: list[_Candidate] = []
         # Longest speakers first: they are the surest voices, and found new speakers first.
         for s in np.argsort(-np.asarray(speech_seconds), kind="stable"):
             if not valid[s]:
@@ -118,8 +129,26 @@ class ConstrainedOnlineClusterer:
                 if speech_seconds[s] >= self.config.update_seconds:
                     self._sums[matched[s]] = self._sums[matched[s]] + emb[s]
             elif speech_seconds[s] >= self.config.new_speaker_seconds and self.num_speakers < self.config.max_speakers:
-                self._sums.append(emb[s].copy())
-                labels[s] = self.num_speakers - 1
+                heard = self._hear_candidate(emb[s], still_heard)
+                if heard is not None:
+                    self._sums.append(heard)
+                    labels[s] = self.num_speakers - 1
             elif matched[s] >= 0:
                 labels[s] = matched[s]  # too short to be sure it is new: the closest voice keeps it
+        self._candidates = still_heard
         return labels
+
+    def _hear_candidate(self, emb: np.ndarray, still_heard: list[_Candidate]) -> np.ndarray | None:
+        """Count this chunk for the candidate voice `emb` agrees with (or a new one); its summed
+        embedding once it has been heard in `confirm_chunks` consecutive chunks."""
+        for candidate in self._candidates:
+            agrees = float(l2_normalize(candidate.total) @ emb) >= self.config.join_threshold
+            if agrees and all(candidate is not other for other in still_heard):
+                candidate.total, candidate.heard = candidate.total + emb, candidate.heard + 1
+                break
+        else:
+            candidate = _Candidate(emb.copy(), 1)
+        if candidate.heard >= self.config.confirm_chunks:
+            return candidate.total
+        still_heard.append(candidate)
+        return None

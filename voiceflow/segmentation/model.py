@@ -55,7 +55,10 @@ class SegmentationModel:
             raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 2 or len(outputs) != 1 or len(outputs[0].shape) != 3:
-            raise ModelError(f"{model_path}: expected waveform [batch, samples] -> log-probs [batch, frames, classes]")
+            raise ModelError(
+                f"{model_path}: not a segmentation model (expected waveform [batch, samples] -> "
+                "log-probs [batch, frames, classes])"
+            )
         meta_path = model_path.with_suffix(".json")
         metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         if metadata.get("kind", "segmentation") != "segmentation":
