@@ -54,6 +54,18 @@ def session_options(threads: int = 1) -> ort.SessionOptions:
     return options
 
 
+def open_session(model_path: Path, threads: int, what: str) -> ort.InferenceSession:
+    """An onnxruntime CPU session on `model_path`, or a one-line ModelError saying why not."""
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: {what} file not found")
+    try:
+        return ort.InferenceSession(
+            str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+        raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -73,14 +85,7 @@ class EmbeddingModel:
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> EmbeddingModel:
         model_path = Path(path) if path is not None else default_model_path()
-        if not model_path.is_file():
-            raise ModelError(f"{model_path}: model file not found")
-        try:
-            session = ort.InferenceSession(
-                str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
+        session = open_session(model_path, threads, "model")
         inputs = session.get_inputs()
         outputs = session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 2 or len(outputs) < 1:

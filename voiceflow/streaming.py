@@ -53,6 +53,14 @@ class StreamingConfig:
         return max(1, round(self.window_seconds / FRAME_SECONDS))
 
 
+def stream_samples(samples: np.ndarray) -> np.ndarray:
+    """A feed's audio as flat float32, refused when it holds NaN or infinite samples."""
+    audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+    if audio.size and not np.all(np.isfinite(audio)):
+        raise ValueError("audio contains NaN or infinite samples")
+    return audio
+
+
 class StreamingSession:
     def __init__(
         self,
@@ -102,9 +110,7 @@ class StreamingSession:
         """Push audio (float32, 16 kHz); returns the segments this call created or changed."""
         if self._finished:
             raise RuntimeError("session already finished")
-        audio = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if audio.size and not np.all(np.isfinite(audio)):
-            raise ValueError("audio contains NaN or infinite samples")
+        audio = stream_samples(samples)
         self._samples_fed += audio.size
         first_changed = len(self._labels)
         probs = self.vad.feed(audio)

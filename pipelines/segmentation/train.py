@@ -32,7 +32,8 @@ from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools
 from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
 from pipelines.segmentation.powerset import decode, permutation_invariant_powerset_loss
-from pipelines.training.config import DataConfig, build_config
+from pipelines.training.config import DataConfig, build_config, read_mapping
+from pipelines.training.config import preset_names as training_preset_names
 from pipelines.training.loop import save_atomic
 from voiceflow.simulate import ChunkConfig
 
@@ -99,14 +100,11 @@ def config_from_dict(values: dict[str, Any]) -> SegTrainConfig:
 
 
 def load_config(path: Path) -> SegTrainConfig:
-    values = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: a config must be a mapping")
-    return config_from_dict(values)
+    return config_from_dict(read_mapping(path))
 
 
 def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    return training_preset_names(PRESETS_DIR)
 
 
 def load_preset(name: str) -> SegTrainConfig:

@@ -120,16 +120,20 @@ def config_from_dict(values: dict[str, Any]) -> TrainConfig:
     return build_config(TrainConfig, values, "")
 
 
-def load_config(path: Path) -> TrainConfig:
-    """A YAML or JSON file (JSON is YAML, so one parser reads both)."""
+def read_mapping(path: Path) -> dict[str, Any]:
+    """A YAML or JSON config file as a mapping (JSON is YAML, so one parser reads both)."""
     values = yaml.safe_load(Path(path).read_text()) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{path}: a config must be a mapping")
-    return config_from_dict(values)
+    return values
 
 
-def preset_names() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+def load_config(path: Path) -> TrainConfig:
+    return config_from_dict(read_mapping(path))
+
+
+def preset_names(folder: Path = PRESETS_DIR) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
 def load_preset(name: str) -> TrainConfig:

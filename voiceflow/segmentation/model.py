@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from voiceflow import SAMPLE_RATE
-from voiceflow.embedding import MODELS_DIR, ModelError, file_sha256, session_options
+from voiceflow.embedding import MODELS_DIR, ModelError, file_sha256, open_session
 from voiceflow.powerset import MAX_SIMULTANEOUS, MAX_SPEAKERS, num_classes, powerset_mapping
 
 DEFAULT_SEGMENTATION_MODEL = MODELS_DIR / "segmentation.onnx"
@@ -45,14 +45,7 @@ class SegmentationModel:
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> SegmentationModel:
         model_path = Path(path) if path is not None else DEFAULT_SEGMENTATION_MODEL
-        if not model_path.is_file():
-            raise ModelError(f"{model_path}: segmentation model file not found")
-        try:
-            session = ort.InferenceSession(
-                str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
-            raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
+        session = open_session(model_path, threads, "segmentation model")
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 2 or len(outputs) != 1 or len(outputs[0].shape) != 3:
             raise ModelError(

@@ -30,6 +30,7 @@ from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import global_activity
 from voiceflow.segments import Segment, speaker_label
+from voiceflow.streaming import stream_samples
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 
@@ -110,9 +111,7 @@ class SegmentationStreamingSession:
         """Push audio (float32, 16 kHz); returns the segments this call created or extended."""
         if self._finished:
             raise RuntimeError("session already finished")
-        audio = np.asarray(samples, dtype=np.float32).reshape(-1)
-        if audio.size and not np.all(np.isfinite(audio)):
-            raise ValueError("audio contains NaN or infinite samples")
+        audio = stream_samples(samples)
         self._buffer = np.concatenate([self._buffer, audio])
         self._samples_fed += audio.size
         while self._stepped_until + self.step_samples <= self._samples_fed:
