@@ -57,7 +57,7 @@ def offline(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None: 
 
 def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:  # type: ignore[type-arg]
     rows = []
-    for join, new, confirm in itertools.product((0.4, 0.5), (1.0,), (1, 3, 6)):
+    for join, new, confirm in ((0.5, 1.0, 10), (0.6, 1.0, 6), (0.6, 1.0, 10), (0.5, 1.0, 6)):
         stream = SegmentationStreamingConfig(
             clustering=ConstrainedOnlineConfig(join_threshold=join, new_speaker_seconds=new, confirm_chunks=confirm),
         )

@@ -12,7 +12,7 @@ from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import Diarizer, ProgressCallback
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import SegmentationDiarizer
-from voiceflow.segmentation.streaming import EmbedFn, SegmentationStreamingSession
+from voiceflow.segmentation.streaming import EmbedFn, SegmentationStreamingSession, SegmentFn
 from voiceflow.segments import Segment
 from voiceflow.streaming import StreamingSession
 
@@ -69,13 +69,17 @@ def make_streaming_session(
     embedding_model: EmbeddingModel,
     embed: EmbedFn | None = None,
     segmentation_model: SegmentationModel | None = None,
+    segment: SegmentFn | None = None,
 ) -> StreamSession:
-    """A live session on `embedding_model`; `embed` may route through a cross-session batcher.
+    """A live session on `embedding_model`; `embed` (and, for segmentation, `segment`: chunks ->
+    hard local activity) may route through cross-session batchers.
 
     "embedding-overlap" streams as "embedding": its overlap detector runs over whole files only.
     """
     if config.pipeline == "segmentation":
         seg = segmentation_model or load_segmentation_model(config)
         assert seg is not None
-        return SegmentationStreamingSession.for_model(embedding_model, seg, embed, config.segmentation.streaming)
+        return SegmentationStreamingSession.for_model(
+            embedding_model, seg, embed, config.segmentation.streaming, segment
+        )
     return StreamingSession.for_model(embedding_model, embed, config.streaming)

@@ -155,7 +155,9 @@ def test_cluster_local_speakers_keeps_a_chunks_speakers_apart() -> None:
 def test_online_clusterer_founds_joins_and_never_relabels() -> None:
     rng = np.random.default_rng(1)
     a, b = _voices(rng, 2)
-    clusterer = ConstrainedOnlineClusterer(ConstrainedOnlineConfig(join_threshold=0.5, new_speaker_seconds=1.0))
+    clusterer = ConstrainedOnlineClusterer(
+        ConstrainedOnlineConfig(join_threshold=0.5, new_speaker_seconds=1.0, confirm_chunks=1)
+    )
     first = clusterer.assign(np.stack([a, b, np.zeros(32)]), np.array([True, True, False]), np.array([2.0, 1.5, 0]))
     assert sorted(first[:2].tolist()) == [0, 1] and first[2] == UNASSIGNED
     again = clusterer.assign(np.stack([b, a, a]), np.array([True, True, False]), np.array([2.0, 2.0, 0]))
@@ -169,7 +171,7 @@ def test_online_clusterer_founds_joins_and_never_relabels() -> None:
 
 
 def test_online_clusterer_respects_max_speakers() -> None:
-    clusterer = ConstrainedOnlineClusterer(ConstrainedOnlineConfig(max_speakers=1))
+    clusterer = ConstrainedOnlineClusterer(ConstrainedOnlineConfig(max_speakers=1, confirm_chunks=1))
     voices = _voices(np.random.default_rng(2), 2)
     clusterer.assign(voices[:1], np.array([True]), np.array([2.0]))
     assert clusterer.assign(voices[1:], np.array([True]), np.array([2.0]))[0] == 0

@@ -72,12 +72,13 @@ def cluster_local_speakers(
 @dataclass(frozen=True)
 class ConstrainedOnlineConfig:
     # Cosine similarity (after the model's background mean is removed) to join a known speaker.
-    join_threshold: float = 0.4
+    # 0.5 with 6-chunk confirmation was the best of the dev-set search (scripts/tune_segmentation.py).
+    join_threshold: float = 0.5
     new_speaker_seconds: float = 1.0  # speech a local speaker needs in its chunk to found a new speaker
     update_seconds: float = 0.8  # speech a local speaker needs in its chunk to move its centroid
     # A new voice must be heard in this many consecutive chunks, agreeing with itself, before it
     # becomes a speaker: one odd chunk (crosstalk, a cough, a badly split voice) founds nobody.
-    confirm_chunks: int = 1
+    confirm_chunks: int = 6  # 3 s at the streaming pipeline's 0.5 s step
     max_speakers: int = 20
 
     def __post_init__(self) -> None:

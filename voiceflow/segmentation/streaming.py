@@ -33,6 +33,8 @@ from voiceflow.segments import Segment, speaker_label
 from voiceflow.streaming import stream_samples
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
+# chunks [B, T] -> hard local activity [B, T // frame, S]; injectable so a server can batch streams.
+SegmentFn = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -68,10 +70,12 @@ class SegmentationStreamingSession:
         segmentation_model: SegmentationModel,
         config: SegmentationStreamingConfig | None = None,
         background_mean: np.ndarray | None = None,
+        segment: SegmentFn | None = None,
     ) -> None:
         self.config = config or SegmentationStreamingConfig()
         self.embed = embed
         self.segmentation = segmentation_model
+        self.segment: SegmentFn = segment or (lambda chunks: segmentation_model.activity(chunks).hard)
         self.background_mean = background_mean
         self.clusterer = ConstrainedOnlineClusterer(self.config.clustering)
         self.frame = segmentation_model.frame_samples
@@ -96,8 +100,10 @@ class SegmentationStreamingSession:
         segmentation_model: SegmentationModel,
         embed: EmbedFn | None = None,
         config: SegmentationStreamingConfig | None = None,
+        segment: SegmentFn | None = None,
     ) -> SegmentationStreamingSession:
-        return cls(embed or model.embed, segmentation_model, config, background_mean=model.background_mean)
+        """A session on both models; `embed` and `segment` may route through cross-session batchers."""
+        return cls(embed or model.embed, segmentation_model, config, model.background_mean, segment)
 
     @property
     def duration(self) -> float:
@@ -136,7 +142,7 @@ class SegmentationStreamingSession:
     def _step(self, end: int) -> None:
         start = max(0, end - self.chunk_samples)
         chunk = self._buffer[start - self._buffer_start : end - self._buffer_start]
-        hard = self.segmentation.activity(chunk[None, :]).hard[0]
+        hard = np.asarray(self.segment(chunk[None, :]))[0]
         embeddings, valid = embed_local_speakers([chunk], [hard], self.embed, self.frame, self.config.local)
         if self.background_mean is not None and valid.any():
             # What every embedding shares dominates raw cosines between different speakers.
