@@ -138,8 +138,12 @@ async def wait_admitting(url: str, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.5)
 
 
-def batch_counters(url: str) -> tuple[float, float]:
-    """(windows embedded, model calls) so far, from the pod's batch-size histogram."""
+SEG_BATCH = "inference_segmentation_batch_size"
+
+
+def batch_counters(url: str, family_name: str = "inference_embedding_batch_size") -> tuple[float, float]:
+    """(rows batched, model calls) so far, from one of the pod's batch-size histograms: windows
+    per embedding call, or (`inference_segmentation_batch_size`) chunks per segmentation call."""
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
@@ -149,7 +153,7 @@ def batch_counters(url: str) -> tuple[float, float]:
         text = r.read().decode()
     total = calls = 0.0
     for family in text_string_to_metric_families(text):
-        if family.name == "inference_embedding_batch_size":
+        if family.name == family_name:
             for sample in family.samples:
                 if sample.name.endswith("_sum"):
                     total = sample.value
@@ -161,6 +165,7 @@ def batch_counters(url: str) -> tuple[float, float]:
 async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: list[np.ndarray], pid: int | None):
     await wait_admitting(url)
     windows0, calls0 = batch_counters(url)
+    chunks0, seg_calls0 = batch_counters(url, SEG_BATCH)
     stats = [StreamStats() for _ in range(n)]
     cpu0 = proc_cpu_seconds(pid) if pid else 0.0
     t0 = time.monotonic()
@@ -175,8 +180,11 @@ async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: 
     cpu = (proc_cpu_seconds(pid) - cpu0) if pid else float("nan")
     lat = [x for s in stats for x in s.latencies_ms]
     windows1, calls1 = batch_counters(url)
+    chunks1, seg_calls1 = batch_counters(url, SEG_BATCH)
     return {
         "mean_embed_batch": (windows1 - windows0) / max(1.0, calls1 - calls0),
+        # 0 with the embedding pipeline (no segmentation network)
+        "mean_segment_batch": (chunks1 - chunks0) / max(1.0, seg_calls1 - seg_calls0),
         "streams": n,
         "p50_ms": percentile(lat, 50),
         "p95_ms": percentile(lat, 95),
@@ -301,6 +309,7 @@ def main() -> int:
             ("cpu ms/s", "cpu_ms_per_audio_s", "{:>8.1f}"),
             ("rss MB", "rss_mb", "{:>7.0f}"),
             ("batch", "mean_embed_batch", "{:>5.1f}"),
+            ("seg b", "mean_segment_batch", "{:>5.1f}"),
             ("done", "completed_streams", "{:>5}"),
         ]
         width = {"{:>5}": 5, "{:>5.1f}": 5, "{:>7.1f}": 7, "{:>9.1f}": 9, "{:>6.0f}": 6, "{:>7.0f}": 7}

@@ -1,12 +1,17 @@
-"""Cross-session embedding batching.
+"""Cross-session batching of model calls (embeddings, segmentation chunks).
 
-Every stream's engine session runs in a worker thread and calls `embed(windows)` synchronously.
-Instead of each thread running the ONNX model on its own few windows, the calls are handed to one
-batcher thread that waits a couple of milliseconds for other streams' windows and runs the model
-once on the concatenation: one larger onnxruntime call costs far less than many small ones.
+Every stream's engine session runs in a worker thread and calls its models synchronously:
+`embed(windows)` and, with the segmentation pipeline, `segment(chunks)`. Instead of each thread
+running an ONNX model on its own few rows, the calls are handed to a batcher thread that takes
+whatever other streams queued meanwhile and runs the model once on the concatenation: one larger
+onnxruntime call costs far less than many small ones.
 
-Requests are grouped by model object (a stream keeps the model it started with across a hot
-reload, so its speaker embeddings stay in one space) and by window length.
+A request carries the function to call on the concatenated batch. Requests are grouped by that
+function's owner (the model object: a stream keeps the model it started with across a hot reload,
+so its speaker embeddings stay in one space), the function's name, and the input's shape past the
+batch axis. Inputs of different shapes are never padded into one batch: the segmentation network
+normalises each chunk, so a stream's first, shorter chunks only ever share a call with chunks of
+exactly their length, and every caller gets exactly the rows it would get from a call of its own.
 """
 
 from __future__ import annotations
@@ -24,32 +29,44 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-EmbedFn = Callable[[np.ndarray], np.ndarray]
+# inputs [B, ...] -> outputs [B, ...]: row i of the output belongs to row i of the input.
+BatchFn = Callable[[np.ndarray], np.ndarray]
+EmbedFn = BatchFn  # windows [B, T] -> embeddings [B, D]
+SegmentFn = BatchFn  # chunks [B, T] -> hard local-speaker activity [B, T // frame, S]
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a request is one caller's
 class _Request:
-    model: Any
-    windows: np.ndarray
+    owner: Any  # the model object the call belongs to (kept alive while queued: its id is the key)
+    name: str  # which of the owner's calls ("embed", "segment")
+    call: BatchFn  # run once on the concatenation of the group's inputs
+    inputs: np.ndarray
     future: Future[np.ndarray] = field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[int, str, tuple[int, ...]]:
+        return (id(self.owner), self.name, tuple(self.inputs.shape[1:]))
 
 
 def group_requests(requests: list[_Request]) -> list[list[_Request]]:
-    """Requests that can share one model call: same model object, same window shape."""
-    groups: dict[tuple[int, tuple[int, ...]], list[_Request]] = {}
+    """Requests that can share one model call: same owner, same call, same input shape past the
+    batch axis (never padded), in arrival order."""
+    groups: dict[tuple[int, str, tuple[int, ...]], list[_Request]] = {}
     for req in requests:
-        groups.setdefault((id(req.model), req.windows.shape[1:]), []).append(req)
+        groups.setdefault(req.key, []).append(req)
     return list(groups.values())
 
 
 def run_group(group: list[_Request]) -> int:
     """One model call for the group; results (or the exception) go back to each caller's future."""
     try:
-        batch = np.concatenate([r.windows for r in group], axis=0) if len(group) > 1 else group[0].windows
-        out = np.asarray(group[0].model.embed(batch))
+        batch = np.concatenate([r.inputs for r in group], axis=0) if len(group) > 1 else group[0].inputs
+        out = np.asarray(group[0].call(batch))
+        if out.shape[0] != batch.shape[0]:
+            raise ValueError(f"{group[0].name} returned {out.shape[0]} rows for {batch.shape[0]} inputs")
         start = 0
         for r in group:
-            n = r.windows.shape[0]
+            n = r.inputs.shape[0]
             r.future.set_result(out[start : start + n])
             start += n
         return int(batch.shape[0])
@@ -60,23 +77,27 @@ def run_group(group: list[_Request]) -> int:
         return 0
 
 
-class BatchingEmbedder:
+class Batcher:
+    """One batcher thread. `on_batch(rows)` is told the size of every model call it makes."""
+
     def __init__(
         self,
         max_windows: int = 64,
         wait_seconds: float = 0.0,
         on_batch: Callable[[int], None] | None = None,
+        name: str = "embed-batcher",
     ) -> None:
-        self.max_windows = max_windows
+        self.max_windows = max_windows  # rows collected per round (all groups together)
         self.wait_seconds = wait_seconds
         self.on_batch = on_batch
+        self.name = name
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = False
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="embed-batcher", daemon=True)
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
@@ -86,22 +107,32 @@ class BatchingEmbedder:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def embed_fn(self, model: Any) -> EmbedFn:
-        """The `embed` callable handed to one stream's engine session (bound to that stream's model)."""
+    def batched(self, owner: Any, name: str, call: BatchFn) -> BatchFn:
+        """`call` (one of `owner`'s, named `name`) routed through this batcher: concurrent callers'
+        inputs of one shape are concatenated into one `call`, and each caller gets its own rows."""
 
-        def embed(windows: np.ndarray) -> np.ndarray:
-            windows = np.ascontiguousarray(windows, dtype=np.float32)
-            if windows.ndim != 2 or windows.shape[0] == 0 or self._stopped or self._thread is None:
-                return np.asarray(model.embed(windows))
-            req = _Request(model, windows)
+        def run(inputs: np.ndarray) -> np.ndarray:
+            inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+            if inputs.ndim < 2 or inputs.shape[0] == 0 or self._stopped or self._thread is None:
+                return np.asarray(call(inputs))
+            req = _Request(owner, name, call, inputs)
             self._queue.put(req)
             return req.future.result()
 
-        return embed
+        return run
+
+    def embed_fn(self, model: Any) -> EmbedFn:
+        """The `embed` callable handed to one stream's engine session (bound to that stream's model)."""
+        return self.batched(model, "embed", model.embed)
+
+    def segment_fn(self, segmentation_model: Any) -> SegmentFn:
+        """The `segment` callable handed to one stream's segmentation session: chunks [B, T] ->
+        that stream's rows of `segmentation_model.activity(batch).hard` (bound to that model)."""
+        return self.batched(segmentation_model, "segment", lambda chunks: segmentation_model.activity(chunks).hard)
 
     def _collect(self, first: _Request) -> list[_Request]:
         batch = [first]
-        count = first.windows.shape[0]
+        count = first.inputs.shape[0]
         deadline = time.monotonic() + self.wait_seconds
         while count < self.max_windows:
             timeout = deadline - time.monotonic()
@@ -113,7 +144,7 @@ class BatchingEmbedder:
                 self._queue.put(None)  # keep the stop marker for the outer loop
                 break
             batch.append(item)
-            count += item.windows.shape[0]
+            count += item.inputs.shape[0]
         return batch
 
     def _loop(self) -> None:
@@ -133,3 +164,7 @@ class BatchingEmbedder:
                 return
             if item is not None:
                 run_group([item])
+
+
+# The name the pod and its tests have always used; the class batches any model call.
+BatchingEmbedder = Batcher

@@ -16,6 +16,7 @@ ENGINE_SAMPLE_RATE = 16000
 # the CLI's output for the same audio, and results never depend on network framing.
 FEED_SAMPLES = 8000
 EmbedFn = Callable[[np.ndarray], np.ndarray]
+SegmentFn = Callable[[np.ndarray], np.ndarray]
 
 
 def load_embedding_model(path: str | None) -> Any:
@@ -46,9 +47,15 @@ def load_segmentation_model(pipeline: str, path: str | None) -> Any | None:
 
 
 def new_stream_session(
-    model: Any, embed: EmbedFn, pipeline: str | None = None, segmentation_model: Any | None = None
+    model: Any,
+    embed: EmbedFn,
+    pipeline: str | None = None,
+    segmentation_model: Any | None = None,
+    segment: SegmentFn | None = None,
 ) -> Any:
-    """A streaming session whose embedding calls go through `embed` (the cross-session batcher).
+    """A streaming session whose embedding calls go through `embed` (the cross-session batcher)
+    and, with the segmentation pipeline, whose network calls go through `segment` (chunks [B, T] ->
+    hard activity [B, T // frame, S]; None = the session calls `segmentation_model` itself).
 
     Built by `voiceflow.selection.make_streaming_session`, like the CLI's `--streaming`, with the
     same default configuration and model-derived settings (background mean), so the pod's final
@@ -59,7 +66,7 @@ def new_stream_session(
     from voiceflow.selection import make_streaming_session
 
     config = engine_config(pipeline or DEFAULT_PIPELINE)
-    return make_streaming_session(config, model, embed=embed, segmentation_model=segmentation_model)
+    return make_streaming_session(config, model, embed=embed, segmentation_model=segmentation_model, segment=segment)
 
 
 def diarize(

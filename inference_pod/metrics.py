@@ -23,6 +23,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "inference_audio_seconds_total",  # counter: seconds of audio processed
     "inference_pending_jobs",  # gauge: engine jobs queued or running (the global backpressure bound)
     "inference_embedding_batch_size",  # histogram: windows per cross-session embedding batch
+    "inference_segmentation_batch_size",  # histogram: chunks per cross-stream segmentation-network batch
     "inference_model_info",  # gauge{version,sha256} = 1 for the model serving new streams
     "inference_model_reloads_total",  # counter{result="ok"|"failed"}
     "inference_model_ready",  # gauge: 1 once a model is loaded and warmed
@@ -62,6 +63,12 @@ class Metrics:
         self.batch_size = Histogram(
             "inference_embedding_batch_size",
             "Windows per embedding batch",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
+        self.segmentation_batch_size = Histogram(
+            "inference_segmentation_batch_size",
+            "Chunks per segmentation-network batch (segmentation pipeline)",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128),
             registry=r,
         )

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from inference_pod.auth import ConnectionLimiter
-from inference_pod.batching import BatchingEmbedder
+from inference_pod.batching import Batcher
 from inference_pod.metrics import Metrics
 from inference_pod.model_manager import LoadedModel, ModelManager
 from inference_pod.settings import Settings
@@ -39,10 +39,19 @@ class Pod:
             pipeline=settings.pipeline,
             segmentation_path=settings.segmentation_model_path,
         )
-        self.batcher = BatchingEmbedder(
+        self.batcher = Batcher(
             max_windows=settings.batch_max_windows,
             wait_seconds=settings.batch_wait_ms / 1000.0,
             on_batch=self.metrics.batch_size.observe,
+            name="embed-batcher",
+        )
+        # The segmentation network's chunks (segmentation pipeline) are batched across streams the
+        # same way, on a thread of their own so they run beside the embedding batches, not behind them.
+        self.segment_batcher = Batcher(
+            max_windows=settings.batch_max_windows,
+            wait_seconds=settings.batch_wait_ms / 1000.0,
+            on_batch=self.metrics.segmentation_batch_size.observe,
+            name="segment-batcher",
         )
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="engine")
         self.token_limits = ConnectionLimiter(settings.max_connections_per_token)
@@ -61,6 +70,7 @@ class Pod:
 
     async def start(self) -> None:
         self.batcher.start()
+        self.segment_batcher.start()
         await self.models.load_initial()
         self._watch_task = asyncio.create_task(self.models.watch(self.settings.reload_poll_seconds))
 
@@ -68,6 +78,7 @@ class Pod:
         if self._watch_task is not None:
             self._watch_task.cancel()
         self.batcher.stop()
+        self.segment_batcher.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self, grace_seconds: float) -> None:

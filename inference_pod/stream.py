@@ -61,8 +61,11 @@ class EngineStream:
 
     def __init__(self, loaded: LoadedModel, pod: Pod, sample_rate: int) -> None:
         self.loaded = loaded
+        # Both networks run through cross-stream batchers; a batch only ever holds inputs of one
+        # shape, so each stream gets exactly the rows an unbatched call would give it.
+        segment = pod.segment_batcher.segment_fn(loaded.segmentation) if loaded.segmentation is not None else None
         self.session = engine.new_stream_session(
-            loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation
+            loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation, segment
         )
         # A streaming resampler keeps filter state across chunks (one-shot per chunk would click).
         self.resampler = (

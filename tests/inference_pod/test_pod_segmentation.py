@@ -106,6 +106,62 @@ def test_server_final_equals_the_cli_segmentation_streaming_run(
         assert final_by_key[(s["speaker"], s["start"])] == s
 
 
+@pytest.fixture(scope="module")
+def batching_seg_pod(segmentation_model_file: Path) -> Iterator[RunningPod]:
+    """The segmentation pod with batchers that wait 30 ms for other streams' calls: the tiny
+    network is so fast that without a wait concurrent streams' calls would rarely meet."""
+    with running_pod(
+        pipeline="segmentation",
+        segmentation_model_path=str(segmentation_model_file),
+        idle_timeout_seconds=3.0,
+        max_realtime_factor=50.0,
+        realtime_burst_seconds=60.0,
+        batch_wait_ms=30.0,
+    ) as p:
+        yield p
+
+
+def test_concurrent_streams_finals_equal_the_cli_run_with_the_network_batched_across_streams(
+    batching_seg_pod: RunningPod, segmentation_model_file: Path
+) -> None:
+    """Several streams at once share segmentation-network (and embedding) calls; a batch only ever
+    holds chunks of one length, so each stream's `final` is still exactly its own CLI run."""
+    seg_pod = batching_seg_pod
+    from inference_pod.client import stream_samples
+    from voiceflow.audio import load_audio
+    from voiceflow.cli.diarize import stream_file
+    from voiceflow.config import EngineConfig
+    from voiceflow.segmentation.model import SegmentationModel
+
+    full = load_audio(DEV).astype(np.float32)
+    # different audio per stream; staggered starts, so some streams are still in their first,
+    # shorter chunks (< 5 s) while others send full ones
+    clips = [full[int(i * 3.0 * 16000) : int((i * 3.0 + 12.0) * 16000)] for i in range(4)]
+    registry = seg_pod.pod.metrics.registry
+    calls0 = registry.get_sample_value("inference_segmentation_batch_size_count") or 0.0
+    chunks0 = registry.get_sample_value("inference_segmentation_batch_size_sum") or 0.0
+
+    async def one(i: int) -> Any:
+        await asyncio.sleep(0.3 * i)
+        return await stream_samples(clips[i], seg_pod.ws, speed=0, chunk_seconds=0.1 + 0.03 * i)
+
+    async def all_streams() -> list[Any]:
+        return list(await asyncio.gather(*(one(i) for i in range(len(clips)))))
+
+    outcomes = asyncio.run(all_streams())
+    calls = (registry.get_sample_value("inference_segmentation_batch_size_count") or 0.0) - calls0
+    chunks = (registry.get_sample_value("inference_segmentation_batch_size_sum") or 0.0) - chunks0
+    assert calls > 0 and chunks > calls  # the network ran through the batcher, some calls shared
+
+    config = EngineConfig(pipeline="segmentation")
+    seg = SegmentationModel.load(segmentation_model_file)
+    for clip, outcome in zip(clips, outcomes, strict=True):
+        assert outcome.final is not None and not outcome.errors, outcome.errors
+        segments = stream_file(clip, seg_pod.pod.model.model, config, seg)
+        direct = [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in segments]
+        assert direct and outcome.final == direct
+
+
 def test_infer_uses_the_segmentation_pipeline(seg_pod: RunningPod, segmentation_model_file: Path) -> None:
     from voiceflow.config import EngineConfig
     from voiceflow.segmentation.model import SegmentationModel

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import jwt
 import numpy as np
@@ -141,6 +142,81 @@ def test_batcher_propagates_model_errors() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         batcher.embed_fn(Broken())(np.zeros((1, 4), np.float32))
     batcher.stop()
+
+
+class PerChunkSegmentation:
+    """Stands in for SegmentationModel: normalises each chunk on its own (as the network does, so
+    padding a short chunk into a longer batch would change its output) and records every batch."""
+
+    frame = 4
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, int]] = []  # (rows, samples) per call
+        self.lock = threading.Lock()
+
+    def activity(self, chunks: np.ndarray) -> SimpleNamespace:
+        with self.lock:
+            self.batches.append(chunks.shape)
+        time.sleep(0.02)  # other streams' chunks queue behind this call
+        z = (chunks - chunks.mean(axis=1, keepdims=True)) / (chunks.std(axis=1, keepdims=True) + 1e-6)
+        frames = z[:, : z.shape[1] // self.frame * self.frame].reshape(z.shape[0], -1, self.frame).mean(axis=2)
+        hard = np.stack([frames > 0.5, frames < -0.5, np.abs(frames) < 0.1], axis=-1).astype(np.uint8)
+        return SimpleNamespace(hard=hard, soft=hard.astype(np.float32))
+
+
+def test_segmentation_batches_never_mix_chunk_lengths_and_return_each_caller_its_rows() -> None:
+    model = PerChunkSegmentation()
+    seen: list[int] = []
+    batcher = BatchingEmbedder(max_windows=64, on_batch=seen.append)
+    batcher.start()
+    rng = np.random.default_rng(0)
+    # 16 "streams" past their first 5 s (full chunks, 40 samples) and 8 still in it (shorter chunks of
+    # two lengths), each with its own offset and scale so per-chunk normalisation matters.
+    lengths = [40] * 16 + [24] * 4 + [12] * 4
+    chunks = [(rng.standard_normal(n) * (1 + i) + i).astype(np.float32) for i, n in enumerate(lengths)]
+    results: dict[int, np.ndarray] = {}
+    start = threading.Barrier(len(chunks))
+
+    def stream(i: int) -> None:
+        segment = batcher.segment_fn(model)  # one callable per stream, as the pod hands out
+        start.wait(timeout=10)
+        for _ in range(3):
+            results[i] = segment(chunks[i][None, :])
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(len(chunks))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    batcher.stop()
+    for i, chunk in enumerate(chunks):
+        alone = model.activity(chunk[None, :]).hard
+        assert results[i].shape == (1, len(chunk) // model.frame, 3)
+        np.testing.assert_array_equal(results[i], alone)  # its own rows, exactly as unbatched
+    batched_calls = model.batches[: len(seen)]
+    assert sum(rows for rows, _ in batched_calls) == 3 * len(chunks) == sum(seen)
+    assert max(rows for rows, _ in batched_calls) > 1  # streams did share network calls
+    # every call held chunks of one length (a [rows, samples] array cannot hold two)
+    assert {samples for _, samples in batched_calls} <= {40, 24, 12}
+
+
+def test_group_requests_keys_on_owner_call_and_shape() -> None:
+    from inference_pod.batching import _Request, group_requests
+
+    a, b = object(), object()
+
+    def f(x: np.ndarray) -> np.ndarray:
+        return x
+
+    reqs = [
+        _Request(a, "segment", f, np.zeros((1, 8), np.float32)),
+        _Request(a, "segment", f, np.zeros((1, 6), np.float32)),  # shorter first chunk: own group
+        _Request(a, "segment", f, np.zeros((2, 8), np.float32)),
+        _Request(b, "segment", f, np.zeros((1, 8), np.float32)),  # another model object (hot reload)
+        _Request(a, "embed", f, np.zeros((1, 8), np.float32)),  # another call of the same owner
+    ]
+    groups = group_requests(reqs)
+    assert [[reqs.index(r) for r in g] for g in groups] == [[0, 2], [1], [3], [4]]
 
 
 def test_overload_signal_decays_once_load_is_gone() -> None:
