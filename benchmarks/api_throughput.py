@@ -98,7 +98,9 @@ async def drive(
             await asyncio.sleep(max(stop - time.perf_counter(), 0))
             return before, process_tree_cpu_s(server_pid)
 
-        *_, (cpu_before, cpu_after) = await asyncio.gather(*(one_client() for _ in range(clients)), cpu_probe())
+        probe = asyncio.ensure_future(cpu_probe())
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        cpu_before, cpu_after = await probe
     ok = len(latencies) - errors
     latencies.sort()
     result = {

@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel
+from voiceflow.segments import Segment
 
 
 def quantize_int8(source: Path, target: Path) -> Path:
@@ -90,7 +91,11 @@ def der_side_by_side(models: dict[str, EmbeddingModel]) -> None:
     results = {}
     for label, model in models.items():
         diarizer = Diarizer(embedding_model=model)
-        results[label] = evaluate_sets(sets, lambda audio, _k, d=diarizer: d.diarize(audio))
+
+        def run(audio: np.ndarray, _count: int, d: Diarizer = diarizer) -> list[Segment]:
+            return d.diarize(audio)
+
+        results[label] = evaluate_sets(sets, run)
     print(format_table(results))
 
 

@@ -97,7 +97,8 @@ class TimedVAD:
 
 def model_report(seg: SegmentationModel, path: Path, chunks: int) -> dict[str, Any]:
     size = path.stat().st_size
-    params = seg.metadata.get("parameters")
+    raw_params = seg.metadata.get("parameters")
+    params = int(raw_params) if isinstance(raw_params, int | float | str) else 0
     print(f"segmentation model: {path}")
     print(
         f"  size {size:,} bytes ({size / 1e6:.2f} MB)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs VoiceFlow with its dev extras into .venv and runs the whole suite (lint, types, layering, tests).
+# Installs VoiceFlow with its dev extras into .venv and runs the whole suite (lint, layering, types, tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
@@ -8,4 +8,5 @@ bash scripts/services.sh
 .venv/bin/pip install -q -e ".[dev]"
 .venv/bin/ruff check .
 .venv/bin/lint-imports
+.venv/bin/mypy voiceflow inference_pod pipelines control_api operator/voiceflow_operator benchmarks scripts
 .venv/bin/python -m pytest --cov --cov-report=term --cov-report=xml "$@"

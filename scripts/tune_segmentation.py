@@ -26,7 +26,7 @@ from voiceflow.segmentation.streaming import SegmentationStreamingConfig
 from voiceflow.selection import make_streaming_session
 
 
-def score(sets: dict, hyps: dict) -> dict[str, float]:  # type: ignore[type-arg]
+def score(sets: dict, hyps: dict) -> dict[str, float]:
     out = {}
     for name, items in sets.items():
         report = score_der({i.uri: i.reference for i in items}, hyps, {i.uri: i.uem for i in items})
@@ -34,7 +34,7 @@ def score(sets: dict, hyps: dict) -> dict[str, float]:  # type: ignore[type-arg]
     return out
 
 
-def offline(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:  # type: ignore[type-arg]
+def offline(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:
     rows = []
     for step, speech in ((0.5, "segmentation"), (0.5, "vad")):
         base = SegmentationPipelineConfig(step_seconds=step, speech=speech)
@@ -55,7 +55,7 @@ def offline(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None: 
         print(f"{100 * mean:6.2f} {100 * ders['ami-dev']:7.2f} {100 * ders['sim-dev']:7.2f}  {params}")
 
 
-def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:  # type: ignore[type-arg]
+def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:
     rows = []
     for join, new, confirm in ((0.5, 1.0, 10), (0.6, 1.0, 6), (0.6, 1.0, 10), (0.5, 1.0, 6)):
         stream = SegmentationStreamingConfig(
