@@ -208,3 +208,17 @@ def test_streaming_agrees_with_offline_on_a_short_meeting(embedding_model) -> No
     rates = score_der({"dev00": offline}, {"dev00": streamed}).component_rates()
     assert rates["false_alarm"] + rates["missed"] < 0.10, rates
     assert rates["confusion"] < 0.35, rates
+
+
+def test_offline_chunks_are_produced_batch_by_batch(tiny_segmentation: SegmentationModel) -> None:
+    from voiceflow.segmentation.offline import chunk_batches, chunk_starts, sliding_activity
+
+    audio = np.random.default_rng(1).standard_normal(16000 * 9).astype(np.float32) * 0.05
+    batches = list(chunk_batches(audio, tiny_segmentation, 0.5, batch=3))
+    assert all(len(starts) <= 3 and chunks.shape == (len(starts), 80000) for starts, chunks, _ in batches)
+    all_starts = np.concatenate([b[0] for b in batches])
+    np.testing.assert_array_equal(all_starts, chunk_starts(len(audio) // 320 * 320, 80000, 8000))
+    starts, hard = sliding_activity(audio, tiny_segmentation, 0.5, batch=3)  # type: ignore[misc]
+    np.testing.assert_array_equal(starts, all_starts)
+    assert hard.shape == (len(all_starts), 250, 3)
+    assert sliding_activity(audio[:100], tiny_segmentation, 0.5) is None

@@ -9,7 +9,7 @@ per-speaker tracks (overlapping where two speakers talk at once) -> segments.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,21 +87,33 @@ class LocalSpeakers:
     speech: np.ndarray | None = None  # [total_frames] VAD speech mask when the config asks for one
 
 
-def sliding_activity(
+def chunk_batches(
     audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(chunk start samples [C], chunks [C, T], hard local activity [C, F, S]) over the whole
-    recording, chunks `step_seconds` apart; None when the audio is shorter than 4 frames."""
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(chunk start samples [b], chunks [b, T], hard local activity [b, F, S]) batch after batch
+    over the whole recording, chunks `step_seconds` apart. Only one batch of chunk audio exists at
+    a time: an hour at a 0.5 s hop is 7200 chunks, 2.3 GB if materialised together."""
     frame = segmentation.frame_samples
     total_frames = len(audio) // frame
     if total_frames < 4:
-        return None
+        return
     step = max(frame, round(step_seconds * SAMPLE_RATE / frame) * frame)
     length = min(segmentation.chunk_samples, total_frames * frame)
     starts = chunk_starts(total_frames * frame, length, step)
-    chunks = np.stack([audio[s : s + length] for s in starts])
-    hard = np.concatenate([segmentation.activity(chunks[i : i + batch]).hard for i in range(0, len(chunks), batch)])
-    return starts, chunks, hard
+    for i in range(0, len(starts), batch):
+        chunks = np.stack([audio[s : s + length] for s in starts[i : i + batch]])
+        yield starts[i : i + batch], chunks, segmentation.activity(chunks).hard
+
+
+def sliding_activity(
+    audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(chunk start samples [C], hard local activity [C, F, S]) over the whole recording;
+    None when the audio is shorter than 4 frames."""
+    parts = [(starts, hard) for starts, _, hard in chunk_batches(audio, segmentation, step_seconds, batch)]
+    if not parts:
+        return None
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 class SegmentationDiarizer:
@@ -138,21 +150,39 @@ class SegmentationDiarizer:
         """Segmentation of every chunk and one embedding per local speaker (None: audio too short)."""
         seg = self.segmentation_model
         frame = seg.frame_samples
-        sliding = sliding_activity(audio, seg, self.config.step_seconds, self.config.segmentation_batch_size)
-        if sliding is None:
+        starts, hard, embeddings, valid = [], [], [], []
+        batches = chunk_batches(audio, seg, self.config.step_seconds, self.config.segmentation_batch_size)
+        for batch_starts, chunks, batch_hard in batches:
+            batch_embeddings, batch_valid = embed_local_speakers(
+                list(chunks), list(batch_hard), self.embedding_model.embed, frame, self.config.local
+            )
+            starts.append(batch_starts)
+            hard.append(batch_hard)
+            embeddings.append(batch_embeddings)
+            valid.append(batch_valid)
+            if progress is not None:
+                progress(int(batch_starts[-1]) + 1, len(audio))
+        if not starts:
             return None
-        starts, chunks, hard = sliding
         total_frames = len(audio) // frame
-        embeddings, valid = embed_local_speakers(
-            list(chunks), list(hard), self.embedding_model.embed, frame, self.config.local
-        )
-        if progress is not None:
-            progress(len(chunks), len(chunks))
+        dimension = max(e.shape[-1] for e in embeddings)
+        # A batch where nobody had an embedding comes back 0-wide: give it the others' width.
+        embeddings = [
+            e if e.shape[-1] == dimension else np.zeros((*e.shape[:2], dimension), e.dtype) for e in embeddings
+        ]
         speech = None
         if self.config.speech == "vad":
             mask = probabilities_to_mask(SileroVAD().probabilities(audio), self.config.vad)
             speech = resample_mask(mask, FRAME_SECONDS, total_frames, frame / SAMPLE_RATE)
-        return LocalSpeakers(starts // frame, hard, embeddings, valid, total_frames, frame / SAMPLE_RATE, speech)
+        return LocalSpeakers(
+            np.concatenate(starts) // frame,
+            np.concatenate(hard),
+            np.concatenate(embeddings),
+            np.concatenate(valid),
+            total_frames,
+            frame / SAMPLE_RATE,
+            speech,
+        )
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]

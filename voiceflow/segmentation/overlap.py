@@ -39,7 +39,7 @@ def overlap_frames(
     sliding = sliding_activity(audio, segmentation, config.step_seconds)
     if sliding is None:
         return np.zeros(frames, dtype=bool)
-    starts, _, hard = sliding
+    starts, hard = sliding
     frame = segmentation.frame_samples
     count = speaker_count(list(hard), list(starts // frame), len(audio) // frame)
     return resample_mask(count >= 2, frame / SAMPLE_RATE, frames, frame_seconds)
