@@ -28,6 +28,13 @@ READY_PATH = "/ready"
 METRICS_PATH = "/metrics"
 STREAM_PATH = "/ws/stream"
 LATENCY_METRIC = "inference_latency_seconds"
+# The diarization pipelines the inference pod runs, chosen by spec.serving.pipeline and passed as
+# env PIPELINE_ENV (inference_pod/settings.py validates it at start). A literal, not an import of
+# voiceflow.config, so the operator stays a manifest builder; a test keeps it equal to
+# voiceflow.config.PIPELINES, and the CRD's enum to it.
+SERVING_PIPELINES = ("embedding", "segmentation", "embedding-overlap")
+DEFAULT_SERVING_PIPELINE = "embedding"
+PIPELINE_ENV = "VOICEFLOW_PIPELINE"
 
 # Condition types in status.conditions.
 TRAINED = "Trained"

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voiceflow_operator.constants import DEFAULT_SERVING_PIPELINE, SERVING_PIPELINES
+
 Resources = Mapping[str, Mapping[str, str]]
 
 
@@ -75,6 +77,7 @@ class Gateway:
 @dataclass(frozen=True)
 class Serving:
     mode: str = "streaming"
+    pipeline: str = DEFAULT_SERVING_PIPELINE  # env VOICEFLOW_PIPELINE of the serving pods
     image: str = DEFAULT_SERVING_IMAGE
     gateway: Gateway = field(default_factory=Gateway)
     canary: Canary = field(default_factory=Canary)
@@ -147,6 +150,9 @@ def _serving(raw: Mapping[str, Any], default_image: str) -> Serving:
     mode = str(raw.get("mode", d.mode))
     if mode not in ("streaming", "kserve"):
         raise SpecError(f"spec.serving.mode must be streaming or kserve, not {mode!r}")
+    pipeline = str(raw.get("pipeline", d.pipeline))
+    if pipeline not in SERVING_PIPELINES:
+        raise SpecError(f"spec.serving.pipeline must be one of {', '.join(SERVING_PIPELINES)}, not {pipeline!r}")
     c, a, g = raw.get("canary") or {}, raw.get("autoscaling") or {}, raw.get("gateway") or {}
     canary = Canary(
         traffic_percent=int(c.get("trafficPercent", d.canary.traffic_percent)),
@@ -172,6 +178,7 @@ def _serving(raw: Mapping[str, Any], default_image: str) -> Serving:
     )
     return Serving(
         mode=mode,
+        pipeline=pipeline,
         image=str(raw.get("image") or default_image),
         gateway=gateway,
         canary=canary,

@@ -101,3 +101,50 @@ def test_mode_may_be_set_when_it_was_defaulted_before() -> None:
     new = copy.deepcopy(old)
     new["spec"]["serving"]["mode"] = "streaming"  # the default: no change after defaulting
     assert admit(new, old=old)[1] == []
+
+
+# --- spec.serving.pipeline --------------------------------------------------------------------
+
+
+def _pipeline_schema() -> dict:
+    return served_schema(_crd(), VERSION)["properties"]["spec"]["properties"]["serving"]["properties"]["pipeline"]
+
+
+def test_pipeline_enum_is_the_operators_and_the_engines() -> None:
+    from voiceflow_operator.constants import DEFAULT_SERVING_PIPELINE, SERVING_PIPELINES
+
+    schema = _pipeline_schema()
+    assert tuple(schema["enum"]) == SERVING_PIPELINES
+    assert schema["default"] == DEFAULT_SERVING_PIPELINE == "embedding"
+    assert "streams run embedding" in schema["description"]
+    config = pytest.importorskip("voiceflow.config")
+    assert config.PIPELINES == SERVING_PIPELINES and config.DEFAULT_PIPELINE == DEFAULT_SERVING_PIPELINE
+
+
+def test_pipeline_is_defaulted_to_embedding() -> None:
+    defaulted, errors = admit(_minimal())
+    assert errors == [] and defaulted["spec"]["serving"]["pipeline"] == "embedding"
+
+
+@pytest.mark.parametrize("pipeline", ["embedding", "segmentation", "embedding-overlap"])
+def test_every_pipeline_is_admitted(pipeline: str) -> None:
+    obj = _minimal()
+    obj["spec"]["serving"]["pipeline"] = pipeline
+    defaulted, errors = admit(obj)
+    assert errors == [] and defaulted["spec"]["serving"]["pipeline"] == pipeline
+
+
+@pytest.mark.parametrize("pipeline", ["diart", "Embedding", "", 3])
+def test_unknown_pipelines_are_refused_by_the_schema(pipeline: object) -> None:
+    obj = _minimal()
+    obj["spec"]["serving"]["pipeline"] = pipeline
+    assert admit(obj)[1]
+
+
+def test_pipeline_may_change_on_update() -> None:
+    """Not immutable (unlike serving.mode): a change rolls the serving pods."""
+    old = _minimal()
+    new = copy.deepcopy(old)
+    new["spec"]["serving"]["pipeline"] = "segmentation"
+    assert admit(new, old=old)[1] == []
+    assert admit(old, old=new)[1] == []

@@ -17,7 +17,8 @@ from voiceflow_operator.reconcile import decide
 
 KUBERNETES_VERSION = "1.30.0"  # the oldest minor we support (PodLifecycleSleepAction is beta here)
 BUILTIN = {"Deployment", "Service", "Job"}
-EXAMPLES = ["train-streaming.yaml", "serve-existing-kserve.yaml", "minimal.yaml"]
+EXAMPLES = ["train-streaming.yaml", "serve-existing-kserve.yaml", "minimal.yaml",
+            "serve-segmentation-streaming.yaml"]
 
 
 def _children() -> list[tuple[str, dict]]:
@@ -160,3 +161,18 @@ def test_training_pods_run_as_the_workflow_service_account() -> None:
     assert workflows and jobs
     assert {w["spec"]["serviceAccountName"] for w in workflows} == {WORKFLOW_SERVICE_ACCOUNT}
     assert {j["spec"]["template"]["spec"]["serviceAccountName"] for j in jobs} == {WORKFLOW_SERVICE_ACCOUNT}
+
+
+def test_every_serving_container_names_its_pipeline() -> None:
+    pipelines = {}
+    for label, m in CHILDREN:
+        if m["kind"] == "Deployment" and m["metadata"]["labels"].get("voiceflow.io/role") in ("stable", "canary"):
+            (c,) = m["spec"]["template"]["spec"]["containers"]
+        elif m["kind"] == "InferenceService":
+            (c,) = m["spec"]["predictor"]["containers"]
+        else:
+            continue
+        (pipeline,) = [e["value"] for e in c["env"] if e["name"] == "VOICEFLOW_PIPELINE"]
+        pipelines[label.split(":")[0]] = pipeline
+    assert pipelines == {"train-streaming.yaml": "embedding", "serve-existing-kserve.yaml": "embedding",
+                         "minimal.yaml": "embedding", "serve-segmentation-streaming.yaml": "segmentation"}

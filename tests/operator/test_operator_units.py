@@ -31,6 +31,8 @@ T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
         ({"version": "1"}, "exactly one of"),
         ({"version": "1", "model": {"uri": "s3://m"}, "training": {"dataset": "s3://d"}}, "exactly one of"),
         ({"version": "1", "model": {"uri": "s3://m"}, "serving": {"mode": "grpc"}}, "streaming or kserve"),
+        ({"version": "1", "model": {"uri": "s3://m"}, "serving": {"pipeline": "diart"}},
+         "spec.serving.pipeline must be one of embedding, segmentation, embedding-overlap"),
         ({"version": "1", "model": {"uri": "s3://m"},
           "serving": {"autoscaling": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas"),
         ({"version": "1", "model": {"uri": "s3://m"}, "serving": {"canary": {"trafficPercent": 100}}},
@@ -264,3 +266,83 @@ def test_cli_parses_the_image_flags() -> None:
         ["operator", "--serving-image=a/serve:1", "--pipelines-image", "a/pipelines:1"]
     )
     assert (args.serving_image, args.pipelines_image) == ("a/serve:1", "a/pipelines:1")
+
+
+# --- spec.serving.pipeline -> env VOICEFLOW_PIPELINE of every serving container -----------------
+
+
+def pipeline_env(container: dict) -> list[str]:
+    return [e["value"] for e in container.get("env") or () if e["name"] == "VOICEFLOW_PIPELINE"]
+
+
+def serving_containers(body: dict) -> dict[str, dict]:
+    """The stable and canary Deployments' (streaming) or the InferenceService's (kserve) containers."""
+    from voiceflow_operator.builders import build_deployment, build_inference_service
+    from voiceflow_operator.builders.common import Owner
+
+    owner, spec = Owner.from_body(body), parse_spec(body["spec"])
+    uri = "pvc://voiceflow-models/x/model.onnx"
+    if spec.serving.mode == "kserve":
+        isvc = build_inference_service(owner, spec, owner.name, spec.version, uri, 20)
+        return {"kserve": isvc["spec"]["predictor"]["containers"][0]}
+    deployments = {
+        role: build_deployment(owner, spec, f"{owner.name}-{role}", role, spec.version, uri)
+        for role in ("stable", "canary")
+    }
+    return {role: d["spec"]["template"]["spec"]["containers"][0] for role, d in deployments.items()}
+
+
+def test_pipeline_defaults_to_embedding() -> None:
+    spec = parse_spec({"version": "1", "model": {"uri": "s3://m"}})
+    assert spec.serving.pipeline == "embedding"
+    assert parse_spec(example_body("minimal.yaml")["spec"]).serving.pipeline == "embedding"
+
+
+@pytest.mark.parametrize("example", ["train-streaming.yaml", "serve-existing-kserve.yaml"])
+@pytest.mark.parametrize("pipeline", [None, "embedding", "segmentation", "embedding-overlap"])
+def test_serving_containers_get_the_pipeline_env(example: str, pipeline: str | None) -> None:
+    body = example_body(example)
+    if pipeline is None:
+        body["spec"]["serving"].pop("pipeline")  # a resource stored before the CRD had the field
+    else:
+        body["spec"]["serving"]["pipeline"] = pipeline
+    containers = serving_containers(body)
+    assert containers
+    for container in containers.values():
+        assert pipeline_env(container) == [pipeline or "embedding"]
+
+
+def test_kserve_container_keeps_its_storage_uri_env() -> None:
+    (container,) = serving_containers(example_body("serve-existing-kserve.yaml")).values()
+    assert [e["name"] for e in container["env"]] == ["STORAGE_URI", "VOICEFLOW_PIPELINE"]
+
+
+def test_the_segmentation_example_serves_the_segmentation_pipeline() -> None:
+    body = example_body("serve-segmentation-streaming.yaml")
+    assert {role: pipeline_env(c) for role, c in serving_containers(body).items()} == {
+        "stable": ["segmentation"], "canary": ["segmentation"]
+    }
+
+
+def test_changing_the_pipeline_re_applies_the_serving_children_only() -> None:
+    """A pipeline change is an ordinary spec change: the serving children's spec hash moves (the
+    Deployment's pod template changes, so it rolls), nothing is recreated, training is untouched."""
+    from voiceflow_operator.drift import needs_apply, with_hash
+
+    def serving_plan(body: dict) -> dict[str, dict]:
+        body = {**body, "status": {"servedVersion": body["spec"]["version"], "servedModelUri": "pvc://m/x/model.onnx",
+                                   "modelVersion": body["spec"]["version"], "modelUri": "pvc://m/x/model.onnx"}}
+        return dict(decide(body, {}, T0).ensure)
+
+    for example in ("train-streaming.yaml", "serve-existing-kserve.yaml"):
+        before = example_body(example)
+        after = example_body(example)
+        after["spec"]["serving"]["pipeline"] = "segmentation"
+        old, new = serving_plan(before), serving_plan(after)
+        assert old.keys() == new.keys()
+        changed = {slot for slot in old if needs_apply(new[slot], with_hash(old[slot]))}
+        serving_slots = {ch.STABLE_DEPLOY, ch.ISVC} & old.keys()
+        assert serving_slots and changed == serving_slots, (example, changed)
+        for slot in changed:
+            # Same object, only the pod template's env differs: applied in place, not an immutable-field change.
+            assert new[slot]["metadata"]["name"] == old[slot]["metadata"]["name"]

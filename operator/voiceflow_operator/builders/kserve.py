@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata
-from voiceflow_operator.builders.streaming import serve_args
+from voiceflow_operator.builders.streaming import pipeline_env, serve_args
 from voiceflow_operator.constants import READY_PATH, SERVING_PORT
 from voiceflow_operator.spec import ModelSpec
 
@@ -39,7 +39,7 @@ def build_inference_service(
                 "command": ["voiceflow"],
                 # KServe's storage initializer downloads STORAGE_URI into /mnt/models.
                 "args": serve_args(_downloaded(model_uri)),
-                "env": [{"name": "STORAGE_URI", "value": model_uri}],
+                "env": [{"name": "STORAGE_URI", "value": model_uri}, *pipeline_env(spec)],
                 "securityContext": dict(RESTRICTED),
                 "ports": [{"containerPort": SERVING_PORT, "protocol": "TCP"}],
                 "readinessProbe": {"httpGet": {"path": READY_PATH, "port": SERVING_PORT}},

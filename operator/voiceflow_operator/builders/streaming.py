@@ -9,6 +9,7 @@ from voiceflow_operator.builders.common import RESTRICTED, Owner, container_reso
 from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.constants import (
     HEALTH_PATH,
+    PIPELINE_ENV,
     READY_PATH,
     SERVING_PORT,
 )
@@ -52,6 +53,7 @@ def build_deployment(
                             "image": spec.serving.image,
                             "command": ["voiceflow"],
                             "args": serve_args(files.path),
+                            "env": pipeline_env(spec),
                             "securityContext": dict(RESTRICTED),
                             **_nonempty(volumeMounts=files.mounts),
                             "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
@@ -81,6 +83,11 @@ def _nonempty(**fields: Any) -> dict[str, Any]:
 def serve_args(model_path: str) -> list[str]:
     """The `voiceflow serve` argv; the pod watches the model file and hot-reloads it."""
     return ["serve", "--port", str(SERVING_PORT), "--model", model_path]
+
+
+def pipeline_env(spec: ModelSpec) -> list[dict[str, str]]:
+    """The serving container's pipeline choice (spec.serving.pipeline); a change rolls the pods."""
+    return [{"name": PIPELINE_ENV, "value": spec.serving.pipeline}]
 
 
 def build_service(owner: Owner, name: str, role: str) -> dict[str, Any]:
