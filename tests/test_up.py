@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from voiceflow.cli.up import plan_services, seed_active_model
 
 
@@ -31,7 +33,8 @@ def test_seed_only_fills_an_empty_folder(tmp_path: Path) -> None:
     assert (active / "model.onnx").read_bytes() == b"activated"
 
 
-def test_up_demo_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pipeline", [None, "segmentation"])
+def test_up_demo_end_to_end(tmp_path: Path, pipeline: str | None) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -46,6 +49,7 @@ def test_up_demo_end_to_end(tmp_path: Path) -> None:
             str(free_port()),
             "--demo",
             "--exit-after-demo",
+            *(["--pipeline", pipeline] if pipeline else []),
         ],
         capture_output=True,
         text=True,

@@ -49,6 +49,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--demo", action="store_true", help="stream the bundled sample through the pod once ready")
     up.add_argument("--exit-after-demo", action="store_true", help="stop both services after the demo")
     up.add_argument("--ready-timeout", type=float, default=120.0)
+    up.add_argument(
+        "--pipeline",
+        choices=["embedding", "segmentation", "embedding-overlap"],
+        help="diarization pipeline the pod serves (sets VOICEFLOW_PIPELINE; default: the engine's)",
+    )
     up.set_defaults(handler=run_up)
 
 
@@ -126,6 +131,8 @@ def run_up(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("VOICEFLOW_STATE_DIR", str(state_dir))
     env.setdefault("VOICEFLOW_ACTIVE_MODEL_DIR", str(active_dir))
+    if getattr(args, "pipeline", None):
+        env["VOICEFLOW_PIPELINE"] = args.pipeline
     if "VOICEFLOW_ADMIN_PASSWORD" not in env:
         env["VOICEFLOW_ADMIN_PASSWORD"] = admin_password(state_dir)
         print(f"voiceflow up: control API user 'admin', password in {state_dir / 'admin_password'}", flush=True)
