@@ -3,6 +3,7 @@ validate every object, and check the properties the chart promises (security, pr
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -214,6 +215,7 @@ def test_autoscaling_providers(helm_bin: str) -> None:
         (["autoscaling.provider=hpa"], "autoscaling.provider"),
         (["operator.replicas=3"], "operator.replicas"),
         (["inference.port=70000"], "inference.port"),
+        (["inference.pipeline=diart"], "inference.pipeline"),
         (["externalDatabase.url=mysql://x"], "externalDatabase.url"),
         (["bogusKey=1"], "bogusKey"),
         (["postgresql.enabled=false"], "externalDatabase.url or externalDatabase.existingSecret"),
@@ -303,3 +305,25 @@ def test_model_store_is_the_operators_default(helm_bin: str) -> None:
     (pvc,) = by_kind(render(helm_bin, "default"), "PersistentVolumeClaim")
     assert pvc["metadata"]["name"] == claim
     assert pvc["metadata"]["namespace"] == NAMESPACE
+
+
+def _inference_env(objects: list[dict]) -> dict[str, str]:
+    (dep,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("inference")]
+    (container,) = pod_spec(dep)["containers"]
+    return {e["name"]: e.get("value") for e in container["env"]}
+
+
+@pytest.mark.parametrize("pipeline", [None, "segmentation", "embedding-overlap"])
+def test_inference_pipeline_is_passed_to_the_pod(helm_bin: str, pipeline: str | None) -> None:
+    extra = ("--set", f"inference.pipeline={pipeline}") if pipeline else ()
+    env = _inference_env(render(helm_bin, "default", extra=extra))
+    assert env["VOICEFLOW_PIPELINE"] == (pipeline or "embedding")
+
+
+def test_inference_pipeline_values_are_the_engines() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    enum = schema["properties"]["inference"]["properties"]["pipeline"]["enum"]
+    config = pytest.importorskip("voiceflow.config")
+    assert tuple(enum) == config.PIPELINES
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["inference"]["pipeline"] == config.DEFAULT_PIPELINE
