@@ -271,3 +271,23 @@ def test_a_new_voice_must_be_heard_in_consecutive_chunks_when_asked() -> None:
     assert clusterer.assign(c[None], yes, long)[0] == UNASSIGNED, "b was not heard again: its count restarts"
     assert clusterer.assign(c[None], yes, long)[0] == 1
     assert clusterer.num_speakers == 2
+
+
+def test_speech_gate_drops_what_vad_rejects_and_fills_what_nobody_holds() -> None:
+    from voiceflow.segmentation.offline import gate_with_speech, resample_mask
+
+    active = np.zeros((8, 2), dtype=bool)
+    active[0:3, 0] = True
+    active[6:8, 1] = True
+    speech = np.array([0, 1, 1, 1, 1, 0, 1, 1], dtype=bool)
+    gated = gate_with_speech(active, speech)
+    assert not gated[0].any(), "no speech, no speaker"
+    # Nobody held frames 3-4: the nearest held frame (2) lends them speaker 0.
+    np.testing.assert_array_equal(gated[3], [True, False])
+    np.testing.assert_array_equal(gated[4], [True, False])
+    assert not gated[5].any()
+    np.testing.assert_array_equal(gated[6:, 1], [True, True])
+    # 32 ms VAD frames read at the centres of 20 ms frames.
+    mask = np.array([1, 0, 1], dtype=bool)
+    np.testing.assert_array_equal(resample_mask(mask, 0.032, 5, 0.02), [1, 1, 0, 1, 1])
+    assert not resample_mask(np.zeros(0, bool), 0.032, 3, 0.02).any()
