@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from pipelines.nn.frontend import HOP_LENGTH, N_MELS, MelFrontend
+from pipelines.segmentation.count import COUNT_CLASSES
 from pipelines.segmentation.powerset import MAX_SIMULTANEOUS, MAX_SPEAKERS, num_classes
 
 STFT_MODE = "conv"  # same spectrum as torch.stft, but one GEMM in onnxruntime (see frontend.py)
@@ -42,13 +43,20 @@ class SegmentationSpec:
     head_hidden: int = 64
     max_speakers: int = MAX_SPEAKERS
     max_simultaneous: int = MAX_SIMULTANEOUS
+    # "powerset": which of up to 3 local speakers talk (7 classes); "count": how many talk,
+    # 0 / 1 / 2+ (the overlap detector of pipelines/segmentation/count.py).
+    task: str = "powerset"
+
+    def __post_init__(self) -> None:
+        if self.task not in ("powerset", "count"):
+            raise ValueError(f"model.task must be 'powerset' or 'count', not {self.task!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @property
     def classes(self) -> int:
-        return num_classes(self.max_speakers, self.max_simultaneous)
+        return COUNT_CLASSES if self.task == "count" else num_classes(self.max_speakers, self.max_simultaneous)
 
 
 def num_frames(num_samples: int) -> int:

@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from pipelines.segmentation.augment import SegAugmentConfig, load_chunk_assets
+from pipelines.segmentation.count import count_loss, count_metrics, count_targets
 from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools, load_ami, make_batch, synthetic_pools
 from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
@@ -70,6 +71,9 @@ class SegTrainConfig:
     checkpoint_every: int = 100
     validate_every: int = 100
     device: str = "auto"  # auto (cuda when available) | cpu | cuda
+    # A trained model.pt whose weights start this run (every tensor of matching name and shape:
+    # an overlap detector starts from the segmentation network, all but its last layer).
+    init_from: str | None = None
     data: SegDataConfig = field(default_factory=SegDataConfig)
     augment: SegAugmentConfig = field(default_factory=SegAugmentConfig)
     model: SegmentationSpec = field(default_factory=SegmentationSpec)
@@ -112,7 +116,11 @@ def load_preset(name: str) -> SegTrainConfig:
     path = PRESETS_DIR / f"{name.removeprefix('segmentation-')}.yaml"
     if not path.exists():
         raise ValueError(f"unknown segmentation preset {name!r}; presets: {', '.join(preset_names())}")
-    return load_config(path)
+    config = load_config(path)
+    if config.init_from and not Path(config.init_from).is_absolute():
+        # A preset's starting weights ship with the package (pipelines/segmentation/weights/).
+        config = replace(config, init_from=str(PRESETS_DIR.parent / config.init_from))
+    return config
 
 
 def is_segmentation_config(path: Path) -> bool:
@@ -210,11 +218,42 @@ def frame_metrics(hyp: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     }
 
 
+def task_loss(model: SegmentationModel, log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The training loss of the model's task (powerset: permutation-invariant; count: plain CE)."""
+    if model.spec.task == "count":
+        return count_loss(log_probs, labels)
+    loss, _ = permutation_invariant_powerset_loss(log_probs, labels)
+    return loss
+
+
+def evaluate_count(
+    model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor, batch: int = 32
+) -> dict[str, float]:
+    """Validation loss and `count_metrics` of an overlap detector over fixed chunks."""
+    model.eval()
+    device = next(model.parameters()).device
+    total, hyps, refs = 0.0, [], []
+    with torch.inference_mode():
+        for i in range(0, len(waves), batch):
+            wave, ref = waves[i : i + batch].to(device), labels[i : i + batch].to(device)
+            log_probs = model(wave)
+            total += count_loss(log_probs, ref).item() * len(wave)
+            hyps.append(log_probs.argmax(dim=-1).cpu().numpy())
+            refs.append(count_targets(ref).cpu().numpy())
+    model.train()
+    metrics = {"val_loss": total / max(len(waves), 1)}
+    if hyps:
+        metrics.update({f"val_{k}": v for k, v in count_metrics(np.concatenate(hyps), np.concatenate(refs)).items()})
+    return metrics
+
+
 def evaluate(model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor, batch: int = 32) -> dict[str, float]:
     """Validation loss (permutation-invariant powerset CE) and `frame_metrics` over fixed chunks.
 
     Hard decoding is the argmax class, scored under the permutation the loss chose per chunk.
     """
+    if model.spec.task == "count":
+        return evaluate_count(model, waves, labels, batch)
     model.eval()
     device = next(model.parameters()).device
     total, hyps, refs = 0.0, [], []
@@ -234,6 +273,19 @@ def evaluate(model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor
     if hyps:
         metrics.update({f"val_{k}": v for k, v in frame_metrics(np.concatenate(hyps), np.concatenate(refs)).items()})
     return metrics
+
+
+def initialise_from(model: SegmentationModel, path: Path) -> list[str]:
+    """Copy every tensor of `path`'s model.pt whose name and shape match; returns what was left out."""
+    if not path.is_file():
+        raise ValueError(f"init_from: {path}: no such model file")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("format") != MODEL_FORMAT:
+        raise ValueError(f"init_from: {path} is not a segmentation model ({state.get('format')!r})")
+    own = model.state_dict()
+    taken = {k: v for k, v in state["model"].items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict({**own, **taken})
+    return [f"kept fresh: {k}" for k in own if k not in taken] or ["all tensors"]
 
 
 def train(
@@ -281,6 +333,8 @@ def train(
 
     torch.manual_seed(config.seed)
     model = SegmentationModel(config.model).train().to(device)
+    if config.init_from and state is None:
+        log(f"initialised from {config.init_from}: {', '.join(initialise_from(model, Path(config.init_from)))}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: list[dict[str, Any]] = []
     if state is not None:
@@ -302,7 +356,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             log_probs = model(torch.from_numpy(wave).to(device))
-            loss, _ = permutation_invariant_powerset_loss(log_probs, torch.from_numpy(labels.astype(np.float32)))
+            loss = task_loss(model, log_probs, torch.from_numpy(labels.astype(np.float32)).to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -58,6 +58,9 @@ class OracleSegmentation:
             hard[i, third, 2] = 0
         return ChunkActivity(hard, hard.astype(np.float32))
 
+    def count(self, chunks: np.ndarray) -> np.ndarray:
+        return self.activity(chunks).hard.sum(axis=-1).astype(np.int64)
+
 
 @pytest.fixture(scope="module")
 def overlapped_conversation(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]

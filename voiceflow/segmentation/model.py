@@ -21,6 +21,7 @@ from voiceflow.embedding import MODELS_DIR, ModelError, file_sha256, open_sessio
 from voiceflow.powerset import MAX_SIMULTANEOUS, MAX_SPEAKERS, num_classes, powerset_mapping
 
 DEFAULT_SEGMENTATION_MODEL = MODELS_DIR / "segmentation.onnx"
+COUNT_CLASSES = 3  # an overlap detector's classes: 0, 1, 2+ speakers
 FRAME_SAMPLES = 320  # 20 ms output frames (two 10 ms mel hops, see pipelines/segmentation/model.py)
 MIN_CHUNK_SAMPLES = 4 * FRAME_SAMPLES
 
@@ -60,12 +61,21 @@ class SegmentationModel:
         simultaneous = int(metadata.get("max_simultaneous", MAX_SIMULTANEOUS))
         model = cls(model_path, session, file_sha256(model_path), metadata, speakers, simultaneous)
         probe = model.log_probs(np.zeros((1, SAMPLE_RATE), dtype=np.float32))  # warm up and prove it runs
-        if probe.shape[-1] != num_classes(speakers, simultaneous):
+        if model.task not in ("powerset", "count"):
+            raise ModelError(f"{model_path}: unknown task {model.task!r} in its metadata")
+        if model.task == "count" and probe.shape[-1] != COUNT_CLASSES:
+            raise ModelError(f"{model_path}: an overlap detector has {COUNT_CLASSES} classes, not {probe.shape[-1]}")
+        if model.task == "powerset" and probe.shape[-1] != num_classes(speakers, simultaneous):
             raise ModelError(
                 f"{model_path}: {probe.shape[-1]} output classes is not the powerset of "
                 f"{speakers} speakers, {simultaneous} at once"
             )
         return model
+
+    @property
+    def task(self) -> str:
+        """ "powerset": which local speakers talk; "count": an overlap detector (0 / 1 / 2+ speakers)."""
+        return str(self.metadata.get("task", "powerset"))
 
     @property
     def version(self) -> str:
@@ -88,7 +98,15 @@ class SegmentationModel:
         out = np.asarray(self.session.run(None, {self.session.get_inputs()[0].name: batch})[0], dtype=np.float32)
         return out[:, : batch.shape[1] // self.frame_samples]
 
+    def count(self, chunks: np.ndarray) -> np.ndarray:
+        """[B, frames] int: how many speakers talk in each frame (2 = two or more), either task."""
+        if self.task == "count":
+            return np.argmax(self.log_probs(chunks), axis=-1).astype(np.int64)
+        return self.activity(chunks).hard.sum(axis=-1).astype(np.int64)
+
     def activity(self, chunks: np.ndarray) -> ChunkActivity:
+        if self.task != "powerset":
+            raise ValueError(f"{self.path}: an overlap detector says how many speakers talk, not which")
         scores = self.log_probs(chunks)
         mapping = powerset_mapping(self.max_speakers, self.max_simultaneous)
         hard = mapping[np.argmax(scores, axis=-1)].astype(np.uint8)

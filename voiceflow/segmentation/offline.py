@@ -88,11 +88,16 @@ class LocalSpeakers:
 
 
 def chunk_batches(
-    audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
+    audio: np.ndarray,
+    segmentation: SegmentationModel,
+    step_seconds: float,
+    batch: int = 16,
+    run: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(chunk start samples [b], chunks [b, T], hard local activity [b, F, S]) batch after batch
     over the whole recording, chunks `step_seconds` apart. Only one batch of chunk audio exists at
-    a time: an hour at a 0.5 s hop is 7200 chunks, 2.3 GB if materialised together."""
+    a time: an hour at a 0.5 s hop is 7200 chunks, 2.3 GB if materialised together. `run` replaces
+    the hard activity with another per-chunk output (the overlap detector's counts)."""
     frame = segmentation.frame_samples
     total_frames = len(audio) // frame
     if total_frames < 4:
@@ -102,15 +107,19 @@ def chunk_batches(
     starts = chunk_starts(total_frames * frame, length, step)
     for i in range(0, len(starts), batch):
         chunks = np.stack([audio[s : s + length] for s in starts[i : i + batch]])
-        yield starts[i : i + batch], chunks, segmentation.activity(chunks).hard
+        yield starts[i : i + batch], chunks, (run(chunks) if run else segmentation.activity(chunks).hard)
 
 
 def sliding_activity(
-    audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
+    audio: np.ndarray,
+    segmentation: SegmentationModel,
+    step_seconds: float,
+    batch: int = 16,
+    run: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(chunk start samples [C], hard local activity [C, F, S]) over the whole recording;
-    None when the audio is shorter than 4 frames."""
-    parts = [(starts, hard) for starts, _, hard in chunk_batches(audio, segmentation, step_seconds, batch)]
+    """(chunk start samples [C], hard local activity [C, F, S] or `run`'s output) over the whole
+    recording; None when the audio is shorter than 4 frames."""
+    parts = [(starts, out) for starts, _, out in chunk_batches(audio, segmentation, step_seconds, batch, run)]
     if not parts:
         return None
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])

@@ -1,4 +1,7 @@
-"""The segmentation network as an overlap detector for the embedding pipeline (issue 9's fallback).
+"""An overlap detector for the embedding pipeline (issue 9's fallback).
+
+The detector is either the segmentation network itself (its speaker count) or the same network
+retrained to count speakers (0 / 1 / 2+, `voiceflow train --preset segmentation-overlap`).
 
 Where the network's speaker count (overlap-added over sliding chunks, as in the segmentation
 pipeline) says two people talk at once, the embedding pipeline's one-speaker-per-frame answer
@@ -36,12 +39,13 @@ def overlap_frames(
     audio: np.ndarray, segmentation: SegmentationModel, frames: int, frame_seconds: float, config: OverlapConfig
 ) -> np.ndarray:
     """[frames] bool: where the network counts two or more speakers, on a grid of `frame_seconds`."""
-    sliding = sliding_activity(audio, segmentation, config.step_seconds)
+    # Per chunk and frame, how many talk: [C, F, 1], so the overlap-add vote is the count's average.
+    sliding = sliding_activity(audio, segmentation, config.step_seconds, run=lambda c: segmentation.count(c)[..., None])
     if sliding is None:
         return np.zeros(frames, dtype=bool)
-    starts, hard = sliding
+    starts, counts = sliding
     frame = segmentation.frame_samples
-    count = speaker_count(list(hard), list(starts // frame), len(audio) // frame)
+    count = speaker_count(list(counts), list(starts // frame), len(audio) // frame)
     return resample_mask(count >= 2, frame / SAMPLE_RATE, frames, frame_seconds)
 
 
