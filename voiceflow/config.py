@@ -7,6 +7,7 @@ Layout:
     pipeline:  embedding | segmentation   (which pipeline both modes run; see voiceflow.selection)
     segmentation:
       model: PATH (default: the bundled voiceflow/models/segmentation.onnx)
+      overlap_model: PATH (embedding-overlap's detector; default: bundled overlap.onnx, else model)
       offline:   {step_seconds, min_on_seconds, min_off_seconds, local: {...}, clustering: {...}}
       streaming: {step_seconds, latency_seconds, local: {...}, clustering: {...}}
 """
@@ -53,6 +54,9 @@ def uses_segmentation_model(pipeline: str) -> bool:
 @dataclass(frozen=True)
 class SegmentationSettings:
     model: str | None = None  # ONNX file; None = the bundled default
+    # The embedding-overlap pipeline's detector: an overlap-detector ONNX (task "count"), or any
+    # segmentation network (its own speaker count); None = the bundled one.
+    overlap_model: str | None = None
     offline: SegmentationPipelineConfig = field(default_factory=SegmentationPipelineConfig)
     streaming: SegmentationStreamingConfig = field(default_factory=SegmentationStreamingConfig)
 

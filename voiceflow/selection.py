@@ -10,7 +10,7 @@ import numpy as np
 from voiceflow.config import EngineConfig, uses_segmentation_model
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import Diarizer, ProgressCallback
-from voiceflow.segmentation.model import SegmentationModel
+from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
 from voiceflow.segmentation.offline import SegmentationDiarizer
 from voiceflow.segmentation.streaming import EmbedFn, SegmentationStreamingSession, SegmentFn
 from voiceflow.segments import Segment
@@ -46,9 +46,12 @@ class StreamSession(Protocol):
 
 
 def load_segmentation_model(config: EngineConfig, path: str | None = None) -> SegmentationModel | None:
-    """The segmentation network when the configured pipeline needs one (`path` overrides the config)."""
+    """The network the configured pipeline needs: the segmentation network, or embedding-overlap's
+    detector (`path` overrides the config; None when the pipeline needs none)."""
     if not uses_segmentation_model(config.pipeline):
         return None
+    if config.pipeline == "embedding-overlap":
+        return SegmentationModel.load(path or config.segmentation.overlap_model or default_overlap_model_path())
     return SegmentationModel.load(path or config.segmentation.model)
 
 
