@@ -226,52 +226,47 @@ def task_loss(model: SegmentationModel, log_probs: torch.Tensor, labels: torch.T
     return loss
 
 
-def evaluate_count(
-    model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor, batch: int = 32
-) -> dict[str, float]:
-    """Validation loss and `count_metrics` of an overlap detector over fixed chunks."""
-    model.eval()
-    device = next(model.parameters()).device
-    total, hyps, refs = 0.0, [], []
-    with torch.inference_mode():
-        for i in range(0, len(waves), batch):
-            wave, ref = waves[i : i + batch].to(device), labels[i : i + batch].to(device)
-            log_probs = model(wave)
-            total += count_loss(log_probs, ref).item() * len(wave)
-            hyps.append(log_probs.argmax(dim=-1).cpu().numpy())
-            refs.append(count_targets(ref).cpu().numpy())
-    model.train()
-    metrics = {"val_loss": total / max(len(waves), 1)}
-    if hyps:
-        metrics.update({f"val_{k}": v for k, v in count_metrics(np.concatenate(hyps), np.concatenate(refs)).items()})
-    return metrics
+def score_batch(
+    model: SegmentationModel, log_probs: torch.Tensor, ref: torch.Tensor
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(loss, hard decisions, reference aligned to them) of one validation batch, for the model's task.
+
+    Powerset: the argmax class decoded, the reference permuted as the loss chose per chunk.
+    Count: the argmax count class against the clipped reference count.
+    """
+    if model.spec.task == "count":
+        return (
+            count_loss(log_probs, ref).item(),
+            log_probs.argmax(dim=-1).cpu().numpy(),
+            count_targets(ref).cpu().numpy(),
+        )
+    loss, perms = permutation_invariant_powerset_loss(log_probs, ref)
+    speakers = model.spec.max_speakers
+    ref_np = ref.cpu().numpy().astype(np.int64)
+    ref_np = np.pad(ref_np, ((0, 0), (0, 0), (0, speakers - ref_np.shape[-1])))
+    aligned = np.stack([r[:, list(p)] for r, p in zip(ref_np, perms.tolist(), strict=True)])
+    hyp = decode(log_probs.cpu().numpy(), speakers, model.spec.max_simultaneous).astype(np.int64)
+    return loss.item(), hyp, aligned
 
 
 def evaluate(model: SegmentationModel, waves: torch.Tensor, labels: torch.Tensor, batch: int = 32) -> dict[str, float]:
-    """Validation loss (permutation-invariant powerset CE) and `frame_metrics` over fixed chunks.
-
-    Hard decoding is the argmax class, scored under the permutation the loss chose per chunk.
-    """
-    if model.spec.task == "count":
-        return evaluate_count(model, waves, labels, batch)
+    """Validation loss and frame scores over fixed chunks: `frame_metrics` for the segmentation
+    network, `count_metrics` for the overlap detector."""
     model.eval()
     device = next(model.parameters()).device
     total, hyps, refs = 0.0, [], []
     with torch.inference_mode():
         for i in range(0, len(waves), batch):
             wave, ref = waves[i : i + batch].to(device), labels[i : i + batch].to(device)
-            log_probs = model(wave)
-            loss, perms = permutation_invariant_powerset_loss(log_probs, ref)
-            total += loss.item() * len(wave)
-            speakers = model.spec.max_speakers
-            ref_np = ref.cpu().numpy().astype(np.int64)
-            ref_np = np.pad(ref_np, ((0, 0), (0, 0), (0, speakers - ref_np.shape[-1])))
-            refs.append(np.stack([r[:, list(p)] for r, p in zip(ref_np, perms.tolist(), strict=True)]))
-            hyps.append(decode(log_probs.cpu().numpy(), speakers, model.spec.max_simultaneous).astype(np.int64))
+            loss, hyp, aligned = score_batch(model, model(wave), ref)
+            total += loss * len(wave)
+            hyps.append(hyp)
+            refs.append(aligned)
     model.train()
     metrics = {"val_loss": total / max(len(waves), 1)}
     if hyps:
-        metrics.update({f"val_{k}": v for k, v in frame_metrics(np.concatenate(hyps), np.concatenate(refs)).items()})
+        scorer = count_metrics if model.spec.task == "count" else frame_metrics
+        metrics.update({f"val_{k}": v for k, v in scorer(np.concatenate(hyps), np.concatenate(refs)).items()})
     return metrics
 
 
