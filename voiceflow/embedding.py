@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -74,6 +75,14 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+class WindowSource(Protocol):
+    """[N, T] windows, or an object that produces a slice of them on demand."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, part: slice, /) -> np.ndarray: ...
+
+
 @dataclass
 class EmbeddingModel:
     path: Path
@@ -115,11 +124,14 @@ class EmbeddingModel:
 
     def embed_batched(
         self,
-        windows: np.ndarray,
+        windows: WindowSource,
         batch_size: int = 32,
         progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
-        """Embed any number of windows in batches; `progress(done, total)` after each batch."""
+        """Embed any number of windows in batches; `progress(done, total)` after each batch.
+
+        `windows` is an array or anything that cuts a batch of windows on slicing (the offline
+        pipeline's lazy windows), so a long file never holds all of its windows at once."""
         if len(windows) == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
         parts = []

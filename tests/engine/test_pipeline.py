@@ -77,3 +77,13 @@ def test_default_model_pointer_is_honoured_only_when_intact(tmp_path: Path) -> N
     assert default_model_path(pointer) == DEFAULT_MODEL
     pointer.write_text(json.dumps({"model": "../../etc/passwd", "sha256": "x"}))
     assert default_model_path(pointer) == DEFAULT_MODEL
+
+
+def test_lazy_windows_cut_the_same_windows_batch_by_batch() -> None:
+    from voiceflow.pipeline import LazyWindows, WindowPlan, window_samples
+
+    audio = np.random.default_rng(3).standard_normal(16000 * 4).astype(np.float32)
+    plan = WindowPlan(np.array([0, 5, 17, 40, 75]), 50)
+    lazy = LazyWindows(audio, plan)
+    assert len(lazy) == 5
+    np.testing.assert_array_equal(np.concatenate([lazy[0:2], lazy[2:5]]), window_samples(audio, plan))
