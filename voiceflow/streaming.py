@@ -53,15 +53,29 @@ class StreamingConfig:
         return max(1, round(self.window_seconds / FRAME_SECONDS))
 
 
-def stream_samples(samples: np.ndarray) -> np.ndarray:
-    """A feed's audio as flat float32, refused when it holds NaN or infinite samples."""
-    audio = np.asarray(samples, dtype=np.float32).reshape(-1)
-    if audio.size and not np.all(np.isfinite(audio)):
-        raise ValueError("audio contains NaN or infinite samples")
-    return audio
+class StreamInput:
+    """What every streaming session shares: the checks on fed audio and the stream's clock."""
+
+    def __init__(self) -> None:
+        self._samples_fed = 0
+        self._finished = False
+
+    @property
+    def duration(self) -> float:
+        return self._samples_fed / SAMPLE_RATE
+
+    def _accept(self, samples: np.ndarray) -> np.ndarray:
+        """A feed's audio as flat float32, counted; refused after finish() or with NaN/inf samples."""
+        if self._finished:
+            raise RuntimeError("session already finished")
+        audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if audio.size and not np.all(np.isfinite(audio)):
+            raise ValueError("audio contains NaN or infinite samples")
+        self._samples_fed += audio.size
+        return audio
 
 
-class StreamingSession:
+class StreamingSession(StreamInput):
     def __init__(
         self,
         embed: EmbedFn,
@@ -69,6 +83,7 @@ class StreamingSession:
         vad: SileroVAD | None = None,
         background_mean: np.ndarray | None = None,
     ) -> None:
+        super().__init__()
         self.config = config or StreamingConfig()
         self.embed = embed
         # Subtracted before online clustering (see scripts/background_mean.py): the direction all
@@ -88,8 +103,6 @@ class StreamingSession:
         self._first_pending: int | None = None
         self._last_speaker: int | None = None
         self._probs: list[float] = []
-        self._samples_fed = 0
-        self._finished = False
 
     @classmethod
     def for_model(
@@ -99,19 +112,12 @@ class StreamingSession:
         return cls(embed or model.embed, config, background_mean=model.background_mean)
 
     @property
-    def duration(self) -> float:
-        return self._samples_fed / SAMPLE_RATE
-
-    @property
     def num_speakers(self) -> int:
         return self.clusterer.num_speakers
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
         """Push audio (float32, 16 kHz); returns the segments this call created or changed."""
-        if self._finished:
-            raise RuntimeError("session already finished")
-        audio = stream_samples(samples)
-        self._samples_fed += audio.size
+        audio = self._accept(samples)
         first_changed = len(self._labels)
         probs = self.vad.feed(audio)
         self._buffer = np.concatenate([self._buffer, audio])

@@ -30,7 +30,7 @@ from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import global_activity
 from voiceflow.segments import Segment, speaker_label
-from voiceflow.streaming import stream_samples
+from voiceflow.streaming import StreamInput
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 # chunks [B, T] -> hard local activity [B, T // frame, S]; injectable so a server can batch streams.
@@ -63,7 +63,7 @@ class _ChunkOutput:
         return self.start_frame + len(self.hard)
 
 
-class SegmentationStreamingSession:
+class SegmentationStreamingSession(StreamInput):
     def __init__(
         self,
         embed: EmbedFn,
@@ -72,6 +72,7 @@ class SegmentationStreamingSession:
         background_mean: np.ndarray | None = None,
         segment: SegmentFn | None = None,
     ) -> None:
+        super().__init__()
         self.config = config or SegmentationStreamingConfig()
         self.embed = embed
         self.segmentation = segmentation_model
@@ -85,13 +86,11 @@ class SegmentationStreamingSession:
         # `_buffer[0]` is stream sample `_buffer_start`; only the last chunk's worth is kept.
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_start = 0
-        self._samples_fed = 0
         self._stepped_until = 0  # stream sample where the last chunk ended
         self._chunks: deque[_ChunkOutput] = deque()
         self._decided = 0  # frames [0, _decided) are final
         self._open: dict[int, int] = {}  # speaker -> first frame of its run still open at the decided edge
         self._closed: list[Segment] = []
-        self._finished = False
 
     @classmethod
     def for_model(
@@ -106,20 +105,13 @@ class SegmentationStreamingSession:
         return cls(embed or model.embed, segmentation_model, config, model.background_mean, segment)
 
     @property
-    def duration(self) -> float:
-        return self._samples_fed / SAMPLE_RATE
-
-    @property
     def num_speakers(self) -> int:
         return self.clusterer.num_speakers
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
         """Push audio (float32, 16 kHz); returns the segments this call created or extended."""
-        if self._finished:
-            raise RuntimeError("session already finished")
-        audio = stream_samples(samples)
+        audio = self._accept(samples)
         self._buffer = np.concatenate([self._buffer, audio])
-        self._samples_fed += audio.size
         while self._stepped_until + self.step_samples <= self._samples_fed:
             self._step(self._stepped_until + self.step_samples)
         return self._decide(self._latest_end_frame() - self.latency_frames)
