@@ -196,11 +196,7 @@ def _train_segmentation(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _prepare_out(out, args.restart, seg.CHECKPOINT)
     result = seg.train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
-    if result.model_path is None:
-        return 0
-    print(f"trained {result.steps_done} steps in {result.seconds:.0f} s -> {result.model_path}")
-    print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
-    return 0
+    return _report_training(result.model_path, result.steps_done, result.seconds, out)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -225,10 +221,14 @@ def _train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _prepare_out(out, args.restart, CHECKPOINT)
     result = train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
-    if result.model_path is None:
-        return 0
-    print(f"trained {result.steps_done} steps in {result.seconds:.0f} s -> {result.model_path}")
-    print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
+    return _report_training(result.model_path, result.steps_done, result.seconds, out)
+
+
+def _report_training(model_path: Path | None, steps: int, seconds: float, out: Path) -> int:
+    """Both trainers end the same way; an interrupted run (no model yet) says so itself."""
+    if model_path is not None:
+        print(f"trained {steps} steps in {seconds:.0f} s -> {model_path}")
+        print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
     return 0
 
 
