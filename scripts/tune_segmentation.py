@@ -57,8 +57,9 @@ def offline(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:
 
 def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None:
     rows = []
-    for join, new, confirm in ((0.5, 1.0, 10), (0.6, 1.0, 6), (0.6, 1.0, 10), (0.5, 1.0, 6)):
+    for join, new, confirm, latency in ((0.5, 1.0, 6, 5.0), (0.5, 1.0, 6, 2.5), (0.5, 1.0, 6, 1.0)):
         stream = SegmentationStreamingConfig(
+            latency_seconds=latency,
             clustering=ConstrainedOnlineConfig(join_threshold=join, new_speaker_seconds=new, confirm_chunks=confirm),
         )
         config = replace(
@@ -72,13 +73,13 @@ def streaming(sets: dict, model: EmbeddingModel, seg: SegmentationModel) -> None
                     session.feed(item.audio[i : i + 8000])
                 hyps[item.uri] = session.finish()
         ders = score(sets, hyps)
-        rows.append((float(np.mean(list(ders.values()))), ders, (join, new, confirm)))
+        rows.append((float(np.mean(list(ders.values()))), ders, (join, new, confirm, latency)))
         print(
             f"{100 * rows[-1][0]:6.2f} {100 * ders['ami-dev']:7.2f} {100 * ders['sim-dev']:7.2f}  {rows[-1][2]}",
             flush=True,
         )
     rows.sort(key=lambda r: r[0])
-    print("streaming: mean  ami-dev  sim-dev  (join_threshold, new_speaker_seconds, confirm_chunks)")
+    print("streaming: mean  ami-dev  sim-dev  (join_threshold, new_speaker_seconds, confirm_chunks, latency)")
     for mean, ders, params in rows[:10]:
         print(f"{100 * mean:6.2f} {100 * ders['ami-dev']:7.2f} {100 * ders['sim-dev']:7.2f}  {params}")
 
