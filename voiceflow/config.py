@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 # "embedding": VAD + window embeddings + clustering (one speaker per moment).
 # "segmentation": our segmentation network + local-speaker embeddings (overlap-aware).
 # "embedding-overlap": the embedding pipeline plus the segmentation network as an overlap
-#   detector (a second speaker where it hears two); offline only, streams run "embedding".
+#   detector (a second speaker where it hears two), offline and streaming.
 PIPELINES = ("embedding", "segmentation", "embedding-overlap")
 # The pipeline that won the dev-set gate (docs/segmentation.md has the table it was chosen by).
 DEFAULT_PIPELINE = "embedding"

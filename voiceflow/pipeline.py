@@ -20,7 +20,7 @@ from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embedd
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
-from voiceflow.segments import Segment, frames_to_segments, merge_adjacent, speaker_label
+from voiceflow.segments import Segment, frames_to_segments, merge_per_speaker, speaker_label
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 ProgressCallback = Callable[[int, int], None]
@@ -206,7 +206,7 @@ class Diarizer:
         votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
         reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
         second = second_speakers(frame_labels, votes, overlap, reach)
-        return merge_adjacent(segments + frames_to_segments(second, FRAME_SECONDS))
+        return merge_per_speaker(segments + frames_to_segments(second, FRAME_SECONDS))
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]

@@ -54,6 +54,16 @@ def speaker_label(index: int) -> str:
     return f"SPEAKER_{index:02d}"
 
 
+def merge_per_speaker(segments: Iterable[Segment], max_gap: float = 0.0) -> list[Segment]:
+    """`merge_adjacent` speaker by speaker: where speakers overlap, one speaker's touching pieces
+    are not neighbours in time order, so merging in that order alone would leave them apart."""
+    by_speaker: dict[str, list[Segment]] = {}
+    for seg in segments:
+        by_speaker.setdefault(seg.speaker, []).append(seg)
+    merged = [m for speaker_segments in by_speaker.values() for m in merge_adjacent(speaker_segments, max_gap)]
+    return sorted(merged, key=lambda s: (s.start, s.end, s.speaker))
+
+
 def merge_adjacent(segments: Iterable[Segment], max_gap: float = 0.0) -> list[Segment]:
     """Join same-speaker segments separated by at most `max_gap` seconds (input sorted by start)."""
     merged: list[Segment] = []

@@ -77,7 +77,7 @@ def make_streaming_session(
     """A live session on `embedding_model`; `embed` (and, for segmentation, `segment`: chunks ->
     hard local activity) may route through cross-session batchers.
 
-    "embedding-overlap" streams as "embedding": its overlap detector runs over whole files only.
+    "embedding-overlap" streams run the embedding session with the detector on its rolling buffer.
     """
     if config.pipeline == "segmentation":
         seg = segmentation_model or load_segmentation_model(config)
@@ -85,4 +85,7 @@ def make_streaming_session(
         return SegmentationStreamingSession.for_model(
             embedding_model, seg, embed, config.segmentation.streaming, segment
         )
+    if config.pipeline == "embedding-overlap":
+        detector = segmentation_model or load_segmentation_model(config)
+        return StreamingSession.for_model(embedding_model, embed, config.streaming, overlap_model=detector)
     return StreamingSession.for_model(embedding_model, embed, config.streaming)

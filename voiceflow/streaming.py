@@ -19,7 +19,9 @@ import numpy as np
 from voiceflow import SAMPLE_RATE
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.segments import Segment, frames_to_segments, merge_adjacent
+from voiceflow.segmentation.model import MIN_CHUNK_SAMPLES, SegmentationModel
+from voiceflow.segmentation.overlap import OverlapConfig, second_speakers
+from voiceflow.segments import Segment, frames_to_segments, merge_adjacent, merge_per_speaker
 from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
@@ -82,8 +84,14 @@ class StreamingSession(StreamInput):
         config: StreamingConfig | None = None,
         vad: SileroVAD | None = None,
         background_mean: np.ndarray | None = None,
+        overlap_model: SegmentationModel | None = None,
+        overlap_config: OverlapConfig | None = None,
     ) -> None:
         super().__init__()
+        # The embedding-overlap pipeline: a detector that counts speakers; where it hears two,
+        # a decided frame also gets the nearest other voice as a second speaker.
+        self.overlap_model = overlap_model
+        self.overlap_config = overlap_config or OverlapConfig()
         self.config = config or StreamingConfig()
         self.embed = embed
         # Subtracted before online clustering (see scripts/background_mean.py): the direction all
@@ -96,6 +104,8 @@ class StreamingSession(StreamInput):
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_start = 0
         self._labels: list[int] = []
+        self._second: list[int] = []  # second speaker per frame (embedding-overlap), else SILENCE
+        self._second_done = 0  # frames before this have their second speaker decided
         self._speech: list[bool] = []
         self._processed_frames = 0  # frames whose speaker decision has been made
         # Pending frames always come after every assigned frame (an assignment settles them all),
@@ -106,10 +116,14 @@ class StreamingSession(StreamInput):
 
     @classmethod
     def for_model(
-        cls, model: EmbeddingModel, embed: EmbedFn | None = None, config: StreamingConfig | None = None
+        cls,
+        model: EmbeddingModel,
+        embed: EmbedFn | None = None,
+        config: StreamingConfig | None = None,
+        overlap_model: SegmentationModel | None = None,
     ) -> StreamingSession:
         """A session on `model` (its background mean included); `embed` may route through a batcher."""
-        return cls(embed or model.embed, config, background_mean=model.background_mean)
+        return cls(embed or model.embed, config, background_mean=model.background_mean, overlap_model=overlap_model)
 
     @property
     def num_speakers(self) -> int:
@@ -125,6 +139,7 @@ class StreamingSession(StreamInput):
             self._probs.append(float(p))
             self._speech.append(False)  # set when the frame's step is decided (see _decide)
             self._labels.append(SILENCE)
+            self._second.append(SILENCE)
         first_changed = min(first_changed, self._decide_steps(final=False))
         self._trim_buffer()
         return self._segments_from(first_changed)
@@ -139,17 +154,25 @@ class StreamingSession(StreamInput):
                 self.feed(np.zeros(CHUNK - partial, dtype=np.float32))
                 self._samples_fed = fed
             self._decide_steps(final=True)
+            if self.overlap_model is not None:
+                self._assign_second(len(self._labels), len(self._labels))
             self._finished = True
         # Candidates never confirmed by the end belong to the nearest known speaker's run.
         labels = np.array(self._labels, dtype=int)
         labels[labels == PENDING] = SILENCE if self.clusterer.num_speakers == 0 else self._nearest_known(labels)
         segs = frames_to_segments(labels, FRAME_SECONDS, final=True)
-        return merge_adjacent(segs, self.config.max_gap_merge)
+        if self.overlap_model is None:
+            return merge_adjacent(segs, self.config.max_gap_merge)
+        second = frames_to_segments(np.array(self._second, dtype=int), FRAME_SECONDS, final=True)
+        return merge_per_speaker(segs + second, self.config.max_gap_merge)
 
     # -- internals -------------------------------------------------------------------------
 
     def _trim_buffer(self) -> None:
-        keep_from = max(0, self._processed_frames * CHUNK - self.config.window_frames * CHUNK)
+        behind = self.config.window_frames * CHUNK
+        if self.overlap_model is not None:
+            behind = max(behind, self.overlap_model.chunk_samples)  # the detector's context
+        keep_from = max(0, self._processed_frames * CHUNK - behind)
         drop = keep_from - self._buffer_start
         if drop > 0:
             self._buffer = self._buffer[drop:].copy()
@@ -168,6 +191,47 @@ class StreamingSession(StreamInput):
         return first_changed
 
     def _decide(self, start: int, end: int, available: int) -> int:
+        first = self._decide_speakers(start, end, available)
+        if self.overlap_model is not None:
+            delay = round(self.overlap_config.delay_seconds / FRAME_SECONDS)
+            assigned_from = self._second_done
+            if self._assign_second(end - delay, end):
+                first = min(first, assigned_from)
+        return first
+
+    def _assign_second(self, until: int, decided: int) -> bool:
+        """Second speakers for frames [_second_done, until) where the detector hears two: the
+        nearest frame with another voice among the decided frames (up to `decided`) within reach.
+        Returns whether any frame got one."""
+        assert self.overlap_model is not None
+        lo_frame, until = self._second_done, max(until, self._second_done)
+        if until == lo_frame:
+            return False
+        self._second_done = until
+        stop = decided * CHUNK
+        frame = self.overlap_model.frame_samples
+        # The detector's frames sit on the stream's own 20 ms grid (as in the segmentation pipeline).
+        begin = -(-max(self._buffer_start, stop - self.overlap_model.chunk_samples) // frame) * frame
+        chunk = self._buffer[begin - self._buffer_start : stop - self._buffer_start]
+        if chunk.size < MIN_CHUNK_SAMPLES:
+            return False
+        counts = self.overlap_model.count(chunk[None, :])[0]
+        index = (((np.arange(lo_frame, until) + 0.5) * CHUNK - begin) // frame).astype(int)
+        heard = np.zeros(until - lo_frame, dtype=bool)
+        inside = (index >= 0) & (index < len(counts))
+        heard[inside] = counts[index[inside]] >= 2
+        if not heard.any():
+            return False
+        reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
+        lo = max(0, lo_frame - reach)
+        labels = np.array(self._labels[lo:decided], dtype=int)
+        overlap = np.zeros(len(labels), dtype=bool)
+        overlap[lo_frame - lo : until - lo] = heard
+        second = second_speakers(labels, np.zeros((len(labels), 0)), overlap, reach)
+        self._second[lo_frame:until] = second[lo_frame - lo : until - lo].tolist()
+        return bool((second >= 0).any())
+
+    def _decide_speakers(self, start: int, end: int, available: int) -> int:
         # At decision time the whole step is known, so the step gets the offline VAD rules
         # (padding, gap filling, blip removal) over its recent context, not just causal hysteresis.
         lo = max(0, start - VAD_CONTEXT_FRAMES)
@@ -232,11 +296,19 @@ class StreamingSession(StreamInput):
         tail = np.array(self._labels[start:], dtype=int)
         visible = np.where(tail == PENDING, SILENCE, tail)
         segs = frames_to_segments(visible, FRAME_SECONDS, offset=start * FRAME_SECONDS)
+        if self.overlap_model is not None:
+            second_start = first_frame
+            anchor2 = self._second[first_frame]
+            while second_start > 0 and anchor2 >= 0 and self._second[second_start - 1] == anchor2:
+                second_start -= 1
+            second = np.array(self._second[second_start:], dtype=int)
+            second_segs = frames_to_segments(second, FRAME_SECONDS, offset=second_start * FRAME_SECONDS)
         # A segment touching the undecided edge can still grow, and pending frames may yet join it.
         pending_from = self._first_pending if self._first_pending is not None else total
         settled_until = min(self._processed_frames, pending_from) * FRAME_SECONDS
-        out = []
-        for seg in segs:
-            final = seg.end < settled_until - 1e-9
-            out.append(Segment(seg.start, seg.end, seg.speaker, final))
-        return out
+        out = [Segment(seg.start, seg.end, seg.speaker, seg.end < settled_until - 1e-9) for seg in segs]
+        if self.overlap_model is not None:
+            # A second speaker's run is settled once frames after it have their second speaker decided.
+            second_settled = min(self._second_done, pending_from) * FRAME_SECONDS
+            out += [Segment(g.start, g.end, g.speaker, g.end < second_settled - 1e-9) for g in second_segs]
+        return sorted(out, key=lambda s: (s.start, s.end, s.speaker))

@@ -101,6 +101,14 @@ def test_oracle_segmentation_recovers_overlap_offline_and_streaming(embedding_mo
     assert fallback.missed_overlap < 0.5 * baseline.missed_overlap, "the overlap detector adds no second speaker"
     assert fallback.der < baseline.der
 
+    # The same fallback on a live stream: the detector runs on the session's rolling buffer.
+    from voiceflow.cli.diarize import stream_file
+
+    config = EngineConfig(pipeline="embedding-overlap")
+    plain = score_der(ref, {conv.uri: stream_file(conv.audio, embedding_model, EngineConfig())})
+    live = score_der(ref, {conv.uri: stream_file(conv.audio, embedding_model, config, oracle)})  # type: ignore[arg-type]
+    assert live.missed_overlap < 0.8 * plain.missed_overlap, "the streaming detector adds no second speaker"
+
     session = SegmentationStreamingSession.for_model(embedding_model, oracle)  # type: ignore[arg-type]
     _, streamed = _stream(session, conv.audio, 8000)
     streaming = score_der(ref, {conv.uri: streamed})
@@ -225,3 +233,17 @@ def test_offline_chunks_are_produced_batch_by_batch(tiny_segmentation: Segmentat
     np.testing.assert_array_equal(starts, all_starts)
     assert hard.shape == (len(all_starts), 250, 3)
     assert sliding_activity(audio[:100], tiny_segmentation, 0.5) is None
+
+
+def test_streaming_overlap_detector_is_block_size_independent(embedding_model, sample_audio) -> None:  # type: ignore[no-untyped-def]
+    from voiceflow.streaming import StreamingSession
+
+    detector = SegmentationModel.load(Path(__file__).resolve().parents[2] / "voiceflow" / "models" / "overlap.onnx")
+    finals = []
+    for block in (8000, 1234):
+        session = StreamingSession.for_model(embedding_model, overlap_model=detector)
+        for i in range(0, len(sample_audio), block):
+            session.feed(sample_audio[i : i + block])
+        finals.append(session.finish())
+        assert session._buffer.size <= detector.chunk_samples + 8000 + 512
+    assert finals[0] == finals[1] and finals[0]

@@ -274,3 +274,23 @@ def test_a_corrupt_segmentation_model_push_is_refused_and_the_old_one_keeps_serv
         ready = httpx.get(p.http + "/ready").json()
         assert ready["status"] == "ready" and ready["segmentation_model_sha256"] == before["segmentation_model_sha256"]
         assert "segmentation model" in ready["last_reload_error"]
+
+
+def test_embedding_overlap_pod_streams_what_the_cli_streams() -> None:
+    """VOICEFLOW_PIPELINE=embedding-overlap: streams run the embedding session with the bundled
+    overlap detector on their rolling buffer; the pod's `final` is the CLI's for the same audio."""
+    from inference_pod.client import stream_samples
+    from voiceflow.cli.diarize import stream_file
+    from voiceflow.config import EngineConfig
+    from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
+
+    audio = dev_audio(15.0)
+    with running_pod(pipeline="embedding-overlap", max_realtime_factor=50.0, realtime_burst_seconds=60.0) as pod:
+        outcome = asyncio.run(stream_samples(audio, pod.ws, speed=0, chunk_seconds=0.13))
+        assert outcome.final is not None and not outcome.errors, outcome.errors
+        ready = httpx.get(f"{pod.http}/ready", timeout=10).json()
+        assert ready["pipeline"] == "embedding-overlap"
+        model = pod.pod.model.model
+    detector = SegmentationModel.load(default_overlap_model_path())
+    segments = stream_file(audio, model, EngineConfig(pipeline="embedding-overlap"), detector)
+    assert outcome.final == [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in segments]

@@ -116,7 +116,7 @@ def test_pipeline_enum_is_the_operators_and_the_engines() -> None:
     schema = _pipeline_schema()
     assert tuple(schema["enum"]) == SERVING_PIPELINES
     assert schema["default"] == DEFAULT_SERVING_PIPELINE == "embedding"
-    assert "streams run embedding" in schema["description"]
+    assert "second speaker" in schema["description"]
     config = pytest.importorskip("voiceflow.config")
     assert config.PIPELINES == SERVING_PIPELINES and config.DEFAULT_PIPELINE == DEFAULT_SERVING_PIPELINE
 

@@ -26,7 +26,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["embedding", "segmentation", "embedding-overlap"],
         help="embedding: VAD + window embeddings (one speaker at a time); segmentation: our segmentation "
         "network + local-speaker embeddings (overlap-aware); embedding-overlap: embedding plus the network "
-        "as an overlap detector (offline only). Default: the config's, else the gate's choice",
+        "retrained as an overlap detector. Default: the config's, else the gate's choice",
     )
     parser.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")
 

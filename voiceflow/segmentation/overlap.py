@@ -29,10 +29,13 @@ NO_SPEAKER = -1
 class OverlapConfig:
     step_seconds: float = 1.0  # chunk hop of the detector (coarser than the segmentation pipeline's: cheaper)
     max_reach_seconds: float = 2.0  # how far in time a second speaker may be looked for
+    # Streams only: how long a frame waits for its second speaker. The voice that joins an
+    # overlap usually goes on talking after it, so a little of the future names it.
+    delay_seconds: float = 1.5
 
     def __post_init__(self) -> None:
-        if not 0.02 <= self.step_seconds <= 5.0 or self.max_reach_seconds < 0:
-            raise ValueError("step_seconds must be within 0.02..5 and max_reach_seconds >= 0")
+        if not 0.02 <= self.step_seconds <= 5.0 or self.max_reach_seconds < 0 or self.delay_seconds < 0:
+            raise ValueError("step_seconds must be within 0.02..5; max_reach_seconds and delay_seconds >= 0")
 
 
 def overlap_frames(
