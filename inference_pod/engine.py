@@ -25,12 +25,12 @@ def load_embedding_model(path: str | None) -> Any:
     return EmbeddingModel.load(path)
 
 
-def engine_config(pipeline: str) -> Any:
-    """The engine's default configuration with `pipeline` selected: the same as the CLI's
-    `voiceflow diarize [--streaming] --pipeline PIPELINE` without a config file."""
-    from voiceflow.config import EngineConfig
+def engine_config(pipeline: str | None) -> Any:
+    """The engine's default configuration with `pipeline` selected (None: the default pipeline):
+    the same as the CLI's `voiceflow diarize [--streaming] --pipeline PIPELINE` without a config file."""
+    from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
 
-    return EngineConfig(pipeline=pipeline)
+    return EngineConfig(pipeline=pipeline or DEFAULT_PIPELINE)
 
 
 def uses_segmentation_model(pipeline: str) -> bool:
@@ -62,10 +62,9 @@ def new_stream_session(
     equals the CLI's output. With the segmentation pipeline the session's segments may overlap
     (two speakers at once) and are identified by (speaker, start).
     """
-    from voiceflow.config import DEFAULT_PIPELINE
     from voiceflow.selection import make_streaming_session
 
-    config = engine_config(pipeline or DEFAULT_PIPELINE)
+    config = engine_config(pipeline)
     return make_streaming_session(config, model, embed=embed, segmentation_model=segmentation_model, segment=segment)
 
 
@@ -76,10 +75,9 @@ def diarize(
     pipeline: str | None = None,
     segmentation_model: Any | None = None,
 ) -> list[Any]:
-    from voiceflow.config import DEFAULT_PIPELINE
     from voiceflow.selection import make_offline_diarizer
 
-    diarizer = make_offline_diarizer(engine_config(pipeline or DEFAULT_PIPELINE), model, segmentation_model)
+    diarizer = make_offline_diarizer(engine_config(pipeline), model, segmentation_model)
     return list(diarizer.diarize(audio, num_speakers=num_speakers))
 
 

@@ -63,7 +63,9 @@ class EngineStream:
         self.loaded = loaded
         # Both networks run through cross-stream batchers; a batch only ever holds inputs of one
         # shape, so each stream gets exactly the rows an unbatched call would give it.
-        segment = pod.segment_batcher.segment_fn(loaded.segmentation) if loaded.segmentation is not None else None
+        # embedding-overlap's detector only counts speakers: its session calls it directly.
+        batched = loaded.segmentation is not None and loaded.pipeline == "segmentation"
+        segment = pod.segment_batcher.segment_fn(loaded.segmentation) if batched else None
         self.session = engine.new_stream_session(
             loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation, segment
         )

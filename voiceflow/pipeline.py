@@ -125,7 +125,12 @@ class LazyWindows:
 
 def assign_frames(mask: np.ndarray, plan: WindowPlan, labels: np.ndarray, num_clusters: int) -> np.ndarray:
     """Per-frame speaker index (-1 for non-speech) by Hann-weighted votes of covering windows."""
-    votes = window_votes(len(mask), plan, labels, num_clusters)
+    return labels_from_votes(mask, window_votes(len(mask), plan, labels, num_clusters))
+
+
+def labels_from_votes(mask: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """Each speech frame's best-voted speaker (-1 for non-speech); speech no window reached takes
+    the nearest labelled frame's."""
     frame_labels = np.where(votes.any(axis=1), votes.argmax(axis=1), -1)
     if (frame_labels[mask] < 0).any():
         # Speech no window reached (possible at the very edges): nearest labelled frame.
@@ -197,13 +202,14 @@ class Diarizer:
         windows = LazyWindows(audio, plan)
         embeddings = self.embedding_model.embed_batched(windows, self.config.embed_batch_size, progress)
         labels = cluster_embeddings(embeddings, self.config.clustering, num_speakers, min_speakers, max_speakers)
-        frame_labels = assign_frames(mask, plan, labels, int(labels.max()) + 1)
+        # The votes serve twice: each frame's speaker, and the runner-up where two talk at once.
+        votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
+        frame_labels = labels_from_votes(mask, votes)
         frame_labels = absorb_short_turns(frame_labels, round(self.config.min_turn_seconds / FRAME_SECONDS))
         segments = frames_to_segments(frame_labels, FRAME_SECONDS)
         if self.overlap_model is None:
             return segments
         overlap = overlap_frames(audio, self.overlap_model, len(mask), FRAME_SECONDS, self.overlap_config)
-        votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
         reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
         second = second_speakers(frame_labels, votes, overlap, reach)
         return merge_per_speaker(segments + frames_to_segments(second, FRAME_SECONDS))

@@ -58,13 +58,10 @@ def load_segmentation_model(config: EngineConfig, path: str | None = None) -> Se
 def make_offline_diarizer(
     config: EngineConfig, embedding_model: EmbeddingModel, segmentation_model: SegmentationModel | None = None
 ) -> OfflineDiarizer:
+    network = segmentation_model or load_segmentation_model(config)
     if config.pipeline == "segmentation":
-        seg = segmentation_model or load_segmentation_model(config)
-        return SegmentationDiarizer(config.segmentation.offline, embedding_model, seg)
-    if config.pipeline == "embedding-overlap":
-        detector = segmentation_model or load_segmentation_model(config)
-        return Diarizer(config.offline, embedding_model, overlap_model=detector)
-    return Diarizer(config.offline, embedding_model)
+        return SegmentationDiarizer(config.segmentation.offline, embedding_model, network)
+    return Diarizer(config.offline, embedding_model, overlap_model=network)
 
 
 def make_streaming_session(
@@ -79,13 +76,10 @@ def make_streaming_session(
 
     "embedding-overlap" streams run the embedding session with the detector on its rolling buffer.
     """
+    network = segmentation_model or load_segmentation_model(config)
     if config.pipeline == "segmentation":
-        seg = segmentation_model or load_segmentation_model(config)
-        assert seg is not None
+        assert network is not None
         return SegmentationStreamingSession.for_model(
-            embedding_model, seg, embed, config.segmentation.streaming, segment
+            embedding_model, network, embed, config.segmentation.streaming, segment
         )
-    if config.pipeline == "embedding-overlap":
-        detector = segmentation_model or load_segmentation_model(config)
-        return StreamingSession.for_model(embedding_model, embed, config.streaming, overlap_model=detector)
-    return StreamingSession.for_model(embedding_model, embed, config.streaming)
+    return StreamingSession.for_model(embedding_model, embed, config.streaming, overlap_model=network)

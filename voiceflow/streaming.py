@@ -55,6 +55,14 @@ class StreamingConfig:
         return max(1, round(self.window_seconds / FRAME_SECONDS))
 
 
+def run_start(labels: list[int], frame: int) -> int:
+    """First frame of the speaker run holding `frame` (`frame` itself when it holds no speaker)."""
+    anchor, start = labels[frame], frame
+    while start > 0 and anchor >= 0 and labels[start - 1] == anchor:
+        start -= 1
+    return start
+
+
 class StreamInput:
     """What every streaming session shares: the checks on fed audio and the stream's clock."""
 
@@ -289,18 +297,12 @@ class StreamingSession(StreamInput):
         if total == 0 or first_frame >= total:
             return []
         # Extend back to the start of the run containing first_frame, so an updated segment is whole.
-        anchor = self._labels[first_frame]
-        start = first_frame
-        while start > 0 and anchor >= 0 and self._labels[start - 1] == anchor:
-            start -= 1
+        start = run_start(self._labels, first_frame)
         tail = np.array(self._labels[start:], dtype=int)
         visible = np.where(tail == PENDING, SILENCE, tail)
         segs = frames_to_segments(visible, FRAME_SECONDS, offset=start * FRAME_SECONDS)
         if self.overlap_model is not None:
-            second_start = first_frame
-            anchor2 = self._second[first_frame]
-            while second_start > 0 and anchor2 >= 0 and self._second[second_start - 1] == anchor2:
-                second_start -= 1
+            second_start = run_start(self._second, first_frame)
             second = np.array(self._second[second_start:], dtype=int)
             second_segs = frames_to_segments(second, FRAME_SECONDS, offset=second_start * FRAME_SECONDS)
         # A segment touching the undecided edge can still grow, and pending frames may yet join it.

@@ -77,11 +77,13 @@ def embed_local_speakers(
     embed: EmbedFn,
     frame_samples: int,
     config: LocalEmbeddingConfig = LocalEmbeddingConfig(),
+    dimension: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings [C, S, D] L2-normalised, valid [C, S] bool) for every chunk's local speakers.
 
     All windows of all chunks go through `embed` together in batches (one call per batch, so a
-    server's cross-session batcher sees full batches). Invalid slots hold zeros.
+    server's cross-session batcher sees full batches). Invalid slots hold zeros. `dimension` is
+    the embeddings' width when no chunk has a speaker to embed (nothing then says it).
     """
     owners: list[tuple[int, int]] = []
     windows: list[np.ndarray] = []
@@ -94,7 +96,8 @@ def embed_local_speakers(
                     owners.append((c, s))
                     windows.append(window)
     if not windows:
-        return np.zeros((len(chunks), speakers, 0), dtype=np.float32), np.zeros((len(chunks), speakers), dtype=bool)
+        empty = np.zeros((len(chunks), speakers, dimension), dtype=np.float32)
+        return empty, np.zeros((len(chunks), speakers), dtype=bool)
     stacked = np.stack(windows)
     parts = [embed(stacked[i : i + config.batch_size]) for i in range(0, len(stacked), config.batch_size)]
     vectors = np.concatenate(parts, axis=0)

@@ -27,6 +27,8 @@ DEFAULT_OVERLAP_MODEL = MODELS_DIR / "overlap.onnx"  # the trained 0/1/2+ detect
 def default_overlap_model_path() -> Path:
     """The bundled overlap detector, else the segmentation network (whose speaker count serves)."""
     return DEFAULT_OVERLAP_MODEL if DEFAULT_OVERLAP_MODEL.is_file() else DEFAULT_SEGMENTATION_MODEL
+
+
 COUNT_CLASSES = 3  # an overlap detector's classes: 0, 1, 2+ speakers
 FRAME_SAMPLES = 320  # 20 ms output frames (two 10 ms mel hops, see pipelines/segmentation/model.py)
 MIN_CHUNK_SAMPLES = 4 * FRAME_SAMPLES

@@ -160,10 +160,11 @@ class SegmentationDiarizer:
         seg = self.segmentation_model
         frame = seg.frame_samples
         starts, hard, embeddings, valid = [], [], [], []
+        dimension = self.embedding_model.dimension
         batches = chunk_batches(audio, seg, self.config.step_seconds, self.config.segmentation_batch_size)
         for batch_starts, chunks, batch_hard in batches:
             batch_embeddings, batch_valid = embed_local_speakers(
-                list(chunks), list(batch_hard), self.embedding_model.embed, frame, self.config.local
+                list(chunks), list(batch_hard), self.embedding_model.embed, frame, self.config.local, dimension
             )
             starts.append(batch_starts)
             hard.append(batch_hard)
@@ -174,11 +175,6 @@ class SegmentationDiarizer:
         if not starts:
             return None
         total_frames = len(audio) // frame
-        dimension = max(e.shape[-1] for e in embeddings)
-        # A batch where nobody had an embedding comes back 0-wide: give it the others' width.
-        embeddings = [
-            e if e.shape[-1] == dimension else np.zeros((*e.shape[:2], dimension), e.dtype) for e in embeddings
-        ]
         speech = None
         if self.config.speech == "vad":
             mask = probabilities_to_mask(SileroVAD().probabilities(audio), self.config.vad)
@@ -231,9 +227,10 @@ def gate_with_speech(active: np.ndarray, speech: np.ndarray) -> np.ndarray:
     held = np.flatnonzero(gated.any(axis=1))
     orphans = np.flatnonzero(speech & ~gated.any(axis=1))
     if held.size and orphans.size:
-        nearest = held[np.clip(np.searchsorted(held, orphans), 0, held.size - 1)]
-        before = held[np.clip(np.searchsorted(held, orphans) - 1, 0, held.size - 1)]
-        nearest = np.where(np.abs(before - orphans) <= np.abs(nearest - orphans), before, nearest)
+        position = np.searchsorted(held, orphans)
+        after = held[np.clip(position, 0, held.size - 1)]
+        before = held[np.clip(position - 1, 0, held.size - 1)]
+        nearest = np.where(np.abs(before - orphans) <= np.abs(after - orphans), before, after)
         gated[orphans] = gated[nearest]
     return gated
 
