@@ -17,49 +17,15 @@ import pytest
 from voiceflow.audio import load_audio
 from voiceflow.config import EngineConfig, SegmentationSettings
 from voiceflow.scoring import score_der
-from voiceflow.segmentation.model import ChunkActivity, SegmentationModel
+from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import SegmentationDiarizer
+from voiceflow.segmentation.oracle import OracleSegmentation
 from voiceflow.segmentation.streaming import SegmentationStreamingConfig, SegmentationStreamingSession
 from voiceflow.segments import Segment
 from voiceflow.selection import make_offline_diarizer, make_streaming_session
 from voiceflow.simulate import SimulationConfig, build_dev_conversations
 
 SAMPLE = Path(__file__).resolve().parents[2] / "voiceflow" / "samples" / "conversation.wav"
-FRAME = 320
-
-
-class OracleSegmentation:
-    """Answers `activity(chunks)` with the reference's local speakers (<= 3, <= 2 at once)."""
-
-    frame_samples = FRAME
-    chunk_samples = 80000
-    version = "oracle"
-
-    def __init__(self, audio: np.ndarray, reference: list[Segment]) -> None:
-        # Chunks start on frame boundaries in both pipelines: the first frame's bytes locate them.
-        self.where = {audio[p : p + FRAME].tobytes(): p for p in range(0, len(audio) - FRAME + 1, FRAME)}
-        speakers = sorted({s.speaker for s in reference})
-        centres = (np.arange(len(audio) // FRAME) + 0.5) * FRAME / 16000
-        self.tracks = np.zeros((len(centres), len(speakers)), dtype=np.uint8)
-        for seg in reference:
-            self.tracks[(centres >= seg.start) & (centres < seg.end), speakers.index(seg.speaker)] = 1
-
-    def activity(self, chunks: np.ndarray) -> ChunkActivity:
-        hard = np.zeros((len(chunks), chunks.shape[1] // FRAME, 3), dtype=np.uint8)
-        for i, chunk in enumerate(chunks):
-            first = self.where[chunk[:FRAME].tobytes()] // FRAME
-            tracks = self.tracks[first : first + hard.shape[1]]
-            order = [
-                int(k) for k in np.argsort([np.argmax(t) if t.any() else 1e9 for t in tracks.T]) if tracks[:, k].any()
-            ]
-            for local, k in enumerate(order[:3]):
-                hard[i, : len(tracks), local] = tracks[:, k]
-            third = hard[i].sum(axis=1) > 2
-            hard[i, third, 2] = 0
-        return ChunkActivity(hard, hard.astype(np.float32))
-
-    def count(self, chunks: np.ndarray) -> np.ndarray:
-        return self.activity(chunks).hard.sum(axis=-1).astype(np.int64)
 
 
 @pytest.fixture(scope="module")
