@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -29,7 +30,7 @@ def main() -> None:
     data = build_dataset(config.data, config.seed)
     assets = load_assets(config.data.root() / config.data.augmentation)
     s = config.student
-    model = build_student(StudentSpec(s.channels, s.blocks, s.embedding_dim, input_norm=s.input_norm)).train()
+    model = build_student(StudentSpec.from_mapping(asdict(s))).train()
     batch_t, step_t = [], []
     for step in range(args.steps):
         t0 = time.perf_counter()

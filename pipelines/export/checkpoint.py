@@ -16,7 +16,7 @@ import torch
 
 from pipelines.export.onnx_export import export_waveform_model
 from pipelines.nn.ge2e import WaveformEmbedder
-from pipelines.training.student import StudentEncoder, StudentSpec
+from pipelines.training.student import StudentSpec, build_encoder
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,18 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def student_from_checkpoint(state: dict[str, Any]) -> WaveformEmbedder:
     """Rebuild the exact exported module from either a final model.pt or a resume checkpoint.pt."""
-    if "spec" in state:
-        spec = StudentSpec(**state["spec"])
-    else:  # a resume checkpoint: the architecture lives in its config
-        s = state["config"]["student"]
-        spec = StudentSpec(s["channels"], s["blocks"], s["embedding_dim"], input_norm=s.get("input_norm", "cmn"))
-    module = WaveformEmbedder(StudentEncoder(spec), stft=state.get("stft", "conv"))
+    # a final model.pt carries its spec; a resume checkpoint's architecture lives in its config
+    spec = StudentSpec.from_mapping(state["spec"] if "spec" in state else state["config"]["student"])
+    module = WaveformEmbedder(build_encoder(spec), stft=state.get("stft", "conv"))
     module.encoder.load_state_dict(state["encoder"])
     return module.eval()
+
+
+ARCHITECTURE_NAMES = {"ecapa": "ecapa-lite", "lstm": "pooled-lstm"}
+ENCODER_INPUT = {
+    "ecapa": "log + mean normalisation inside the encoder",
+    "lstm": "linear mel power, {frame_stride} frames per LSTM step ({pooling}) inside the encoder",
+}
 
 
 def sha256_file(path: Path) -> str:
@@ -52,6 +56,8 @@ def sha256_file(path: Path) -> str:
 def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> dict[str, Any]:
     config = state.get("config", {})
     spec = state.get("spec") or config.get("student", {})
+    arch = str(spec.get("arch", "ecapa"))
+    encoder_input = ENCODER_INPUT[arch].format(**StudentSpec.from_mapping(spec).to_dict())
     name = str(config.get("name", "student"))
     return {
         "name": name,
@@ -59,11 +65,11 @@ def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> 
         "embedding_dim": int(spec.get("embedding_dim", 256)),
         "sample_rate": 16000,
         "window_seconds": float(config.get("data", {}).get("crop_seconds", 1.6)),
-        "architecture": {"type": "ecapa-lite", **spec},
+        "architecture": {"type": ARCHITECTURE_NAMES[arch], **spec},
         "quantization": quantized or "none",
         "source": "trained by `voiceflow train` (distilled from GE2E), exported by pipelines/export/checkpoint.py",
         "frontend": "in-graph: increase-only gain to -30 dBFS, STFT n_fft 400 hop 160 periodic Hann as a "
-        "DFT Conv1d, Slaney mel 40 bands, power 2; log + mean normalisation inside the encoder",
+        "DFT Conv1d, Slaney mel 40 bands, power 2; " + encoder_input,
         "sha256": sha,
         # the recipe travels with the model so a manifest can be built from the file alone
         "training": {"config": config, "metrics": state.get("metrics", {}), "steps": state.get("step")},

@@ -45,6 +45,12 @@ class StudentConfig:
     blocks: int = 3
     embedding_dim: int = 256  # must equal the teacher's (256) for the cosine distillation loss
     input_norm: str = "cmn"  # "cmn" (per-window mean removal) or "batch" (learned, global)
+    arch: str = "ecapa"  # "ecapa" (conv net) or "lstm" (GE2E's encoder at 1/frame_stride the frame rate)
+    frame_stride: int = 3  # lstm: 10 ms mel frames averaged per LSTM step
+    lstm_layers: int = 3
+    lstm_hidden: int = 256
+    pooling: str = "mean"  # lstm: "mean" (average the frames) or "stack" (concatenate them)
+    init: str = "random"  # "teacher": start from GE2E's weights wherever name and shape match (lstm)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,11 @@ class LossConfig:
     cls_weight: float = 0.1
     margin: float = 0.2  # additive angular margin (AAM-softmax)
     scale: float = 30.0
+    # What the teacher hears: "clean" (its cached embedding of the clean crop: the student learns to
+    # be more robust than the teacher) or "augmented" (the teacher runs on the very batch the
+    # student sees: the student copies the teacher's geometry on noisy, reverberant audio too,
+    # which is what the engine's GE2E-tuned clustering thresholds assume).
+    teacher_input: str = "clean"
 
 
 @dataclass(frozen=True)

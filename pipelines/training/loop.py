@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from pipelines.training.config import TrainConfig
 from pipelines.training.data import Dataset, build_dataset, crop_audio
 from pipelines.training.losses import AAMSoftmax, centered_cosine_distillation, cosine_distillation
 from pipelines.training.metrics import equal_error_rate, mean_cosine
-from pipelines.training.student import StudentEncoder, StudentSpec
+from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.teacher import cached_teacher_embeddings
 
 CHECKPOINT = "checkpoint.pt"  # resume state, rewritten atomically
@@ -55,7 +55,40 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 
 def build_student(spec: StudentSpec) -> WaveformEmbedder:
-    return WaveformEmbedder(StudentEncoder(spec), stft=STFT_MODE)
+    return WaveformEmbedder(build_encoder(spec), stft=STFT_MODE)
+
+
+def initialise_student(model: WaveformEmbedder, init: str) -> list[str]:
+    """Apply the config's `student.init`; returns the teacher tensors copied (none for "random")."""
+    if init == "random":
+        return []
+    if init != "teacher":
+        raise ValueError(f"student.init must be 'random' or 'teacher', not {init!r}")
+    from pipelines.nn.ge2e import GE2EEncoder
+    from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
+
+    if not isinstance(model.encoder, PooledLSTMEncoder):
+        raise ValueError("student.init 'teacher' needs student.arch 'lstm' (only it shares GE2E's layers)")
+    copied = copy_teacher_weights(model.encoder, GE2EEncoder.pretrained())
+    if "lstm.weight_ih_l0" not in copied:  # a lone matching bias is no head start
+        raise ValueError("student.init 'teacher': no GE2E LSTM layer matches this student's width (256)")
+    return copied
+
+
+def live_teacher_for(teacher_input: str) -> torch.nn.Module | None:
+    """The teacher network when it must hear the augmented batch; None when the cache serves."""
+    if teacher_input == "clean":
+        return None
+    if teacher_input != "augmented":
+        raise ValueError(f"loss.teacher_input must be 'clean' or 'augmented', not {teacher_input!r}")
+    from pipelines.nn.ge2e import GE2EEncoder
+
+    return WaveformEmbedder(GE2EEncoder.pretrained(), stft=STFT_MODE).eval()
+
+
+def teacher_on(teacher: torch.nn.Module, wave: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return teacher(wave).clone()  # clone: an inference tensor cannot enter autograd
 
 
 def make_batch(
@@ -119,15 +152,19 @@ def train(
     teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
     assets = load_assets(config.data.root() / config.data.augmentation)
     teacher_mean = teacher_train.mean(dim=0)
+    live_teacher = live_teacher_for(config.loss.teacher_input)
     labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long)
     val_labels = np.array([c.label for c in dataset.val])
 
     s = config.student
-    spec = StudentSpec(s.channels, s.blocks, s.embedding_dim, input_norm=s.input_norm)
+    spec = StudentSpec.from_mapping(asdict(s))
     # Seed right before the weights are drawn: the teacher cache may or may not have built (and
     # randomly initialised) a GE2E network above, which must not change the student's init.
     torch.manual_seed(config.seed)
     model = build_student(spec).train()
+    copied = initialise_student(model, s.init)
+    if copied:
+        log(f"student initialised from GE2E: {', '.join(copied)}")
     head = AAMSoftmax(spec.embedding_dim, len(dataset.speakers), config.loss.margin, config.loss.scale)
     params = [*model.encoder.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -177,9 +214,10 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = lr
 
+        target = teacher_train[idx] if live_teacher is None else teacher_on(live_teacher, wave)
         emb = model(wave)
-        distill = cosine_distillation(emb, teacher_train[idx])
-        centered = centered_cosine_distillation(emb, teacher_train[idx], teacher_mean)
+        distill = cosine_distillation(emb, target)
+        centered = centered_cosine_distillation(emb, target, teacher_mean)
         cls = head(emb, labels[idx])
         loss = (
             config.loss.distill_weight * distill + config.loss.centered_weight * centered + config.loss.cls_weight * cls

@@ -11,7 +11,9 @@ projected to GE2E's 256 dimensions so the teacher's embeddings are direct cosine
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,9 +33,35 @@ class StudentSpec:
     # per-band normalisation (BatchNorm), which keeps the window's average spectral shape — a
     # speaker cue that per-window mean removal throws away on 1.6 s windows.
     input_norm: str = "cmn"
+    # "ecapa" (the conv net below) or "lstm" (student_lstm.PooledLSTMEncoder: GE2E's encoder at a
+    # lower frame rate, initialised from the teacher). The lstm_* fields apply only to "lstm".
+    arch: str = "ecapa"
+    frame_stride: int = 3
+    lstm_layers: int = 3
+    lstm_hidden: int = 256
+    pooling: str = "mean"  # lstm: "mean" averages the frame_stride frames, "stack" concatenates them
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StudentSpec:
+        """From a checkpoint's spec or a config's `student` section; older checkpoints lack `arch`."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def build_encoder(spec: StudentSpec) -> nn.Module:
+    """The encoder a spec describes: mel power frames [B, frames, 40] -> embedding [B, D]."""
+    if spec.arch == "ecapa":
+        return StudentEncoder(spec)
+    if spec.arch == "lstm":
+        from pipelines.training.student_lstm import PooledLSTMEncoder
+
+        return PooledLSTMEncoder(
+            spec.frame_stride, spec.lstm_layers, spec.lstm_hidden, spec.embedding_dim, spec.pooling
+        )
+    raise ValueError(f"student arch must be 'ecapa' or 'lstm', not {spec.arch!r}")
 
 
 class _SqueezeExcite(nn.Module):

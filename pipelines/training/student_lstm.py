@@ -1,0 +1,79 @@
+"""The recurrent student: GE2E's own LSTM encoder, run at a lower frame rate and fine-tuned.
+
+Why (docs/pipelines.md, "The recurrent student"): the conv student had to learn GE2E's speaker
+space from ~45 min of audio and never matched it on far-field meetings. This student starts
+*inside* that space — its LSTM and projection are the teacher's weights — and only has to learn
+to read coarser frames: mel power is averaged over `frame_stride` consecutive 10 ms frames, so a
+1.6 s window is 54 LSTM steps instead of 160. An LSTM's cost is its number of sequential steps,
+so that alone makes it ~2.7x faster in onnxruntime, while the teacher's init keeps the
+embeddings close to GE2E's from the first step (distillation then closes the rest).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from pipelines.nn.frontend import N_MELS
+
+POOLINGS = ("mean", "stack")
+
+
+class PooledLSTMEncoder(nn.Module):
+    """mel power frames [B, frames, 40] -> L2-normalised embedding [B, embedding_dim].
+
+    Same input as GE2EEncoder (linear mel power, no log: the teacher's LSTM was trained on it),
+    so it plugs into WaveformEmbedder unchanged.
+    """
+
+    def __init__(
+        self,
+        frame_stride: int = 3,
+        layers: int = 3,
+        hidden: int = 256,
+        embedding_dim: int = 256,
+        pooling: str = "mean",
+    ) -> None:
+        super().__init__()
+        if frame_stride < 1 or layers < 1 or hidden < 1:
+            raise ValueError("frame_stride, lstm_layers and lstm_hidden must be >= 1")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+        self.frame_stride = frame_stride
+        self.pooling = pooling
+        inputs = N_MELS * frame_stride if pooling == "stack" else N_MELS
+        self.lstm = nn.LSTM(inputs, hidden, layers, batch_first=True)
+        self.linear = nn.Linear(hidden, embedding_dim)
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        k = self.frame_stride
+        if k > 1 and self.pooling == "mean":
+            # Averaging power (not dropping frames) keeps every 10 ms of the window in the input.
+            mels = nn.functional.avg_pool1d(mels.transpose(1, 2), k, k).transpose(1, 2)
+        elif k > 1:
+            # "stack": k frames side by side, so the first layer can still weigh each 10 ms apart.
+            steps = mels.shape[1] // k
+            mels = mels[:, : steps * k].reshape(mels.shape[0], steps, k * N_MELS)
+        _, (hidden, _) = self.lstm(mels)
+        raw = torch.relu(self.linear(hidden[-1]))
+        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12)
+
+
+def copy_teacher_weights(encoder: PooledLSTMEncoder, teacher: nn.Module) -> list[str]:
+    """Copy every teacher tensor whose name and shape match (GE2E's LSTM layers and projection).
+
+    With fewer layers the first ones are copied; with another width nothing of the LSTM is.
+    A stacking student's first layer gets the teacher's input weights divided among the k
+    stacked frames, so at initialisation it computes exactly the mean-pooling student.
+    Returns the names copied, so a run can log (and a test check) what it started from.
+    """
+    own = encoder.state_dict()
+    source = dict(teacher.state_dict())
+    first = "lstm.weight_ih_l0"
+    k = encoder.frame_stride
+    if encoder.pooling == "stack" and first in source and own[first].shape[1] == source[first].shape[1] * k:
+        source[first] = source[first].repeat(1, k) / k
+    copied = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    own.update(copied)
+    encoder.load_state_dict(own)
+    return sorted(copied)

@@ -1,0 +1,114 @@
+"""The recurrent student: teacher initialisation, frame pooling, config refusals, export parity."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from pipelines.export.checkpoint import export_checkpoint, load_checkpoint, student_from_checkpoint
+from pipelines.nn.ge2e import GE2EEncoder
+from pipelines.training.loop import build_student, initialise_student
+from pipelines.training.student import StudentSpec, build_encoder
+from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
+from tests.pipelines.test_export import speechlike, write_student_checkpoint
+
+SMALL_LSTM = StudentSpec(arch="lstm", frame_stride=3, lstm_layers=1, lstm_hidden=32)
+
+
+def test_stride_one_teacher_init_is_exactly_ge2e() -> None:
+    # The init really is the teacher: at GE2E's own frame rate the student computes GE2E.
+    teacher = GE2EEncoder.pretrained()
+    student = PooledLSTMEncoder(frame_stride=1, layers=3, hidden=256)
+    copied = copy_teacher_weights(student, teacher)
+    assert "lstm.weight_hh_l2" in copied and "linear.weight" in copied
+    mels = torch.rand(3, 160, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(student(mels), teacher(mels), rtol=0, atol=0)
+
+
+def test_fewer_layers_copy_only_the_first_teacher_layers() -> None:
+    student = PooledLSTMEncoder(frame_stride=2, layers=2, hidden=256)
+    copied = copy_teacher_weights(student, GE2EEncoder.pretrained())
+    assert not [k for k in copied if k.endswith("_l2")]
+    assert {"lstm.weight_ih_l0", "lstm.weight_hh_l1", "linear.weight"} <= set(copied)
+
+
+def test_pooling_halves_the_lstm_steps_and_keeps_odd_tails_defined() -> None:
+    encoder = PooledLSTMEncoder(frame_stride=3, layers=1, hidden=8)
+    seen: list[int] = []
+    encoder.lstm.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].shape[1]))
+    out = encoder(torch.rand(2, 161, 40))
+    assert seen == [53] and out.shape == (2, 256)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "init", "error"),
+    [
+        (StudentSpec(arch="ecapa"), "teacher", "needs student.arch 'lstm'"),
+        (StudentSpec(arch="lstm", lstm_hidden=64), "teacher", "no GE2E LSTM layer matches"),
+        (StudentSpec(arch="lstm", lstm_layers=1, lstm_hidden=8), "pretrained", "'random' or 'teacher'"),
+    ],
+)
+def test_bad_initialisations_are_refused(spec: StudentSpec, init: str, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        initialise_student(build_student(spec), init)
+
+
+@pytest.mark.parametrize("bad", [StudentSpec(arch="transformer"), StudentSpec(arch="lstm", frame_stride=0)])
+def test_bad_architectures_are_refused(bad: StudentSpec) -> None:
+    with pytest.raises(ValueError):
+        build_encoder(bad)
+
+
+def test_spec_from_an_older_checkpoint_defaults_to_the_conv_student() -> None:
+    old = {"channels": 32, "blocks": 1, "embedding_dim": 256, "se_ratio": 8, "input_norm": "batch"}
+    assert StudentSpec.from_mapping(old).arch == "ecapa"
+    # a config's student section also carries `init`, which is not part of the architecture
+    assert StudentSpec.from_mapping({**SMALL_LSTM.to_dict(), "init": "teacher"}) == SMALL_LSTM
+
+
+def test_recurrent_student_export_matches_torch_with_dynamic_axes(tmp_path: Path) -> None:
+    ckpt = write_student_checkpoint(tmp_path / "model.pt", SMALL_LSTM)
+    result = export_checkpoint(ckpt, tmp_path / "student.onnx")
+    assert result.metadata["architecture"]["type"] == "pooled-lstm"
+    assert "3 frames per LSTM step (mean)" in result.metadata["frontend"]
+    module = student_from_checkpoint(load_checkpoint(ckpt))
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    for batch, samples in [(1, 25600), (4, 25600), (2, 40000), (3, 9000)]:
+        x = speechlike(batch, samples, seed=batch)
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        got = session.run(None, {"waveform": x})[0]
+        assert got.shape == (batch, 256)
+        np.testing.assert_allclose(got, expected, atol=2e-5)
+    assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
+
+
+def test_stacking_student_starts_exactly_as_the_mean_pooling_one() -> None:
+    teacher = GE2EEncoder.pretrained()
+    mean = PooledLSTMEncoder(frame_stride=3, pooling="mean")
+    stack = PooledLSTMEncoder(frame_stride=3, pooling="stack")
+    copy_teacher_weights(mean, teacher)
+    assert "lstm.weight_ih_l0" in copy_teacher_weights(stack, teacher)
+    mels = torch.rand(2, 161, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(stack(mels), mean(mels), rtol=1e-5, atol=1e-6)
+
+
+def test_stacking_student_export_matches_torch(tmp_path: Path) -> None:
+    spec = StudentSpec(arch="lstm", frame_stride=2, lstm_layers=1, lstm_hidden=16, pooling="stack")
+    ckpt = write_student_checkpoint(tmp_path / "model.pt", spec)
+    result = export_checkpoint(ckpt, tmp_path / "stack.onnx")
+    module = student_from_checkpoint(load_checkpoint(ckpt))
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    for batch, samples in [(1, 25600), (3, 9000), (2, 8160)]:  # even and odd frame counts
+        x = speechlike(batch, samples, seed=batch)
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(session.run(None, {"waveform": x})[0], expected, atol=2e-5)
