@@ -58,6 +58,7 @@ class LossConfig:
     distill_weight: float = 1.0
     centered_weight: float = 1.0  # distillation after removing the teacher's mean (see losses.py)
     cls_weight: float = 0.1
+    relation_weight: float = 0.0  # the batch's pairwise similarities against the teacher's (losses.py)
     margin: float = 0.2  # additive angular margin (AAM-softmax)
     scale: float = 30.0
     # What the teacher hears: "clean" (its cached embedding of the clean crop: the student learns to

@@ -24,7 +24,12 @@ from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, load_assets
 from pipelines.training.config import TrainConfig
 from pipelines.training.data import Dataset, build_dataset, crop_audio
-from pipelines.training.losses import AAMSoftmax, centered_cosine_distillation, cosine_distillation
+from pipelines.training.losses import (
+    AAMSoftmax,
+    centered_cosine_distillation,
+    cosine_distillation,
+    relational_distillation,
+)
 from pipelines.training.metrics import equal_error_rate, mean_cosine
 from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.teacher import cached_teacher_embeddings
@@ -219,8 +224,12 @@ def train(
         distill = cosine_distillation(emb, target)
         centered = centered_cosine_distillation(emb, target, teacher_mean)
         cls = head(emb, labels[idx])
+        relation = relational_distillation(emb, target)
         loss = (
-            config.loss.distill_weight * distill + config.loss.centered_weight * centered + config.loss.cls_weight * cls
+            config.loss.distill_weight * distill
+            + config.loss.centered_weight * centered
+            + config.loss.cls_weight * cls
+            + config.loss.relation_weight * relation
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -230,6 +239,7 @@ def train(
 
         entry = {"kind": "step", "step": step, "epoch": epoch, "lr": lr}
         entry.update(loss=loss.item(), distill=distill.item(), centered=centered.item(), cls=cls.item())
+        entry["relation"] = relation.item()
         history.append(entry)
         bar.update(1)
         bar.set_postfix(

@@ -24,6 +24,19 @@ def centered_cosine_distillation(student: torch.Tensor, teacher: torch.Tensor, m
     return (1.0 - F.cosine_similarity(student - mean, teacher - mean, dim=1)).mean()
 
 
+def relational_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared gap between the batch's student and teacher cosine-similarity matrices.
+
+    The engine clusters on similarities *between* windows (its thresholds were tuned on GE2E's),
+    so this matches that geometry directly; per-crop cosine alone lets a student shrink towards
+    the mean and make every two speakers look alike. Both inputs are unit vectors.
+    """
+    gap = student @ student.T - teacher @ teacher.T
+    n = student.shape[0]
+    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=student.device)
+    return gap[off_diagonal].pow(2).mean() if n > 1 else gap.sum() * 0.0
+
+
 class AAMSoftmax(nn.Module):
     """ArcFace-style head over the labelled speakers; only used in training, never exported.
 
