@@ -58,20 +58,49 @@ def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float, rng: np.random.Ge
     return x + seg * (rms(x) / rms(seg) * 10 ** (-snr_db / 20))
 
 
+@dataclass(frozen=True)
+class Room:
+    """One acoustic setting (reverberation, noise kind and level) that several crops can share."""
+
+    rir: np.ndarray | None
+    noise: np.ndarray | None
+    snr_db: float
+
+
+def draw_room(rng: np.random.Generator, config: AugmentConfig, assets: AugmentAssets) -> Room:
+    rir = assets.rirs[int(rng.integers(len(assets.rirs)))] if assets.rirs and rng.random() < config.p_rir else None
+    noise, snr = None, 0.0
+    if assets.noises and rng.random() < config.p_noise:
+        noise, snr = assets.noises[int(rng.integers(len(assets.noises)))], float(rng.uniform(*config.snr_db))
+    return Room(rir, noise, snr)
+
+
 def augment(
     x: np.ndarray,
     rng: np.random.Generator,
     config: AugmentConfig,
     assets: AugmentAssets,
     other: np.ndarray | None = None,
+    room: Room | None = None,
 ) -> np.ndarray:
-    """One augmented copy of crop `x`; `other` is a crop of a different speaker for overlap."""
+    """One augmented copy of crop `x`; `other` is a crop of a different speaker for overlap.
+
+    `room` puts the crop in a given room (shared with other crops of the batch); without one
+    the crop gets its own reverberation and noise draws.
+    """
     y = x.astype(np.float32, copy=True)
     if other is not None and rng.random() < config.p_overlap:
         y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
-    if assets.rirs and rng.random() < config.p_rir:
-        y = reverberate(y, assets.rirs[int(rng.integers(len(assets.rirs)))])
-    if assets.noises and rng.random() < config.p_noise:
-        y = add_noise(y, assets.noises[int(rng.integers(len(assets.noises)))], float(rng.uniform(*config.snr_db)), rng)
+    if room is None:
+        if assets.rirs and rng.random() < config.p_rir:
+            y = reverberate(y, assets.rirs[int(rng.integers(len(assets.rirs)))])
+        if assets.noises and rng.random() < config.p_noise:
+            noise = assets.noises[int(rng.integers(len(assets.noises)))]
+            y = add_noise(y, noise, float(rng.uniform(*config.snr_db)), rng)
+    else:
+        if room.rir is not None:
+            y = reverberate(y, room.rir)
+        if room.noise is not None:
+            y = add_noise(y, room.noise, room.snr_db, rng)
     y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
     return np.clip(y, -1.0, 1.0).astype(np.float32)

@@ -76,6 +76,10 @@ class AugmentConfig:
     p_overlap: float = 0.2
     overlap_db: tuple[float, float] = (-15.0, -6.0)  # second speaker's level relative to the first
     gain_db: tuple[float, float] = (-12.0, 6.0)
+    # Crops per shared room: >1 puts consecutive groups of a batch through one reverberation and
+    # noise, so the batch holds different voices in the same room, which is what a meeting
+    # recording is and what the relational loss should see; 1 = every crop its own room.
+    room_group: int = 1
 
 
 @dataclass(frozen=True)

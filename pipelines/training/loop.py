@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from pipelines.nn.ge2e import WaveformEmbedder
-from pipelines.training.augment import AugmentAssets, augment, load_assets
+from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
 from pipelines.training.config import TrainConfig
 from pipelines.training.data import Dataset, build_dataset, crop_audio
 from pipelines.training.losses import (
@@ -104,11 +104,17 @@ def make_batch(
     assets: AugmentAssets,
 ) -> np.ndarray:
     waves = []
-    for index in indices:
+    group = config.augment.room_group
+    if group < 1:
+        raise ValueError(f"augment.room_group must be >= 1, not {group}")
+    room = None
+    for position, index in enumerate(indices):
+        if group > 1 and position % group == 0:
+            room = draw_room(rng, config.augment, assets)
         crop = dataset.train[int(index)]
         other_crop = dataset.train[int(rng.integers(len(dataset.train)))]
         other = crop_audio(dataset, other_crop) if other_crop.utterance != crop.utterance else None
-        waves.append(augment(crop_audio(dataset, crop), rng, config.augment, assets, other))
+        waves.append(augment(crop_audio(dataset, crop), rng, config.augment, assets, other, room))
     return np.stack(waves)
 
 
