@@ -75,6 +75,21 @@ def draw_room(rng: np.random.Generator, config: AugmentConfig, assets: AugmentAs
     return Room(rir, noise, snr)
 
 
+def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play `x` `factor` times faster (tempo and pitch together), keeping its length.
+
+    Resampling shifts the voice's pitch and formants: a new pseudo-voice for distillation, which
+    needs no labels since the teacher embeds the changed audio itself. A sped-up crop is short
+    by at most a few frames and is completed cyclically.
+    """
+    import soxr
+
+    y = soxr.resample(x.astype(np.float32), factor, 1.0).astype(np.float32)
+    if len(y) >= len(x):
+        return y[: len(x)]
+    return np.concatenate([y, y[: len(x) - len(y)]]) if len(y) else np.zeros_like(x)
+
+
 def augment(
     x: np.ndarray,
     rng: np.random.Generator,
@@ -89,6 +104,8 @@ def augment(
     the crop gets its own reverberation and noise draws.
     """
     y = x.astype(np.float32, copy=True)
+    if config.p_speed > 0 and rng.random() < config.p_speed:
+        y = change_speed(y, float(rng.uniform(*config.speed)))
     if other is not None and rng.random() < config.p_overlap:
         y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
     if room is None:

@@ -80,6 +80,11 @@ class AugmentConfig:
     # noise, so the batch holds different voices in the same room, which is what a meeting
     # recording is and what the relational loss should see; 1 = every crop its own room.
     room_group: int = 1
+    # Speed perturbation (tempo and pitch): new pseudo-voices, so a distilled student sees more
+    # than the 200 training voices (only with the teacher on the augmented batch does the target
+    # follow the changed voice; with the clean cache it would teach speed invariance instead).
+    p_speed: float = 0.0
+    speed: tuple[float, float] = (0.9, 1.1)
 
 
 @dataclass(frozen=True)

@@ -50,3 +50,15 @@ def test_a_room_group_below_one_is_refused() -> None:
     config = replace(TrainConfig(), augment=replace(REVERB_ONLY, room_group=0))
     with pytest.raises(ValueError, match="room_group"):
         make_batch(one_voice_dataset(2), np.arange(2), np.random.default_rng(0), config, ASSETS)
+
+
+def test_speed_change_keeps_the_length_and_moves_the_pitch() -> None:
+    from pipelines.training.augment import change_speed
+
+    t = np.arange(16000) / 16000
+    tone = np.sin(2 * np.pi * 200 * t).astype(np.float32)
+    for factor in (0.9, 1.1):
+        y = change_speed(tone, factor)
+        assert y.shape == tone.shape and np.isfinite(y).all()
+        peak_hz = np.argmax(np.abs(np.fft.rfft(y[:8000]))) * 16000 / 8000
+        assert abs(peak_hz - 200 * factor) <= 4

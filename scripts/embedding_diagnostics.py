@@ -1,0 +1,147 @@
+"""Why an embedding model wins or loses on the AMI dev recordings, beside the bundled GE2E.
+
+    .venv/bin/python scripts/embedding_diagnostics.py MODEL.onnx [MODEL.onnx ...]
+
+Prints, per model (GE2E first), on the engine's own windows (VAD + 1.6 s windows every 0.2 s):
+1. per AMI dev recording: mean cosine to GE2E's embedding of the same windows, and the
+   same-vs-different-speaker EER over windows that one reference speaker fills (>= 80 %, others
+   <= 10 %), on recording-centred embeddings — how well the model separates the two voices;
+2. per AMI recording (dev and train): the raw-centroid cosine of the 2-cluster split, the number
+   the engine's merge rule (merge_threshold 0.85) compares;
+3. a grid over the clustering threshold and merge threshold chosen on the AMI *train* excerpts
+   (never on dev), with the dev DER at the train-chosen point. Needs ../shared.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import pdist
+
+from pipelines.training.metrics import equal_error_rate
+from voiceflow.audio import load_audio
+from voiceflow.clustering.offline import OfflineClusteringConfig, centroids_of, cluster_embeddings
+from voiceflow.embedding import MODELS_DIR, EmbeddingModel, l2_normalize
+from voiceflow.evaluation import DevItem, load_dev_sets, shared_data_dir
+from voiceflow.pipeline import (
+    FRAME_SECONDS,
+    Diarizer,
+    LazyWindows,
+    WindowPlan,
+    absorb_short_turns,
+    labels_from_votes,
+    plan_windows,
+    window_votes,
+)
+from voiceflow.rttm import read_rttm, read_uem
+from voiceflow.scoring import score_der
+from voiceflow.segments import Segment, frames_to_segments
+
+THRESHOLDS = (0.8, 0.85, 0.9, 0.95, 1.0)
+MERGES = (None, 0.85, 0.88, 0.9, 0.92, 0.94)
+
+
+def ami_train_items() -> list[DevItem]:
+    root = shared_data_dir() / "ami-excerpts"
+    refs, uems = read_rttm(root / "train.rttm"), read_uem(root / "train.uem")
+    return [DevItem(u, load_audio(root / f"{u}.wav"), refs[u], uems[u]) for u in sorted(refs) if u.startswith("trn")]
+
+
+def window_speakers(item: DevItem, plan: WindowPlan, window_seconds: float) -> np.ndarray:
+    """The reference speaker filling each window (>= 80 %, any other <= 10 %), -1 otherwise."""
+    speakers = sorted({s.speaker for s in item.reference})
+    out = []
+    for start in plan.starts:
+        t0 = start * FRAME_SECONDS
+        t1 = t0 + window_seconds
+        cover = {k: 0.0 for k in speakers}
+        for seg in item.reference:
+            cover[seg.speaker] += max(0.0, min(t1, seg.end) - max(t0, seg.start))
+        ranked = sorted(cover.items(), key=lambda kv: -kv[1])
+        alone = ranked[0][1] >= 0.8 * window_seconds and (len(ranked) < 2 or ranked[1][1] <= 0.1 * window_seconds)
+        out.append(speakers.index(ranked[0][0]) if alone else -1)
+    return np.array(out, dtype=int)
+
+
+def two_cluster_cosine(raw: np.ndarray) -> float:
+    x = l2_normalize(raw - raw.mean(axis=0))
+    labels = fcluster(linkage(pdist(x, "cosine"), "average"), t=2, criterion="maxclust") - 1
+    _, cents = centroids_of(raw, labels)
+    return float(cents[0] @ cents[1]) if len(cents) == 2 else float("nan")
+
+
+def segments_for(
+    item_cache: tuple[np.ndarray, WindowPlan, np.ndarray], clustering: OfflineClusteringConfig, d: Diarizer
+) -> list[Segment]:
+    mask, plan, emb = item_cache
+    if len(plan.starts) == 0:
+        return []
+    labels = cluster_embeddings(emb, clustering)
+    frames = labels_from_votes(mask, window_votes(len(mask), plan, labels, int(labels.max()) + 1))
+    frames = absorb_short_turns(frames, round(d.config.min_turn_seconds / FRAME_SECONDS))
+    return frames_to_segments(frames, FRAME_SECONDS)
+
+
+def main() -> None:
+    paths = [Path(MODELS_DIR) / "ge2e.onnx", *map(Path, sys.argv[1:])]
+    sets = {"ami-trn": ami_train_items(), "ami-dev": load_dev_sets()["ami-dev"]}
+    d = Diarizer()
+    plans = {}
+    for items in sets.values():
+        for it in items:
+            mask = d.speech_mask(it.audio)
+            plans[it.uri] = (mask, plan_windows(mask, d.config))
+    ge2e_windows: dict[str, np.ndarray] = {}
+    for path in paths:
+        model = EmbeddingModel.load(path)
+        cache = {}
+        for items in sets.values():
+            for it in items:
+                mask, plan = plans[it.uri]
+                emb = model.embed_batched(LazyWindows(it.audio, plan), 32) if len(plan.starts) else np.zeros((0, 1))
+                cache[it.uri] = (mask, plan, emb)
+        print(f"== {model.version} ({path})")
+        for it in sets["ami-dev"]:
+            raw = l2_normalize(cache[it.uri][2].astype(np.float64))
+            ge2e_windows.setdefault(it.uri, raw)
+            labels = window_speakers(it, cache[it.uri][1], d.config.window_seconds)
+            keep = labels >= 0
+            centred = l2_normalize(raw - raw.mean(axis=0))
+            print(
+                f"  {it.uri}: cos to GE2E {np.mean(np.sum(raw * ge2e_windows[it.uri], axis=1)):.3f}  "
+                f"window EER {100 * equal_error_rate(centred[keep], labels[keep]):.1f} % "
+                f"({int(keep.sum())} one-speaker windows)"
+            )
+        cosines = {u: two_cluster_cosine(c[2].astype(np.float64)) for u, c in cache.items() if len(c[1].starts) > 3}
+        print("  2-cluster raw-centroid cosine: " + " ".join(f"{u} {v:.3f}" for u, v in cosines.items()))
+
+        def ders(clustering: OfflineClusteringConfig, cache: dict[str, Any] = cache) -> dict[str, float]:
+            return {
+                name: score_der(
+                    {it.uri: it.reference for it in items},
+                    {it.uri: segments_for(cache[it.uri], clustering, d) for it in items},
+                    {it.uri: it.uem for it in items},
+                ).der
+                for name, items in sets.items()
+            }
+
+        grid = [
+            (t, m, ders(OfflineClusteringConfig(threshold=t, merge_threshold=m)))
+            for t, m in itertools.product(THRESHOLDS, MERGES)
+        ]
+        t, m, best = min(grid, key=lambda row: row[2]["ami-trn"])
+        default = ders(OfflineClusteringConfig())
+        print("  engine defaults: " + "  ".join(f"{k} {100 * v:.2f} %" for k, v in default.items()))
+        print(
+            f"  chosen on ami-trn (threshold {t}, merge {m}): "
+            + "  ".join(f"{k} {100 * v:.2f} %" for k, v in best.items())
+        )
+
+
+if __name__ == "__main__":
+    main()
