@@ -57,6 +57,19 @@ def write_student_checkpoint(path: Path, spec: StudentSpec = SMALL) -> Path:
     return path
 
 
+def assert_onnx_matches_torch(checkpoint: Path, onnx_path: Path, shapes: list[tuple[int, int]]) -> None:
+    """The exported file computes what the checkpoint's torch module computes, for every (batch, samples)."""
+    module = student_from_checkpoint(load_checkpoint(checkpoint))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    for batch, samples in shapes:
+        x = speechlike(batch, samples, seed=batch)
+        with torch.no_grad():
+            expected = module(torch.from_numpy(x)).numpy()
+        got = session.run(None, {"waveform": x})[0]
+        assert got.shape == (batch, 256)
+        np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
 def test_conv_frontend_matches_stft_frontend() -> None:
     x = torch.from_numpy(speechlike(3, 25600))
     ref = MelFrontend(stft="op")(x)
@@ -81,15 +94,7 @@ def test_student_export_matches_torch_with_dynamic_axes(tmp_path: Path, input_no
     ckpt = write_student_checkpoint(tmp_path / "model.pt", StudentSpec(channels=32, blocks=1, input_norm=input_norm))
     result = export_checkpoint(ckpt, tmp_path / "student.onnx")
     onnx.checker.check_model(onnx.load(str(result.path)))
-    module = student_from_checkpoint(load_checkpoint(ckpt))
-    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
-    for batch, samples in [(1, 25600), (5, 25600), (3, 40000), (2, 9000)]:
-        x = speechlike(batch, samples, seed=batch)
-        with torch.no_grad():
-            expected = module(torch.from_numpy(x)).numpy()
-        got = session.run(None, {"waveform": x})[0]
-        assert got.shape == (batch, 256)
-        np.testing.assert_allclose(got, expected, atol=2e-5)
+    assert_onnx_matches_torch(ckpt, result.path, [(1, 25600), (5, 25600), (3, 40000), (2, 9000)])
     assert result.metadata["sha256"] == result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
 
 

@@ -6,16 +6,15 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
-from pipelines.export.checkpoint import export_checkpoint, load_checkpoint, student_from_checkpoint
+from pipelines.export.checkpoint import export_checkpoint
 from pipelines.nn.ge2e import GE2EEncoder
 from pipelines.training.loop import build_student, initialise_student
 from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
-from tests.pipelines.test_export import speechlike, write_student_checkpoint
+from tests.pipelines.test_export import assert_onnx_matches_torch, speechlike, write_student_checkpoint
 
 SMALL_LSTM = StudentSpec(arch="lstm", frame_stride=3, lstm_layers=1, lstm_hidden=32)
 
@@ -78,15 +77,7 @@ def test_recurrent_student_export_matches_torch_with_dynamic_axes(tmp_path: Path
     result = export_checkpoint(ckpt, tmp_path / "student.onnx")
     assert result.metadata["architecture"]["type"] == "pooled-lstm"
     assert "3 frames per LSTM step (mean)" in result.metadata["frontend"]
-    module = student_from_checkpoint(load_checkpoint(ckpt))
-    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
-    for batch, samples in [(1, 25600), (4, 25600), (2, 40000), (3, 9000)]:
-        x = speechlike(batch, samples, seed=batch)
-        with torch.no_grad():
-            expected = module(torch.from_numpy(x)).numpy()
-        got = session.run(None, {"waveform": x})[0]
-        assert got.shape == (batch, 256)
-        np.testing.assert_allclose(got, expected, atol=2e-5)
+    assert_onnx_matches_torch(ckpt, result.path, [(1, 25600), (4, 25600), (2, 40000), (3, 9000)])
     assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
 
 
@@ -105,13 +96,8 @@ def test_stacking_student_export_matches_torch(tmp_path: Path) -> None:
     spec = StudentSpec(arch="lstm", frame_stride=2, lstm_layers=1, lstm_hidden=16, pooling="stack")
     ckpt = write_student_checkpoint(tmp_path / "model.pt", spec)
     result = export_checkpoint(ckpt, tmp_path / "stack.onnx")
-    module = student_from_checkpoint(load_checkpoint(ckpt))
-    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
-    for batch, samples in [(1, 25600), (3, 9000), (2, 8160)]:  # even and odd frame counts
-        x = speechlike(batch, samples, seed=batch)
-        with torch.no_grad():
-            expected = module(torch.from_numpy(x)).numpy()
-        np.testing.assert_allclose(session.run(None, {"waveform": x})[0], expected, atol=2e-5)
+    # 9000 and 8160 samples: odd and even frame counts
+    assert_onnx_matches_torch(ckpt, result.path, [(1, 25600), (3, 9000), (2, 8160)])
 
 
 def test_teacher_hears_the_augmented_batch_only_when_asked() -> None:
