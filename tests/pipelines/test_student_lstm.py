@@ -130,3 +130,16 @@ def test_int8_export_leaves_the_lstm_in_float(tmp_path: Path) -> None:
     ops = {n.op_type for n in onnx.load(str(result.path)).graph.node}
     assert "LSTM" in ops and "DynamicQuantizeLSTM" not in ops
     assert ops & {"MatMulInteger", "DynamicQuantizeLinear"}
+
+
+def test_the_recurrent_preset_and_its_ablations_load() -> None:
+    from pipelines.training.config import PRESETS_DIR, load_config, load_preset
+
+    preset = load_preset("student-lstm")
+    assert preset.student.arch == "lstm" and preset.student.init == "teacher"
+    ablations = sorted((PRESETS_DIR / "ablations").glob("*.yaml"))
+    assert len(ablations) >= 5
+    for path in ablations:
+        config = load_config(path)
+        assert config.student.arch == "lstm" and config.student.init == "teacher", path.name
+        build_encoder(StudentSpec.from_mapping(vars(config.student)))
