@@ -9,7 +9,8 @@ Prints, per model (GE2E first), on the engine's own windows (VAD + 1.6 s windows
 2. per AMI recording (dev and train): the raw-centroid cosine of the 2-cluster split, the number
    the engine's merge rule (merge_threshold 0.85) compares;
 3. a grid over the clustering threshold and merge threshold chosen on the AMI *train* excerpts
-   (never on dev), with the dev DER at the train-chosen point. Needs ../shared.
+   (never on dev), with the dev DER at the train-chosen point (`--grid` prints every point).
+Needs ../shared.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def segments_for(
 
 
 def main() -> None:
-    paths = [Path(MODELS_DIR) / "ge2e.onnx", *map(Path, sys.argv[1:])]
+    show_grid = "--grid" in sys.argv[1:]
+    paths = [Path(MODELS_DIR) / "ge2e.onnx", *(Path(a) for a in sys.argv[1:] if a != "--grid")]
     sets = {"ami-trn": ami_train_items(), "ami-dev": load_dev_sets()["ami-dev"]}
     d = Diarizer()
     plans = {}
@@ -141,6 +143,8 @@ def main() -> None:
             f"  chosen on ami-trn (threshold {t}, merge {m}): "
             + "  ".join(f"{k} {100 * v:.2f} %" for k, v in best.items())
         )
+        for t, m, row in grid if show_grid else []:
+            print(f"    threshold {t} merge {m}: " + "  ".join(f"{k} {100 * v:.2f} %" for k, v in row.items()))
 
 
 if __name__ == "__main__":
