@@ -30,6 +30,9 @@ class DataConfig:
     val_speakers: int = 20  # held-out (dev) LibriSpeech speakers whose crops draw the validation curves
     crop_seconds: float = 1.6  # the engine's embedding window
     crop_hop_seconds: float = 0.4
+    # A denser grid on the AMI meetings (None = crop_hop_seconds): they are the only far-field
+    # speech there is, so a smaller hop gives them a larger share of every epoch.
+    ami_hop_seconds: float | None = None
     max_crops_per_utterance: int | None = None
 
     def root(self) -> Path:

@@ -133,8 +133,10 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
     raw: list[tuple[int, int, str | None]] = []  # (utterance, start, speaker label or None)
     val: list[Crop] = []
     val_ids = {u.speaker: i for i, u in enumerate(val_utts)}
+    ami_hop = round(config.ami_hop_seconds * SAMPLE_RATE) if config.ami_hop_seconds else hop
     for index, utt in enumerate(utterances):
-        for start in grid_starts(len(utt.audio), crop, hop, config.max_crops_per_utterance):
+        utt_hop = ami_hop if utt.speaker is None else hop
+        for start in grid_starts(len(utt.audio), crop, utt_hop, config.max_crops_per_utterance):
             if utt.speaker in val_ids:
                 # validation crops carry a per-speaker id for EER, never a training class
                 val.append(Crop(index, start, val_ids[utt.speaker]))

@@ -117,3 +117,20 @@ def test_recurrent_student_trains_from_the_teacher_and_serves(tiny_config, tmp_p
         np.random.default_rng(0).standard_normal((2, 25600)).astype(np.float32) * 0.05
     )
     assert emb.shape == (2, 256) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
+
+
+def test_a_denser_ami_grid_adds_meeting_crops_only(tiny_config) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from pipelines.training.data import build_dataset
+
+    def counts(data_config) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+        dataset = build_dataset(data_config, 0)
+        ami = sum(1 for c in dataset.train if dataset.utterances[c.utterance].speaker is None)
+        return len(dataset.train) - ami, ami
+
+    base = replace(tiny_config.data, max_crops_per_utterance=None)
+    books, meetings = counts(base)
+    dense_books, dense_meetings = counts(replace(base, ami_hop_seconds=base.crop_hop_seconds / 4))
+    assert dense_books == books and meetings > 0
+    assert 3 * meetings <= dense_meetings <= 4 * meetings + 4
