@@ -108,16 +108,10 @@ def augment(
         y = change_speed(y, float(rng.uniform(*config.speed)))
     if other is not None and rng.random() < config.p_overlap:
         y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
-    if room is None:
-        if assets.rirs and rng.random() < config.p_rir:
-            y = reverberate(y, assets.rirs[int(rng.integers(len(assets.rirs)))])
-        if assets.noises and rng.random() < config.p_noise:
-            noise = assets.noises[int(rng.integers(len(assets.noises)))]
-            y = add_noise(y, noise, float(rng.uniform(*config.snr_db)), rng)
-    else:
-        if room.rir is not None:
-            y = reverberate(y, room.rir)
-        if room.noise is not None:
-            y = add_noise(y, room.noise, room.snr_db, rng)
+    room = room or draw_room(rng, config, assets)
+    if room.rir is not None:
+        y = reverberate(y, room.rir)
+    if room.noise is not None:
+        y = add_noise(y, room.noise, room.snr_db, rng)
     y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
     return np.clip(y, -1.0, 1.0).astype(np.float32)
