@@ -32,7 +32,7 @@ from pipelines.training.losses import (
 )
 from pipelines.training.metrics import equal_error_rate, mean_cosine
 from pipelines.training.student import StudentSpec, build_encoder
-from pipelines.training.teacher import cached_teacher_embeddings
+from pipelines.training.teacher import cached_teacher_embeddings, default_teacher
 
 CHECKPOINT = "checkpoint.pt"  # resume state, rewritten atomically
 MODEL = "model.pt"  # the final student, what `voiceflow export` takes
@@ -86,9 +86,7 @@ def live_teacher_for(teacher_input: str) -> torch.nn.Module | None:
         return None
     if teacher_input != "augmented":
         raise ValueError(f"loss.teacher_input must be 'clean' or 'augmented', not {teacher_input!r}")
-    from pipelines.nn.ge2e import GE2EEncoder
-
-    return WaveformEmbedder(GE2EEncoder.pretrained(), stft=STFT_MODE).eval()
+    return default_teacher(stft=STFT_MODE)
 
 
 def teacher_on(teacher: torch.nn.Module, wave: torch.Tensor) -> torch.Tensor:
@@ -244,8 +242,9 @@ def train(
         step += 1
 
         entry = {"kind": "step", "step": step, "epoch": epoch, "lr": lr}
-        entry.update(loss=loss.item(), distill=distill.item(), centered=centered.item(), cls=cls.item())
-        entry["relation"] = relation.item()
+        entry.update(
+            loss=loss.item(), distill=distill.item(), centered=centered.item(), cls=cls.item(), relation=relation.item()
+        )
         history.append(entry)
         bar.update(1)
         bar.set_postfix(

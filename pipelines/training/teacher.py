@@ -31,11 +31,11 @@ def crops_fingerprint(dataset: Dataset, crops: list[Crop]) -> str:
     return h.hexdigest()[:20]
 
 
-def default_teacher() -> Callable[[torch.Tensor], torch.Tensor]:
+def default_teacher(stft: str = "op") -> torch.nn.Module:
+    """The pretrained GE2E behind its front end; "op" is the bundled file's STFT, which the cache uses."""
     from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 
-    model = WaveformEmbedder(GE2EEncoder.pretrained()).eval()
-    return model
+    return WaveformEmbedder(GE2EEncoder.pretrained(), stft=stft).eval()
 
 
 def compute_teacher_embeddings(
