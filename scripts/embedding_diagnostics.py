@@ -35,9 +35,8 @@ from voiceflow.pipeline import (
     LazyWindows,
     WindowPlan,
     absorb_short_turns,
-    labels_from_votes,
+    assign_frames,
     plan_windows,
-    window_votes,
 )
 from voiceflow.rttm import read_rttm, read_uem
 from voiceflow.scoring import score_der
@@ -83,7 +82,7 @@ def segments_for(
     if len(plan.starts) == 0:
         return []
     labels = cluster_embeddings(emb, clustering)
-    frames = labels_from_votes(mask, window_votes(len(mask), plan, labels, int(labels.max()) + 1))
+    frames = assign_frames(mask, plan, labels, int(labels.max()) + 1)
     frames = absorb_short_turns(frames, round(d.config.min_turn_seconds / FRAME_SECONDS))
     return frames_to_segments(frames, FRAME_SECONDS)
 
