@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -54,15 +55,21 @@ def overlapping_pairs(segments: list[dict[str, Any]]) -> int:
     )
 
 
-@pytest.fixture(scope="module")
-def seg_pod(segmentation_model_file: Path) -> Iterator[RunningPod]:
-    with running_pod(
+def segmentation_pod(model_file: Path, **settings: Any) -> AbstractContextManager[RunningPod]:
+    """A segmentation pod that accepts unpaced streams (tests send audio faster than real time)."""
+    return running_pod(
         pipeline="segmentation",
-        segmentation_model_path=str(segmentation_model_file),
+        segmentation_model_path=str(model_file),
         idle_timeout_seconds=3.0,
         max_realtime_factor=50.0,
         realtime_burst_seconds=60.0,
-    ) as p:
+        **settings,
+    )
+
+
+@pytest.fixture(scope="module")
+def seg_pod(segmentation_model_file: Path) -> Iterator[RunningPod]:
+    with segmentation_pod(segmentation_model_file) as p:
         yield p
 
 
@@ -110,14 +117,7 @@ def test_server_final_equals_the_cli_segmentation_streaming_run(
 def batching_seg_pod(segmentation_model_file: Path) -> Iterator[RunningPod]:
     """The segmentation pod with batchers that wait 30 ms for other streams' calls: the tiny
     network is so fast that without a wait concurrent streams' calls would rarely meet."""
-    with running_pod(
-        pipeline="segmentation",
-        segmentation_model_path=str(segmentation_model_file),
-        idle_timeout_seconds=3.0,
-        max_realtime_factor=50.0,
-        realtime_burst_seconds=60.0,
-        batch_wait_ms=30.0,
-    ) as p:
+    with segmentation_pod(segmentation_model_file, batch_wait_ms=30.0) as p:
         yield p
 
 
