@@ -70,7 +70,7 @@ def _register_train(subparsers: Any) -> None:
     p.add_argument("--lr", type=float, help="override the config's learning rate")
     p.add_argument("--threads", type=int, help="torch threads (override the config's torch_threads)")
     p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in total")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="segmentation: where to train")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto: CUDA when present)")
     p.add_argument("--workers", type=int, help="segmentation: batch-building processes (same batches for any N)")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs in pods)")
@@ -202,8 +202,8 @@ def _train_segmentation(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     if _is_segmentation(args):
         return _train_segmentation(args)
-    if args.steps is not None or args.device is not None or args.workers is not None:
-        print("error: --steps, --device and --workers apply to segmentation training", file=sys.stderr)
+    if args.steps is not None or args.workers is not None:
+        print("error: --steps and --workers apply to segmentation training", file=sys.stderr)
         return 2
     from pipelines.training.config import load_config, load_preset, with_data_root, with_overrides
     from pipelines.training.loop import CHECKPOINT, train
@@ -216,6 +216,7 @@ def _train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         torch_threads=args.threads,
+        device=args.device,
     )
     config = with_data_root(config, args.data_root)
     out = Path(args.out)

@@ -29,9 +29,13 @@ class GE2EEncoder(nn.Module):
         self.linear = nn.Linear(256, 256)
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
-        _, (hidden, _) = self.lstm(mels)
+        return self.forward_with_sequence(mels)[0]
+
+    def forward_with_sequence(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding [B, 256], the last LSTM layer's output at every frame [B, frames, 256])."""
+        sequence, (hidden, _) = self.lstm(mels)
         raw = torch.relu(self.linear(hidden[-1]))
-        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12)
+        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12), sequence
 
     @classmethod
     def pretrained(cls, weights: Path | None = None) -> GE2EEncoder:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 import yaml
 
+from pipelines.nn.device import configure_determinism, resolve_device
 from pipelines.segmentation.augment import SegAugmentConfig, load_chunk_assets
 from pipelines.segmentation.count import count_loss, count_metrics, count_targets
 from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools, load_ami, make_batch, synthetic_pools
@@ -176,20 +176,6 @@ def batch_maker(config: SegTrainConfig, pools: VoicePools | None = None) -> Batc
     )
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto = CUDA when available. On CUDA, cuBLAS needs a fixed workspace to be deterministic,
-    and it reads the variable when CUDA is first used: set it before anything touches the GPU."""
-    if name not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
-    use_cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
-    if not use_cuda:
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise ValueError("device cuda requested but torch sees no CUDA device")
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    return torch.device("cuda")
-
-
 @dataclass(frozen=True)
 class SegTrainResult:
     out_dir: Path
@@ -302,12 +288,7 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(config.torch_threads, 1))
     device = resolve_device(config.device)
-    # LSTM backward on CUDA has no deterministic-algorithm guarantee flag of its own; warn_only
-    # keeps the run going where an op has no deterministic kernel instead of aborting it.
-    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-    if device.type == "cuda":
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    configure_determinism(device)
 
     chunk = config.chunk_config()
     pools = voice_pools(config.data)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 from pipelines.training.config import AugmentConfig
-from pipelines.training.data import read_audio
+from pipelines.training.data import SAMPLE_RATE, read_audio
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,41 @@ class Room:
     snr_db: float
 
 
+def synthetic_rir(
+    rng: np.random.Generator, rt60_range: tuple[float, float], drr_db_range: tuple[float, float]
+) -> np.ndarray:
+    """A room impulse response drawn from the statistical model of late reverberation.
+
+    Direct path, then Gaussian noise under an exponential envelope that falls 60 dB in RT60
+    seconds (Polack's model), low-passed by a random one-pole filter so the tail is darker
+    than the direct sound, as absorbing walls make it. Eight recorded RIRs are eight rooms; this
+    is any number, so a student cannot learn the rooms instead of the voices.
+    """
+    from scipy.signal import lfilter
+
+    rt60 = float(rng.uniform(*rt60_range))
+    n = max(int(rt60 * SAMPLE_RATE), 160)
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    pole = float(rng.uniform(0.0, 0.8))
+    tail = lfilter([1.0 - pole], [1.0, -pole], tail)
+    tail[: int(rng.uniform(0.002, 0.008) * SAMPLE_RATE)] = 0.0  # first reflections arrive a few ms late
+    drr = 10 ** (float(rng.uniform(*drr_db_range)) / 10)  # direct-to-reverberant energy ratio
+    tail *= np.sqrt(1.0 / (drr * float(np.sum(tail**2)) + 1e-12))
+    tail[0] = 1.0
+    return (tail / np.sqrt(np.sum(tail**2))).astype(np.float32)
+
+
+def draw_rir(rng: np.random.Generator, config: AugmentConfig, assets: AugmentAssets) -> np.ndarray | None:
+    if rng.random() >= config.p_rir:
+        return None
+    if config.p_synthetic_rir > 0 and (not assets.rirs or rng.random() < config.p_synthetic_rir):
+        return synthetic_rir(rng, config.rt60_s, config.drr_db)
+    return assets.rirs[int(rng.integers(len(assets.rirs)))] if assets.rirs else None
+
+
 def draw_room(rng: np.random.Generator, config: AugmentConfig, assets: AugmentAssets) -> Room:
-    rir = assets.rirs[int(rng.integers(len(assets.rirs)))] if assets.rirs and rng.random() < config.p_rir else None
+    rir = draw_rir(rng, config, assets)
     noise, snr = None, 0.0
     if assets.noises and rng.random() < config.p_noise:
         noise, snr = assets.noises[int(rng.integers(len(assets.noises)))], float(rng.uniform(*config.snr_db))

@@ -62,6 +62,9 @@ class LossConfig:
     centered_weight: float = 1.0  # distillation after removing the teacher's mean (see losses.py)
     cls_weight: float = 0.1
     relation_weight: float = 0.0  # the batch's pairwise similarities against the teacher's (losses.py)
+    # The LSTM student's output at every step against the teacher's at the same audio time
+    # (losses.sequence_distillation); needs student.arch "lstm" and teacher_input "augmented".
+    sequence_weight: float = 0.0
     margin: float = 0.2  # additive angular margin (AAM-softmax)
     scale: float = 30.0
     # What the teacher hears: "clean" (its cached embedding of the clean crop: the student learns to
@@ -88,6 +91,11 @@ class AugmentConfig:
     # follow the changed voice; with the clean cache it would teach speed invariance instead).
     p_speed: float = 0.0
     speed: tuple[float, float] = (0.9, 1.1)
+    # Share of reverberated crops whose room is drawn (augment.synthetic_rir) rather than taken
+    # from the few recorded RIRs; 0 keeps the recorded ones only (and the draws of older runs).
+    p_synthetic_rir: float = 0.0
+    rt60_s: tuple[float, float] = (0.2, 0.9)
+    drr_db: tuple[float, float] = (-3.0, 12.0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class TrainConfig:
     torch_threads: int = 2
     checkpoint_every: int = 50  # steps; a checkpoint is also written at every epoch end
     cache_dir: str = "runs/cache"  # teacher embeddings, relative to the repo root unless absolute
+    device: str = "cpu"  # cpu | cuda | auto (CUDA when present); a run may resume on another device
     data: DataConfig = field(default_factory=DataConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipelines.nn.device import configure_determinism, resolve_device
 from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
 from pipelines.training.config import TrainConfig
@@ -29,6 +30,7 @@ from pipelines.training.losses import (
     centered_cosine_distillation,
     cosine_distillation,
     relational_distillation,
+    sequence_distillation,
 )
 from pipelines.training.metrics import equal_error_rate, mean_cosine
 from pipelines.training.student import StudentSpec, build_encoder
@@ -94,6 +96,41 @@ def teacher_on(teacher: torch.nn.Module, wave: torch.Tensor) -> torch.Tensor:
         return teacher(wave).clone()  # clone: an inference tensor cannot enter autograd
 
 
+def teacher_with_sequence(
+    teacher: WaveformEmbedder, wave: torch.Tensor, stride: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's embedding and its LSTM output at each student step's end, in one pass."""
+    from pipelines.nn.ge2e import GE2EEncoder
+    from pipelines.training.student_lstm import at_student_steps
+
+    encoder = teacher.encoder
+    if not isinstance(encoder, GE2EEncoder):
+        raise TypeError(f"the sequence loss needs GE2E as the teacher, not {type(encoder).__name__}")
+    with torch.inference_mode():
+        emb, sequence = encoder.forward_with_sequence(teacher.frontend(wave))
+        return emb.clone(), at_student_steps(sequence, stride).clone()
+
+
+def student_with_sequence(model: WaveformEmbedder, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    from pipelines.training.student_lstm import PooledLSTMEncoder
+
+    encoder = model.encoder
+    if not isinstance(encoder, PooledLSTMEncoder):
+        raise TypeError(f"the sequence loss needs the recurrent student, not {type(encoder).__name__}")
+    return encoder.forward_with_sequence(model.frontend(wave))
+
+
+def check_sequence_loss(config: TrainConfig) -> None:
+    """sequence_weight needs a student whose steps line up with the teacher's LSTM outputs."""
+    if config.loss.sequence_weight <= 0:
+        return
+    s = config.student
+    if s.arch != "lstm" or s.lstm_hidden != 256:
+        raise ValueError("loss.sequence_weight needs student.arch 'lstm' with lstm_hidden 256 (GE2E's width)")
+    if config.loss.teacher_input != "augmented":
+        raise ValueError("loss.sequence_weight needs loss.teacher_input 'augmented' (the teacher must hear the batch)")
+
+
 def make_batch(
     dataset: Dataset,
     indices: np.ndarray,
@@ -116,15 +153,27 @@ def make_batch(
     return np.stack(waves)
 
 
-def embed_clean(model: WaveformEmbedder, dataset: Dataset, crops: list[Any], batch: int = 64) -> np.ndarray:
+def embed_clean(
+    model: WaveformEmbedder, dataset: Dataset, crops: list[Any], device: torch.device | None = None, batch: int = 64
+) -> np.ndarray:
     model.eval()
     out = []
     with torch.inference_mode():
         for i in range(0, len(crops), batch):
-            wave = np.stack([crop_audio(dataset, c) for c in crops[i : i + batch]])
-            out.append(model(torch.from_numpy(wave)).numpy())
+            wave = torch.from_numpy(np.stack([crop_audio(dataset, c) for c in crops[i : i + batch]]))
+            out.append(model(wave.to(device or "cpu")).cpu().numpy())
     model.train()
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+
+
+def on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights as CPU tensors: a checkpoint written on a GPU loads anywhere."""
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
+def same_run(config: dict[str, Any]) -> dict[str, Any]:
+    """The config minus where it runs: a run may stop on a GPU machine and resume on a CPU one."""
+    return {k: v for k, v in config.items() if k != "device"}
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -152,17 +201,23 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(max(config.torch_threads, 1))
-    torch.use_deterministic_algorithms(True)
+    device = resolve_device(config.device)
+    configure_determinism(device)
 
     dataset = build_dataset(config.data, config.seed)
     if len(dataset.train) < config.batch_size:
         raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
     teacher_train = torch.from_numpy(cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress))
+    teacher_train = teacher_train.to(device)
     teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
     assets = load_assets(config.data.root() / config.data.augmentation)
     teacher_mean = teacher_train.mean(dim=0)
+    check_sequence_loss(config)
     live_teacher = live_teacher_for(config.loss.teacher_input)
-    labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long)
+    if live_teacher is not None:
+        live_teacher.to(device)
+    sequence_stride = config.student.frame_stride if config.loss.sequence_weight > 0 else 0
+    labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long, device=device)
     val_labels = np.array([c.label for c in dataset.val])
 
     s = config.student
@@ -175,6 +230,8 @@ def train(
     if copied:
         log(f"student initialised from GE2E: {', '.join(copied)}")
     head = AAMSoftmax(spec.embedding_dim, len(dataset.speakers), config.loss.margin, config.loss.scale)
+    model.to(device)
+    head.to(device)
     params = [*model.encoder.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
@@ -186,7 +243,7 @@ def train(
     ckpt_path = out_dir / CHECKPOINT
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state["config"] != config.to_dict():
+        if same_run(state["config"]) != same_run(config.to_dict()):
             raise ValueError(f"{ckpt_path} was written with another config; use a new --out or --restart")
         model.encoder.load_state_dict(state["encoder"])
         head.load_state_dict(state["head"])
@@ -198,8 +255,8 @@ def train(
         save_atomic(
             {
                 "config": config.to_dict(),
-                "encoder": model.encoder.state_dict(),
-                "head": head.state_dict(),
+                "encoder": on_cpu(model.encoder.state_dict()),
+                "head": on_cpu(head.state_dict()),
                 "optimizer": optimizer.state_dict(),
                 "step": step,
                 "history": history,
@@ -218,13 +275,20 @@ def train(
         assert order is not None
         idx = order[i * config.batch_size : (i + 1) * config.batch_size]
         rng = np.random.default_rng([config.seed, epoch, i])
-        wave = torch.from_numpy(make_batch(dataset, idx, rng, config, assets))
+        wave = torch.from_numpy(make_batch(dataset, idx, rng, config, assets)).to(device)
         lr = learning_rate(config, step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        target = teacher_train[idx] if live_teacher is None else teacher_on(live_teacher, wave)
-        emb = model(wave)
+        sequence = torch.zeros((), device=device)
+        if sequence_stride:
+            assert isinstance(live_teacher, WaveformEmbedder)
+            target, target_sequence = teacher_with_sequence(live_teacher, wave, sequence_stride)
+            emb, student_sequence = student_with_sequence(model, wave)
+            sequence = sequence_distillation(student_sequence, target_sequence)
+        else:
+            target = teacher_train[idx] if live_teacher is None else teacher_on(live_teacher, wave)
+            emb = model(wave)
         distill = cosine_distillation(emb, target)
         centered = centered_cosine_distillation(emb, target, teacher_mean)
         cls = head(emb, labels[idx])
@@ -234,6 +298,7 @@ def train(
             + config.loss.centered_weight * centered
             + config.loss.cls_weight * cls
             + config.loss.relation_weight * relation
+            + config.loss.sequence_weight * sequence
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -243,7 +308,12 @@ def train(
 
         entry = {"kind": "step", "step": step, "epoch": epoch, "lr": lr}
         entry.update(
-            loss=loss.item(), distill=distill.item(), centered=centered.item(), cls=cls.item(), relation=relation.item()
+            loss=loss.item(),
+            distill=distill.item(),
+            centered=centered.item(),
+            cls=cls.item(),
+            relation=relation.item(),
+            sequence=sequence.item(),
         )
         history.append(entry)
         bar.update(1)
@@ -254,7 +324,7 @@ def train(
         )
 
         if step % steps_per_epoch == 0:  # epoch end: validate on held-out speakers
-            val_emb = embed_clean(model, dataset, dataset.val)
+            val_emb = embed_clean(model, dataset, dataset.val, device)
             history.append(
                 {
                     "kind": "epoch",
@@ -284,7 +354,7 @@ def train(
             "format": "voiceflow-student-1",
             "spec": spec.to_dict(),
             "stft": STFT_MODE,
-            "encoder": model.encoder.state_dict(),
+            "encoder": on_cpu(model.encoder.state_dict()),
             "config": config.to_dict(),
             "speakers": dataset.speakers,
             "metrics": metrics,

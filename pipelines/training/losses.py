@@ -37,6 +37,18 @@ def relational_distillation(student: torch.Tensor, teacher: torch.Tensor) -> tor
     return gap[off_diagonal].pow(2).mean() if n > 1 else gap.sum() * 0.0
 
 
+def sequence_distillation(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean squared gap between student and teacher LSTM outputs at matching steps [B, steps, H].
+
+    The embedding is one 256-d target per 1.6 s crop; the teacher's output at every step is a
+    target per 30 ms, so the student copies *how* GE2E reads the audio, not only where it ends
+    up, which is what lets it generalise from a small training set to unseen meetings.
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student steps {tuple(student.shape)} do not match the teacher's {tuple(teacher.shape)}")
+    return (student - teacher).pow(2).mean()
+
+
 class AAMSoftmax(nn.Module):
     """ArcFace-style head over the labelled speakers; only used in training, never exported.
 

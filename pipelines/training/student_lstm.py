@@ -46,6 +46,10 @@ class PooledLSTMEncoder(nn.Module):
         self.linear = nn.Linear(hidden, embedding_dim)
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_sequence(mels)[0]
+
+    def forward_with_sequence(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embedding [B, D], the last layer's output at every step [B, steps, hidden])."""
         k = self.frame_stride
         if k > 1 and self.pooling == "mean":
             # Averaging power (not dropping frames) keeps every 10 ms of the window in the input.
@@ -54,9 +58,20 @@ class PooledLSTMEncoder(nn.Module):
             # "stack": k frames side by side, so the first layer can still weigh each 10 ms apart.
             steps = mels.shape[1] // k
             mels = mels[:, : steps * k].reshape(mels.shape[0], steps, k * N_MELS)
-        _, (hidden, _) = self.lstm(mels)
+        sequence, (hidden, _) = self.lstm(mels)
         raw = torch.relu(self.linear(hidden[-1]))
-        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12)
+        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12), sequence
+
+
+def at_student_steps(teacher_sequence: torch.Tensor, stride: int) -> torch.Tensor:
+    """The teacher's per-frame outputs [B, frames, H] at the frames where each student step ends.
+
+    Student step t has read frames [0, (t+1)*stride), so the teacher's state after frame
+    (t+1)*stride - 1 summarises exactly the same audio: a target for every step, not only
+    the last one (FitNets-style hints: ~50x more supervision per crop than the embedding).
+    """
+    steps = teacher_sequence.shape[1] // stride
+    return teacher_sequence[:, stride - 1 : steps * stride : stride]
 
 
 def copy_teacher_weights(encoder: PooledLSTMEncoder, teacher: nn.Module) -> list[str]:

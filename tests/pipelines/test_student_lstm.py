@@ -11,9 +11,11 @@ import torch
 
 from pipelines.export.checkpoint import export_checkpoint
 from pipelines.nn.ge2e import GE2EEncoder
-from pipelines.training.loop import build_student, initialise_student
+from pipelines.training.config import config_from_dict
+from pipelines.training.loop import build_student, check_sequence_loss, initialise_student
+from pipelines.training.losses import sequence_distillation
 from pipelines.training.student import StudentSpec, build_encoder
-from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
+from pipelines.training.student_lstm import PooledLSTMEncoder, at_student_steps, copy_teacher_weights
 from tests.pipelines.test_export import assert_onnx_matches_torch, speechlike, write_student_checkpoint
 
 SMALL_LSTM = StudentSpec(arch="lstm", frame_stride=3, lstm_layers=1, lstm_hidden=32)
@@ -143,3 +145,46 @@ def test_the_recurrent_preset_and_its_ablations_load() -> None:
         config = load_config(path)
         assert config.student.arch == "lstm" and config.student.init == "teacher", path.name
         build_encoder(StudentSpec.from_mapping(vars(config.student)))
+
+
+def test_teacher_sequence_targets_line_up_with_the_student_steps() -> None:
+    # A stride-1 student initialised from GE2E *is* GE2E: its per-step outputs must equal the
+    # teacher's at exactly the frames at_student_steps picks, and the loss must be zero there.
+    teacher = GE2EEncoder.pretrained()
+    student = PooledLSTMEncoder(frame_stride=1, layers=3, hidden=256)
+    copy_teacher_weights(student, teacher)
+    mels = torch.rand(2, 48, 40)
+    with torch.no_grad():
+        _, teacher_sequence = teacher.forward_with_sequence(mels)
+        emb, student_sequence = student.forward_with_sequence(mels)
+    assert float(sequence_distillation(student_sequence, at_student_steps(teacher_sequence, 1))) == 0.0
+    torch.testing.assert_close(emb, teacher(mels), rtol=0, atol=1e-6)
+    # stride 3 over 48 frames: 16 steps, ending after frames 2, 5, ..., 47
+    picked = at_student_steps(teacher_sequence, 3)
+    assert picked.shape == (2, 16, 256)
+    torch.testing.assert_close(picked[:, 0], teacher_sequence[:, 2])
+    torch.testing.assert_close(picked[:, -1], teacher_sequence[:, 47])
+
+
+def test_sequence_loss_refuses_misaligned_steps_and_grows_with_the_gap() -> None:
+    target = torch.zeros(2, 5, 4)
+    with pytest.raises(ValueError, match="do not match"):
+        sequence_distillation(torch.zeros(2, 6, 4), target)
+    assert float(sequence_distillation(torch.full((2, 5, 4), 0.5), target)) == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize(
+    ("student", "teacher_input", "error"),
+    [
+        ({"arch": "ecapa"}, "augmented", "student.arch 'lstm' with lstm_hidden 256"),
+        ({"arch": "lstm", "lstm_hidden": 128}, "augmented", "lstm_hidden 256"),
+        ({"arch": "lstm"}, "clean", "teacher_input 'augmented'"),
+    ],
+)
+def test_sequence_loss_needs_an_aligned_student_and_a_live_teacher(
+    student: dict[str, object], teacher_input: str, error: str
+) -> None:
+    config = config_from_dict({"student": student, "loss": {"sequence_weight": 1.0, "teacher_input": teacher_input}})
+    with pytest.raises(ValueError, match=error):
+        check_sequence_loss(config)
+    check_sequence_loss(config_from_dict({"student": student}))  # weight 0: nothing to check
