@@ -53,6 +53,7 @@ class StudentConfig:
     lstm_layers: int = 3
     lstm_hidden: int = 256
     pooling: str = "mean"  # lstm: "mean" (average the frames) or "stack" (concatenate them)
+    conv_frontend: int = 0  # lstm + stack: channels of a 10 ms convolution before stacking (0 = none)
     init: str = "random"  # "teacher": start from GE2E's weights wherever name and shape match (lstm)
 
 

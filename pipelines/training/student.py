@@ -40,6 +40,9 @@ class StudentSpec:
     lstm_layers: int = 3
     lstm_hidden: int = 256
     pooling: str = "mean"  # lstm: "mean" averages the frame_stride frames, "stack" concatenates them
+    # lstm + stack: channels of a convolution over the 10 ms frames before the stacking (0 = none);
+    # it starts as the identity, so the student starts exactly as the plain stacking one.
+    conv_frontend: int = 0
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -59,7 +62,12 @@ def build_encoder(spec: StudentSpec) -> nn.Module:
         from pipelines.training.student_lstm import PooledLSTMEncoder
 
         return PooledLSTMEncoder(
-            spec.frame_stride, spec.lstm_layers, spec.lstm_hidden, spec.embedding_dim, spec.pooling
+            spec.frame_stride,
+            spec.lstm_layers,
+            spec.lstm_hidden,
+            spec.embedding_dim,
+            spec.pooling,
+            conv_frontend=spec.conv_frontend,
         )
     raise ValueError(f"student arch must be 'ecapa' or 'lstm', not {spec.arch!r}")
 

@@ -188,3 +188,25 @@ def test_sequence_loss_needs_an_aligned_student_and_a_live_teacher(
     with pytest.raises(ValueError, match=error):
         check_sequence_loss(config)
     check_sequence_loss(config_from_dict({"student": student}))  # weight 0: nothing to check
+
+
+def test_conv_frontend_starts_as_the_plain_stacking_student() -> None:
+    plain = PooledLSTMEncoder(frame_stride=3, layers=1, hidden=16, pooling="stack")
+    with_conv = PooledLSTMEncoder(frame_stride=3, layers=1, hidden=16, pooling="stack", conv_frontend=64)
+    with_conv.load_state_dict({**with_conv.state_dict(), **plain.state_dict()})
+    mels = torch.rand(2, 161, 40)  # mel power is >= 0: the front end's ReLU passes the identity part
+    with torch.no_grad():
+        torch.testing.assert_close(with_conv(mels), plain(mels), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("pooling", "channels"), [("mean", 64), ("stack", 16)])
+def test_conv_frontend_needs_stacking_and_room_for_the_bands(pooling: str, channels: int) -> None:
+    with pytest.raises(ValueError, match="conv_frontend needs pooling 'stack'"):
+        PooledLSTMEncoder(frame_stride=3, layers=1, hidden=8, pooling=pooling, conv_frontend=channels)
+
+
+def test_conv_frontend_student_export_matches_torch(tmp_path: Path) -> None:
+    spec = StudentSpec(arch="lstm", frame_stride=3, lstm_layers=1, lstm_hidden=32, pooling="stack", conv_frontend=48)
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", spec)
+    onnx_path = export_checkpoint(checkpoint, tmp_path / "student.onnx").path
+    assert_onnx_matches_torch(checkpoint, onnx_path, [(1, 25600), (3, 17000)])
