@@ -12,8 +12,8 @@ from __future__ import annotations
 import multiprocessing as mp
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult, Pool
 
 import numpy as np
 
@@ -58,30 +58,44 @@ def _build(step: int) -> Batch:
     return _MAKER(step)
 
 
+def worker_start_method() -> str:
+    """forkserver where the platform has it, else spawn; never a plain fork.
+
+    A plain fork copies the parent mid-flight: with torch's or BLAS's thread pools running (a
+    trainer, or a test process that ran torch before), a child can inherit a lock held by a thread
+    that does not exist in it and die or hang on its first FFT. That hung the suite once (a worker
+    died, the pool waited forever for its batch). Workers started from a clean server cost one
+    pickled copy of the voices each and a second of imports, and they cannot inherit a CUDA context.
+    """
+    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+
+
 class BatchStream:
     """Batches start..stop-1 in order; with `workers` > 0 built by a process pool that stays at
     most `prefetch` (default 2 per worker) steps ahead, so memory stays bounded on long runs.
 
-    The pool is started (and the first batches queued) in the constructor, by fork where the
-    platform has it: workers inherit the loaded voices instead of each receiving a pickled copy.
-    Construct it before CUDA is initialised (the trainer does): a forked child must not inherit
-    a CUDA context, and these children never touch torch.
+    The pool is started (and the first batches queued) in the constructor. A worker that dies
+    makes the next batch raise BrokenProcessPool instead of waiting for it forever.
     """
 
     def __init__(self, maker: BatchMaker, start: int, stop: int, workers: int = 0, prefetch: int | None = None) -> None:
         self.maker, self.next_step, self.stop = maker, start, stop
         self.ahead = max(prefetch if prefetch is not None else 2 * workers, 1)
-        self.pending: deque[AsyncResult[Batch]] = deque()
-        self.pool: Pool | None = None
+        self.pending: deque[Future[Batch]] = deque()
+        self.pool: ProcessPoolExecutor | None = None
         if workers > 0:
-            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-            self.pool = mp.get_context(method).Pool(workers, initializer=_init_worker, initargs=(maker,))
+            self.pool = ProcessPoolExecutor(
+                workers,
+                mp_context=mp.get_context(worker_start_method()),
+                initializer=_init_worker,
+                initargs=(maker,),
+            )
             self._fill()
 
     def _fill(self) -> None:
         assert self.pool is not None
         while self.next_step < self.stop and len(self.pending) < self.ahead:
-            self.pending.append(self.pool.apply_async(_build, (self.next_step,)))
+            self.pending.append(self.pool.submit(_build, self.next_step))
             self.next_step += 1
 
     def __iter__(self) -> Iterator[Batch]:
@@ -96,15 +110,14 @@ class BatchStream:
         self._fill()
         if not self.pending:
             raise StopIteration
-        batch = self.pending.popleft().get()
+        batch = self.pending.popleft().result()
         self._fill()
         return batch
 
     def close(self) -> None:
         """Stop the workers; batches still queued (an early stop, Ctrl-C) are not needed."""
         if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+            self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
 
     def __enter__(self) -> BatchStream:

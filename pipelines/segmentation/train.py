@@ -304,7 +304,7 @@ def train(
         raise ValueError(f"{ckpt_path} was written with another config; use a new out dir or --restart")
     step = int(state["step"]) if state is not None else 0
     stop_at = config.steps if max_steps is None else min(config.steps, max_steps)
-    # Workers fork here, before the model (and CUDA) exist.
+    # Workers start here (from a clean forkserver process: they never see the model or CUDA).
     stream = BatchStream(maker, step, stop_at, workers=config.data.workers)
 
     torch.manual_seed(config.seed)
