@@ -1,0 +1,108 @@
+"""Per-window cost of reading GE2E in K staggered segments instead of once per window.
+
+Prints figures only (never asserts). The engine embeds 1.6 s windows every 0.2 s; the bundled
+GE2E reads each window from scratch (every 10 ms frame 8 times). A staggered reader runs the same
+network over R = 1.6 K / (K - 1) s segments starting every R / K s and reads each window off the
+per-frame output of one segment (scripts/stateful_ge2e_probe.py has the DER side), so every frame
+is read K times. Both are timed here in onnxruntime on one intra-op thread over the same minute of
+audio, interleaved over rounds, median reported; the reader's graph is GE2E's (weights do not
+change its cost).
+
+    .venv/bin/python benchmarks/bench_staggered_reader.py [--streams 2 3 4] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from pipelines.export.onnx_export import export_waveform_model
+from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
+from voiceflow.embedding import EmbeddingModel, open_session
+
+SAMPLE_RATE = 16000
+WINDOW = round(1.6 * SAMPLE_RATE)
+STEP = round(0.2 * SAMPLE_RATE)
+MEL_HOP = 160
+AUDIO_SECONDS = 60.0
+BATCH = 32
+
+
+class FrameReader(torch.nn.Module):
+    """waveform [B, T] -> GE2E's normalised embedding at every 10 ms frame [B, frames, 256]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv")
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        encoder = self.model.encoder
+        assert isinstance(encoder, GE2EEncoder)
+        sequence, _ = encoder.lstm(self.model.frontend(waveform))
+        raw = torch.relu(encoder.linear(sequence))
+        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=-1, keepdim=True), min=1e-12)
+
+
+def windowed_seconds(model: EmbeddingModel, audio: np.ndarray, ends: np.ndarray) -> float:
+    t0 = time.perf_counter()
+    for i in range(0, len(ends), BATCH):
+        model.embed(np.stack([audio[e - WINDOW : e] for e in ends[i : i + BATCH]]))
+    return time.perf_counter() - t0
+
+
+def staggered_seconds(session: ort.InferenceSession, audio: np.ndarray, ends: np.ndarray, streams: int) -> float:
+    length = round(WINDOW * streams / (streams - 1))
+    hop = round(WINDOW / (streams - 1))
+    t0 = time.perf_counter()
+    starts = ((ends - WINDOW) // hop) * hop
+    segment_starts = np.unique(starts)
+    out = np.empty((len(ends), 256), dtype=np.float32)
+    for i in range(0, len(segment_starts), BATCH):
+        chunk = segment_starts[i : i + BATCH]
+        frames = session.run(None, {"waveform": np.stack([audio[s : s + length] for s in chunk])})[0]
+        for row, s in enumerate(chunk):
+            mine = np.flatnonzero(starts == s)
+            out[mine] = frames[row, (ends[mine] - s) // MEL_HOP]
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    longest = max(round(WINDOW * k / (k - 1)) for k in args.streams)
+    audio = (rng.standard_normal(round(AUDIO_SECONDS * SAMPLE_RATE) + longest) * 0.05).astype(np.float32)
+    ends = np.arange(WINDOW, round(AUDIO_SECONDS * SAMPLE_RATE) + 1, STEP)
+    windowed = EmbeddingModel.load(threads=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "frame_reader.onnx"
+        export_waveform_model(FrameReader(), path, 2.4, "frames", {0: "batch", 1: "frames"})
+        reader = open_session(path, 1, "frame reader")
+        for k in args.streams:  # warm-up
+            staggered_seconds(reader, audio, ends[:40], k)
+        windowed_seconds(windowed, audio, ends[:40])
+        times: dict[str, list[float]] = {}
+        for _ in range(args.rounds):
+            times.setdefault("windowed", []).append(windowed_seconds(windowed, audio, ends) / len(ends) * 1000)
+            for k in args.streams:
+                ms = staggered_seconds(reader, audio, ends, k) / len(ends) * 1000
+                times.setdefault(f"{k} streams", []).append(ms)
+    base = float(np.median(times["windowed"]))
+    print(f"{len(ends)} windows (1.6 s every 0.2 s over {AUDIO_SECONDS:.0f} s), batches of {BATCH}, one thread")
+    print(f"{'reading':<22} {'ms/window':>10} {'p10':>7} {'p90':>7} {'speed-up':>9}")
+    for name, values in times.items():
+        med = float(np.median(values))
+        p10, p90 = np.percentile(values, [10, 90])
+        print(f"{name:<22} {med:10.3f} {p10:7.3f} {p90:7.3f} {base / med:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
