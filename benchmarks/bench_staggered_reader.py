@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import torch
 
+from pipelines.export.frame_reader import FRAMES_OUTPUT, FrameReader
 from pipelines.export.onnx_export import export_waveform_model
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.embedding import EmbeddingModel, open_session
+from voiceflow.staggered import read_staggered
 
 SAMPLE_RATE = 16000
 WINDOW = round(1.6 * SAMPLE_RATE)
@@ -32,21 +33,6 @@ STEP = round(0.2 * SAMPLE_RATE)
 MEL_HOP = 160
 AUDIO_SECONDS = 60.0
 BATCH = 32
-
-
-class FrameReader(torch.nn.Module):
-    """waveform [B, T] -> GE2E's normalised embedding at every 10 ms frame [B, frames, 256]."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.model = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv")
-
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        encoder = self.model.encoder
-        assert isinstance(encoder, GE2EEncoder)
-        sequence, _ = encoder.lstm(self.model.frontend(waveform))
-        raw = torch.relu(encoder.linear(sequence))
-        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=-1, keepdim=True), min=1e-12)
 
 
 def windowed_seconds(model: EmbeddingModel, audio: np.ndarray, ends: np.ndarray) -> float:
@@ -57,18 +43,11 @@ def windowed_seconds(model: EmbeddingModel, audio: np.ndarray, ends: np.ndarray)
 
 
 def staggered_seconds(session: ort.InferenceSession, audio: np.ndarray, ends: np.ndarray, streams: int) -> float:
-    length = round(WINDOW * streams / (streams - 1))
-    hop = round(WINDOW / (streams - 1))
+    def frames_of(segments: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {"waveform": segments})[0])
+
     t0 = time.perf_counter()
-    starts = ((ends - WINDOW) // hop) * hop
-    segment_starts = np.unique(starts)
-    out = np.empty((len(ends), 256), dtype=np.float32)
-    for i in range(0, len(segment_starts), BATCH):
-        chunk = segment_starts[i : i + BATCH]
-        frames = session.run(None, {"waveform": np.stack([audio[s : s + length] for s in chunk])})[0]
-        for row, s in enumerate(chunk):
-            mine = np.flatnonzero(starts == s)
-            out[mine] = frames[row, (ends[mine] - s) // MEL_HOP]
+    read_staggered(frames_of, audio, ends, WINDOW, streams, MEL_HOP, BATCH)
     return time.perf_counter() - t0
 
 
@@ -84,7 +63,8 @@ def main() -> None:
     windowed = EmbeddingModel.load(threads=1)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "frame_reader.onnx"
-        export_waveform_model(FrameReader(), path, 2.4, "frames", {0: "batch", 1: "frames"})
+        ge2e = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv")
+        export_waveform_model(FrameReader(ge2e), path, 2.4, FRAMES_OUTPUT, {0: "batch", 1: "frames"})
         reader = open_session(path, 1, "frame reader")
         for k in args.streams:  # warm-up
             staggered_seconds(reader, audio, ends[:40], k)

@@ -39,6 +39,12 @@ def _register_export(subparsers: Any) -> None:
     )
     p.add_argument("checkpoint", nargs="?", help="model.pt (or checkpoint.pt) written by `voiceflow train`")
     p.add_argument("--pretrained", choices=["ge2e"], help="export a pretrained model instead of a checkpoint")
+    p.add_argument(
+        "--streams",
+        type=int,
+        help="export a stride-1 recurrent model with a per-frame output, read by the engine in K staggered "
+        "streams (see scripts/staggered_finetune.py)",
+    )
     p.add_argument("--out", required=True, help="ONNX file to write (metadata goes to the same name .json)")
     p.add_argument("--quantize", choices=["int8"], help="INT8 weights via onnxruntime.quantization")
     p.set_defaults(handler=_export)
@@ -133,15 +139,15 @@ def _export(args: argparse.Namespace) -> int:
         from pipelines.segmentation.export import export_segmentation_checkpoint, is_segmentation_checkpoint
 
         if is_segmentation_checkpoint(Path(args.checkpoint)):
-            if args.quantize:
-                print("error: --quantize is not supported for segmentation models", file=sys.stderr)
+            if args.quantize or args.streams:
+                print("error: --quantize/--streams are not supported for segmentation models", file=sys.stderr)
                 return 2
             result = export_segmentation_checkpoint(Path(args.checkpoint), Path(args.out))
             print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
             return 0
     if args.pretrained:
-        if args.quantize:
-            print("error: --quantize applies to trained checkpoints", file=sys.stderr)
+        if args.quantize or args.streams:
+            print("error: --quantize and --streams apply to trained checkpoints", file=sys.stderr)
             return 2
         from pipelines.export.ge2e import export_ge2e
 
@@ -149,7 +155,7 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     from pipelines.export.checkpoint import export_checkpoint
 
-    result = export_checkpoint(Path(args.checkpoint), Path(args.out), args.quantize)
+    result = export_checkpoint(Path(args.checkpoint), Path(args.out), args.quantize, args.streams)
     print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
     return 0
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipelines.export.frame_reader import FrameReader
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, load_assets
 from pipelines.training.config import AugmentConfig, DataConfig
@@ -37,15 +38,6 @@ MEL_HOP = 160
 
 def segment_samples(streams: int) -> int:
     return round(WINDOW * streams / (streams - 1))
-
-
-def frame_embeddings(model: WaveformEmbedder, wave: torch.Tensor) -> torch.Tensor:
-    """[B, samples] -> [B, frames, 256]: GE2E's head on every frame of its last LSTM layer."""
-    encoder = model.encoder
-    assert isinstance(encoder, GE2EEncoder)
-    sequence, _ = encoder.lstm(model.frontend(wave))
-    raw = torch.relu(encoder.linear(sequence))
-    return raw / raw.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
 def draw_segments(
@@ -70,7 +62,7 @@ def pairs(
     student: WaveformEmbedder, teacher: WaveformEmbedder, wave: torch.Tensor, ends: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(student readouts, teacher window embeddings) for every segment x window end."""
-    frames = frame_embeddings(student, wave)[:, torch.as_tensor(ends // MEL_HOP)]  # [B, E, 256]
+    frames = FrameReader(student)(wave)[:, torch.as_tensor(ends // MEL_HOP)]  # [B, E, 256]
     windows = torch.stack([wave[:, e - WINDOW : e] for e in ends], dim=1).reshape(-1, WINDOW)
     with torch.no_grad():
         target = teacher(windows).reshape(len(wave), len(ends), -1)

@@ -23,50 +23,33 @@ import argparse
 import numpy as np
 import torch
 
+from pipelines.export.frame_reader import FrameReader
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.clustering.offline import cluster_embeddings
 from voiceflow.evaluation import evaluate_sets, load_dev_sets
-from voiceflow.pipeline import FRAME_SECONDS, Diarizer, absorb_short_turns, assign_frames, plan_windows, window_samples
+from voiceflow.pipeline import (
+    FRAME_SECONDS,
+    Diarizer,
+    absorb_short_turns,
+    assign_frames,
+    plan_windows,
+    window_ends,
+    window_samples,
+)
 from voiceflow.segments import Segment, frames_to_segments
+from voiceflow.staggered import FramesFn, read_staggered
 
 SAMPLE_RATE = 16000
 MEL_HOP_SAMPLES = 160  # GE2E's 10 ms frames
-VAD_FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)
-WINDOW_SECONDS = 1.6
+WINDOW_SAMPLES = round(1.6 * SAMPLE_RATE)
 
 
-def stateful_embeddings(model: WaveformEmbedder, encoder: GE2EEncoder, audio: np.ndarray) -> np.ndarray:
-    """One embedding per 10 ms frame: GE2E's head on its last LSTM layer, state never reset."""
-    with torch.no_grad():
-        sequence, _ = encoder.lstm(model.frontend(torch.from_numpy(audio[None].astype(np.float32))))
-        raw = torch.relu(encoder.linear(sequence[0]))
-        return (raw / raw.norm(dim=1, keepdim=True).clamp(min=1e-12)).numpy()
+def torch_frames(reader: FrameReader) -> FramesFn:
+    def frames_of(segments: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return reader(torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))).numpy()
 
-
-def serving_segment_starts(ends: np.ndarray, streams: int) -> np.ndarray:
-    """For window ends (samples), the start of the segment each is read from (K staggered streams).
-
-    Streams reset every R = 1.6 K / (K - 1) s, staggered by R / K: together, a segment of length R
-    starts every R / K s, and a window is read from the latest one starting >= 1.6 s before its end.
-    """
-    hop = round(WINDOW_SECONDS * SAMPLE_RATE / (streams - 1))
-    latest = np.maximum(ends - round(WINDOW_SECONDS * SAMPLE_RATE), 0)
-    return (latest // hop) * hop
-
-
-def staggered_embeddings(
-    model: WaveformEmbedder, encoder: GE2EEncoder, audio: np.ndarray, ends: np.ndarray, streams: int
-) -> np.ndarray:
-    """Each window's embedding read off the per-frame output of its serving segment."""
-    length = round(WINDOW_SECONDS * SAMPLE_RATE * streams / (streams - 1))
-    starts = serving_segment_starts(ends, streams)
-    out = np.zeros((len(ends), 256), dtype=np.float32)
-    for start in np.unique(starts):
-        segment = audio[start : start + length]
-        per_frame = stateful_embeddings(model, encoder, segment)
-        mine = np.flatnonzero(starts == start)
-        out[mine] = per_frame[np.minimum((ends[mine] - start) // MEL_HOP_SAMPLES, len(per_frame) - 1)]
-    return out
+    return frames_of
 
 
 def main() -> int:
@@ -81,7 +64,7 @@ def main() -> int:
     encoder = GE2EEncoder.pretrained()
     if args.checkpoint:
         encoder.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=False)["encoder"])
-    model = WaveformEmbedder(encoder, stft="conv").eval()
+    frames_of = torch_frames(FrameReader(WaveformEmbedder(encoder, stft="conv")).eval())
     diarizer = Diarizer()
     reader = args.checkpoint or "GE2E"
     sets = load_dev_sets()
@@ -98,12 +81,12 @@ def main() -> int:
             if len(plan.starts) == 0:
                 return []
             window = window_samples(audio, plan)
-            ends = np.minimum((plan.starts + plan.frames_per_window) * VAD_FRAME_SAMPLES, len(audio))
-            if streams == 0:
-                per_frame = stateful_embeddings(model, encoder, audio)
-                embeddings = per_frame[np.minimum(ends // MEL_HOP_SAMPLES - 1, len(per_frame) - 1)]
+            ends = window_ends(len(audio), plan)
+            if streams == 0:  # one segment: the whole recording
+                per_frame = frames_of(audio[None])[0]
+                embeddings = per_frame[np.minimum(ends // MEL_HOP_SAMPLES, len(per_frame) - 1)]
             else:
-                embeddings = staggered_embeddings(model, encoder, audio, ends, streams)
+                embeddings = read_staggered(frames_of, audio, ends, WINDOW_SAMPLES, streams, MEL_HOP_SAMPLES)
             windowed = diarizer.embedding_model.embed_batched(window)
             cosines.setdefault(set_name, []).append(float(np.mean(np.sum(windowed * embeddings, axis=1))))
             labels = cluster_embeddings(embeddings, diarizer.config.clustering)

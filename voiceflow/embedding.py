@@ -102,6 +102,8 @@ class EmbeddingModel:
         meta_path = model_path.with_suffix(".json")
         metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         model = cls(model_path, session, file_sha256(model_path), metadata)
+        if model.streams and (model.streams < 2 or len(outputs[0].shape) != 3):
+            raise ModelError(f"{model_path}: 'streams' needs a per-frame output [batch, frames, dim] and K >= 2")
         model.embed(np.zeros((1, 16000), dtype=np.float32))  # warm up and prove it runs
         model.background_mean = _load_background(background_path(model_path), model.dimension)
         return model
@@ -114,13 +116,37 @@ class EmbeddingModel:
     def input_name(self) -> str:
         return str(self.session.get_inputs()[0].name)
 
+    @property
+    def frame_hop(self) -> int:
+        """Samples between a per-frame model's output frames (GE2E's 10 ms)."""
+        value = self.metadata.get("frame_hop_samples", 160)
+        return int(value) if isinstance(value, int | float | str) else 160
+
+    @property
+    def streams(self) -> int:
+        """K for a model exported to be read in staggered streams (voiceflow.staggered); 0 otherwise."""
+        value = self.metadata.get("streams", 0)
+        return int(value) if isinstance(value, int | float | str) else 0
+
+    def frames(self, segments: np.ndarray) -> np.ndarray:
+        """segments [B, T] -> per-frame embeddings [B, frames, D] (models with a per-frame output)."""
+        batch = np.ascontiguousarray(segments, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] < 400:
+            raise ValueError(f"segments must be [batch, samples>=400], got {batch.shape}")
+        raw = np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        if raw.ndim != 3:
+            raise ModelError(f"{self.path}: has no per-frame output (export it with --streams)")
+        return l2_normalize(raw)
+
     def embed(self, windows: np.ndarray) -> np.ndarray:
-        """windows [B, T] float32 16 kHz -> L2-normalised embeddings [B, D]."""
+        """windows [B, T] float32 16 kHz -> L2-normalised embeddings [B, D].
+
+        A per-frame model's embedding of a window is its last frame: the state after reading it all."""
         batch = np.ascontiguousarray(windows, dtype=np.float32)
         if batch.ndim != 2 or batch.shape[1] < 400:
             raise ValueError(f"windows must be [batch, samples>=400], got {batch.shape}")
-        raw = self.session.run(None, {self.input_name: batch})[0]
-        return l2_normalize(np.asarray(raw, dtype=np.float32))
+        raw = np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        return l2_normalize(raw[:, -1] if raw.ndim == 3 else raw)
 
     def embed_batched(
         self,

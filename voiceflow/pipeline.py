@@ -21,6 +21,7 @@ from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
 from voiceflow.segments import Segment, frames_to_segments, merge_per_speaker, speaker_label
+from voiceflow.staggered import read_staggered
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 ProgressCallback = Callable[[int, int], None]
@@ -162,6 +163,31 @@ def absorb_short_turns(frame_labels: np.ndarray, min_frames: int) -> np.ndarray:
     return out
 
 
+def window_ends(n_samples: int, plan: WindowPlan) -> np.ndarray:
+    """Where each planned window ends, in samples (the same windows window_samples cuts)."""
+    frame_samples = round(FRAME_SECONDS * SAMPLE_RATE)
+    length = plan.frames_per_window * frame_samples
+    last_start = max(n_samples, length) - length
+    return np.minimum(plan.starts.astype(np.int64) * frame_samples, last_start) + length
+
+
+def embed_plan(
+    model: EmbeddingModel,
+    audio: np.ndarray,
+    plan: WindowPlan,
+    batch_size: int = 32,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """The plan's window embeddings: cut window by window, or read off staggered segments when the
+    model was exported for that (voiceflow.staggered)."""
+    if not model.streams:
+        return model.embed_batched(LazyWindows(audio, plan), batch_size, progress)
+    length = plan.frames_per_window * round(FRAME_SECONDS * SAMPLE_RATE)
+    padded = audio if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+    ends = window_ends(len(audio), plan)
+    return read_staggered(model.frames, padded, ends, length, model.streams, model.frame_hop, batch_size, progress)
+
+
 class Diarizer:
     """The offline pipeline; also the factory of streaming sessions with the same models."""
 
@@ -199,8 +225,7 @@ class Diarizer:
         plan = plan_windows(mask, self.config)
         if len(plan.starts) == 0:
             return []
-        windows = LazyWindows(audio, plan)
-        embeddings = self.embedding_model.embed_batched(windows, self.config.embed_batch_size, progress)
+        embeddings = embed_plan(self.embedding_model, audio, plan, self.config.embed_batch_size, progress)
         labels = cluster_embeddings(embeddings, self.config.clustering, num_speakers, min_speakers, max_speakers)
         # The votes serve twice: each frame's speaker, and the runner-up where two talk at once.
         votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)

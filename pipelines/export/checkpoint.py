@@ -76,22 +76,35 @@ def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> 
     }
 
 
-def export_checkpoint(checkpoint: Path, out: Path, quantize: str | None = None) -> ExportResult:
+def export_checkpoint(
+    checkpoint: Path, out: Path, quantize: str | None = None, streams: int | None = None
+) -> ExportResult:
     """Export a student checkpoint to `out` (+ `out`.json metadata); INT8 when quantize='int8'.
 
     With --quantize the file at `out` is the quantized model (what gets served); the float
-    model it was made from is kept beside it as `<stem>.fp32.onnx` for comparison.
+    model it was made from is kept beside it as `<stem>.fp32.onnx` for comparison. With
+    `streams` K (a stride-1 recurrent model) the output is per frame and the engine reads it in K
+    staggered streams (voiceflow.staggered).
     """
+    from pipelines.export.frame_reader import FRAMES_OUTPUT, FrameReader
     from pipelines.export.quantize import quantize_int8
 
     state = load_checkpoint(checkpoint)
     out = Path(out)
     if quantize not in (None, "int8"):
         raise ValueError(f"unsupported quantization {quantize!r} (only int8)")
+    if streams is not None and (streams < 2 or quantize):
+        raise ValueError("--streams needs K >= 2 and a float export")
     float_path = out.with_name(out.stem + ".fp32.onnx") if quantize else out
-    sha = export_waveform_model(student_from_checkpoint(state), float_path)
+    if streams is None:
+        sha = export_waveform_model(student_from_checkpoint(state), float_path)
+    else:
+        reader = FrameReader(student_from_checkpoint(state))
+        sha = export_waveform_model(reader, float_path, 2.4, FRAMES_OUTPUT, {0: "batch", 1: "frames"})
     if quantize:
         sha = quantize_int8(float_path, out)
     meta = student_metadata(state, sha, quantize)
+    if streams is not None:
+        meta.update(readout="frames", streams=streams, frame_hop_samples=160)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return ExportResult(out, sha, meta)

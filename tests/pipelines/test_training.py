@@ -66,7 +66,9 @@ def test_end_to_end_train_evaluate_export_diarize(tiny_run, shared_data: Path, t
     import argparse
 
     rc = _export(
-        argparse.Namespace(checkpoint=str(tiny_run.model_path), pretrained=None, out=str(onnx_path), quantize=None)
+        argparse.Namespace(
+            checkpoint=str(tiny_run.model_path), pretrained=None, out=str(onnx_path), quantize=None, streams=None
+        )
     )
     assert rc == 0 and onnx_path.is_file()
     meta = json.loads(onnx_path.with_suffix(".json").read_text())

@@ -1,0 +1,115 @@
+"""Per-frame export (`voiceflow export --streams K`) and the engine reading it in staggered streams."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines.export.checkpoint import export_checkpoint, load_checkpoint, student_from_checkpoint
+from pipelines.export.frame_reader import FrameReader
+from pipelines.nn.ge2e import GE2EEncoder
+from pipelines.training.student import StudentSpec
+from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
+from tests.pipelines.test_export import speechlike, write_student_checkpoint
+from voiceflow.embedding import EmbeddingModel, ModelError
+from voiceflow.pipeline import DiarizationConfig, embed_plan, plan_windows, window_ends, window_samples
+from voiceflow.staggered import segment_layout, serving_starts
+
+STRIDE_ONE = StudentSpec(arch="lstm", frame_stride=1, lstm_layers=1, lstm_hidden=32)
+
+
+def ge2e_as_student(path: Path) -> Path:
+    """GE2E's own weights as a stride-1 recurrent student checkpoint (what staggered fine-tuning starts from)."""
+    encoder = PooledLSTMEncoder(frame_stride=1, layers=3, hidden=256)
+    copy_teacher_weights(encoder, GE2EEncoder.pretrained())
+    spec = StudentSpec(arch="lstm", frame_stride=1, lstm_layers=3, lstm_hidden=256)
+    torch.save(
+        {"format": "voiceflow-student-1", "spec": spec.to_dict(), "stft": "conv", "encoder": encoder.state_dict(),
+         "config": {"name": "ge2e-frames", "data": {"crop_seconds": 1.6}}, "metrics": {}},
+        path,
+    )
+    return path
+
+
+def test_per_frame_export_matches_torch_and_its_last_frame_is_the_window_embedding(tmp_path: Path) -> None:
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
+    result = export_checkpoint(checkpoint, tmp_path / "frames.onnx", streams=3)
+    meta = json.loads((tmp_path / "frames.json").read_text())
+    assert (meta["readout"], meta["streams"], meta["frame_hop_samples"]) == ("frames", 3, 160)
+    model = EmbeddingModel.load(result.path)
+    reader = FrameReader(student_from_checkpoint(load_checkpoint(checkpoint)))
+    for batch, samples in ((1, 25600), (3, 38400), (2, 17000)):
+        x = speechlike(batch, samples, seed=batch)
+        with torch.no_grad():
+            expected = reader(torch.from_numpy(x)).numpy()
+        got = model.frames(x)
+        assert got.shape == (batch, samples // 160 + 1, 256)
+        np.testing.assert_allclose(got, expected, atol=2e-5)
+        # read as a window model, a per-frame model gives the embedding after the whole window
+        window_model = export_checkpoint(checkpoint, tmp_path / "window.onnx")
+        np.testing.assert_allclose(model.embed(x), EmbeddingModel.load(window_model.path).embed(x), atol=2e-5)
+
+
+@pytest.mark.parametrize(
+    ("spec", "streams", "quantize", "error"),
+    [
+        (StudentSpec(arch="lstm", frame_stride=3, lstm_layers=1, lstm_hidden=32), 3, None, "stride-1"),
+        (StudentSpec(channels=32, blocks=1), 3, None, "recurrent encoder"),
+        (STRIDE_ONE, 1, None, "K >= 2"),
+        (STRIDE_ONE, 3, "int8", "float export"),
+    ],
+)
+def test_per_frame_exports_that_cannot_be_read_in_streams_are_refused(
+    tmp_path: Path, spec: StudentSpec, streams: int, quantize: str | None, error: str
+) -> None:
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", spec)
+    with pytest.raises(ValueError, match=error):
+        export_checkpoint(checkpoint, tmp_path / "x.onnx", quantize, streams)
+
+
+def test_a_window_model_claiming_streams_or_asked_for_frames_fails_clearly(tmp_path: Path) -> None:
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
+    path = export_checkpoint(checkpoint, tmp_path / "window.onnx").path
+    with pytest.raises(ModelError, match="no per-frame output"):
+        EmbeddingModel.load(path).frames(speechlike(1, 25600))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps({**meta, "streams": 3}))
+    with pytest.raises(ModelError, match="per-frame output"):
+        EmbeddingModel.load(path)
+
+
+def test_the_engine_reads_each_window_off_its_serving_segment(tmp_path: Path) -> None:
+    path = export_checkpoint(ge2e_as_student(tmp_path / "ge2e.pt"), tmp_path / "ge2e-frames.onnx", streams=3).path
+    model = EmbeddingModel.load(path)
+    audio = speechlike(1, 16000 * 9)[0]
+    mask = np.ones(len(audio) // 512, dtype=bool)
+    plan = plan_windows(mask, DiarizationConfig())
+    got = embed_plan(model, audio, plan)
+    ends = window_ends(len(audio), plan)
+    length, hop = segment_layout(25600, 3)
+    starts = serving_starts(ends, 25600, hop)
+    for i in (0, len(ends) // 2, len(ends) - 1):  # the same frame, computed by hand
+        frames = model.frames(audio[None, starts[i] : starts[i] + length])
+        np.testing.assert_allclose(got[i], frames[0, (ends[i] - starts[i]) // 160], atol=1e-5)
+    # a window whose segment starts where it starts differs from reading it alone only in the
+    # 12.5 ms its last STFT frame sees past its end; with GE2E's weights that is invisible
+    windowed = model.embed(window_samples(audio, plan))
+    aligned = ends - starts == 25600
+    assert aligned.sum() >= 2  # windows start on a 96 ms grid, segments every 0.8 s: aligned every 4.8 s
+    assert float(np.min(np.sum(got[aligned] * windowed[aligned], axis=1))) > 0.99
+    # the rest carry up to 0.8 s of extra history: still close for GE2E's own weights
+    assert float(np.mean(np.sum(got * windowed, axis=1))) > 0.8
+
+
+def test_export_cli_streams_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from voiceflow.cli.main import main
+
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "f.onnx"), "--streams", "3"]) == 0
+    assert EmbeddingModel.load(tmp_path / "f.onnx").streams == 3
+    assert main(["export", "--pretrained", "ge2e", "--out", str(tmp_path / "g.onnx"), "--streams", "3"]) == 2
+    assert "--streams apply to trained checkpoints" in capsys.readouterr().err

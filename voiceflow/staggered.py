@@ -1,0 +1,78 @@
+"""Reading a per-frame embedding model in K staggered streams instead of once per window.
+
+The offline pipeline embeds 1.6 s windows every 0.2 s, so a window model reads every frame eight
+times. A model exported with a per-frame output (`voiceflow export --streams K`) is instead run
+over segments of R = W K / (K - 1) samples starting every R / K (K streams, each reset every R,
+staggered by R / K), and each window is read off the frame at its end in the latest segment that
+starts at least W before that end. A window then sees less than W / (K - 1) of audio before it,
+every frame is read K times, and the front end runs once per segment. The model must have been
+trained for that reading (scripts/staggered_finetune.py); docs/pipelines.md has the numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+FramesFn = Callable[[np.ndarray], np.ndarray]  # [B, samples] -> [B, frames, D], L2-normalised
+
+
+def segment_layout(window: int, streams: int) -> tuple[int, int]:
+    """(segment length, segment hop) in samples for K streams over windows of `window` samples."""
+    if streams < 2:
+        raise ValueError(f"staggered reading needs at least 2 streams, not {streams}")
+    if window < 1:
+        raise ValueError(f"window must be a positive number of samples, not {window}")
+    hop = max(1, round(window / (streams - 1)))
+    return window + hop, hop
+
+
+def serving_starts(window_ends: np.ndarray, window: int, hop: int) -> np.ndarray:
+    """Start of the segment each window is read from: the latest grid point >= `window` before its end."""
+    earliest = np.maximum(np.asarray(window_ends, dtype=np.int64) - window, 0)
+    return (earliest // hop) * hop
+
+
+def read_staggered(
+    frames_of: FramesFn,
+    audio: np.ndarray,
+    window_ends: np.ndarray,
+    window: int,
+    streams: int,
+    frame_hop: int,
+    batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """One embedding per window end (samples into `audio`), read off staggered segments.
+
+    Segments are run in batches of equal length (only the last few of a file are shorter), and
+    only segments that serve a window are run, so VAD-gated windows skip silence here too.
+    """
+    ends = np.asarray(window_ends, dtype=np.int64)
+    if len(ends) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    if ends.min() < 1 or ends.max() > len(audio):
+        raise ValueError("window ends must lie inside the audio")
+    length, hop = segment_layout(window, streams)
+    starts = serving_starts(ends, window, hop)
+    segments = np.unique(starts)
+    lengths = np.minimum(length, len(audio) - segments)
+    out: np.ndarray | None = None
+    done = 0
+    for size in np.unique(lengths):
+        group = segments[lengths == size]
+        for i in range(0, len(group), batch_size):
+            chunk = group[i : i + batch_size]
+            frames = frames_of(np.stack([audio[s : s + size] for s in chunk]).astype(np.float32))
+            if out is None:
+                out = np.zeros((len(ends), frames.shape[-1]), dtype=np.float32)
+            for row, start in enumerate(chunk):
+                mine = np.flatnonzero(starts == start)
+                index = np.minimum((ends[mine] - start) // frame_hop, frames.shape[1] - 1)
+                out[mine] = frames[row, index]
+                done += len(mine)
+            if progress is not None:
+                progress(done, len(ends))
+    assert out is not None
+    return out
