@@ -113,3 +113,24 @@ def test_export_cli_streams_flag(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert EmbeddingModel.load(tmp_path / "f.onnx").streams == 3
     assert main(["export", "--pretrained", "ge2e", "--out", str(tmp_path / "g.onnx"), "--streams", "3"]) == 2
     assert "--streams apply to trained checkpoints" in capsys.readouterr().err
+
+
+def test_speed_of_a_staggered_model_is_measured_the_way_the_engine_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.evaluation import speed
+    from voiceflow import staggered
+
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
+    path = export_checkpoint(checkpoint, tmp_path / "f.onnx", streams=3).path
+    calls: list[int] = []
+    real = staggered.read_staggered
+
+    def counting(*args: object, **kwargs: object) -> np.ndarray:
+        calls.append(len(args[2]))  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staggered, "read_staggered", counting)
+    report = speed.speed_report(path, seconds=0.01)
+    assert report["ms_per_window_b1"] > 0 and report["ms_per_window_b32"] > 0
+    assert calls and set(calls) == {(20 * 16000 - 25600) // 3200 + 1}  # every window of 20 s, each run
