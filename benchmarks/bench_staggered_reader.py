@@ -23,6 +23,7 @@ import onnxruntime as ort
 
 from pipelines.export.frame_reader import FRAMES_OUTPUT, FrameReader
 from pipelines.export.onnx_export import export_waveform_model
+from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.embedding import EmbeddingModel, open_session
 from voiceflow.staggered import read_staggered
@@ -30,7 +31,6 @@ from voiceflow.staggered import read_staggered
 SAMPLE_RATE = 16000
 WINDOW = round(1.6 * SAMPLE_RATE)
 STEP = round(0.2 * SAMPLE_RATE)
-MEL_HOP = 160
 AUDIO_SECONDS = 60.0
 BATCH = 32
 
@@ -47,7 +47,7 @@ def staggered_seconds(session: ort.InferenceSession, audio: np.ndarray, ends: np
         return np.asarray(session.run(None, {"waveform": segments})[0])
 
     t0 = time.perf_counter()
-    read_staggered(frames_of, audio, ends, WINDOW, streams, MEL_HOP, BATCH)
+    read_staggered(frames_of, audio, ends, WINDOW, streams, HOP_LENGTH, BATCH)
     return time.perf_counter() - t0
 
 

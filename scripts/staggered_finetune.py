@@ -25,19 +25,16 @@ import numpy as np
 import torch
 
 from pipelines.export.frame_reader import FrameReader
+from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, load_assets
 from pipelines.training.config import AugmentConfig, DataConfig
 from pipelines.training.data import SAMPLE_RATE, librispeech_split, load_ami, read_audio
 from pipelines.training.losses import relational_distillation
 from pipelines.training.student import StudentSpec
+from voiceflow.staggered import segment_layout
 
 WINDOW = round(1.6 * SAMPLE_RATE)
-MEL_HOP = 160
-
-
-def segment_samples(streams: int) -> int:
-    return round(WINDOW * streams / (streams - 1))
 
 
 def draw_segments(
@@ -62,7 +59,7 @@ def pairs(
     student: WaveformEmbedder, teacher: WaveformEmbedder, wave: torch.Tensor, ends: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(student readouts, teacher window embeddings) for every segment x window end."""
-    frames = FrameReader(student)(wave)[:, torch.as_tensor(ends // MEL_HOP)]  # [B, E, 256]
+    frames = FrameReader(student)(wave)[:, torch.as_tensor(ends // HOP_LENGTH)]  # [B, E, 256]
     windows = torch.stack([wave[:, e - WINDOW : e] for e in ends], dim=1).reshape(-1, WINDOW)
     with torch.no_grad():
         target = teacher(windows).reshape(len(wave), len(ends), -1)
@@ -101,8 +98,8 @@ def main() -> int:
     aug = AugmentConfig(p_rir=0.5, p_overlap=0.0)
     teacher = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv").eval()
     student = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv").train()
-    length = segment_samples(args.streams)
-    serving = np.arange(WINDOW, length, MEL_HOP)  # window ends a segment serves (in samples)
+    length, _ = segment_layout(WINDOW, args.streams)
+    serving = np.arange(WINDOW, length, HOP_LENGTH)  # window ends a segment serves (in samples)
     val_rng = np.random.default_rng(99)
     val = [draw_segments(val_pool, val_rng, 16, length, None, assets) for _ in range(6)]
     val_ends = serving[np.linspace(0, len(serving) - 1, 8).round().astype(int)]

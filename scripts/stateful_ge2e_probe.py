@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from pipelines.export.frame_reader import FrameReader
+from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.clustering.offline import cluster_embeddings
 from voiceflow.evaluation import evaluate_sets, load_dev_sets
@@ -40,7 +41,6 @@ from voiceflow.segments import Segment, frames_to_segments
 from voiceflow.staggered import FramesFn, read_staggered
 
 SAMPLE_RATE = 16000
-MEL_HOP_SAMPLES = 160  # GE2E's 10 ms frames
 WINDOW_SAMPLES = round(1.6 * SAMPLE_RATE)
 
 
@@ -84,9 +84,9 @@ def main() -> int:
             ends = window_ends(len(audio), plan)
             if streams == 0:  # one segment: the whole recording
                 per_frame = frames_of(audio[None])[0]
-                embeddings = per_frame[np.minimum(ends // MEL_HOP_SAMPLES, len(per_frame) - 1)]
+                embeddings = per_frame[np.minimum(ends // HOP_LENGTH, len(per_frame) - 1)]
             else:
-                embeddings = read_staggered(frames_of, audio, ends, WINDOW_SAMPLES, streams, MEL_HOP_SAMPLES)
+                embeddings = read_staggered(frames_of, audio, ends, WINDOW_SAMPLES, streams, HOP_LENGTH)
             windowed = diarizer.embedding_model.embed_batched(window)
             cosines.setdefault(set_name, []).append(float(np.mean(np.sum(windowed * embeddings, axis=1))))
             labels = cluster_embeddings(embeddings, diarizer.config.clustering)

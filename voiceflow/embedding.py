@@ -116,24 +116,30 @@ class EmbeddingModel:
     def input_name(self) -> str:
         return str(self.session.get_inputs()[0].name)
 
+    def _metadata_int(self, key: str, default: int) -> int:
+        value = self.metadata.get(key, default)
+        return int(value) if isinstance(value, int | float | str) else default
+
     @property
     def frame_hop(self) -> int:
         """Samples between a per-frame model's output frames (GE2E's 10 ms)."""
-        value = self.metadata.get("frame_hop_samples", 160)
-        return int(value) if isinstance(value, int | float | str) else 160
+        return self._metadata_int("frame_hop_samples", 160)
 
     @property
     def streams(self) -> int:
         """K for a model exported to be read in staggered streams (voiceflow.staggered); 0 otherwise."""
-        value = self.metadata.get("streams", 0)
-        return int(value) if isinstance(value, int | float | str) else 0
+        return self._metadata_int("streams", 0)
+
+    def _run(self, audio: np.ndarray, what: str) -> np.ndarray:
+        """The model's raw output for a batch of audio rows [B, samples>=400]."""
+        batch = np.ascontiguousarray(audio, dtype=np.float32)
+        if batch.ndim != 2 or batch.shape[1] < 400:
+            raise ValueError(f"{what} must be [batch, samples>=400], got {batch.shape}")
+        return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
 
     def frames(self, segments: np.ndarray) -> np.ndarray:
         """segments [B, T] -> per-frame embeddings [B, frames, D] (models with a per-frame output)."""
-        batch = np.ascontiguousarray(segments, dtype=np.float32)
-        if batch.ndim != 2 or batch.shape[1] < 400:
-            raise ValueError(f"segments must be [batch, samples>=400], got {batch.shape}")
-        raw = np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        raw = self._run(segments, "segments")
         if raw.ndim != 3:
             raise ModelError(f"{self.path}: has no per-frame output (export it with --streams)")
         return l2_normalize(raw)
@@ -142,10 +148,7 @@ class EmbeddingModel:
         """windows [B, T] float32 16 kHz -> L2-normalised embeddings [B, D].
 
         A per-frame model's embedding of a window is its last frame: the state after reading it all."""
-        batch = np.ascontiguousarray(windows, dtype=np.float32)
-        if batch.ndim != 2 or batch.shape[1] < 400:
-            raise ValueError(f"windows must be [batch, samples>=400], got {batch.shape}")
-        raw = np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        raw = self._run(windows, "windows")
         return l2_normalize(raw[:, -1] if raw.ndim == 3 else raw)
 
     def embed_batched(

@@ -88,14 +88,31 @@ def plan_windows(mask: np.ndarray, config: DiarizationConfig) -> WindowPlan:
     return WindowPlan(starts, width)
 
 
-def window_samples(audio: np.ndarray, plan: WindowPlan) -> np.ndarray:
+def window_length(plan: WindowPlan) -> int:
+    """Samples in one of the plan's windows."""
+    return plan.frames_per_window * round(FRAME_SECONDS * SAMPLE_RATE)
+
+
+def pad_to_window(audio: np.ndarray, length: int) -> np.ndarray:
+    """Audio shorter than one window, zero-padded to one window; longer audio unchanged."""
+    return audio if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+
+
+def window_ends(n_samples: int, plan: WindowPlan) -> np.ndarray:
+    """Where each planned window ends, in samples of the audio padded to at least one window;
+    a window that would run past the end is moved back to end there."""
     frame_samples = round(FRAME_SECONDS * SAMPLE_RATE)
-    length = plan.frames_per_window * frame_samples
-    padded = audio if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+    length = window_length(plan)
+    last_start = max(n_samples, length) - length
+    return np.minimum(plan.starts.astype(np.int64) * frame_samples, last_start) + length
+
+
+def window_samples(audio: np.ndarray, plan: WindowPlan) -> np.ndarray:
+    length = window_length(plan)
+    padded = pad_to_window(audio, length)
     out = np.empty((len(plan.starts), length), dtype=np.float32)
-    for i, start in enumerate(plan.starts):
-        s = min(int(start) * frame_samples, len(padded) - length)
-        out[i] = padded[s : s + length]
+    for i, end in enumerate(window_ends(len(audio), plan)):
+        out[i] = padded[end - length : end]
     return out
 
 
@@ -163,14 +180,6 @@ def absorb_short_turns(frame_labels: np.ndarray, min_frames: int) -> np.ndarray:
     return out
 
 
-def window_ends(n_samples: int, plan: WindowPlan) -> np.ndarray:
-    """Where each planned window ends, in samples (the same windows window_samples cuts)."""
-    frame_samples = round(FRAME_SECONDS * SAMPLE_RATE)
-    length = plan.frames_per_window * frame_samples
-    last_start = max(n_samples, length) - length
-    return np.minimum(plan.starts.astype(np.int64) * frame_samples, last_start) + length
-
-
 def embed_plan(
     model: EmbeddingModel,
     audio: np.ndarray,
@@ -182,8 +191,8 @@ def embed_plan(
     model was exported for that (voiceflow.staggered)."""
     if not model.streams:
         return model.embed_batched(LazyWindows(audio, plan), batch_size, progress)
-    length = plan.frames_per_window * round(FRAME_SECONDS * SAMPLE_RATE)
-    padded = audio if len(audio) >= length else np.pad(audio, (0, length - len(audio)))
+    length = window_length(plan)
+    padded = pad_to_window(audio, length)
     ends = window_ends(len(audio), plan)
     return read_staggered(model.frames, padded, ends, length, model.streams, model.frame_hop, batch_size, progress)
 

@@ -88,6 +88,7 @@ def export_checkpoint(
     """
     from pipelines.export.frame_reader import FRAMES_OUTPUT, FrameReader
     from pipelines.export.quantize import quantize_int8
+    from pipelines.nn.frontend import HOP_LENGTH
 
     state = load_checkpoint(checkpoint)
     out = Path(out)
@@ -96,15 +97,15 @@ def export_checkpoint(
     if streams is not None and (streams < 2 or quantize):
         raise ValueError("--streams needs K >= 2 and a float export")
     float_path = out.with_name(out.stem + ".fp32.onnx") if quantize else out
+    student = student_from_checkpoint(state)
     if streams is None:
-        sha = export_waveform_model(student_from_checkpoint(state), float_path)
+        sha = export_waveform_model(student, float_path)
     else:
-        reader = FrameReader(student_from_checkpoint(state))
-        sha = export_waveform_model(reader, float_path, 2.4, FRAMES_OUTPUT, {0: "batch", 1: "frames"})
+        sha = export_waveform_model(FrameReader(student), float_path, 2.4, FRAMES_OUTPUT, {0: "batch", 1: "frames"})
     if quantize:
         sha = quantize_int8(float_path, out)
     meta = student_metadata(state, sha, quantize)
     if streams is not None:
-        meta.update(readout="frames", streams=streams, frame_hop_samples=160)
+        meta.update(readout="frames", streams=streams, frame_hop_samples=HOP_LENGTH)
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return ExportResult(out, sha, meta)

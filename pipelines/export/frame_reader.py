@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
+from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder, normalised_head
 from pipelines.training.student_lstm import PooledLSTMEncoder
 
 FRAMES_OUTPUT = "frames"
@@ -32,5 +32,4 @@ class FrameReader(nn.Module):
         encoder = self.embedder.encoder
         assert isinstance(encoder, GE2EEncoder | PooledLSTMEncoder)
         _, sequence = encoder.forward_with_sequence(self.embedder.frontend(waveform))
-        raw = torch.relu(encoder.linear(sequence))
-        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=-1, keepdim=True), min=1e-12)
+        return normalised_head(encoder.linear, sequence)

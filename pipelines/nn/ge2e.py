@@ -20,6 +20,13 @@ def resemblyzer_weights_path() -> Path:
     return Path(spec.origin).parent / "pretrained.pt"
 
 
+def normalised_head(linear: nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
+    """GE2E's embedding head on LSTM output(s) [..., H]: ReLU of the projection, L2-normalised."""
+    raw = torch.relu(linear(hidden))
+    last = raw.dim() - 1  # a positive axis: the bundled GE2E export stays byte-identical
+    return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=last, keepdim=True), min=1e-12)
+
+
 class GE2EEncoder(nn.Module):
     """mel frames [B, frames, 40] -> L2-normalised 256-d embedding (resemblyzer's VoiceEncoder.forward)."""
 
@@ -34,8 +41,7 @@ class GE2EEncoder(nn.Module):
     def forward_with_sequence(self, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(embedding [B, 256], the last LSTM layer's output at every frame [B, frames, 256])."""
         sequence, (hidden, _) = self.lstm(mels)
-        raw = torch.relu(self.linear(hidden[-1]))
-        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12), sequence
+        return normalised_head(self.linear, hidden[-1]), sequence
 
     @classmethod
     def pretrained(cls, weights: Path | None = None) -> GE2EEncoder:

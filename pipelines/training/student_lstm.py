@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from pipelines.nn.frontend import N_MELS
+from pipelines.nn.ge2e import normalised_head
 
 POOLINGS = ("mean", "stack")
 
@@ -65,8 +66,7 @@ class PooledLSTMEncoder(nn.Module):
             steps = mels.shape[1] // k
             mels = mels[:, : steps * k].reshape(mels.shape[0], steps, k * N_MELS)
         sequence, (hidden, _) = self.lstm(mels)
-        raw = torch.relu(self.linear(hidden[-1]))
-        return raw / torch.clamp(torch.linalg.vector_norm(raw, dim=1, keepdim=True), min=1e-12), sequence
+        return normalised_head(self.linear, hidden[-1]), sequence
 
 
 def stacking_conv_frontend(channels: int, stride: int) -> nn.Sequential:
