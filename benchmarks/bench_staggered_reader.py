@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from pipelines.export.frame_reader import FRAMES_OUTPUT, FrameReader
 from pipelines.export.onnx_export import export_waveform_model
+from pipelines.nn.frame_reader import FRAMES_OUTPUT, FrameReader
 from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.embedding import EmbeddingModel, open_session

@@ -43,7 +43,7 @@ def _register_export(subparsers: Any) -> None:
         "--streams",
         type=int,
         help="export a stride-1 recurrent model with a per-frame output, read by the engine in K staggered "
-        "streams (see scripts/staggered_finetune.py)",
+        "streams (default: the K it was trained for, student.streams; 0 = a window model)",
     )
     p.add_argument("--out", required=True, help="ONNX file to write (metadata goes to the same name .json)")
     p.add_argument("--quantize", choices=["int8"], help="INT8 weights via onnxruntime.quantization")

@@ -23,7 +23,7 @@ import argparse
 import numpy as np
 import torch
 
-from pipelines.export.frame_reader import FrameReader
+from pipelines.nn.frame_reader import FrameReader
 from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.clustering.offline import cluster_embeddings
@@ -56,8 +56,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[0], help="0 = one never-reset stream")
     parser.add_argument(
-        "--checkpoint", help="model.pt of scripts/staggered_finetune.py to read the streams with (default: GE2E's "
-        "own weights); the windowed reference is always the bundled GE2E"
+        "--checkpoint",
+        help="model.pt of `voiceflow train --preset full` (student.streams) to read the streams with "
+        "(default: GE2E's own weights); the windowed reference is always the bundled GE2E",
     )
     args = parser.parse_args()
     torch.set_num_threads(2)

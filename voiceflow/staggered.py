@@ -6,7 +6,8 @@ over segments of R = W K / (K - 1) samples starting every R / K (K streams, each
 staggered by R / K), and each window is read off the frame at its end in the latest segment that
 starts at least W before that end. A window then sees less than W / (K - 1) of audio before it,
 every frame is read K times, and the front end runs once per segment. The model must have been
-trained for that reading (scripts/staggered_finetune.py); docs/pipelines.md has the numbers.
+trained for that reading (`student.streams` in `voiceflow train`, pipelines.training.staggered);
+docs/pipelines.md has the numbers.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ def serving_starts(window_ends: np.ndarray, window: int, hop: int) -> np.ndarray
     return (earliest // hop) * hop
 
 
+def frame_index(ends_in_segment: np.ndarray, frame_hop: int, n_frames: int) -> np.ndarray:
+    """The per-frame output that a window ending `ends_in_segment` samples into a segment is read off.
+
+    One rule for the engine and for training (pipelines.training.staggered), so a model is read
+    exactly where it was taught to answer.
+    """
+    return np.minimum(np.asarray(ends_in_segment, dtype=np.int64) // frame_hop, n_frames - 1)
+
+
 def read_staggered(
     frames_of: FramesFn,
     audio: np.ndarray,
@@ -56,7 +66,10 @@ def read_staggered(
         raise ValueError("window ends must lie inside the audio")
     length, hop = segment_layout(window, streams)
     starts = serving_starts(ends, window, hop)
-    segments = np.unique(starts)
+    # Windows grouped by their segment in one sort (not a scan of all windows per segment).
+    by_start = np.argsort(starts, kind="stable")
+    segments, first, count = np.unique(starts[by_start], return_index=True, return_counts=True)
+    served = {int(s): by_start[f : f + c] for s, f, c in zip(segments, first, count, strict=True)}
     lengths = np.minimum(length, len(audio) - segments)
     out: np.ndarray | None = None
     done = 0
@@ -68,9 +81,8 @@ def read_staggered(
             if out is None:
                 out = np.zeros((len(ends), frames.shape[-1]), dtype=np.float32)
             for row, start in enumerate(chunk):
-                mine = np.flatnonzero(starts == start)
-                index = np.minimum((ends[mine] - start) // frame_hop, frames.shape[1] - 1)
-                out[mine] = frames[row, index]
+                mine = served[int(start)]
+                out[mine] = frames[row, frame_index(ends[mine] - start, frame_hop, frames.shape[1])]
                 done += len(mine)
             if progress is not None:
                 progress(done, len(ends))

@@ -33,10 +33,14 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+def checkpoint_spec(state: dict[str, Any]) -> dict[str, Any]:
+    # a final model.pt carries its spec; a resume checkpoint's architecture lives in its config
+    return dict(state["spec"] if "spec" in state else state["config"]["student"])
+
+
 def student_from_checkpoint(state: dict[str, Any]) -> WaveformEmbedder:
     """Rebuild the exact exported module from either a final model.pt or a resume checkpoint.pt."""
-    # a final model.pt carries its spec; a resume checkpoint's architecture lives in its config
-    spec = StudentSpec.from_mapping(state["spec"] if "spec" in state else state["config"]["student"])
+    spec = StudentSpec.from_mapping(checkpoint_spec(state))
     module = WaveformEmbedder(build_encoder(spec), stft=state.get("stft", "conv"))
     module.encoder.load_state_dict(state["encoder"])
     return module.eval()
@@ -84,18 +88,23 @@ def export_checkpoint(
     With --quantize the file at `out` is the quantized model (what gets served); the float
     model it was made from is kept beside it as `<stem>.fp32.onnx` for comparison. With
     `streams` K (a stride-1 recurrent model) the output is per frame and the engine reads it in K
-    staggered streams (voiceflow.staggered).
+    staggered streams (voiceflow.staggered); None takes the K the model was trained for
+    (`student.streams`), 0 forces the one-window export.
     """
-    from pipelines.export.frame_reader import FRAMES_OUTPUT, FrameReader
     from pipelines.export.quantize import quantize_int8
+    from pipelines.nn.frame_reader import FRAMES_OUTPUT, FrameReader
     from pipelines.nn.frontend import HOP_LENGTH
 
     state = load_checkpoint(checkpoint)
     out = Path(out)
     if quantize not in (None, "int8"):
         raise ValueError(f"unsupported quantization {quantize!r} (only int8)")
+    if streams is None:
+        streams = int(checkpoint_spec(state).get("streams", 0)) or None
+    elif streams == 0:
+        streams = None
     if streams is not None and (streams < 2 or quantize):
-        raise ValueError("--streams needs K >= 2 and a float export")
+        raise ValueError("--streams needs K >= 2 (or 0 for a window model) and a float export")
     float_path = out.with_name(out.stem + ".fp32.onnx") if quantize else out
     student = student_from_checkpoint(state)
     if streams is None:

@@ -55,6 +55,9 @@ class StudentConfig:
     pooling: str = "mean"  # lstm: "mean" (average the frames) or "stack" (concatenate them)
     conv_frontend: int = 0  # lstm + stack: channels of a 10 ms convolution before stacking (0 = none)
     init: str = "random"  # "teacher": start from GE2E's weights wherever name and shape match (lstm)
+    # 0: trained to embed one window per crop. K >= 2: trained to be read in K staggered streams
+    # (pipelines.training.staggered; a stride-1 lstm), and exported for that reading.
+    streams: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class LossConfig:
     # student sees: the student copies the teacher's geometry on noisy, reverberant audio too,
     # which is what the engine's GE2E-tuned clustering thresholds assume).
     teacher_input: str = "clean"
+    windows_per_segment: int = 6  # student.streams: window ends read off each training segment
 
 
 @dataclass(frozen=True)

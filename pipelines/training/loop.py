@@ -33,6 +33,7 @@ from pipelines.training.losses import (
     sequence_distillation,
 )
 from pipelines.training.metrics import equal_error_rate, mean_cosine
+from pipelines.training.staggered import StaggeredReading
 from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.teacher import cached_teacher_embeddings, default_teacher
 
@@ -204,15 +205,18 @@ def train(
     device = resolve_device(config.device)
     configure_determinism(device)
 
-    dataset = build_dataset(config.data, config.seed)
+    reading = StaggeredReading.from_config(config)
+    dataset = build_dataset(reading.data_config(config.data) if reading else config.data, config.seed)
     if len(dataset.train) < config.batch_size:
         raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
-    teacher_train = torch.from_numpy(cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress))
-    teacher_train = teacher_train.to(device)
-    teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
     assets = load_assets(config.data.root() / config.data.augmentation)
-    teacher_mean = teacher_train.mean(dim=0)
     check_sequence_loss(config)
+    if reading is None:  # the staggered objective's targets are windows of its segments, never cached
+        teacher_train = torch.from_numpy(
+            cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress)
+        ).to(device)
+        teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
+        teacher_mean = teacher_train.mean(dim=0)
     live_teacher = live_teacher_for(config.loss.teacher_input)
     if live_teacher is not None:
         live_teacher.to(device)
@@ -238,7 +242,19 @@ def train(
     steps_per_epoch = len(dataset.train) // config.batch_size
     total = steps_per_epoch * config.epochs
     step, history = 0, []
-    teacher_eer = equal_error_rate(teacher_val, val_labels) if len(dataset.val) else float("nan")
+
+    def validate() -> dict[str, float]:
+        if reading is not None:
+            assert live_teacher is not None
+            return reading.validate(model, live_teacher, dataset, val_labels, device)
+        if not len(dataset.val):
+            return {"val_cos": float("nan"), "val_eer": float("nan"), "teacher_eer": float("nan")}
+        val_emb = embed_clean(model, dataset, dataset.val, device)
+        return {
+            "val_cos": mean_cosine(val_emb, teacher_val),
+            "val_eer": equal_error_rate(val_emb, val_labels),
+            "teacher_eer": equal_error_rate(teacher_val, val_labels),
+        }
 
     ckpt_path = out_dir / CHECKPOINT
     if ckpt_path.exists():
@@ -281,7 +297,15 @@ def train(
             group["lr"] = lr
 
         sequence = torch.zeros((), device=device)
-        if sequence_stride:
+        centered = torch.zeros((), device=device)
+        batch_labels = labels[idx]
+        if reading is not None:
+            assert live_teacher is not None
+            ends = reading.draw_ends(rng, config.loss.windows_per_segment)
+            target = teacher_on(live_teacher, reading.windows(wave, ends))
+            emb = reading.readouts(model, wave, ends)
+            batch_labels = batch_labels.repeat_interleave(len(ends))
+        elif sequence_stride:
             assert isinstance(live_teacher, WaveformEmbedder)
             target, target_sequence = teacher_with_sequence(live_teacher, wave, sequence_stride)
             emb, student_sequence = student_with_sequence(model, wave)
@@ -290,8 +314,9 @@ def train(
             target = teacher_train[idx] if live_teacher is None else teacher_on(live_teacher, wave)
             emb = model(wave)
         distill = cosine_distillation(emb, target)
-        centered = centered_cosine_distillation(emb, target, teacher_mean)
-        cls = head(emb, labels[idx])
+        if reading is None:
+            centered = centered_cosine_distillation(emb, target, teacher_mean)
+        cls = head(emb, batch_labels)
         relation = relational_distillation(emb, target)
         loss = (
             config.loss.distill_weight * distill
@@ -324,17 +349,8 @@ def train(
         )
 
         if step % steps_per_epoch == 0:  # epoch end: validate on held-out speakers
-            val_emb = embed_clean(model, dataset, dataset.val, device)
             history.append(
-                {
-                    "kind": "epoch",
-                    "step": step,
-                    "epoch": epoch,
-                    "val_cos": mean_cosine(val_emb, teacher_val) if len(val_emb) else float("nan"),
-                    "val_eer": equal_error_rate(val_emb, val_labels) if len(val_emb) else float("nan"),
-                    "teacher_eer": teacher_eer,
-                    "elapsed_s": time.monotonic() - started,
-                }
+                {"kind": "epoch", "step": step, "epoch": epoch, **validate(), "elapsed_s": time.monotonic() - started}
             )
             bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in history[-1].items()}))
         if step % config.checkpoint_every == 0 or step % steps_per_epoch == 0 or step == stop_at:

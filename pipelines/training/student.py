@@ -43,6 +43,9 @@ class StudentSpec:
     # lstm + stack: channels of a convolution over the 10 ms frames before the stacking (0 = none);
     # it starts as the identity, so the student starts exactly as the plain stacking one.
     conv_frontend: int = 0
+    # K >= 2: trained to be read in K staggered streams, so `voiceflow export` writes the
+    # per-frame model by default (pipelines.training.staggered); 0: a window model.
+    streams: int = 0
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)

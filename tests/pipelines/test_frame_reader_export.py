@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pipelines.export.checkpoint import export_checkpoint, load_checkpoint, student_from_checkpoint
-from pipelines.export.frame_reader import FrameReader
+from pipelines.nn.frame_reader import FrameReader
 from pipelines.nn.ge2e import GE2EEncoder
 from pipelines.training.student import StudentSpec
 from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
