@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.export.checkpoint import sha256_file
+from voiceflow.embedding import background_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POINTER = "default.json"  # in voiceflow/models/: which bundled model the engine should load
@@ -108,6 +109,11 @@ def promote(model_path: Path, manifest: dict[str, Any], models_dir: Path, name: 
     meta = Path(model_path).with_suffix(".json")
     if meta.is_file():
         shutil.copyfile(meta, target.with_suffix(".json"))
+    # The streaming session subtracts the model's own background embedding; without it beside
+    # the promoted copy, streaming would silently run without (scripts/background_mean.py).
+    background = background_path(Path(model_path))
+    if background.is_file():
+        shutil.copyfile(background, background_path(target))
     write_manifest(target, dict(manifest, model=dict(manifest["model"], file=target.name)))
     pointer = {
         "model": target.name,

@@ -57,9 +57,12 @@ def test_promotion_refuses_a_gate_failure_and_never_touches_ge2e(tmp_path: Path)
     passed = build_manifest(model, evaluation=report(0.1, 0.1), gate=gate(report(0.1, 0.1), report(0.2, 0.2)).to_dict())
     with pytest.raises(ValueError, match="never replaced"):
         promote(model, passed, models_dir, name="ge2e")
+    model.with_name("cand.background.npy").write_bytes(b"the model's background embedding")
     pointer = json.loads(promote(model, passed, models_dir, name="student").read_text())
     assert pointer["model"] == "student.onnx" and pointer["fallback"] == "ge2e.onnx"
     assert (models_dir / "student.onnx").read_bytes() == model.read_bytes()
+    # streaming needs the model's own background embedding beside the promoted copy
+    assert (models_dir / "student.background.npy").read_bytes() == b"the model's background embedding"
     assert pointer["sha256"] == passed["model"]["sha256"]
 
 
