@@ -45,6 +45,20 @@ def add_overlap(x: np.ndarray, other: np.ndarray, rel_db: float) -> np.ndarray:
     return x + other * (rms(x) / rms(other) * 10 ** (rel_db / 20))
 
 
+def speaker_turn(x: np.ndarray, other: np.ndarray, cut: int) -> np.ndarray:
+    """`other` speaks the first `cut` samples, at `x`'s level, and `x` the rest: a turn change.
+
+    Why: a staggered reading (pipelines.training.staggered) hears up to 0.8 s before each window,
+    and in a meeting that history is often the previous speaker. Trained only on one-speaker
+    crops, the network learns to lean on that history, which blends two speakers' windows.
+    """
+    cut = min(max(cut, 0), len(x), len(other))
+    if cut == 0:
+        return x
+    head = other[:cut] * (rms(x[cut:]) / rms(other[:cut])) if cut < len(x) else other[:cut]
+    return np.concatenate([head, x[cut:]]).astype(np.float32)
+
+
 def reverberate(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
     wet = fftconvolve(x, rir)[: len(x)]
     return (wet * (rms(x) / rms(wet))).astype(np.float32)
@@ -139,6 +153,8 @@ def augment(
     y = x.astype(np.float32, copy=True)
     if config.p_speed > 0 and rng.random() < config.p_speed:
         y = change_speed(y, float(rng.uniform(*config.speed)))
+    if other is not None and config.p_turn > 0 and rng.random() < config.p_turn:
+        y = speaker_turn(y, other, round(float(rng.uniform(*config.turn_seconds)) * SAMPLE_RATE))
     if other is not None and rng.random() < config.p_overlap:
         y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
     room = room or draw_room(rng, config, assets)

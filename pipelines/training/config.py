@@ -99,6 +99,11 @@ class AugmentConfig:
     # Share of reverberated crops whose room is drawn (augment.synthetic_rir) rather than taken
     # from the few recorded RIRs; 0 keeps the recorded ones only (and the draws of older runs).
     p_synthetic_rir: float = 0.0
+    # Share of crops whose first turn_seconds (drawn) are another speaker's (augment.speaker_turn):
+    # for a staggered reading, whose history before a window must not leak into its embedding.
+    # 0 keeps older configs' draws bit for bit.
+    p_turn: float = 0.0
+    turn_seconds: tuple[float, float] = (0.0, 0.8)
     rt60_s: tuple[float, float] = (0.2, 0.9)
     drr_db: tuple[float, float] = (-3.0, 12.0)
 
