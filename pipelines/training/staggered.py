@@ -39,11 +39,7 @@ class StaggeredReading:
     def from_config(cls, config: TrainConfig) -> StaggeredReading | None:
         """The reading a config trains for; None for the ordinary one-window-per-crop objective."""
         check_staggered(config)
-        if config.student.streams == 0:
-            return None
-        window = round(config.data.crop_seconds * SAMPLE_RATE)
-        segment, _ = segment_layout(window, config.student.streams)
-        return cls(window, config.student.streams, segment)
+        return layout_of(config) if config.student.streams else None
 
     def data_config(self, data: DataConfig) -> DataConfig:
         """The dataset of segments: crops as long as a segment, on the config's grid."""
@@ -115,8 +111,13 @@ def check_staggered(config: TrainConfig) -> None:
         raise ValueError("student.streams needs loss.teacher_input 'augmented' (the teacher hears each window)")
     if loss.sequence_weight or loss.centered_weight:
         raise ValueError("student.streams trains against windows: set loss.sequence_weight and centered_weight to 0")
-    window = round(config.data.crop_seconds * SAMPLE_RATE)
-    _, hop = segment_layout(window, s.streams)
-    served = len(range(0, hop, HOP_LENGTH))
+    served = len(layout_of(config).serving_ends())  # the draw's own range bounds the count
     if not 1 <= loss.windows_per_segment <= served:
         raise ValueError(f"loss.windows_per_segment must be 1..{served} for {s.streams} streams")
+
+
+def layout_of(config: TrainConfig) -> StaggeredReading:
+    """The segment layout of `student.streams` (K >= 2) over the config's window, unchecked."""
+    window = round(config.data.crop_seconds * SAMPLE_RATE)
+    segment, _ = segment_layout(window, config.student.streams)
+    return StaggeredReading(window, config.student.streams, segment)
