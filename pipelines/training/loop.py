@@ -94,7 +94,10 @@ def live_teacher_for(teacher_input: str) -> torch.nn.Module | None:
 
 def teacher_on(teacher: torch.nn.Module, wave: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
-        return teacher(wave).clone()  # clone: an inference tensor cannot enter autograd
+        target = teacher(wave)
+    # cloned outside inference mode: a clone made inside is still an inference tensor, which
+    # autograd refuses to save (a loss that multiplies by the target would fail)
+    return target.clone()
 
 
 def teacher_with_sequence(
@@ -109,7 +112,8 @@ def teacher_with_sequence(
         raise TypeError(f"the sequence loss needs GE2E as the teacher, not {type(encoder).__name__}")
     with torch.inference_mode():
         emb, sequence = encoder.forward_with_sequence(teacher.frontend(wave))
-        return emb.clone(), at_student_steps(sequence, stride).clone()
+        steps = at_student_steps(sequence, stride)
+    return emb.clone(), steps.clone()  # outside inference mode, as in teacher_on
 
 
 def student_with_sequence(model: WaveformEmbedder, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
