@@ -47,6 +47,13 @@ def _register_export(subparsers: Any) -> None:
     )
     p.add_argument("--out", required=True, help="ONNX file to write (metadata goes to the same name .json)")
     p.add_argument("--quantize", choices=["int8"], help="INT8 weights via onnxruntime.quantization")
+    p.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action="store_false",
+        help="leave out the merge-threshold shift the checkpoint was calibrated with at the end of training "
+        "(data.calibration_ami_files); the engine then reads the model on GE2E's scale",
+    )
     p.set_defaults(handler=_export)
 
 
@@ -155,8 +162,11 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     from pipelines.export.checkpoint import export_checkpoint
 
-    result = export_checkpoint(Path(args.checkpoint), Path(args.out), args.quantize, args.streams)
+    result = export_checkpoint(Path(args.checkpoint), Path(args.out), args.quantize, args.streams, args.calibrate)
     print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
+    if "merge_threshold_shift" in result.metadata:
+        print(f"calibrated on {', '.join(result.metadata['calibration']['recordings'])}: "
+              f"merge_threshold_shift {result.metadata['merge_threshold_shift']:+.4f}")
     return 0
 
 

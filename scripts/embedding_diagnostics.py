@@ -24,11 +24,16 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 
+from pipelines.export.calibration import window_speakers
 from pipelines.training.metrics import equal_error_rate
-from voiceflow.audio import load_audio
-from voiceflow.clustering.offline import OfflineClusteringConfig, centroids_of, cluster_embeddings
+from voiceflow.clustering.offline import (
+    OfflineClusteringConfig,
+    centroids_of,
+    cluster_embeddings,
+    shift_merge_threshold,
+)
 from voiceflow.embedding import MODELS_DIR, EmbeddingModel, l2_normalize
-from voiceflow.evaluation import DevItem, load_dev_sets, shared_data_dir
+from voiceflow.evaluation import load_ami_split, load_dev_sets
 from voiceflow.pipeline import (
     FRAME_SECONDS,
     Diarizer,
@@ -38,34 +43,11 @@ from voiceflow.pipeline import (
     embed_plan,
     plan_windows,
 )
-from voiceflow.rttm import read_rttm, read_uem
 from voiceflow.scoring import score_der
 from voiceflow.segments import Segment, frames_to_segments
 
 THRESHOLDS = (0.8, 0.85, 0.9, 0.95, 1.0)
 MERGES = (None, 0.85, 0.88, 0.9, 0.92, 0.94)
-
-
-def ami_train_items() -> list[DevItem]:
-    root = shared_data_dir() / "ami-excerpts"
-    refs, uems = read_rttm(root / "train.rttm"), read_uem(root / "train.uem")
-    return [DevItem(u, load_audio(root / f"{u}.wav"), refs[u], uems[u]) for u in sorted(refs) if u.startswith("trn")]
-
-
-def window_speakers(item: DevItem, plan: WindowPlan, window_seconds: float) -> np.ndarray:
-    """The reference speaker filling each window (>= 80 %, any other <= 10 %), -1 otherwise."""
-    speakers = sorted({s.speaker for s in item.reference})
-    out = []
-    for start in plan.starts:
-        t0 = start * FRAME_SECONDS
-        t1 = t0 + window_seconds
-        cover = {k: 0.0 for k in speakers}
-        for seg in item.reference:
-            cover[seg.speaker] += max(0.0, min(t1, seg.end) - max(t0, seg.start))
-        ranked = sorted(cover.items(), key=lambda kv: -kv[1])
-        alone = ranked[0][1] >= 0.8 * window_seconds and (len(ranked) < 2 or ranked[1][1] <= 0.1 * window_seconds)
-        out.append(speakers.index(ranked[0][0]) if alone else -1)
-    return np.array(out, dtype=int)
 
 
 def two_cluster_cosine(raw: np.ndarray) -> float:
@@ -90,7 +72,7 @@ def segments_for(
 def main() -> None:
     show_grid = "--grid" in sys.argv[1:]
     paths = [Path(MODELS_DIR) / "ge2e.onnx", *(Path(a) for a in sys.argv[1:] if a != "--grid")]
-    sets = {"ami-trn": ami_train_items(), "ami-dev": load_dev_sets()["ami-dev"]}
+    sets = {"ami-trn": load_ami_split("train"), "ami-dev": load_dev_sets()["ami-dev"]}
     d = Diarizer()
     plans = {}
     for items in sets.values():
@@ -107,7 +89,7 @@ def main() -> None:
                 # the engine's own reading of the model (staggered segments for a per-frame model)
                 emb = embed_plan(model, it.audio, plan) if len(plan.starts) else np.zeros((0, 1))
                 cache[it.uri] = (mask, plan, emb)
-        print(f"== {model.version} ({path})")
+        print(f"== {model.version} ({path}), merge_threshold_shift {model.merge_threshold_shift:+.4f}")
         for it in sets["ami-dev"]:
             raw = l2_normalize(cache[it.uri][2].astype(np.float64))
             ge2e_windows.setdefault(it.uri, raw)
@@ -137,7 +119,7 @@ def main() -> None:
             for t, m in itertools.product(THRESHOLDS, MERGES)
         ]
         t, m, best = min(grid, key=lambda row: row[2]["ami-trn"])
-        default = ders(OfflineClusteringConfig())
+        default = ders(shift_merge_threshold(OfflineClusteringConfig(), model.merge_threshold_shift))
         print("  engine defaults: " + "  ".join(f"{k} {100 * v:.2f} %" for k, v in default.items()))
         print(
             f"  chosen on ami-trn (threshold {t}, merge {m}): "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,9 @@ class EmbeddingModel:
     sha256: str
     metadata: dict[str, object] = field(default_factory=dict)
     background_mean: np.ndarray | None = None
+    # The model's raw-centroid cosines minus GE2E's on the same speakers (calibrated at export on
+    # meetings it never heard); the offline clustering's merge threshold moves by it.
+    merge_threshold_shift: float = 0.0
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> EmbeddingModel:
@@ -104,6 +108,7 @@ class EmbeddingModel:
         model = cls(model_path, session, file_sha256(model_path), metadata)
         if model.streams and (model.streams < 2 or len(outputs[0].shape) != 3):
             raise ModelError(f"{model_path}: 'streams' needs a per-frame output [batch, frames, dim] and K >= 2")
+        model.merge_threshold_shift = _metadata_shift(model_path, metadata)
         model.embed(np.zeros((1, 16000), dtype=np.float32))  # warm up and prove it runs
         model.background_mean = _load_background(background_path(model_path), model.dimension)
         return model
@@ -174,6 +179,18 @@ class EmbeddingModel:
     def dimension(self) -> int:
         shape = self.session.get_outputs()[0].shape
         return int(shape[-1]) if isinstance(shape[-1], int) else int(self.metadata.get("embedding_dim", 256))  # type: ignore[call-overload]
+
+
+MAX_MERGE_THRESHOLD_SHIFT = 0.2
+
+
+def _metadata_shift(model_path: Path, metadata: dict[str, object]) -> float:
+    value = metadata.get("merge_threshold_shift", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ModelError(f"{model_path}: merge_threshold_shift must be a finite number, got {value!r}")
+    if abs(value) > MAX_MERGE_THRESHOLD_SHIFT:
+        raise ModelError(f"{model_path}: merge_threshold_shift {value} is outside +-{MAX_MERGE_THRESHOLD_SHIFT}")
+    return float(value)
 
 
 def _load_background(path: Path, dimension: int) -> np.ndarray | None:

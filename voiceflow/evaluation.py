@@ -46,10 +46,21 @@ def shared_data_dir() -> Path:
 
 
 def load_ami_dev(data_dir: Path | None = None) -> list[DevItem]:
-    ami = (data_dir or shared_data_dir()) / "ami-excerpts"
-    refs = read_rttm(ami / "development.rttm")
-    uems = read_uem(ami / "development.uem")
-    return [DevItem(uri, load_audio(ami / f"{uri}.wav"), refs[uri], uems[uri]) for uri in sorted(refs)]
+    return load_ami_split("development", data_dir)
+
+
+def load_ami_split(
+    split: str, data_dir: Path | None = None, uris: Sequence[str] | None = None, folder: str = "ami-excerpts"
+) -> list[DevItem]:
+    """The AMI excerpts of `split` ("development" or "train"), all of them or those named in `uris`."""
+    ami = (data_dir or shared_data_dir()) / folder
+    refs = read_rttm(ami / f"{split}.rttm")
+    uems = read_uem(ami / f"{split}.uem")
+    missing = sorted(set(uris or ()) - set(refs))
+    if missing:
+        raise ValueError(f"no AMI {split} excerpts named {', '.join(missing)} in {ami}")
+    wanted = sorted(refs) if uris is None else sorted(set(uris))
+    return [DevItem(uri, load_audio(ami / f"{uri}.wav"), refs[uri], uems[uri]) for uri in wanted]
 
 
 def load_sim_dev(data_dir: Path | None = None, count: int = 12) -> list[DevItem]:

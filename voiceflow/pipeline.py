@@ -16,7 +16,12 @@ import numpy as np
 
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio, resample
-from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings, validate_speaker_bounds
+from voiceflow.clustering.offline import (
+    OfflineClusteringConfig,
+    cluster_embeddings,
+    shift_merge_threshold,
+    validate_speaker_bounds,
+)
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
@@ -235,7 +240,8 @@ class Diarizer:
         if len(plan.starts) == 0:
             return []
         embeddings = embed_plan(self.embedding_model, audio, plan, self.config.embed_batch_size, progress)
-        labels = cluster_embeddings(embeddings, self.config.clustering, num_speakers, min_speakers, max_speakers)
+        clustering = shift_merge_threshold(self.config.clustering, self.embedding_model.merge_threshold_shift)
+        labels = cluster_embeddings(embeddings, clustering, num_speakers, min_speakers, max_speakers)
         # The votes serve twice: each frame's speaker, and the runner-up where two talk at once.
         votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
         frame_labels = labels_from_votes(mask, votes)

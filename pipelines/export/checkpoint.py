@@ -81,7 +81,7 @@ def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> 
 
 
 def export_checkpoint(
-    checkpoint: Path, out: Path, quantize: str | None = None, streams: int | None = None
+    checkpoint: Path, out: Path, quantize: str | None = None, streams: int | None = None, calibrate: bool = True
 ) -> ExportResult:
     """Export a student checkpoint to `out` (+ `out`.json metadata); INT8 when quantize='int8'.
 
@@ -89,7 +89,9 @@ def export_checkpoint(
     model it was made from is kept beside it as `<stem>.fp32.onnx` for comparison. With
     `streams` K (a stride-1 recurrent model) the output is per frame and the engine reads it in K
     staggered streams (voiceflow.staggered); None takes the K the model was trained for
-    (`student.streams`), 0 forces the one-window export.
+    (`student.streams`), 0 forces the one-window export. A checkpoint calibrated at the end of
+    training (pipelines/export/calibration.py) passes its merge-threshold shift on to an export of
+    the reading it was measured on, unless `calibrate` is False.
     """
     from pipelines.export.quantize import quantize_int8
     from pipelines.nn.frame_reader import FRAMES_OUTPUT, FrameReader
@@ -116,5 +118,16 @@ def export_checkpoint(
     meta = student_metadata(state, sha, quantize)
     if streams is not None:
         meta.update(readout="frames", streams=streams, frame_hop_samples=HOP_LENGTH)
+    meta.update(carried_calibration(state, streams or 0, quantize) if calibrate else {})
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return ExportResult(out, sha, meta)
+
+
+def carried_calibration(state: dict[str, Any], streams: int, quantize: str | None) -> dict[str, Any]:
+    """The checkpoint's calibration (pipelines/export/calibration.py) when this export is the reading
+    it was measured on; another reading (streams, INT8) would need its own, so it gets none."""
+    calibration = dict(state.get("calibration") or {})
+    reading = calibration.get("calibration", {}).get("reading", {})
+    if not calibration or quantize or reading.get("streams") != streams:
+        return {}
+    return calibration

@@ -34,6 +34,14 @@ class DataConfig:
     # speech there is, so a smaller hop gives them a larger share of every epoch.
     ami_hop_seconds: float | None = None
     max_crops_per_utterance: int | None = None
+    # AMI train excerpts kept out of training for `voiceflow export` to calibrate the model's
+    # similarity scale on (pipelines/export/calibration.py); never also in ami_files.
+    calibration_ami_files: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        both = sorted(set(self.ami_files) & set(self.calibration_ami_files))
+        if both:
+            raise ValueError(f"data.calibration_ami_files must be meetings the model never trains on: {both}")
 
     def root(self) -> Path:
         if self.data_root:

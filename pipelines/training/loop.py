@@ -381,7 +381,8 @@ def train(
         },
         model_path,
     )
-    summary: dict[str, Any] = {
+    summary: dict[str, Any] = {**calibrate_final_model(model_path, log)}
+    summary |= {
         "steps": total,
         "train_crops": len(dataset.train),
         "val_crops": len(dataset.val),
@@ -389,6 +390,20 @@ def train(
     summary.update(metrics)
     (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return TrainResult(out_dir, model_path, step, total, seconds, metrics)
+
+
+def calibrate_final_model(model_path: Path, log: Callable[[str], None]) -> dict[str, float]:
+    """Measure the model's merge-threshold shift on the meetings its config set aside and store it
+    in model.pt, so every export of that reading carries it (pipelines/export/calibration.py)."""
+    from pipelines.export.calibration import calibrate_checkpoint
+
+    calibration = calibrate_checkpoint(model_path)
+    if calibration is None:
+        return {}
+    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    save_atomic({**state, "calibration": calibration.to_metadata()}, model_path)
+    log(f"calibrated on {', '.join(calibration.recordings)}: merge_threshold_shift {calibration.shift:+.4f}")
+    return {"merge_threshold_shift": calibration.shift}
 
 
 def write_history_outputs(history: list[dict[str, Any]], out_dir: Path) -> None:

@@ -99,8 +99,9 @@ def test_configs_the_staggered_objective_cannot_train_are_refused(
 @pytest.mark.shared
 @pytest.mark.slow
 def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: Path, tmp_path: Path) -> None:
-    """The shipped recipe, shrunk: train -> interrupt -> resume (bit-identical) -> export (per-frame by
-    default, from the checkpoint's streams) -> the engine's staggered embed plan."""
+    """The shipped recipe, shrunk: train -> calibrate -> interrupt -> resume (bit-identical) -> export
+    (per-frame by default, from the checkpoint's streams, with its calibration) -> the engine's
+    staggered embed plan."""
     from pipelines.export.checkpoint import export_checkpoint
     from pipelines.training.loop import train
     from voiceflow.embedding import EmbeddingModel
@@ -143,10 +144,14 @@ def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: 
     for key in a["encoder"]:
         assert torch.equal(a["encoder"][key], b["encoder"][key]), key
     assert a["spec"]["streams"] == 3
+    # calibrated at the end of training on the meetings the preset sets aside, identically on resume
+    assert a["calibration"]["calibration"]["recordings"] == base.data.calibration_ami_files
+    assert a["calibration"] == b["calibration"]
 
     exported = export_checkpoint(whole.model_path, tmp_path / "m.onnx")
     assert (exported.metadata["readout"], exported.metadata["streams"]) == ("frames", 3)
     assert exported.metadata["window_seconds"] == 1.6  # the window, not the training segment
+    assert exported.metadata["merge_threshold_shift"] == a["calibration"]["merge_threshold_shift"]
     model = EmbeddingModel.load(exported.path)
     assert model.streams == 3
     audio = speechlike(1, 16000 * 6)[0]

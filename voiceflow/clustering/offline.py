@@ -15,7 +15,7 @@ Settings were chosen on the dev sets only (scripts/tune_engine.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
@@ -74,6 +74,14 @@ def cluster_embeddings(
     if not lo <= k <= hi:
         labels = fcluster(tree, t=min(max(k, lo), hi, n), criterion="maxclust") - 1
     return relabel_by_first_appearance(labels)
+
+
+def shift_merge_threshold(config: OfflineClusteringConfig, shift: float) -> OfflineClusteringConfig:
+    """`config` on a model's own similarity scale: its merge threshold moved by the model's offset to
+    GE2E's raw-centroid cosines (pipelines/export/calibration.py), for which the settings were chosen."""
+    if config.merge_threshold is None or shift == 0.0:
+        return config
+    return replace(config, merge_threshold=config.merge_threshold + shift)
 
 
 def validate_speaker_bounds(num: int | None, lo: int | None, hi: int | None) -> None:
