@@ -7,7 +7,8 @@ Prints, per model (GE2E first), on the engine's own windows (VAD + 1.6 s windows
    same-vs-different-speaker EER over windows that one reference speaker fills (>= 80 %, others
    <= 10 %), on recording-centred embeddings — how well the model separates the two voices;
 2. per AMI recording (dev and train): the raw-centroid cosine of the 2-cluster split, the number
-   the engine's merge rule (merge_threshold 0.85) compares;
+   the engine's merge rule (merge_threshold 0.85 + the model's shift) compares, on the model's own
+   split and on GE2E's (the same windows in both models);
 3. a grid over the clustering threshold and merge threshold chosen on the AMI *train* excerpts
    (never on dev), with the dev DER at the train-chosen point (`--grid` prints every point).
 Needs ../shared.
@@ -50,10 +51,13 @@ THRESHOLDS = (0.8, 0.85, 0.9, 0.95, 1.0)
 MERGES = (None, 0.85, 0.88, 0.9, 0.92, 0.94)
 
 
-def two_cluster_cosine(raw: np.ndarray) -> float:
+def two_cluster_split(raw: np.ndarray) -> np.ndarray:
     x = l2_normalize(raw - raw.mean(axis=0))
-    labels = fcluster(linkage(pdist(x, "cosine"), "average"), t=2, criterion="maxclust") - 1
-    _, cents = centroids_of(raw, labels)
+    return fcluster(linkage(pdist(x, "cosine"), "average"), t=2, criterion="maxclust") - 1
+
+
+def split_cosine(raw: np.ndarray, labels: np.ndarray) -> float:
+    _, cents = centroids_of(l2_normalize(raw), labels)
     return float(cents[0] @ cents[1]) if len(cents) == 2 else float("nan")
 
 
@@ -80,6 +84,7 @@ def main() -> None:
             mask = d.speech_mask(it.audio)
             plans[it.uri] = (mask, plan_windows(mask, d.config))
     ge2e_windows: dict[str, np.ndarray] = {}
+    ge2e_splits: dict[str, np.ndarray] = {}  # GE2E's 2-cluster split, to compare models on the same windows
     for path in paths:
         model = EmbeddingModel.load(path)
         cache = {}
@@ -101,8 +106,13 @@ def main() -> None:
                 f"window EER {100 * equal_error_rate(centred[keep], labels[keep]):.1f} % "
                 f"({int(keep.sum())} one-speaker windows)"
             )
-        cosines = {u: two_cluster_cosine(c[2].astype(np.float64)) for u, c in cache.items() if len(c[1].starts) > 3}
+        raws = {u: c[2].astype(np.float64) for u, c in cache.items() if len(c[1].starts) > 3}
+        cosines = {u: split_cosine(raw, two_cluster_split(raw)) for u, raw in raws.items()}
         print("  2-cluster raw-centroid cosine: " + " ".join(f"{u} {v:.3f}" for u, v in cosines.items()))
+        for u, raw in raws.items():
+            ge2e_splits.setdefault(u, two_cluster_split(raw))
+        paired = {u: split_cosine(raw, ge2e_splits[u]) for u, raw in raws.items()}
+        print("  the same on GE2E's split: " + " ".join(f"{u} {v:.3f}" for u, v in paired.items()))
 
         def ders(clustering: OfflineClusteringConfig, cache: dict[str, Any] = cache) -> dict[str, float]:
             return {
