@@ -67,7 +67,12 @@ def test_end_to_end_train_evaluate_export_diarize(tiny_run, shared_data: Path, t
 
     rc = _export(
         argparse.Namespace(
-            checkpoint=str(tiny_run.model_path), pretrained=None, out=str(onnx_path), quantize=None, streams=None
+            checkpoint=str(tiny_run.model_path),
+            pretrained=None,
+            out=str(onnx_path),
+            quantize=None,
+            streams=None,
+            calibrate=True,
         )
     )
     assert rc == 0 and onnx_path.is_file()
