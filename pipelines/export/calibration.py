@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.training.config import DataConfig, build_config
+from voiceflow.clustering.offline import centroids_of
 from voiceflow.embedding import DEFAULT_MODEL, MAX_MERGE_THRESHOLD_SHIFT, EmbeddingModel, l2_normalize
 from voiceflow.evaluation import DevItem, load_ami_split
 from voiceflow.pipeline import FRAME_SECONDS, Diarizer, WindowPlan, embed_plan, plan_windows
@@ -94,10 +95,13 @@ def speaker_pair_cosines(
     if len(embeddings) != len(labels):
         raise ValueError(f"{len(embeddings)} embeddings but {len(labels)} labels")
     raw = l2_normalize(np.asarray(embeddings, dtype=np.float64))
-    ids = [int(i) for i in np.unique(labels) if i >= 0 and np.sum(labels == i) >= min_windows]
-    cents = {i: raw[labels == i].mean(axis=0) for i in ids}
-    cents = {i: c / max(float(np.linalg.norm(c)), 1e-12) for i, c in cents.items()}
-    return {(a, b): float(cents[a] @ cents[b]) for n, a in enumerate(ids) for b in ids[n + 1 :]}
+    counted = [int(i) for i in np.unique(labels) if i >= 0 and np.sum(labels == i) >= min_windows]
+    keep = np.isin(labels, counted)
+    if not keep.any():
+        return {}
+    ids, cents = centroids_of(raw[keep], labels[keep])  # the clustering's own centroids
+    sims = cents @ cents.T
+    return {(int(ids[a]), int(ids[b])): float(sims[a, b]) for a in range(len(ids)) for b in range(a + 1, len(ids))}
 
 
 def mean_shift(pairs: Sequence[PairCosine]) -> float:
