@@ -11,6 +11,17 @@ from __future__ import annotations
 import argparse
 
 DEFAULT_MARGIN = 0.0
+MAX_PHASES = 20  # voiceflow.evaluation.MAX_PHASES, kept here so the CLI's start loads no engine
+
+
+def phase_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--phases must be an integer, not {text!r}") from None
+    if not 1 <= value <= MAX_PHASES:
+        raise argparse.ArgumentTypeError(f"--phases must be 1..{MAX_PHASES}, not {value}")
+    return value
 
 
 def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +50,13 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--naive", action="store_true", help="also report the naive floor with each model")
     add("--sets", default="ami-dev,sim-dev", help="built-in dev sets to use (default: ami-dev,sim-dev)")
+    add(
+        "--phases",
+        type=phase_count,
+        default=1,
+        help="read every recording at N positions of the 0.2 s window grid and pool them (1-20; "
+        "default 1): on a few short meetings one position can decide a merge",
+    )
     add("--no-manifest", action="store_true", help="do not write <model>.manifest.json beside the model")
     add(
         "--promote",

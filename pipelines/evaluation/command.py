@@ -52,6 +52,9 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
         if data
         else {"names": [s for s in args.sets.split(",") if s], "data_dir": None}
     )
+    phases = getattr(args, "phases", 1)
+    if phases != 1:  # a one-phase spec stays as it always was, so earlier baseline reports still match
+        spec["phases"] = phases
     sets = load_sets_from_spec(spec)
     reports: dict[str, dict[str, Any]] = {}
     # the engine's own `--baseline` flag means "also show the naive floor"

@@ -58,11 +58,22 @@ def load_folder_set(folder: Path) -> dict[str, Any]:
 
 
 def load_sets_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """Load the dev sets a report names in its "sets_spec" (so a baseline sees the same audio)."""
+    """Load the dev sets a report names in its "sets_spec" (so a baseline sees the same audio).
+
+    `"phases": N` reads every recording at N positions of the engine's window grid
+    (`voiceflow.evaluation.at_phases`); absent, once, as before.
+    """
+    from voiceflow.evaluation import at_phases
+    from voiceflow.pipeline import DiarizationConfig
+
     if spec.get("folder"):
-        return load_folder_set(Path(spec["folder"]))
-    data_dir = Path(spec["data_dir"]) if spec.get("data_dir") else None
-    return load_sets(spec.get("names", SETS), data_dir=data_dir)
+        sets = load_folder_set(Path(spec["folder"]))
+    else:
+        data_dir = Path(spec["data_dir"]) if spec.get("data_dir") else None
+        sets = load_sets(spec.get("names", SETS), data_dir=data_dir)
+    phases = spec.get("phases", 1)
+    step = DiarizationConfig().step_seconds
+    return {name: at_phases(items, phases, step) for name, items in sets.items()}
 
 
 def evaluate_model(
@@ -126,6 +137,12 @@ def format_side_by_side(reports: dict[str, dict[str, Any]]) -> str:
             lines.append(
                 f"{name:<30} {set_name:<8} {100 * row['der']:6.2f}% {100 * row['der_collar_0.25']:6.2f}% "
                 f"{100 * row['false_alarm']:5.1f}% {100 * row['missed']:5.1f}% "
-                f"{100 * row['confusion']:5.1f}% " + (f"{ms:7.2f}" if ms is not None else f"{'-':>7}")
+                f"{100 * row['confusion']:5.1f}% "
+                + (f"{ms:7.2f}" if ms is not None else f"{'-':>7}")
+                + (
+                    f"  phases {100 * row['der_phase_min']:.2f}-{100 * row['der_phase_max']:.2f}%"
+                    if "der_phase_min" in row
+                    else ""
+                )
             )
     return "\n".join(lines)
