@@ -55,7 +55,11 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
     phases = getattr(args, "phases", 1)
     if phases != 1:  # a one-phase spec stays as it always was, so earlier baseline reports still match
         spec["phases"] = phases
-    sets = load_sets_from_spec(spec)
+    try:
+        sets = load_sets_from_spec(spec)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     reports: dict[str, dict[str, Any]] = {}
     # the engine's own `--baseline` flag means "also show the naive floor"
     naive = bool(args.naive or getattr(args, "baseline", False) is True)
@@ -63,7 +67,11 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
     reports[report["version"]] = report
     baseline_report, decision = None, None
     if args.gate or args.promote:
-        baseline_report = baseline_evaluation(args, sets, spec, naive)
+        try:
+            baseline_report = baseline_evaluation(args, sets, spec, naive)
+        except ValueError as err:  # a baseline report scored on other sets, or not JSON at all
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         reports[baseline_report["version"] + " (baseline)"] = baseline_report
         decision = gate(report, baseline_report, args.margin)
 

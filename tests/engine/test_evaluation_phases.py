@@ -73,7 +73,9 @@ def test_each_phase_is_scored_on_its_own_as_well_as_pooled() -> None:
     assert "der_phase_min" not in plain and plain["der"] == 0.0
 
 
-def test_evaluate_at_phases_records_them_and_refuses_a_baseline_scored_once(tmp_path: Path) -> None:
+def test_evaluate_at_phases_records_them_and_refuses_a_baseline_scored_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from voiceflow.cli.main import main
     from voiceflow.embedding import MODELS_DIR
 
@@ -86,8 +88,13 @@ def test_evaluate_at_phases_records_them_and_refuses_a_baseline_scored_once(tmp_
     assert report["sets_spec"]["phases"] == 2 and "phases" not in json.loads(once.read_text())["model"]["sets_spec"]
     row = report["der"]["data"]
     assert row["der_phase_min"] <= row["der"] <= row["der_phase_max"]
-    with pytest.raises(ValueError, match="was scored on"):
-        main([*common, "--phases", "2", "--gate", "--baseline-report", str(once)])
+    capsys.readouterr()
+    assert main([*common, "--phases", "2", "--gate", "--baseline-report", str(once)]) == 2
+    assert "was scored on" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"der": ')
+    assert main([*common, "--gate", "--baseline-report", str(corrupt)]) == 2
+    assert "error:" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("value", ["0", "21", "two", "1.5"])
