@@ -107,10 +107,11 @@ def main() -> None:
                 f"({int(keep.sum())} one-speaker windows)"
             )
         raws = {u: c[2].astype(np.float64) for u, c in cache.items() if len(c[1].starts) > 3}
-        cosines = {u: split_cosine(raw, two_cluster_split(raw)) for u, raw in raws.items()}
+        splits = {u: two_cluster_split(raw) for u, raw in raws.items()}
+        cosines = {u: split_cosine(raw, splits[u]) for u, raw in raws.items()}
         print("  2-cluster raw-centroid cosine: " + " ".join(f"{u} {v:.3f}" for u, v in cosines.items()))
-        for u, raw in raws.items():
-            ge2e_splits.setdefault(u, two_cluster_split(raw))
+        for u, split in splits.items():
+            ge2e_splits.setdefault(u, split)
         paired = {u: split_cosine(raw, ge2e_splits[u]) for u, raw in raws.items()}
         print("  the same on GE2E's split: " + " ".join(f"{u} {v:.3f}" for u, v in paired.items()))
 

@@ -35,6 +35,8 @@ class DevItem:
     audio: np.ndarray
     reference: list[Segment]
     uem: list[tuple[float, float]]
+    # the window-grid phase this copy was read at (`shifted_item`); None for the recording as it is
+    phase: str | None = None
 
     @property
     def num_speakers(self) -> int:
@@ -73,7 +75,6 @@ def load_dev_sets(data_dir: Path | None = None) -> dict[str, list[DevItem]]:
 
 
 MAX_PHASES = 20
-PHASE_MARK = "@"  # uri of a shifted copy: "<uri>@<offset in ms>ms"
 
 
 def shifted_item(item: DevItem, seconds: float) -> DevItem:
@@ -87,8 +88,9 @@ def shifted_item(item: DevItem, seconds: float) -> DevItem:
         if s.end > seconds
     ]
     uem = [(max(0.0, a - seconds), b - seconds) for a, b in item.uem if b > seconds]
-    uri = f"{item.uri}{PHASE_MARK}{round(seconds * 1000)}ms"
-    return DevItem(uri, item.audio[round(seconds * SAMPLE_RATE) :], reference, uem)
+    phase = f"{round(seconds * 1000)}ms"
+    # the uri stays unique within a set, since the scorer keys recordings by it
+    return DevItem(f"{item.uri}@{phase}", item.audio[round(seconds * SAMPLE_RATE) :], reference, uem, phase)
 
 
 def phase_offsets(phases: int, step_seconds: float) -> list[float]:
@@ -110,10 +112,6 @@ def at_phases(items: Sequence[DevItem], phases: int, step_seconds: float) -> lis
     if phases == 1:
         return list(items)
     return [shifted_item(item, offset) for item in items for offset in offsets]
-
-
-def phase_of(uri: str) -> str | None:
-    return uri.rsplit(PHASE_MARK, 1)[1] if PHASE_MARK in uri else None
 
 
 @dataclass
@@ -145,10 +143,9 @@ def score_items(name: str, items: Sequence[DevItem], diarize: DiarizeFn) -> SetS
     uems = {it.uri: it.uem for it in items}
     hyps = {it.uri: diarize(it.audio, it.num_speakers) for it in items}
     by_phase: dict[str, list[str]] = {}
-    for uri in refs:
-        phase = phase_of(uri)
-        if phase is not None:
-            by_phase.setdefault(phase, []).append(uri)
+    for it in items:
+        if it.phase is not None:
+            by_phase.setdefault(it.phase, []).append(it.uri)
     phase_der = {
         phase: score_der({u: refs[u] for u in uris}, hyps, {u: uems[u] for u in uris}).der
         for phase, uris in by_phase.items()

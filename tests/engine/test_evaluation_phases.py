@@ -97,6 +97,19 @@ def test_evaluate_at_phases_records_them_and_refuses_a_baseline_scored_once(
     assert "error:" in capsys.readouterr().err
 
 
+def test_an_unshifted_uri_that_looks_like_a_phase_is_not_one() -> None:
+    lookalike = DevItem("meeting@40ms", item().audio, item().reference, item().uem)
+    assert "der_phase_min" not in score_items("set", [lookalike], lambda _a, _c: item().reference).row()
+    assert shifted_item(lookalike, 0.04).phase == "40ms"
+
+
+def test_the_cli_bound_is_the_engines() -> None:
+    from pipelines.evaluation import cli_args
+    from voiceflow import evaluation
+
+    assert cli_args.MAX_PHASES == evaluation.MAX_PHASES
+
+
 @pytest.mark.parametrize("value", ["0", "21", "two", "1.5"])
 def test_the_cli_refuses_a_bad_phase_count(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     from voiceflow.cli.main import main
