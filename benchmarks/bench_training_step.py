@@ -43,7 +43,8 @@ def main() -> None:
     for step in range(args.steps):
         t0 = time.perf_counter()
         idx = np.random.default_rng(step).permutation(len(data.train))[: config.batch_size]
-        wave = torch.from_numpy(make_batch(data, idx, np.random.default_rng(step), config, assets))
+        crops = [data.train[int(j)] for j in idx]
+        wave = torch.from_numpy(make_batch(data, crops, np.random.default_rng(step), config, assets))
         t1 = time.perf_counter()
         if reading is not None and teacher is not None:
             ends = reading.draw_ends(np.random.default_rng(step), config.loss.windows_per_segment)

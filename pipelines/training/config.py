@@ -16,6 +16,7 @@ import yaml
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLING_MODES = ("grid", "file")
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,17 @@ class DataConfig:
     # AMI train excerpts kept out of training for `voiceflow export` to calibrate the model's
     # similarity scale on (pipelines/export/calibration.py); never also in ami_files.
     calibration_ami_files: list[str] = field(default_factory=list)
+    # How a step's crops are drawn. "grid": every crop of the fixed grid once per epoch (AMI crops
+    # only where the reference has speech), so a recording weighs by its length. "file": each crop
+    # draws a training recording uniformly, then any offset in it (pipelines.training.data
+    # draw_file_crops): every recording weighs the same, and meeting crops also fall on silence and
+    # turn changes, as the engine's windows do. An epoch is then a count of steps, as long as the
+    # grid's. Needs a teacher that hears the batch (loss.teacher_input "augmented").
+    sampling: str = "grid"
 
     def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING_MODES:
+            raise ValueError(f"data.sampling must be one of {', '.join(SAMPLING_MODES)}, not {self.sampling!r}")
         both = sorted(set(self.ami_files) & set(self.calibration_ami_files))
         if both:
             raise ValueError(f"data.calibration_ami_files must be meetings the model never trains on: {both}")

@@ -45,6 +45,9 @@ class Dataset:
     val: list[Crop]
     speakers: list[str]  # class index -> speaker id
     crop_samples: int
+    # Utterances training crops may come from (LibriSpeech training speakers and AMI meetings,
+    # never the held-out validation speakers): what data.sampling "file" draws from.
+    train_utterances: tuple[int, ...] = ()
 
 
 def read_audio(path: Path) -> np.ndarray:
@@ -151,7 +154,32 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
     speakers = sorted({spk for _, _, spk in raw if spk is not None})
     label_of = {spk: i for i, spk in enumerate(speakers)}
     train = [Crop(u, s, label_of[spk] if spk else -1) for u, s, spk in raw]
-    return Dataset(utterances, train, val, speakers, crop)
+    return Dataset(utterances, train, val, speakers, crop, tuple(range(len(libri) + len(ami))))
+
+
+def crop_label(dataset: Dataset, utterance: int, start: int) -> int:
+    """The speaker class of a crop anywhere in a training utterance (-1: unlabelled), by the grid's rules."""
+    utt = dataset.utterances[utterance]
+    if utt.speaker is not None:
+        speaker: str | None = utt.speaker
+    else:
+        t0 = start / SAMPLE_RATE
+        speaker = ami_crop_label(speaker_coverage(utt.turns, t0, t0 + dataset.crop_samples / SAMPLE_RATE))
+    return dataset.speakers.index(speaker) if speaker in dataset.speakers else -1
+
+
+def draw_file_crops(dataset: Dataset, rng: np.random.Generator, count: int) -> list[Crop]:
+    """`count` crops drawn as data.sampling "file" does: a training utterance uniformly, then a
+    uniform offset in it (an utterance shorter than a crop starts at 0 and is zero-padded)."""
+    if not dataset.train_utterances:
+        raise ValueError("no training utterances to draw crops from")
+    crops = []
+    for _ in range(count):
+        utterance = dataset.train_utterances[int(rng.integers(len(dataset.train_utterances)))]
+        length = len(dataset.utterances[utterance].audio)
+        start = int(rng.integers(0, max(1, length - dataset.crop_samples)))
+        crops.append(Crop(utterance, start, crop_label(dataset, utterance, start)))
+    return crops
 
 
 def crop_audio(dataset: Dataset, crop: Crop) -> np.ndarray:

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from pipelines.nn.device import configure_determinism, resolve_device
 from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
 from pipelines.training.config import TrainConfig
-from pipelines.training.data import Dataset, build_dataset, crop_audio
+from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
 from pipelines.training.losses import (
     AAMSoftmax,
     centered_cosine_distillation,
@@ -138,7 +138,7 @@ def check_sequence_loss(config: TrainConfig) -> None:
 
 def make_batch(
     dataset: Dataset,
-    indices: np.ndarray,
+    crops: Sequence[Crop],
     rng: np.random.Generator,
     config: TrainConfig,
     assets: AugmentAssets,
@@ -148,14 +148,26 @@ def make_batch(
     if group < 1:
         raise ValueError(f"augment.room_group must be >= 1, not {group}")
     room = None
-    for position, index in enumerate(indices):
+    for position, crop in enumerate(crops):
         if group > 1 and position % group == 0:
             room = draw_room(rng, config.augment, assets)
-        crop = dataset.train[int(index)]
         other_crop = dataset.train[int(rng.integers(len(dataset.train)))]
         other = crop_audio(dataset, other_crop) if other_crop.utterance != crop.utterance else None
         waves.append(augment(crop_audio(dataset, crop), rng, config.augment, assets, other, room))
     return np.stack(waves)
+
+
+def check_sampling(config: TrainConfig) -> None:
+    """data.sampling "file" draws crops off any offset, so no clean-crop teacher cache can serve them."""
+    if config.data.sampling == "file" and config.loss.teacher_input != "augmented":
+        raise ValueError("data.sampling 'file' needs loss.teacher_input 'augmented' (crops are drawn, not cached)")
+
+
+def step_crops(dataset: Dataset, config: TrainConfig, grid: np.ndarray, rng: np.random.Generator) -> list[Crop]:
+    """A step's crops: its slice `grid` of the epoch's crop order, or fresh draws (data.sampling "file")."""
+    if config.data.sampling == "file":
+        return draw_file_crops(dataset, rng, config.batch_size)
+    return [dataset.train[int(j)] for j in grid]
 
 
 def embed_clean(
@@ -215,6 +227,7 @@ def train(
         raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
     assets = load_assets(config.data.root() / config.data.augmentation)
     check_sequence_loss(config)
+    check_sampling(config)
     if reading is None:  # the staggered objective's targets are windows of its segments, never cached
         teacher_train = torch.from_numpy(
             cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress)
@@ -225,7 +238,6 @@ def train(
     if live_teacher is not None:
         live_teacher.to(device)
     sequence_stride = config.student.frame_stride if config.loss.sequence_weight > 0 else 0
-    labels = torch.tensor([c.label for c in dataset.train], dtype=torch.long, device=device)
     val_labels = np.array([c.label for c in dataset.val])
 
     s = config.student
@@ -295,14 +307,15 @@ def train(
         assert order is not None
         idx = order[i * config.batch_size : (i + 1) * config.batch_size]
         rng = np.random.default_rng([config.seed, epoch, i])
-        wave = torch.from_numpy(make_batch(dataset, idx, rng, config, assets)).to(device)
+        crops = step_crops(dataset, config, idx, rng)
+        wave = torch.from_numpy(make_batch(dataset, crops, rng, config, assets)).to(device)
         lr = learning_rate(config, step, total)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
         sequence = torch.zeros((), device=device)
         centered = torch.zeros((), device=device)
-        batch_labels = labels[idx]
+        batch_labels = torch.tensor([c.label for c in crops], dtype=torch.long, device=device)
         if reading is not None:
             assert live_teacher is not None
             ends = reading.draw_ends(rng, config.loss.windows_per_segment)

@@ -38,7 +38,8 @@ def test_a_given_room_is_applied_exactly() -> None:
 @pytest.mark.parametrize("group", [1, 4])
 def test_crops_share_a_room_only_within_their_group(group: int) -> None:
     config = replace(TrainConfig(), augment=replace(REVERB_ONLY, room_group=group))
-    batch = make_batch(one_voice_dataset(8), np.arange(8), np.random.default_rng(3), config, ASSETS)
+    data = one_voice_dataset(8)
+    batch = make_batch(data, data.train, np.random.default_rng(3), config, ASSETS)
     same = [[np.array_equal(a, b) for b in batch] for a in batch]
     if group == 4:
         assert all(same[0][j] for j in range(4)) and all(same[4][j] for j in range(4, 8))
@@ -49,7 +50,7 @@ def test_crops_share_a_room_only_within_their_group(group: int) -> None:
 def test_a_room_group_below_one_is_refused() -> None:
     config = replace(TrainConfig(), augment=replace(REVERB_ONLY, room_group=0))
     with pytest.raises(ValueError, match="room_group"):
-        make_batch(one_voice_dataset(2), np.arange(2), np.random.default_rng(0), config, ASSETS)
+        make_batch(one_voice_dataset(2), one_voice_dataset(2).train, np.random.default_rng(0), config, ASSETS)
 
 
 def test_speed_change_keeps_the_length_and_moves_the_pitch() -> None:
