@@ -160,3 +160,41 @@ def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: 
     assert embeddings.shape == (len(plan.starts), 256) and np.isfinite(embeddings).all()
     window = export_checkpoint(whole.model_path, tmp_path / "w.onnx", streams=0)
     assert "streams" not in window.metadata  # 0 forces the one-window export
+
+
+def test_a_training_step_on_the_teacher_initialised_student_is_a_step_on_ge2e_itself() -> None:
+    """The loop trains GE2E's own network: same loss and same gradients as GE2E read per frame
+    directly (what the feasibility script trained), so recipes differ only in what they draw."""
+    from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
+    from pipelines.training.loop import initialise_student, live_teacher_for
+    from pipelines.training.losses import cosine_distillation, relational_distillation
+
+    config = load_preset("full")
+    reading = StaggeredReading.from_config(config)
+    assert reading is not None
+    student = build_student(StudentSpec.from_mapping(vars(config.student)))
+    initialise_student(student, "teacher")
+    ge2e = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv")
+    teacher = live_teacher_for("augmented")
+    assert teacher is not None
+    rng = np.random.default_rng(0)
+    wave = torch.from_numpy(speechlike(2, reading.segment))
+    ends = reading.draw_ends(rng, 4)
+    with torch.no_grad():
+        target = teacher(reading.windows(wave, ends))
+
+    def step_loss(emb: torch.Tensor) -> torch.Tensor:
+        return cosine_distillation(emb, target) + 10.0 * relational_distillation(emb, target)
+
+    ours = step_loss(reading.readouts(student, wave, ends))
+    direct = FrameReader(ge2e)(wave)[:, torch.as_tensor(ends // 160)]
+    theirs = step_loss(direct.reshape(-1, direct.shape[-1]))
+    ours.backward()
+    theirs.backward()
+    torch.testing.assert_close(ours, theirs)
+    reference = dict(ge2e.encoder.named_parameters())
+    trained = dict(student.encoder.named_parameters())
+    assert trained.keys() == reference.keys()
+    for name, parameter in trained.items():
+        assert parameter.grad is not None and reference[name].grad is not None
+        torch.testing.assert_close(parameter.grad, reference[name].grad, msg=name)
