@@ -45,6 +45,10 @@ class DataConfig:
     # turn changes, as the engine's windows do. An epoch is then a count of steps, as long as the
     # grid's. Needs a teacher that hears the batch (loss.teacher_input "augmented").
     sampling: str = "grid"
+    # sampling "file": the first meeting_group crops of every batch come from one AMI meeting, so
+    # the relational loss sees pairs of speakers of the same meeting (the pair the engine's merge
+    # rule decides on); 0 = every crop drawn alone. augment.room_group can put them in one room.
+    meeting_group: int = 0
 
     def __post_init__(self) -> None:
         if self.sampling not in SAMPLING_MODES:

@@ -168,18 +168,29 @@ def crop_label(dataset: Dataset, utterance: int, start: int) -> int:
     return dataset.speakers.index(speaker) if speaker in dataset.speakers else -1
 
 
-def draw_file_crops(dataset: Dataset, rng: np.random.Generator, count: int) -> list[Crop]:
+def draw_file_crops(dataset: Dataset, rng: np.random.Generator, count: int, meeting_group: int = 0) -> list[Crop]:
     """`count` crops drawn as data.sampling "file" does: a training utterance uniformly, then a
-    uniform offset in it (an utterance shorter than a crop starts at 0 and is zero-padded)."""
+    uniform offset in it (an utterance shorter than a crop starts at 0 and is zero-padded). With
+    `meeting_group` G the first G crops all come from one meeting, drawn uniformly among them."""
     if not dataset.train_utterances:
         raise ValueError("no training utterances to draw crops from")
     crops = []
-    for _ in range(count):
-        utterance = dataset.train_utterances[int(rng.integers(len(dataset.train_utterances)))]
-        length = len(dataset.utterances[utterance].audio)
-        start = int(rng.integers(0, max(1, length - dataset.crop_samples)))
-        crops.append(Crop(utterance, start, crop_label(dataset, utterance, start)))
+    if meeting_group:
+        meetings = [u for u in dataset.train_utterances if dataset.utterances[u].speaker is None]
+        if not meetings:
+            raise ValueError("data.meeting_group needs AMI meetings among the training recordings")
+        meeting = meetings[int(rng.integers(len(meetings)))]
+        crops = [crop_in(dataset, meeting, rng) for _ in range(min(meeting_group, count))]
+    while len(crops) < count:
+        crops.append(crop_in(dataset, dataset.train_utterances[int(rng.integers(len(dataset.train_utterances)))], rng))
     return crops
+
+
+def crop_in(dataset: Dataset, utterance: int, rng: np.random.Generator) -> Crop:
+    """A crop at a uniform offset in `utterance`, labelled by the grid's rules."""
+    length = len(dataset.utterances[utterance].audio)
+    start = int(rng.integers(0, max(1, length - dataset.crop_samples)))
+    return Crop(utterance, start, crop_label(dataset, utterance, start))
 
 
 def crop_audio(dataset: Dataset, crop: Crop) -> np.ndarray:

@@ -158,15 +158,23 @@ def make_batch(
 
 
 def check_sampling(config: TrainConfig) -> None:
-    """data.sampling "file" draws crops off any offset, so no clean-crop teacher cache can serve them."""
-    if config.data.sampling == "file" and config.loss.teacher_input != "augmented":
+    """data.sampling "file" draws crops off any offset, so no clean-crop teacher cache can serve them;
+    data.meeting_group groups a batch's first draws by meeting, so it needs those draws."""
+    data = config.data
+    if data.sampling == "file" and config.loss.teacher_input != "augmented":
         raise ValueError("data.sampling 'file' needs loss.teacher_input 'augmented' (crops are drawn, not cached)")
+    if isinstance(data.meeting_group, bool) or not isinstance(data.meeting_group, int):
+        raise ValueError(f"data.meeting_group must be a whole number, not {data.meeting_group!r}")
+    if data.meeting_group and data.sampling != "file":
+        raise ValueError("data.meeting_group needs data.sampling 'file'")
+    if not 0 <= data.meeting_group <= config.batch_size:
+        raise ValueError(f"data.meeting_group must be 0..{config.batch_size} (batch size), not {data.meeting_group}")
 
 
 def step_crops(dataset: Dataset, config: TrainConfig, grid: np.ndarray, rng: np.random.Generator) -> list[Crop]:
     """A step's crops: its slice `grid` of the epoch's crop order, or fresh draws (data.sampling "file")."""
     if config.data.sampling == "file":
-        return draw_file_crops(dataset, rng, config.batch_size)
+        return draw_file_crops(dataset, rng, config.batch_size, config.data.meeting_group)
     return [dataset.train[int(j)] for j in grid]
 
 

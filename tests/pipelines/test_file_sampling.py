@@ -116,3 +116,48 @@ def test_the_training_recordings_are_the_books_and_meetings_only(shared_data: Pa
     assert len(keys) == 4 and keys[-1] == "ami/trn00" and all(k.startswith("libri/") for k in keys[:3])
     held_out = {dataset.utterances[c.utterance].key for c in dataset.val}
     assert held_out and not held_out & set(keys)
+
+
+def test_a_meeting_group_opens_every_batch_with_crops_of_one_meeting() -> None:
+    dataset = toy_dataset()
+    for seed in range(20):
+        crops = draw_file_crops(dataset, np.random.default_rng(seed), 8, meeting_group=3)
+        assert len(crops) == 8 and {c.utterance for c in crops[:3]} == {2}  # the only meeting
+        assert len({c.start for c in crops[:3]}) == 3  # three places in it, not one crop thrice
+    # without a group the draws are exactly the plain ones, so older runs replay unchanged
+    plain = draw_file_crops(dataset, np.random.default_rng(4), 8)
+    assert draw_file_crops(dataset, np.random.default_rng(4), 8, meeting_group=0) == plain
+    assert [c.utterance for c in draw_file_crops(dataset, np.random.default_rng(4), 2, meeting_group=5)] == [2, 2]
+
+
+def test_a_meeting_group_needs_meetings_to_draw_from() -> None:
+    books_only = replace(toy_dataset(), train_utterances=(0, 1))
+    with pytest.raises(ValueError, match="AMI meetings"):
+        draw_file_crops(books_only, np.random.default_rng(0), 4, meeting_group=2)
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"meeting_group": 4}, "needs data.sampling 'file'"),
+        ({"sampling": "file", "meeting_group": -1}, r"0\.\.16"),
+        ({"sampling": "file", "meeting_group": 17}, r"0\.\.16"),
+        ({"sampling": "file", "meeting_group": 2.5}, "whole number"),
+        ({"sampling": "file", "meeting_group": True}, "whole number"),
+        ({"sampling": "file", "meeting_group": "8"}, "whole number"),
+    ],
+)
+def test_meeting_groups_the_loop_cannot_draw_are_refused(data: dict[str, object], error: str) -> None:
+    config = config_from_dict({"batch_size": 16, "data": data, "loss": {"teacher_input": "augmented"}})
+    with pytest.raises(ValueError, match=error):
+        check_sampling(config)
+
+
+def test_the_meetings_ablation_groups_one_meeting_into_one_room() -> None:
+    from pipelines.training.config import load_config
+    from pipelines.training.staggered import check_staggered
+
+    config = load_config(Path(__file__).parents[2] / "pipelines/presets/ablations/staggered-meetings.yaml")
+    check_sampling(config)
+    check_staggered(config)
+    assert config.data.meeting_group == config.augment.room_group == 8 and config.data.sampling == "file"
