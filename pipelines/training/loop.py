@@ -230,12 +230,12 @@ def train(
     configure_determinism(device)
 
     reading = StaggeredReading.from_config(config)
+    check_sequence_loss(config)  # config errors before minutes of data loading
+    check_sampling(config)
     dataset = build_dataset(reading.data_config(config.data) if reading else config.data, config.seed)
     if len(dataset.train) < config.batch_size:
         raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
     assets = load_assets(config.data.root() / config.data.augmentation)
-    check_sequence_loss(config)
-    check_sampling(config)
     if reading is None:  # the staggered objective's targets are windows of its segments, never cached
         teacher_train = torch.from_numpy(
             cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress)

@@ -161,3 +161,13 @@ def test_the_meetings_ablation_groups_one_meeting_into_one_room() -> None:
     check_sampling(config)
     check_staggered(config)
     assert config.data.meeting_group == config.augment.room_group == 8 and config.data.sampling == "file"
+
+
+def test_train_refuses_a_sampling_it_cannot_draw_before_loading_any_data(tmp_path: Path) -> None:
+    from pipelines.training.loop import train
+
+    config = config_from_dict(
+        {"data": {"sampling": "file", "data_root": str(tmp_path / "absent")}, "loss": {"teacher_input": "clean"}}
+    )
+    with pytest.raises(ValueError, match="teacher_input 'augmented'"):  # not a missing-file error
+        train(config, tmp_path / "out", progress=False, log=lambda _m: None)
