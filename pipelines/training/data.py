@@ -107,6 +107,12 @@ def speaker_coverage(turns: tuple[tuple[float, float, str], ...], start: float, 
     return cover
 
 
+def crop_coverage(utt: Utterance, start: int, crop_samples: int) -> dict[str, float]:
+    """speaker_coverage of the crop of `crop_samples` at sample `start` of a meeting."""
+    t0 = start / SAMPLE_RATE
+    return speaker_coverage(utt.turns, t0, t0 + crop_samples / SAMPLE_RATE)
+
+
 def ami_crop_label(cover: dict[str, float]) -> str | None:
     if not cover:
         return None
@@ -146,8 +152,7 @@ def build_dataset(config: DataConfig, seed: int) -> Dataset:
             elif utt.speaker is not None:
                 raw.append((index, start, utt.speaker))
             else:
-                t0 = start / SAMPLE_RATE
-                cover = speaker_coverage(utt.turns, t0, t0 + crop / SAMPLE_RATE)
+                cover = crop_coverage(utt, start, crop)
                 if sum(cover.values()) >= AMI_MIN_SPEECH:  # mostly silence: never embedded by the engine
                     raw.append((index, start, ami_crop_label(cover)))
 
@@ -163,8 +168,7 @@ def crop_label(dataset: Dataset, utterance: int, start: int) -> int:
     if utt.speaker is not None:
         speaker: str | None = utt.speaker
     else:
-        t0 = start / SAMPLE_RATE
-        speaker = ami_crop_label(speaker_coverage(utt.turns, t0, t0 + dataset.crop_samples / SAMPLE_RATE))
+        speaker = ami_crop_label(crop_coverage(utt, start, dataset.crop_samples))
     return dataset.speakers.index(speaker) if speaker in dataset.speakers else -1
 
 

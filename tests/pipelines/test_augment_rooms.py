@@ -50,7 +50,8 @@ def test_crops_share_a_room_only_within_their_group(group: int) -> None:
 def test_a_room_group_below_one_is_refused() -> None:
     config = replace(TrainConfig(), augment=replace(REVERB_ONLY, room_group=0))
     with pytest.raises(ValueError, match="room_group"):
-        make_batch(one_voice_dataset(2), one_voice_dataset(2).train, np.random.default_rng(0), config, ASSETS)
+        data = one_voice_dataset(2)
+        make_batch(data, data.train, np.random.default_rng(0), config, ASSETS)
 
 
 def test_speed_change_keeps_the_length_and_moves_the_pitch() -> None:
