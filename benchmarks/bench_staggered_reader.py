@@ -8,7 +8,10 @@ is read K times. Both are timed here in onnxruntime on one intra-op thread over 
 audio, interleaved over rounds, median reported; the reader's graph is GE2E's (weights do not
 change its cost).
 
-    .venv/bin/python benchmarks/bench_staggered_reader.py [--streams 2 3 4] [--rounds 5]
+    .venv/bin/python benchmarks/bench_staggered_reader.py [--streams 2 3 4] [--segment-hops 0.6] [--rounds 5]
+
+`--segment-hops H` adds layouts that name their hop (segments of 1.6 + H s every H s, each frame
+read (1.6 + H) / H times: `student.segment_hop_seconds`, metadata `segment_hop_samples`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pipelines.nn.frame_reader import FRAMES_OUTPUT, FrameReader
 from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.embedding import EmbeddingModel, open_session
-from voiceflow.staggered import read_staggered
+from voiceflow.staggered import read_staggered, segment_layout
 
 SAMPLE_RATE = 16000
 WINDOW = round(1.6 * SAMPLE_RATE)
@@ -42,22 +45,33 @@ def windowed_seconds(model: EmbeddingModel, audio: np.ndarray, ends: np.ndarray)
     return time.perf_counter() - t0
 
 
-def staggered_seconds(session: ort.InferenceSession, audio: np.ndarray, ends: np.ndarray, streams: int) -> float:
+def staggered_seconds(
+    session: ort.InferenceSession, audio: np.ndarray, ends: np.ndarray, streams: int, segment_hop: int
+) -> float:
     def frames_of(segments: np.ndarray) -> np.ndarray:
         return np.asarray(session.run(None, {"waveform": segments})[0])
 
     t0 = time.perf_counter()
-    read_staggered(frames_of, audio, ends, WINDOW, streams, HOP_LENGTH, BATCH)
+    read_staggered(frames_of, audio, ends, WINDOW, streams, HOP_LENGTH, BATCH, segment_hop=segment_hop)
     return time.perf_counter() - t0
+
+
+def layouts(streams: list[int], hops: list[float]) -> dict[str, tuple[int, int]]:
+    """Name -> (streams, segment hop in samples) of every layout to time."""
+    named = {f"{k} streams": (k, 0) for k in streams}
+    named.update({f"hop {h:g} s": (2, round(h * SAMPLE_RATE)) for h in hops})
+    return named
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[2, 3, 4])
+    parser.add_argument("--segment-hops", type=float, nargs="*", default=[], metavar="SECONDS")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    timed = layouts(args.streams, args.segment_hops)
     rng = np.random.default_rng(0)
-    longest = max(round(WINDOW * k / (k - 1)) for k in args.streams)
+    longest = max(segment_layout(WINDOW, k, hop)[0] for k, hop in timed.values())
     audio = (rng.standard_normal(round(AUDIO_SECONDS * SAMPLE_RATE) + longest) * 0.05).astype(np.float32)
     ends = np.arange(WINDOW, round(AUDIO_SECONDS * SAMPLE_RATE) + 1, STEP)
     windowed = EmbeddingModel.load(threads=1)
@@ -66,15 +80,15 @@ def main() -> None:
         ge2e = WaveformEmbedder(GE2EEncoder.pretrained(), stft="conv")
         export_waveform_model(FrameReader(ge2e), path, 2.4, FRAMES_OUTPUT, {0: "batch", 1: "frames"})
         reader = open_session(path, 1, "frame reader")
-        for k in args.streams:  # warm-up
-            staggered_seconds(reader, audio, ends[:40], k)
+        for k, hop in timed.values():  # warm-up
+            staggered_seconds(reader, audio, ends[:40], k, hop)
         windowed_seconds(windowed, audio, ends[:40])
         times: dict[str, list[float]] = {}
         for _ in range(args.rounds):
             times.setdefault("windowed", []).append(windowed_seconds(windowed, audio, ends) / len(ends) * 1000)
-            for k in args.streams:
-                ms = staggered_seconds(reader, audio, ends, k) / len(ends) * 1000
-                times.setdefault(f"{k} streams", []).append(ms)
+            for name, (k, hop) in timed.items():
+                ms = staggered_seconds(reader, audio, ends, k, hop) / len(ends) * 1000
+                times.setdefault(name, []).append(ms)
     base = float(np.median(times["windowed"]))
     print(f"{len(ends)} windows (1.6 s every 0.2 s over {AUDIO_SECONDS:.0f} s), batches of {BATCH}, one thread")
     print(f"{'reading':<22} {'ms/window':>10} {'p10':>7} {'p90':>7} {'speed-up':>9}")

@@ -106,8 +106,7 @@ class EmbeddingModel:
         meta_path = model_path.with_suffix(".json")
         metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         model = cls(model_path, session, file_sha256(model_path), metadata)
-        if model.streams and (model.streams < 2 or len(outputs[0].shape) != 3):
-            raise ModelError(f"{model_path}: 'streams' needs a per-frame output [batch, frames, dim] and K >= 2")
+        _check_staggered_metadata(model_path, metadata, per_frame=len(outputs[0].shape) == 3)
         model.merge_threshold_shift = _metadata_shift(model_path, metadata)
         model.embed(np.zeros((1, 16000), dtype=np.float32))  # warm up and prove it runs
         model.background_mean = _load_background(background_path(model_path), model.dimension)
@@ -134,6 +133,11 @@ class EmbeddingModel:
     def streams(self) -> int:
         """K for a model exported to be read in staggered streams (voiceflow.staggered); 0 otherwise."""
         return self._metadata_int("streams", 0)
+
+    @property
+    def segment_hop(self) -> int:
+        """Samples between a staggered model's segments when it names them; 0: the hop of its streams."""
+        return self._metadata_int("segment_hop_samples", 0)
 
     def _run(self, audio: np.ndarray, what: str) -> np.ndarray:
         """The model's raw output for a batch of audio rows [B, samples>=400]."""
@@ -182,6 +186,23 @@ class EmbeddingModel:
 
 
 MAX_MERGE_THRESHOLD_SHIFT = 0.2
+MAX_SEGMENT_HOP = 160_000  # samples: the longest window the pipeline accepts (10 s)
+
+
+def _check_staggered_metadata(model_path: Path, metadata: dict[str, object], per_frame: bool) -> None:
+    """Refuse a staggered reading the engine cannot follow, before any audio is read with it."""
+    streams = metadata.get("streams", 0)
+    hop = metadata.get("segment_hop_samples", 0)
+    for key, value in (("streams", streams), ("segment_hop_samples", hop)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ModelError(f"{model_path}: {key} must be a whole number, got {value!r}")
+    assert isinstance(streams, int) and isinstance(hop, int)
+    if streams and (streams < 2 or not per_frame):
+        raise ModelError(f"{model_path}: 'streams' needs a per-frame output [batch, frames, dim] and K >= 2")
+    if hop and not streams:
+        raise ModelError(f"{model_path}: segment_hop_samples needs a staggered model ('streams' >= 2)")
+    if not 0 <= hop <= MAX_SEGMENT_HOP:
+        raise ModelError(f"{model_path}: segment_hop_samples must be 0..{MAX_SEGMENT_HOP}, got {hop}")
 
 
 def _metadata_shift(model_path: Path, metadata: dict[str, object]) -> float:

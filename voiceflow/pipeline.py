@@ -199,7 +199,9 @@ def embed_plan(
     length = window_length(plan)
     padded = pad_to_window(audio, length)
     ends = window_ends(len(audio), plan)
-    return read_staggered(model.frames, padded, ends, length, model.streams, model.frame_hop, batch_size, progress)
+    return read_staggered(
+        model.frames, padded, ends, length, model.streams, model.frame_hop, batch_size, progress, model.segment_hop
+    )
 
 
 class Diarizer:

@@ -5,7 +5,10 @@ times. A model exported with a per-frame output (`voiceflow export --streams K`)
 over segments of R = W K / (K - 1) samples starting every R / K (K streams, each reset every R,
 staggered by R / K), and each window is read off the frame at its end in the latest segment that
 starts at least W before that end. A window then sees less than W / (K - 1) of audio before it,
-every frame is read K times, and the front end runs once per segment. The model must have been
+every frame is read K times, and the front end runs once per segment. A model may instead name its
+segment hop H directly (`segment_hop_samples`): segments of W + H every H, each frame read
+(W + H) / H times with less than H of history, which places a layout between two stream counts
+(H = 0.6 s: 3.67 reads, between 3 and 4 streams). The model must have been
 trained for that reading (`student.streams` in `voiceflow train`, pipelines.training.staggered);
 docs/pipelines.md has the numbers.
 """
@@ -19,13 +22,17 @@ import numpy as np
 FramesFn = Callable[[np.ndarray], np.ndarray]  # [B, samples] -> [B, frames, D], L2-normalised
 
 
-def segment_layout(window: int, streams: int) -> tuple[int, int]:
-    """(segment length, segment hop) in samples for K streams over windows of `window` samples."""
+def segment_layout(window: int, streams: int, hop: int = 0) -> tuple[int, int]:
+    """(segment length, segment hop) in samples over windows of `window` samples.
+
+    The hop is `hop` when it is given (> 0), otherwise that of K = `streams`: W / (K - 1)."""
     if streams < 2:
         raise ValueError(f"staggered reading needs at least 2 streams, not {streams}")
     if window < 1:
         raise ValueError(f"window must be a positive number of samples, not {window}")
-    hop = max(1, round(window / (streams - 1)))
+    if not 0 <= hop <= window:
+        raise ValueError(f"segment hop must be 0 (from the streams) or 1..{window} samples, not {hop}")
+    hop = hop or max(1, round(window / (streams - 1)))
     return window + hop, hop
 
 
@@ -53,8 +60,10 @@ def read_staggered(
     frame_hop: int,
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    segment_hop: int = 0,
 ) -> np.ndarray:
-    """One embedding per window end (samples into `audio`), read off staggered segments.
+    """One embedding per window end (samples into `audio`), read off staggered segments laid out
+    by `segment_layout(window, streams, segment_hop)`.
 
     Segments are run in batches of equal length (only the last few of a file are shorter), and
     only segments that serve a window are run, so VAD-gated windows skip silence here too.
@@ -64,7 +73,7 @@ def read_staggered(
         return np.zeros((0, 0), dtype=np.float32)
     if ends.min() < 1 or ends.max() > len(audio):
         raise ValueError("window ends must lie inside the audio")
-    length, hop = segment_layout(window, streams)
+    length, hop = segment_layout(window, streams, segment_hop)
     starts = serving_starts(ends, window, hop)
     # Windows grouped by their segment in one sort (not a scan of all windows per segment).
     by_start = np.argsort(starts, kind="stable")

@@ -33,7 +33,10 @@ def ms_per_window(model_path: Path, batch: int, seconds: float = 2.0, threads: i
         ends = np.arange(WINDOW_SAMPLES, len(audio) + 1, STEP_SAMPLES)
 
         def run() -> int:
-            read_staggered(model.frames, audio, ends, WINDOW_SAMPLES, model.streams, model.frame_hop, batch)
+            read_staggered(
+                model.frames, audio, ends, WINDOW_SAMPLES, model.streams, model.frame_hop, batch,
+                segment_hop=model.segment_hop,
+            )
             return len(ends)
     else:
         windows = (rng.standard_normal((batch, WINDOW_SAMPLES)) * 0.05).astype(np.float32)

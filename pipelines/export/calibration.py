@@ -52,6 +52,7 @@ class Calibration:
     recordings: tuple[str, ...]
     reference: str
     streams: int  # the reading it was measured on (0: one window at a time)
+    segment_hop: int = 0  # samples, when the model names its segment hop (voiceflow.staggered)
 
     def to_metadata(self) -> dict[str, Any]:
         return {
@@ -60,7 +61,11 @@ class Calibration:
                 "what": "mean (model - reference) raw-centroid cosine of different-speaker pairs",
                 "recordings": list(self.recordings),
                 "reference": self.reference,
-                "reading": {"streams": self.streams, "quantization": "none"},
+                "reading": {
+                    "streams": self.streams,
+                    "quantization": "none",
+                    **({"segment_hop_samples": self.segment_hop} if self.segment_hop else {}),
+                },
                 "pairs": [asdict(p) for p in self.pairs],
             },
         }
@@ -143,7 +148,8 @@ def calibrate(
         theirs = speaker_pair_cosines(embed_plan(reference, item.audio, plan), labels)
         names = sorted({s.speaker for s in item.reference})
         pairs += [PairCosine(item.uri, (names[a], names[b]), ours[a, b], theirs[a, b]) for a, b in sorted(ours)]
-    return Calibration(mean_shift(pairs), tuple(pairs), tuple(i.uri for i in items), reference.version, model.streams)
+    recordings = tuple(i.uri for i in items)
+    return Calibration(mean_shift(pairs), tuple(pairs), recordings, reference.version, model.streams, model.segment_hop)
 
 
 def calibrate_checkpoint(checkpoint: Path) -> Calibration | None:

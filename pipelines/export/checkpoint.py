@@ -18,6 +18,8 @@ from pipelines.export.onnx_export import export_waveform_model
 from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.student import StudentSpec, build_encoder
 
+SAMPLE_RATE = 16000
+
 
 @dataclass(frozen=True)
 class ExportResult:
@@ -67,7 +69,7 @@ def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> 
         "name": name,
         "version": f"{name}-{sha[:12]}",
         "embedding_dim": int(spec.get("embedding_dim", 256)),
-        "sample_rate": 16000,
+        "sample_rate": SAMPLE_RATE,
         "window_seconds": float(config.get("data", {}).get("crop_seconds", 1.6)),
         "architecture": {"type": ARCHITECTURE_NAMES[arch], **spec},
         "quantization": quantized or "none",
@@ -89,7 +91,8 @@ def export_checkpoint(
     model it was made from is kept beside it as `<stem>.fp32.onnx` for comparison. With
     `streams` K (a stride-1 recurrent model) the output is per frame and the engine reads it in K
     staggered streams (voiceflow.staggered); None takes the K the model was trained for
-    (`student.streams`), 0 forces the one-window export. A checkpoint calibrated at the end of
+    (`student.streams`), with its `segment_hop_seconds` when it set one (metadata
+    `segment_hop_samples`); 0 forces the one-window export. A checkpoint calibrated at the end of
     training (pipelines/export/calibration.py) passes its merge-threshold shift on to an export of
     the reading it was measured on, unless `calibrate` is False.
     """
@@ -101,10 +104,14 @@ def export_checkpoint(
     out = Path(out)
     if quantize not in (None, "int8"):
         raise ValueError(f"unsupported quantization {quantize!r} (only int8)")
+    spec = checkpoint_spec(state)
+    trained_streams = int(spec.get("streams", 0))
     if streams is None:
-        streams = int(checkpoint_spec(state).get("streams", 0)) or None
+        streams = trained_streams or None
     elif streams == 0:
         streams = None
+    # The trained segment hop belongs to the trained streams; another K is read with its own hop.
+    hop = round(float(spec.get("segment_hop_seconds", 0.0)) * SAMPLE_RATE) if streams == trained_streams else 0
     if streams is not None and (streams < 2 or quantize):
         raise ValueError("--streams needs K >= 2 (or 0 for a window model) and a float export")
     float_path = out.with_name(out.stem + ".fp32.onnx") if quantize else out
@@ -118,16 +125,21 @@ def export_checkpoint(
     meta = student_metadata(state, sha, quantize)
     if streams is not None:
         meta.update(readout="frames", streams=streams, frame_hop_samples=HOP_LENGTH)
-    meta.update(carried_calibration(state, streams or 0, quantize) if calibrate else {})
+    if streams is not None and hop:
+        meta.update(segment_hop_samples=hop)
+    meta.update(carried_calibration(state, streams or 0, hop, quantize) if calibrate else {})
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return ExportResult(out, sha, meta)
 
 
-def carried_calibration(state: dict[str, Any], streams: int, quantize: str | None) -> dict[str, Any]:
+def carried_calibration(state: dict[str, Any], streams: int, segment_hop: int, quantize: str | None) -> dict[str, Any]:
     """The checkpoint's calibration (pipelines/export/calibration.py) when this export is the reading
-    it was measured on; another reading (streams, INT8) would need its own, so it gets none."""
+    it was measured on; another reading (streams, segment hop, INT8) would need its own, so it gets none."""
     calibration = dict(state.get("calibration") or {})
     reading = calibration.get("calibration", {}).get("reading", {})
-    if not calibration or quantize or reading.get("streams") != streams:
+    if not calibration or quantize or (reading.get("streams"), reading.get("segment_hop_samples", 0)) != (
+        streams,
+        segment_hop,
+    ):
         return {}
     return calibration

@@ -80,6 +80,9 @@ class StudentConfig:
     # 0: trained to embed one window per crop. K >= 2: trained to be read in K staggered streams
     # (pipelines.training.staggered; a stride-1 lstm), and exported for that reading.
     streams: int = 0
+    # With streams: segments of window + H every H seconds (H > 0) instead of the streams' hop of
+    # window / (K - 1); 0.6 reads each frame 3.67 times with < 0.6 s of history, between 3 and 4 streams.
+    segment_hop_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class LossConfig:
     # The LSTM student's output at every step against the teacher's at the same audio time
     # (losses.sequence_distillation); needs student.arch "lstm" and teacher_input "augmented".
     sequence_weight: float = 0.0
+    # L2-SP: the squared distance of the student's weights from where `student.init` put them
+    # (GE2E's, with init "teacher"; losses.weight_drift), so fine-tuning keeps GE2E's similarity
+    # scale on audio unlike its training data while it learns a new reading.
+    anchor_weight: float = 0.0
     margin: float = 0.2  # additive angular margin (AAM-softmax)
     scale: float = 30.0
     # What the teacher hears: "clean" (its cached embedding of the clean crop: the student learns to

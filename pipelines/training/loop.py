@@ -31,6 +31,7 @@ from pipelines.training.losses import (
     cosine_distillation,
     relational_distillation,
     sequence_distillation,
+    weight_drift,
 )
 from pipelines.training.metrics import equal_error_rate, mean_cosine
 from pipelines.training.staggered import StaggeredReading
@@ -136,6 +137,15 @@ def check_sequence_loss(config: TrainConfig) -> None:
         raise ValueError("loss.sequence_weight needs loss.teacher_input 'augmented' (the teacher must hear the batch)")
 
 
+def check_anchor(config: TrainConfig) -> None:
+    """anchor_weight pulls towards the weights the student started from: they must be GE2E's."""
+    weight = config.loss.anchor_weight
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"loss.anchor_weight must be a finite number >= 0, not {weight}")
+    if weight and config.student.init != "teacher":
+        raise ValueError("loss.anchor_weight needs student.init 'teacher' (a random start is no anchor)")
+
+
 def make_batch(
     dataset: Dataset,
     crops: Sequence[Crop],
@@ -231,6 +241,7 @@ def train(
 
     reading = StaggeredReading.from_config(config)
     check_sequence_loss(config)  # config errors before minutes of data loading
+    check_anchor(config)
     check_sampling(config)
     dataset = build_dataset(reading.data_config(config.data) if reading else config.data, config.seed)
     if len(dataset.train) < config.batch_size:
@@ -257,6 +268,8 @@ def train(
     copied = initialise_student(model, s.init)
     if copied:
         log(f"student initialised from GE2E: {', '.join(copied)}")
+    # taken before a resume loads later weights: the anchor is always the start
+    anchor = [p.detach().clone() for p in model.encoder.parameters()] if config.loss.anchor_weight else []
     head = AAMSoftmax(spec.embedding_dim, len(dataset.speakers), config.loss.margin, config.loss.scale)
     model.to(device)
     head.to(device)
@@ -343,12 +356,14 @@ def train(
             centered = centered_cosine_distillation(emb, target, teacher_mean)
         cls = head(emb, batch_labels)
         relation = relational_distillation(emb, target)
+        drift = weight_drift(list(model.encoder.parameters()), anchor) if anchor else torch.zeros(())
         loss = (
             config.loss.distill_weight * distill
             + config.loss.centered_weight * centered
             + config.loss.cls_weight * cls
             + config.loss.relation_weight * relation
             + config.loss.sequence_weight * sequence
+            + config.loss.anchor_weight * drift.to(device)
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -364,6 +379,7 @@ def train(
             cls=cls.item(),
             relation=relation.item(),
             sequence=sequence.item(),
+            drift=drift.item(),
         )
         history.append(entry)
         bar.update(1)

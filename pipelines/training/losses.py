@@ -71,3 +71,12 @@ class AAMSoftmax(nn.Module):
         target = torch.cos(torch.acos(cos.gather(1, lab[:, None])) + self.margin)
         logits = cos.scatter(1, lab[:, None], target) * self.scale
         return F.cross_entropy(logits, lab)
+
+
+def weight_drift(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of squared differences between parameters and their starting values (L2-SP's penalty)."""
+    if len(params) != len(anchor):
+        raise ValueError(f"{len(params)} parameters against {len(anchor)} anchors")
+    if not params:
+        return torch.zeros(())
+    return torch.stack([(p - a).pow(2).sum() for p, a in zip(params, anchor, strict=True)]).sum()

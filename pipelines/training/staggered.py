@@ -12,6 +12,7 @@ teacher's embedding of that 1.6 s window alone, heard through the same augmentat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -102,6 +103,8 @@ def check_staggered(config: TrainConfig) -> None:
     """Refuse configs the staggered objective cannot train, with the reason."""
     s, loss = config.student, config.loss
     if s.streams == 0:
+        if s.segment_hop_seconds:
+            raise ValueError("student.segment_hop_seconds lays out staggered segments: it needs student.streams >= 2")
         return
     if s.streams < 2:
         raise ValueError(f"student.streams must be 0 (read once per window) or at least 2, not {s.streams}")
@@ -111,13 +114,20 @@ def check_staggered(config: TrainConfig) -> None:
         raise ValueError("student.streams needs loss.teacher_input 'augmented' (the teacher hears each window)")
     if loss.sequence_weight or loss.centered_weight:
         raise ValueError("student.streams trains against windows: set loss.sequence_weight and centered_weight to 0")
+    hop = s.segment_hop_seconds
+    if not (math.isfinite(hop) and 0.0 <= hop <= config.data.crop_seconds):
+        raise ValueError(f"student.segment_hop_seconds must be 0 (the streams' hop) to the window, not {hop}")
+    if hop and round(hop * SAMPLE_RATE) < HOP_LENGTH:
+        raise ValueError(f"student.segment_hop_seconds must be 0 or at least one frame ({HOP_LENGTH / SAMPLE_RATE} s)")
     served = len(layout_of(config).serving_ends())  # the draw's own range bounds the count
     if not 1 <= loss.windows_per_segment <= served:
-        raise ValueError(f"loss.windows_per_segment must be 1..{served} for {s.streams} streams")
+        raise ValueError(f"loss.windows_per_segment must be 1..{served} for this segment layout")
 
 
 def layout_of(config: TrainConfig) -> StaggeredReading:
-    """The segment layout of `student.streams` (K >= 2) over the config's window, unchecked."""
+    """The segment layout of `student.streams` (K >= 2) and `segment_hop_seconds` over the config's
+    window, unchecked."""
     window = round(config.data.crop_seconds * SAMPLE_RATE)
-    segment, _ = segment_layout(window, config.student.streams)
+    hop = round(config.student.segment_hop_seconds * SAMPLE_RATE)
+    segment, _ = segment_layout(window, config.student.streams, hop)
     return StaggeredReading(window, config.student.streams, segment)

@@ -46,8 +46,10 @@ class StudentSpec:
     # K >= 2: trained to be read in K staggered streams, so `voiceflow export` writes the
     # per-frame model by default (pipelines.training.staggered); 0: a window model.
     streams: int = 0
+    # With streams: seconds between segments when set (> 0), instead of the streams' window / (K - 1).
+    segment_hop_seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, int | str]:
+    def to_dict(self) -> dict[str, int | float | str]:
         return asdict(self)
 
     @classmethod

@@ -27,28 +27,38 @@ def test_k_streams_are_segments_of_w_k_over_k_minus_1_every_w_over_k_minus_1(
     assert segment_layout(WINDOW, streams) == layout
 
 
-@pytest.mark.parametrize(("window", "streams"), [(WINDOW, 1), (WINDOW, 0), (0, 3)])
-def test_impossible_layouts_are_refused(window: int, streams: int) -> None:
-    with pytest.raises(ValueError, match=r"streams|window"):
-        segment_layout(window, streams)
+def test_a_named_hop_lays_out_segments_of_window_plus_hop_whatever_the_streams() -> None:
+    assert segment_layout(WINDOW, 3, 9600) == (35200, 9600)
+    assert segment_layout(WINDOW, 2, 9600) == segment_layout(WINDOW, 5, 9600)
+    assert segment_layout(WINDOW, 3, WINDOW) == segment_layout(WINDOW, 2)
 
 
-def test_each_window_sees_its_own_samples_plus_less_than_one_hop_before() -> None:
-    _, hop = segment_layout(WINDOW, 3)
+@pytest.mark.parametrize(
+    ("window", "streams", "hop"), [(WINDOW, 1, 0), (WINDOW, 0, 0), (0, 3, 0), (WINDOW, 3, -1), (WINDOW, 3, WINDOW + 1)]
+)
+def test_impossible_layouts_are_refused(window: int, streams: int, hop: int) -> None:
+    with pytest.raises(ValueError, match=r"streams|window|segment hop"):
+        segment_layout(window, streams, hop)
+
+
+@pytest.mark.parametrize(("streams", "segment_hop"), [(3, 0), (4, 0), (3, 9600)])
+def test_each_window_sees_its_own_samples_plus_less_than_one_hop_before(streams: int, segment_hop: int) -> None:
+    _, hop = segment_layout(WINDOW, streams, segment_hop)
     ends = np.arange(WINDOW, 20 * 16000, 512)
     starts = serving_starts(ends, WINDOW, hop)
     history = ends - WINDOW - starts
     assert (starts % hop == 0).all() and (history >= 0).all() and (history < hop).all()
 
 
-def test_every_window_is_read_at_its_end_frame_from_its_serving_segment() -> None:
+@pytest.mark.parametrize("segment_hop", [0, 9600])
+def test_every_window_is_read_at_its_end_frame_from_its_serving_segment(segment_hop: int) -> None:
     audio = np.arange(10 * 16000 + 77, dtype=np.float32)  # sample value = its index
     ends = np.concatenate([np.arange(WINDOW, len(audio) + 1, 3200), [len(audio)]])
     done: list[tuple[int, int]] = []
     out = read_staggered(
-        fake_frames, audio, ends, WINDOW, 3, FRAME_HOP, batch_size=4, progress=lambda d, t: done.append((d, t))
+        fake_frames, audio, ends, WINDOW, 3, FRAME_HOP, 4, lambda d, t: done.append((d, t)), segment_hop
     )
-    _, hop = segment_layout(WINDOW, 3)
+    _, hop = segment_layout(WINDOW, 3, segment_hop)
     starts = serving_starts(ends, WINDOW, hop)
     assert np.array_equal(out[:, 0], starts)
     assert np.array_equal(out[:, 1], (ends - starts) // FRAME_HOP)

@@ -126,16 +126,21 @@ def test_calibration_meetings_must_be_meetings_the_model_never_trains_on() -> No
     assert calibration_meetings({"data": {"ami_files": ["trn00"]}}) == []  # none set aside: no calibration
 
 
-def calibration_result(streams: int) -> dict[str, object]:
-    return Calibration(0.02, (pair(0.87, 0.85),), ("trn04",), "ge2e", streams).to_metadata()
+def calibration_result(streams: int, segment_hop: int = 0) -> dict[str, object]:
+    return Calibration(0.02, (pair(0.87, 0.85),), ("trn04",), "ge2e", streams, segment_hop).to_metadata()
 
 
 def test_an_export_carries_the_calibration_only_of_the_reading_it_was_measured_on() -> None:
     state = {"calibration": calibration_result(3)}
-    assert carried_calibration(state, 3, None)["merge_threshold_shift"] == 0.02
-    assert carried_calibration(state, 0, None) == {}  # one window at a time is another reading
-    assert carried_calibration(state, 3, "int8") == {}  # so is INT8
-    assert carried_calibration({}, 3, None) == {}
+    assert carried_calibration(state, 3, 0, None)["merge_threshold_shift"] == 0.02
+    assert carried_calibration(state, 0, 0, None) == {}  # one window at a time is another reading
+    assert carried_calibration(state, 3, 0, "int8") == {}  # so is INT8
+    assert carried_calibration(state, 3, 9600, None) == {}  # so is another segment hop
+    assert carried_calibration({}, 3, 0, None) == {}
+    hopped = {"calibration": calibration_result(3, 9600)}
+    assert hopped["calibration"]["calibration"]["reading"]["segment_hop_samples"] == 9600  # type: ignore[index]
+    assert carried_calibration(hopped, 3, 9600, None)["merge_threshold_shift"] == 0.02
+    assert carried_calibration(hopped, 3, 0, None) == {}
 
 
 def ge2e_checkpoint(path: Path, calibration_files: list[str], shared: Path) -> Path:
@@ -143,11 +148,21 @@ def ge2e_checkpoint(path: Path, calibration_files: list[str], shared: Path) -> P
     encoder = PooledLSTMEncoder(frame_stride=1, layers=3, hidden=256)
     copy_teacher_weights(encoder, GE2EEncoder.pretrained())
     spec = StudentSpec(arch="lstm", frame_stride=1, lstm_layers=3, lstm_hidden=256, streams=3)
-    data = {"crop_seconds": 1.6, "data_root": str(shared), "ami_files": ["trn00"],
-            "calibration_ami_files": calibration_files}
+    data = {
+        "crop_seconds": 1.6,
+        "data_root": str(shared),
+        "ami_files": ["trn00"],
+        "calibration_ami_files": calibration_files,
+    }
     torch.save(
-        {"format": "voiceflow-student-1", "spec": spec.to_dict(), "stft": "conv", "encoder": encoder.state_dict(),
-         "config": {"name": "ge2e-k3", "data": data}, "metrics": {}},
+        {
+            "format": "voiceflow-student-1",
+            "spec": spec.to_dict(),
+            "stft": "conv",
+            "encoder": encoder.state_dict(),
+            "config": {"name": "ge2e-k3", "data": data},
+            "metrics": {},
+        },
         path,
     )
     return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +23,22 @@ from voiceflow.staggered import segment_layout, serving_starts
 STRIDE_ONE = StudentSpec(arch="lstm", frame_stride=1, lstm_layers=1, lstm_hidden=32)
 
 
-def ge2e_as_student(path: Path) -> Path:
+GE2E_SPEC = StudentSpec(arch="lstm", frame_stride=1, lstm_layers=3, lstm_hidden=256)
+
+
+def ge2e_as_student(path: Path, spec: StudentSpec = GE2E_SPEC) -> Path:
     """GE2E's own weights as a stride-1 recurrent student checkpoint (what staggered fine-tuning starts from)."""
     encoder = PooledLSTMEncoder(frame_stride=1, layers=3, hidden=256)
     copy_teacher_weights(encoder, GE2EEncoder.pretrained())
-    spec = StudentSpec(arch="lstm", frame_stride=1, lstm_layers=3, lstm_hidden=256)
     torch.save(
-        {"format": "voiceflow-student-1", "spec": spec.to_dict(), "stft": "conv", "encoder": encoder.state_dict(),
-         "config": {"name": "ge2e-frames", "data": {"crop_seconds": 1.6}}, "metrics": {}},
+        {
+            "format": "voiceflow-student-1",
+            "spec": spec.to_dict(),
+            "stft": "conv",
+            "encoder": encoder.state_dict(),
+            "config": {"name": "ge2e-frames", "data": {"crop_seconds": 1.6}},
+            "metrics": {},
+        },
         path,
     )
     return path
@@ -82,15 +91,54 @@ def test_a_window_model_claiming_streams_or_asked_for_frames_fails_clearly(tmp_p
         EmbeddingModel.load(path)
 
 
-def test_the_engine_reads_each_window_off_its_serving_segment(tmp_path: Path) -> None:
-    path = export_checkpoint(ge2e_as_student(tmp_path / "ge2e.pt"), tmp_path / "ge2e-frames.onnx", streams=3).path
-    model = EmbeddingModel.load(path)
+@pytest.mark.parametrize(
+    ("metadata", "error"),
+    [
+        ({"streams": "3"}, "streams must be a whole number"),
+        ({"streams": 3.5}, "streams must be a whole number"),
+        ({"streams": True}, "streams must be a whole number"),
+        ({"streams": 1}, "K >= 2"),
+        ({"streams": 3, "segment_hop_samples": "9600"}, "segment_hop_samples must be a whole number"),
+        ({"streams": 3, "segment_hop_samples": None}, "segment_hop_samples must be a whole number"),
+        ({"streams": 3, "segment_hop_samples": -1}, "segment_hop_samples must be 0"),
+        ({"streams": 3, "segment_hop_samples": 10**12}, "segment_hop_samples must be 0"),
+        ({"segment_hop_samples": 9600}, "needs a staggered model"),
+    ],
+)
+def test_a_staggered_reading_the_engine_cannot_follow_is_refused_at_load(
+    tmp_path: Path, metadata: dict[str, object], error: str
+) -> None:
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
+    path = export_checkpoint(checkpoint, tmp_path / "frames.onnx", streams=3).path
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta.pop("streams")
+    path.with_suffix(".json").write_text(json.dumps({**meta, **metadata}))
+    with pytest.raises(ModelError, match=error):
+        EmbeddingModel.load(path)
+
+
+def test_a_trained_segment_hop_is_exported_with_its_streams_only(tmp_path: Path) -> None:
+    spec = replace(STRIDE_ONE, streams=3, segment_hop_seconds=0.6)
+    checkpoint = write_student_checkpoint(tmp_path / "model.pt", spec)
+    model = EmbeddingModel.load(export_checkpoint(checkpoint, tmp_path / "hop.onnx").path)
+    assert (model.streams, model.segment_hop) == (3, 9600)
+    assert "segment_hop_samples" not in export_checkpoint(checkpoint, tmp_path / "k4.onnx", streams=4).metadata
+    assert "segment_hop_samples" not in export_checkpoint(checkpoint, tmp_path / "w.onnx", streams=0).metadata
+
+
+@pytest.mark.parametrize(("streams", "segment_hop"), [(3, 0), (3, 9600)])
+def test_the_engine_reads_each_window_off_its_serving_segment(tmp_path: Path, streams: int, segment_hop: int) -> None:
+    checkpoint = ge2e_as_student(
+        tmp_path / "ge2e.pt", replace(GE2E_SPEC, streams=streams, segment_hop_seconds=segment_hop / 16000)
+    )
+    model = EmbeddingModel.load(export_checkpoint(checkpoint, tmp_path / "ge2e-frames.onnx").path)
+    assert (model.streams, model.segment_hop) == (streams, segment_hop)
     audio = speechlike(1, 16000 * 9)[0]
     mask = np.ones(len(audio) // 512, dtype=bool)
     plan = plan_windows(mask, DiarizationConfig())
     got = embed_plan(model, audio, plan)
     ends = window_ends(len(audio), plan)
-    length, hop = segment_layout(25600, 3)
+    length, hop = segment_layout(25600, streams, segment_hop)
     starts = serving_starts(ends, 25600, hop)
     for i in (0, len(ends) // 2, len(ends) - 1):  # the same frame, computed by hand
         frames = model.frames(audio[None, starts[i] : starts[i] + length])
@@ -99,9 +147,9 @@ def test_the_engine_reads_each_window_off_its_serving_segment(tmp_path: Path) ->
     # 12.5 ms its last STFT frame sees past its end; with GE2E's weights that is invisible
     windowed = model.embed(window_samples(audio, plan))
     aligned = ends - starts == 25600
-    assert aligned.sum() >= 2  # windows start on a 96 ms grid, segments every 0.8 s: aligned every 4.8 s
+    assert aligned.sum() >= 2  # windows start on a 96 ms grid: aligned every 4.8 s (0.8 s hop), 2.4 s (0.6 s)
     assert float(np.min(np.sum(got[aligned] * windowed[aligned], axis=1))) > 0.99
-    # the rest carry up to 0.8 s of extra history: still close for GE2E's own weights
+    # the rest carry up to one hop of extra history: still close for GE2E's own weights
     assert float(np.mean(np.sum(got * windowed, axis=1))) > 0.8
 
 

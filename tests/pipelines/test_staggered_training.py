@@ -67,6 +67,13 @@ def test_readouts_and_teacher_windows_line_up_segment_by_end() -> None:
             torch.testing.assert_close(windows[row], wave[b, end - WINDOW : end])
 
 
+def test_a_named_segment_hop_lays_out_segments_of_window_plus_hop() -> None:
+    reading = StaggeredReading.from_config(staggered_config(segment_hop_seconds=0.6))
+    assert reading is not None and reading.segment == WINDOW + 9600  # 2.2 s every 0.6 s, 3.67 reads a frame
+    ends = reading.serving_ends()
+    assert (ends[0], ends[-1], len(ends)) == (WINDOW, WINDOW + 9600 - 160, 60)  # what the engine reads off one
+
+
 def test_frame_index_is_the_frame_at_the_end_clamped_to_the_last() -> None:
     np.testing.assert_array_equal(frame_index(np.array([159, 160, 25600, 99999]), 160, 200), [0, 1, 160, 199])
 
@@ -83,6 +90,12 @@ def test_frame_index_is_the_frame_at_the_end_clamped_to_the_last() -> None:
         ({}, {"sequence_weight": 1.0}, "sequence_weight"),
         ({}, {"windows_per_segment": 0}, r"1\.\.80"),
         ({}, {"windows_per_segment": 81}, r"1\.\.80"),
+        ({"segment_hop_seconds": 0.6, "streams": 0}, {}, "needs student.streams"),
+        ({"segment_hop_seconds": -0.1}, {}, "to the window"),
+        ({"segment_hop_seconds": 1.7}, {}, "to the window"),
+        ({"segment_hop_seconds": float("nan")}, {}, "to the window"),
+        ({"segment_hop_seconds": 0.005}, {}, "at least one frame"),
+        ({"segment_hop_seconds": 0.6}, {"windows_per_segment": 61}, r"1\.\.60"),
     ],
 )
 def test_configs_the_staggered_objective_cannot_train_are_refused(
@@ -99,9 +112,9 @@ def test_configs_the_staggered_objective_cannot_train_are_refused(
 @pytest.mark.shared
 @pytest.mark.slow
 def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: Path, tmp_path: Path) -> None:
-    """The shipped recipe, shrunk: train -> calibrate -> interrupt -> resume (bit-identical) -> export
-    (per-frame by default, from the checkpoint's streams, with its calibration) -> the engine's
-    staggered embed plan."""
+    """The shipped recipe, shrunk, in segments every 0.6 s and anchored to GE2E's weights: train ->
+    calibrate -> interrupt -> resume (bit-identical) -> export (per-frame by default, from the
+    checkpoint's streams and segment hop, with its calibration) -> the engine's staggered embed plan."""
     from pipelines.export.checkpoint import export_checkpoint
     from pipelines.training.loop import train
     from voiceflow.embedding import EmbeddingModel
@@ -122,8 +135,9 @@ def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: 
             ami_files=["trn00"],
             max_crops_per_utterance=4,
         ),
-        student=replace(base.student, lstm_layers=1),  # GE2E's first layer only: fast, still teacher-initialised
-        loss=replace(base.loss, windows_per_segment=3),
+        # GE2E's first layer only: fast, still teacher-initialised
+        student=replace(base.student, lstm_layers=1, segment_hop_seconds=0.6),
+        loss=replace(base.loss, windows_per_segment=3, anchor_weight=1e-3),
     )
     quiet = {"progress": False, "log": lambda _m: None}
     whole = train(config, tmp_path / "whole", **quiet)  # type: ignore[arg-type]
@@ -132,6 +146,8 @@ def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: 
     history = json.loads((tmp_path / "whole" / "curves.json").read_text())
     steps = [h for h in history if h["kind"] == "step"]
     assert all(np.isfinite(h["loss"]) and h["centered"] == 0.0 and h["sequence"] == 0.0 for h in steps)
+    # the first step's loss is taken at the anchor itself; every update moves the weights off it
+    assert steps[0]["drift"] == 0.0 and all(h["drift"] > 0.0 for h in steps[1:])
     epoch = next(h for h in history if h["kind"] == "epoch")
     assert -1.0 <= epoch["val_cos"] <= 1.0 and 0.0 <= epoch["teacher_eer"] <= 1.0
 
@@ -150,10 +166,11 @@ def test_staggered_run_trains_resumes_exports_per_frame_and_serves(shared_data: 
 
     exported = export_checkpoint(whole.model_path, tmp_path / "m.onnx")
     assert (exported.metadata["readout"], exported.metadata["streams"]) == ("frames", 3)
+    assert exported.metadata["segment_hop_samples"] == 9600
     assert exported.metadata["window_seconds"] == 1.6  # the window, not the training segment
     assert exported.metadata["merge_threshold_shift"] == a["calibration"]["merge_threshold_shift"]
     model = EmbeddingModel.load(exported.path)
-    assert model.streams == 3
+    assert (model.streams, model.segment_hop) == (3, 9600)
     audio = speechlike(1, 16000 * 6)[0]
     plan = plan_windows(np.ones(round(6 / FRAME_SECONDS), dtype=bool), DiarizationConfig())  # 6 s, all speech
     embeddings = embed_plan(model, audio, plan)
