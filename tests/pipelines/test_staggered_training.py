@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pipelines.nn.frame_reader import FrameReader
-from pipelines.training.config import TrainConfig, load_preset
+from pipelines.training.config import PRESETS_DIR, TrainConfig, load_config, load_preset
 from pipelines.training.loop import build_student
 from pipelines.training.staggered import StaggeredReading, check_staggered
 from pipelines.training.student import StudentSpec
@@ -26,12 +26,15 @@ def staggered_config(**student: object) -> TrainConfig:
     return replace(base, student=replace(base.student, **student))  # type: ignore[arg-type]
 
 
-def test_full_preset_trains_ge2e_for_three_staggered_streams() -> None:
+def test_full_preset_trains_ge2e_for_segments_every_0_6_s_anchored_to_its_weights() -> None:
     config = load_preset("full")
     reading = StaggeredReading.from_config(config)
-    assert reading is not None and (reading.window, reading.streams, reading.segment) == (WINDOW, 3, 38400)
+    assert reading is not None and (reading.window, reading.segment) == (WINDOW, WINDOW + 9600)
     assert config.student.init == "teacher" and config.student.lstm_hidden == 256  # GE2E's own network
-    assert reading.data_config(config.data).crop_seconds == 2.4  # a training crop is a whole segment
+    assert config.loss.anchor_weight > 0
+    assert reading.data_config(config.data).crop_seconds == 2.2  # a training crop is a whole segment
+    k3 = StaggeredReading.from_config(load_config(PRESETS_DIR / "ablations" / "staggered-k3.yaml"))
+    assert k3 is not None and k3.segment == 38400  # the 3-stream recipe it replaced
     assert StaggeredReading.from_config(load_preset("tiny")) is None
 
 
@@ -88,8 +91,8 @@ def test_frame_index_is_the_frame_at_the_end_clamped_to_the_last() -> None:
         ({}, {"teacher_input": "clean"}, "augmented"),
         ({}, {"centered_weight": 1.0}, "centered_weight"),
         ({}, {"sequence_weight": 1.0}, "sequence_weight"),
-        ({}, {"windows_per_segment": 0}, r"1\.\.80"),
-        ({}, {"windows_per_segment": 81}, r"1\.\.80"),
+        ({"segment_hop_seconds": 0.0}, {"windows_per_segment": 0}, r"1\.\.80"),
+        ({"segment_hop_seconds": 0.0}, {"windows_per_segment": 81}, r"1\.\.80"),
         ({"segment_hop_seconds": 0.6, "streams": 0}, {}, "needs student.streams"),
         ({"segment_hop_seconds": -0.1}, {}, "to the window"),
         ({"segment_hop_seconds": 1.7}, {}, "to the window"),
