@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 import onnxruntime as ort
 
+from voiceflow import staggered
+
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "ge2e.onnx"
 # Written by the promotion gate (`voiceflow register`) only when a trained model beats the default:
@@ -146,11 +148,36 @@ class EmbeddingModel:
             raise ValueError(f"{what} must be [batch, samples>=400], got {batch.shape}")
         return np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
 
-    def frames(self, segments: np.ndarray) -> np.ndarray:
+    def frames(self, segments: np.ndarray, normalise: bool = True) -> np.ndarray:
         """segments [B, T] -> per-frame embeddings [B, frames, D] (models with a per-frame output)."""
         raw = self._run(segments, "segments")
         if raw.ndim != 3:
             raise ModelError(f"{self.path}: has no per-frame output (export it with --streams)")
+        return l2_normalize(raw) if normalise else raw
+
+    def read_windows(
+        self,
+        audio: np.ndarray,
+        window_ends: np.ndarray,
+        window: int,
+        batch_size: int = 32,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """L2-normalised embeddings of the `window`-sample windows ending at `window_ends`, read off
+        staggered segments the way the model was exported to be read (voiceflow.staggered).
+
+        Only the frames a window is read off are normalised: a segment has ~220 frames and serves 3."""
+        raw = staggered.read_staggered(
+            lambda segments: self.frames(segments, normalise=False),
+            audio,
+            window_ends,
+            window,
+            self.streams,
+            self.frame_hop,
+            batch_size,
+            progress,
+            self.segment_hop,
+        )
         return l2_normalize(raw)
 
     def embed(self, windows: np.ndarray) -> np.ndarray:

@@ -26,7 +26,6 @@ from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
 from voiceflow.segments import Segment, frames_to_segments, merge_per_speaker, speaker_label
-from voiceflow.staggered import read_staggered
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 ProgressCallback = Callable[[int, int], None]
@@ -199,9 +198,7 @@ def embed_plan(
     length = window_length(plan)
     padded = pad_to_window(audio, length)
     ends = window_ends(len(audio), plan)
-    return read_staggered(
-        model.frames, padded, ends, length, model.streams, model.frame_hop, batch_size, progress, model.segment_hop
-    )
+    return model.read_windows(padded, ends, length, batch_size, progress)
 
 
 class Diarizer:

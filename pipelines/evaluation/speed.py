@@ -24,7 +24,6 @@ def ms_per_window(model_path: Path, batch: int, seconds: float = 2.0, threads: i
     process on the same machine.
     """
     from voiceflow.embedding import EmbeddingModel
-    from voiceflow.staggered import read_staggered
 
     model = EmbeddingModel.load(model_path, threads=threads)
     rng = np.random.default_rng(0)
@@ -33,10 +32,7 @@ def ms_per_window(model_path: Path, batch: int, seconds: float = 2.0, threads: i
         ends = np.arange(WINDOW_SAMPLES, len(audio) + 1, STEP_SAMPLES)
 
         def run() -> int:
-            read_staggered(
-                model.frames, audio, ends, WINDOW_SAMPLES, model.streams, model.frame_hop, batch,
-                segment_hop=model.segment_hop,
-            )
+            model.read_windows(audio, ends, WINDOW_SAMPLES, batch)
             return len(ends)
     else:
         windows = (rng.standard_normal((batch, WINDOW_SAMPLES)) * 0.05).astype(np.float32)
