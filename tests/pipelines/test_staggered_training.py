@@ -32,6 +32,7 @@ def test_full_preset_trains_ge2e_for_segments_every_0_6_s_anchored_to_its_weight
     assert reading is not None and (reading.window, reading.segment) == (WINDOW, WINDOW + 9600)
     assert config.student.init == "teacher" and config.student.lstm_hidden == 256  # GE2E's own network
     assert config.loss.anchor_weight > 0
+    assert not config.data.ami_files and len(config.data.calibration_ami_files) == 10  # every meeting unheard
     assert reading.data_config(config.data).crop_seconds == 2.2  # a training crop is a whole segment
     k3 = StaggeredReading.from_config(load_config(PRESETS_DIR / "ablations" / "staggered-k3.yaml"))
     assert k3 is not None and k3.segment == 38400  # the 3-stream recipe it replaced
