@@ -23,6 +23,7 @@ from voiceflow.clustering.offline import (
     OfflineClusteringConfig,
     centroids_of,
     cluster_embeddings,
+    merge_similar_clusters,
     relabel_by_first_appearance,
 )
 from voiceflow.embedding import EmbeddingModel, l2_normalize
@@ -72,18 +73,9 @@ def core_merge(threshold: float, keep: float = 0.5) -> Merge:
     like it), so windows that mix two voices do not pull the two centroids together."""
 
     def merge(raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        x = l2_normalize(raw)
-        labels = labels.copy()
-        while True:
-            ids, cents = core_centroids(x, labels, keep)
-            if len(ids) < 2:
-                return labels
-            sims = cents @ cents.T
-            np.fill_diagonal(sims, -np.inf)
-            a, b = np.unravel_index(int(np.argmax(sims)), sims.shape)
-            if sims[a, b] < threshold:
-                return labels
-            labels[labels == ids[b]] = ids[a]
+        return merge_similar_clusters(
+            l2_normalize(raw), labels, threshold, centroids=lambda x, owned: core_centroids(x, owned, keep)
+        )
 
     return merge
 

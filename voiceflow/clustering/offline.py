@@ -15,6 +15,7 @@ Settings were chosen on the dev sets only (scripts/tune_engine.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -68,7 +69,7 @@ def cluster_embeddings(
     if config.min_cluster_fraction > 0:
         labels = _absorb_small_clusters(x, labels, config.min_cluster_fraction, min_speakers or 1)
     if config.merge_threshold is not None:
-        labels = _merge_similar_clusters(raw, labels, config.merge_threshold, min_speakers or 1)
+        labels = merge_similar_clusters(raw, labels, config.merge_threshold, min_speakers or 1)
     k = len(np.unique(labels))
     lo, hi = min_speakers or 1, max_speakers or n
     if not lo <= k <= hi:
@@ -118,10 +119,19 @@ def _absorb_small_clusters(x: np.ndarray, labels: np.ndarray, fraction: float, k
         labels[members] = others[np.argmax(x[members] @ cents.T, axis=1)]
 
 
-def _merge_similar_clusters(raw: np.ndarray, labels: np.ndarray, threshold: float, keep_at_least: int) -> np.ndarray:
+CentroidsFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def merge_similar_clusters(
+    raw: np.ndarray, labels: np.ndarray, threshold: float, keep_at_least: int = 1, centroids: CentroidsFn = centroids_of
+) -> np.ndarray:
+    """Merge the two clusters with the most similar centroids while their cosine is >= `threshold`.
+
+    `centroids` (ids and L2-normalised centroids of labelled rows) lets a measurement try other
+    centroids (scripts/merge_rule_probe.py); the engine uses the plain mean."""
     labels = labels.copy()
     while True:
-        ids, cents = centroids_of(raw, labels)
+        ids, cents = centroids(raw, labels)
         if len(ids) <= keep_at_least:
             return labels
         sims = cents @ cents.T
