@@ -102,17 +102,19 @@ def with_merge(merge: Merge) -> Callable[..., np.ndarray]:
 REAL_EMBED_PLAN = pipeline.embed_plan
 
 
-def cached_embed_plan(cache: Path, model_key: str) -> Callable[..., np.ndarray]:
-    real = REAL_EMBED_PLAN
+def cached_array(cache: Path, prefix: str, audio: np.ndarray, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """`compute()`, stored under `cache` by `prefix` and the audio's hash, read back when present."""
+    path = cache / f"{prefix}-{hashlib.sha1(audio.tobytes()).hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
+    out = compute()
+    np.save(path, out)
+    return out
 
+
+def cached_embed_plan(cache: Path, model_key: str) -> Callable[..., np.ndarray]:
     def embed(model: EmbeddingModel, audio: np.ndarray, plan: object, *args: object, **kwargs: object) -> np.ndarray:
-        key = hashlib.sha1(audio.tobytes()).hexdigest()[:16]
-        path = cache / f"{model_key}-{key}.npy"
-        if path.is_file():
-            return np.load(path)
-        out = real(model, audio, plan, *args, **kwargs)  # type: ignore[arg-type]
-        np.save(path, out)
-        return out
+        return cached_array(cache, model_key, audio, lambda: REAL_EMBED_PLAN(model, audio, plan, *args, **kwargs))  # type: ignore[arg-type]
 
     return embed
 
@@ -121,12 +123,7 @@ def cached_speech_mask(cache: Path, diarizer: pipeline.Diarizer) -> Callable[[np
     real = diarizer.speech_mask
 
     def mask(audio: np.ndarray) -> np.ndarray:
-        path = cache / f"vad-{hashlib.sha1(audio.tobytes()).hexdigest()[:16]}.npy"
-        if path.is_file():
-            return np.load(path)
-        out = real(audio)
-        np.save(path, out)
-        return out
+        return cached_array(cache, "vad", audio, lambda: real(audio))
 
     return mask
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-FramesFn = Callable[[np.ndarray], np.ndarray]  # [B, samples] -> [B, frames, D], L2-normalised
+FramesFn = Callable[[np.ndarray], np.ndarray]  # [B, samples] -> [B, frames, D], as the model outputs them
 
 
 def segment_layout(window: int, streams: int, hop: int = 0) -> tuple[int, int]:

@@ -16,9 +16,9 @@ import torch
 
 from pipelines.export.onnx_export import export_waveform_model
 from pipelines.nn.ge2e import WaveformEmbedder
+from pipelines.training.staggered import segment_hop_samples
 from pipelines.training.student import StudentSpec, build_encoder
-
-SAMPLE_RATE = 16000
+from voiceflow import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def export_checkpoint(
     elif streams == 0:
         streams = None
     # The trained segment hop belongs to the trained streams; another K is read with its own hop.
-    hop = round(float(spec.get("segment_hop_seconds", 0.0)) * SAMPLE_RATE) if streams == trained_streams else 0
+    hop = segment_hop_samples(float(spec.get("segment_hop_seconds", 0.0))) if streams == trained_streams else 0
     if streams is not None and (streams < 2 or quantize):
         raise ValueError("--streams needs K >= 2 (or 0 for a window model) and a float export")
     float_path = out.with_name(out.stem + ".fp32.onnx") if quantize else out

@@ -268,11 +268,11 @@ def train(
     copied = initialise_student(model, s.init)
     if copied:
         log(f"student initialised from GE2E: {', '.join(copied)}")
-    # taken before a resume loads later weights: the anchor is always the start
-    anchor = [p.detach().clone() for p in model.encoder.parameters()] if config.loss.anchor_weight else []
     head = AAMSoftmax(spec.embedding_dim, len(dataset.speakers), config.loss.margin, config.loss.scale)
     model.to(device)
     head.to(device)
+    # on the device, and taken before a resume loads later weights: the anchor is always the start
+    anchor = [p.detach().clone() for p in model.encoder.parameters()] if config.loss.anchor_weight else []
     params = [*model.encoder.parameters(), *head.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
@@ -356,14 +356,14 @@ def train(
             centered = centered_cosine_distillation(emb, target, teacher_mean)
         cls = head(emb, batch_labels)
         relation = relational_distillation(emb, target)
-        drift = weight_drift(list(model.encoder.parameters()), anchor) if anchor else torch.zeros(())
+        drift = weight_drift(list(model.encoder.parameters()), anchor) if anchor else torch.zeros((), device=device)
         loss = (
             config.loss.distill_weight * distill
             + config.loss.centered_weight * centered
             + config.loss.cls_weight * cls
             + config.loss.relation_weight * relation
             + config.loss.sequence_weight * sequence
-            + config.loss.anchor_weight * drift.to(device)
+            + config.loss.anchor_weight * drift
         )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -117,17 +117,22 @@ def check_staggered(config: TrainConfig) -> None:
     hop = s.segment_hop_seconds
     if not (math.isfinite(hop) and 0.0 <= hop <= config.data.crop_seconds):
         raise ValueError(f"student.segment_hop_seconds must be 0 (the streams' hop) to the window, not {hop}")
-    if hop and round(hop * SAMPLE_RATE) < HOP_LENGTH:
+    if hop and segment_hop_samples(hop) < HOP_LENGTH:
         raise ValueError(f"student.segment_hop_seconds must be 0 or at least one frame ({HOP_LENGTH / SAMPLE_RATE} s)")
     served = len(layout_of(config).serving_ends())  # the draw's own range bounds the count
     if not 1 <= loss.windows_per_segment <= served:
         raise ValueError(f"loss.windows_per_segment must be 1..{served} for this segment layout")
 
 
+def segment_hop_samples(seconds: float) -> int:
+    """`student.segment_hop_seconds` in samples: what training lays segments out by and what the
+    export writes as `segment_hop_samples` for the engine (0: the streams' own hop)."""
+    return round(seconds * SAMPLE_RATE)
+
+
 def layout_of(config: TrainConfig) -> StaggeredReading:
     """The segment layout of `student.streams` (K >= 2) and `segment_hop_seconds` over the config's
     window, unchecked."""
     window = round(config.data.crop_seconds * SAMPLE_RATE)
-    hop = round(config.student.segment_hop_seconds * SAMPLE_RATE)
-    segment, _ = segment_layout(window, config.student.streams, hop)
+    segment, _ = segment_layout(window, config.student.streams, segment_hop_samples(config.student.segment_hop_seconds))
     return StaggeredReading(window, config.student.streams, segment)
