@@ -49,7 +49,12 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         "(it must have been scored on the same dev sets)",
     )
     add("--naive", action="store_true", help="also report the naive floor with each model")
-    add("--sets", default="ami-dev,sim-dev", help="built-in dev sets to use (default: ami-dev,sim-dev)")
+    add(
+        "--sets",
+        default="ami-dev,sim-dev",
+        help="built-in sets to use (default: ami-dev,sim-dev); ami-train (the ten AMI train excerpts) is "
+        "held out for a model that never trained on them, and refused for one that did",
+    )
     add(
         "--phases",
         type=phase_count,

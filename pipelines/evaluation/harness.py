@@ -14,19 +14,46 @@ from typing import Any
 from pipelines.evaluation.speed import speed_report
 
 SETS = ("ami-dev", "sim-dev")
+# The ten AMI train excerpts, scored as a held-out set for a model that never heard them: five
+# times AMI dev's audio, and the engine's settings were chosen on the dev sets only. Not one of
+# the gate's defaults, because a model trained on any of them must not be scored there
+# (`heard_set_recordings`).
+AMI_TRAIN_SET = "ami-train"
+KNOWN_SETS = (*SETS, AMI_TRAIN_SET)
 
 
 def load_sets(names: Sequence[str] = SETS, data_dir: Path | None = None, sim_count: int = 12) -> dict[str, Any]:
-    from voiceflow.evaluation import load_ami_dev, load_sim_dev
+    from voiceflow.evaluation import load_ami_dev, load_ami_split, load_sim_dev
 
     loaders = {
         "ami-dev": lambda: load_ami_dev(data_dir),
         "sim-dev": lambda: load_sim_dev(data_dir, sim_count),
+        AMI_TRAIN_SET: lambda: load_ami_split("train", data_dir),
     }
     unknown = set(names) - set(loaders)
     if unknown:
-        raise ValueError(f"unknown dev set(s): {', '.join(sorted(unknown))}; known: {', '.join(SETS)}")
+        raise ValueError(f"unknown dev set(s): {', '.join(sorted(unknown))}; known: {', '.join(KNOWN_SETS)}")
     return {name: loaders[name]() for name in names}
+
+
+def heard_set_recordings(model_metadata: dict[str, Any], set_names: Sequence[str]) -> list[str]:
+    """The recordings of `set_names` that the model's training config says it trained on.
+
+    Only `ami-train` can hold them (the dev sets are never training data). A model's calibration
+    meetings are not counted: the calibration reads one scalar off them, and
+    `voiceflow export --no-calibrate` leaves even that out.
+    """
+    from pipelines.training.config import DataConfig, build_config
+
+    training = model_metadata.get("training")
+    if AMI_TRAIN_SET not in set_names or not isinstance(training, dict):
+        return []  # the bundled GE2E (no training record) never heard AMI
+    data = dict((training.get("config") or {}).get("data") or {})
+    # fields a config left out take the defaults it was trained with (all ten excerpts)
+    heard = build_config(DataConfig, data, "data").ami_files
+    if not isinstance(heard, list) or not all(isinstance(name, str) for name in heard):
+        raise ValueError(f"the model's training record has data.ami_files {heard!r}, not a list of excerpt names")
+    return sorted(heard)
 
 
 def load_folder_set(folder: Path) -> dict[str, Any]:
