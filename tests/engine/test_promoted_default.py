@@ -1,0 +1,44 @@
+"""The shipped default.json names an intact model that passed the gate against the bundled GE2E."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from voiceflow.embedding import DEFAULT_MODEL, DEFAULT_POINTER, EmbeddingModel, default_model_path, file_sha256
+
+pytestmark = pytest.mark.skipif(not DEFAULT_POINTER.is_file(), reason="no model promoted: GE2E is the default")
+
+
+def test_the_pointer_resolves_to_the_promoted_file_not_the_fallback() -> None:
+    pointer = json.loads(DEFAULT_POINTER.read_text())
+    path = default_model_path()
+    assert path != DEFAULT_MODEL and path.name == pointer["model"]
+    assert file_sha256(path) == pointer["sha256"]
+    assert (DEFAULT_POINTER.parent / pointer["fallback"]) == DEFAULT_MODEL
+
+
+def test_the_promoted_model_passed_the_gate_against_ge2e_on_every_set() -> None:
+    pointer = json.loads(DEFAULT_POINTER.read_text())
+    manifest = json.loads((DEFAULT_POINTER.parent / pointer["manifest"]).read_text())
+    assert manifest["gate"]["passed"] is True
+    assert manifest["model"]["sha256"] == pointer["sha256"]
+    assert manifest["baseline"]["sha256"] == file_sha256(DEFAULT_MODEL)
+    ours, theirs = manifest["metrics"]["der"], manifest["baseline"]["der"]
+    assert set(ours) == set(theirs) >= {"ami-dev", "sim-dev"}
+    for name in ours:
+        assert ours[name]["der"] <= theirs[name]["der"] + manifest["gate"]["margin"], name
+
+
+def test_the_promoted_model_serves_with_its_background_and_calibration() -> None:
+    model = EmbeddingModel.load()
+    assert model.path == default_model_path()
+    assert model.background_mean is not None, "streaming would run without the model's own background"
+    assert abs(model.merge_threshold_shift) < 0.05
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(16000 * 4) * 0.05).astype(np.float32)
+    ends = np.arange(25600, len(audio) + 1, 3200)
+    read = model.read_windows(audio, ends, 25600) if model.streams else model.embed(audio[None, :25600])
+    assert np.all(np.isfinite(read)) and np.allclose(np.linalg.norm(read, axis=1), 1.0, atol=1e-4)
