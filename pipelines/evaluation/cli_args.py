@@ -42,7 +42,11 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MARGIN,
         help="gate: allowed DER increase over the baseline, absolute (0.01 = 1 point; default 0)",
     )
-    add("--baseline-model", help="the gate's baseline (default: the bundled voiceflow/models/ge2e.onnx)")
+    add(
+        "--baseline-model",
+        help="the gate's baseline (default: the current default model, the one voiceflow/models/default.json "
+        "names, else the bundled ge2e.onnx)",
+    )
     add(
         "--baseline-report",
         help="gate against this earlier `--json-out` of the baseline instead of re-evaluating it "

@@ -21,6 +21,15 @@ def bundled_models_dir() -> Path:
     return Path(MODELS_DIR)
 
 
+def current_default_model(models_dir: Path | None = None) -> Path:
+    """The gate's baseline: the model the engine serves now. That is the promoted model when
+    `default.json` names an intact file, else the bundled GE2E; a candidate must not be worse
+    than what it would replace."""
+    from voiceflow.embedding import DEFAULT_POINTER, default_model_path
+
+    return default_model_path((models_dir or bundled_models_dir()) / DEFAULT_POINTER.name)
+
+
 def baseline_evaluation(args: argparse.Namespace, sets: Any, spec: dict[str, Any], naive: bool) -> dict[str, Any]:
     """The gate's baseline: a saved report (same sets, checked) or a fresh evaluation of the default."""
     from pipelines.evaluation.harness import evaluate_model
@@ -33,7 +42,7 @@ def baseline_evaluation(args: argparse.Namespace, sets: Any, spec: dict[str, Any
             raise ValueError(f"{saved} was scored on {report.get('sets_spec')}, not on {spec}")
         return report
     baseline_model = getattr(args, "baseline_model", None)
-    baseline = Path(baseline_model) if baseline_model else bundled_models_dir() / "ge2e.onnx"
+    baseline = Path(baseline_model) if baseline_model else current_default_model()
     return evaluate_model(baseline, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds)
 
 

@@ -28,11 +28,11 @@ def candidate_and_baseline(metrics: dict[str, Any]) -> tuple[dict[str, Any], dic
 
 
 def baseline_for(candidate: dict[str, Any], baseline_model: Path | None) -> dict[str, Any]:
-    from pipelines.evaluation.command import bundled_models_dir
+    from pipelines.evaluation.command import current_default_model
     from pipelines.evaluation.harness import evaluate_model, load_sets_from_spec
 
     sets = load_sets_from_spec(candidate.get("sets_spec", {}))
-    model = baseline_model or bundled_models_dir() / "ge2e.onnx"
+    model = baseline_model or current_default_model()
     return evaluate_model(model, sets=sets, speed_seconds=1.0)
 
 

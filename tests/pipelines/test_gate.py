@@ -111,3 +111,34 @@ def test_register_stores_a_refused_version_and_exits_3(tmp_path: Path) -> None:
     # a generous enough margin passes the same numbers
     assert main([*argv, "--der-margin", "0.15"]) == 0
     assert json.loads((store / "v7" / "model.manifest.json").read_text())["gate"]["passed"] is True
+
+
+def test_the_gate_baseline_is_the_model_served_now(tmp_path: Path) -> None:
+    """After a promotion the next candidate must beat the promoted model, not the old GE2E."""
+    from pipelines.evaluation.command import current_default_model
+    from voiceflow.embedding import DEFAULT_MODEL, file_sha256
+
+    assert current_default_model(tmp_path) == DEFAULT_MODEL  # nothing promoted there
+    promoted = tmp_path / "student.onnx"
+    promoted.write_bytes(b"a promoted model")
+    pointer = tmp_path / "default.json"
+    pointer.write_text(json.dumps({"model": "student.onnx", "sha256": file_sha256(promoted)}))
+    assert current_default_model(tmp_path) == promoted
+    promoted.write_bytes(b"changed after promotion")  # a file that no longer matches is not served
+    assert current_default_model(tmp_path) == DEFAULT_MODEL
+
+
+def test_register_gates_against_the_current_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.evaluation.command as command
+    import pipelines.evaluation.harness as harness
+    from pipelines.evaluation.register import baseline_for
+
+    served = tmp_path / "served.onnx"
+    monkeypatch.setattr(command, "current_default_model", lambda models_dir=None: served)
+    monkeypatch.setattr(harness, "load_sets_from_spec", lambda spec: {})
+    seen: list[Path] = []
+    monkeypatch.setattr(harness, "evaluate_model", lambda model, **_: seen.append(Path(model)) or report(0.2, 0.1))
+    assert baseline_for(report(0.2, 0.1), None)["mean_der"] == pytest.approx(0.15)
+    assert seen == [served]
+    baseline_for(report(0.2, 0.1), tmp_path / "named.onnx")
+    assert seen[-1] == tmp_path / "named.onnx"
