@@ -48,7 +48,10 @@ def heard_set_recordings(model_metadata: dict[str, Any], set_names: Sequence[str
     training = model_metadata.get("training")
     if AMI_TRAIN_SET not in set_names or not isinstance(training, dict):
         return []  # the bundled GE2E (no training record) never heard AMI
-    data = dict((training.get("config") or {}).get("data") or {})
+    config = training.get("config") or {}
+    data = (config.get("data") or {}) if isinstance(config, dict) else None
+    if not isinstance(data, dict):
+        raise ValueError("the model's training record has no readable config.data: cannot tell what it heard")
     # fields a config left out take the defaults it was trained with (all ten excerpts)
     heard = build_config(DataConfig, data, "data").ami_files
     if not isinstance(heard, list) or not all(isinstance(name, str) for name in heard):

@@ -39,6 +39,9 @@ def test_only_the_ami_train_set_is_checked() -> None:
 def test_a_malformed_training_record_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="ami_files"):
         heard_set_recordings(trained_on({"ami_files": "trn03"}), [AMI_TRAIN_SET])
+    for hostile in ({"training": {"config": "full"}}, {"training": {"config": {"data": ["trn00"]}}}):
+        with pytest.raises(ValueError, match="cannot tell what it heard"):
+            heard_set_recordings(hostile, [AMI_TRAIN_SET])
 
 
 def evaluate(tmp_path: Path, meta: str, sets: str) -> int:
