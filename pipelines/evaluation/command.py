@@ -46,16 +46,11 @@ def baseline_evaluation(args: argparse.Namespace, sets: Any, spec: dict[str, Any
     return evaluate_model(baseline, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds)
 
 
-def refuse_heard_recordings(model: Path, set_names: list[str]) -> None:
+def refuse_heard_recordings(model: Path, meta: dict[str, Any], set_names: list[str]) -> None:
     """A held-out set is no test of a model trained on it: refuse before scoring anything."""
     from pipelines.evaluation.harness import heard_set_recordings
 
-    meta_path = model.with_suffix(".json")
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{meta_path}: unreadable model metadata ({err})") from err
-    heard = heard_set_recordings(meta if isinstance(meta, dict) else {}, set_names)
+    heard = heard_set_recordings(meta, set_names)
     if heard:
         raise ValueError(
             f"{model} was trained on AMI train excerpts {', '.join(heard)}: the ami-train set is not held out for it"
@@ -65,7 +60,7 @@ def refuse_heard_recordings(model: Path, set_names: list[str]) -> None:
 def run_model_evaluation(args: argparse.Namespace) -> int:
     from pipelines.evaluation.gate import gate
     from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets_from_spec
-    from pipelines.evaluation.manifest import build_manifest, promote, write_manifest
+    from pipelines.evaluation.manifest import build_manifest, promote, read_model_metadata, write_manifest
 
     model = Path(args.model)
     if not model.is_file():
@@ -81,7 +76,8 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
     if phases != 1:  # a one-phase spec stays as it always was, so earlier baseline reports still match
         spec["phases"] = phases
     try:
-        refuse_heard_recordings(model, spec.get("names", []))
+        meta = read_model_metadata(model)
+        refuse_heard_recordings(model, meta, spec.get("names", []))
         sets = load_sets_from_spec(spec)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -116,8 +112,6 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
 
     manifest = None
     if not args.no_manifest and model.resolve().parent != bundled_models_dir().resolve():
-        meta_path = model.with_suffix(".json")
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         manifest = build_manifest(
             model,
             evaluation=report,

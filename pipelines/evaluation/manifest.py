@@ -20,6 +20,20 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POINTER = "default.json"  # in voiceflow/models/: which bundled model the engine should load
 
 
+def read_model_metadata(model_path: Path) -> dict[str, Any]:
+    """The metadata JSON beside a model (`<stem>.json`), {} when there is none; unreadable is an error."""
+    meta_path = Path(model_path).with_suffix(".json")
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{meta_path}: unreadable model metadata ({err})") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: model metadata must be a JSON object, not {type(meta).__name__}")
+    return meta
+
+
 def manifest_path(model_path: Path) -> Path:
     return Path(model_path).with_suffix(".manifest.json")
 
@@ -53,8 +67,7 @@ def build_manifest(
     baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     model_path = Path(model_path)
-    meta_path = model_path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_model_metadata(model_path)
     training = training or {}
     config = training.get("config", {})
     return {

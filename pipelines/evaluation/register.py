@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.evaluation.gate import gate
-from pipelines.evaluation.manifest import build_manifest, write_manifest
+from pipelines.evaluation.manifest import build_manifest, read_model_metadata, write_manifest
 
 GATE_REFUSED = 3
 
@@ -53,8 +53,7 @@ def register(
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / Path(model).name
     shutil.copyfile(model, target)
-    meta_path = Path(model).with_suffix(".json")
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = read_model_metadata(Path(model))
     if meta:
         target.with_suffix(".json").write_text(json.dumps(dict(meta, version=version), indent=2, sort_keys=True) + "\n")
     manifest = build_manifest(

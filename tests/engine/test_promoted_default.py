@@ -1,4 +1,4 @@
-"""The shipped default.json names an intact model that passed the gate against the bundled GE2E."""
+"""The shipped default.json names an intact model that passed the gate against the model it replaced."""
 
 from __future__ import annotations
 

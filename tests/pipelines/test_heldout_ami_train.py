@@ -64,6 +64,8 @@ def test_evaluate_refuses_ami_train_for_a_model_trained_on_it(
 def test_evaluate_refuses_unreadable_metadata(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert evaluate(tmp_path, "{not json", AMI_TRAIN_SET) == 2
     assert "unreadable model metadata" in capsys.readouterr().err
+    assert evaluate(tmp_path, '["trn00"]', AMI_TRAIN_SET) == 2
+    assert "must be a JSON object, not list" in capsys.readouterr().err
 
 
 def test_unknown_sets_name_the_held_out_one() -> None:
