@@ -56,10 +56,10 @@ def engine_diarize(path: Path, file_id: str) -> FileResult:
 
 
 def engine_validate_audio(data: bytes) -> float:
-    from voiceflow.audio import decode_audio_bytes
+    from voiceflow.audio import probe_audio_bytes
 
-    samples = decode_audio_bytes(data, sample_rate=ENGINE_SAMPLE_RATE)
-    return len(samples) / ENGINE_SAMPLE_RATE
+    # Decoded block by block and not kept: a long upload costs CPU, never its decoded size in memory.
+    return probe_audio_bytes(data)
 
 
 def load_callable(spec: str) -> Callable[..., Any]:

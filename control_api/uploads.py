@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from control_api.engine import AudioValidator
-from voiceflow.audio import sniff_audio_format
+from voiceflow.audio import AudioTooLarge, sniff_audio_format
 
 SNIFF_BYTES = 12  # enough for every container the engine's sniffer knows (RIFF/RF64....WAVE)
 
@@ -71,13 +71,20 @@ def stage_upload(
             out.write(chunk)
     try:
         duration = validate(target.read_bytes())
+    except AudioTooLarge as exc:
+        raise UploadRejected(413, f"{name}: {_without_prefix(exc)}") from exc
     except ValueError as exc:  # AudioError is a ValueError
-        raise UploadRejected(422, f"{name}: cannot be decoded as audio: {exc}") from exc
+        raise UploadRejected(422, f"{name}: cannot be decoded as audio: {_without_prefix(exc)}") from exc
     if duration <= 0:
         raise UploadRejected(422, f"{name}: contains no audio")
     if duration > max_seconds:
         raise UploadRejected(413, f"{name}: {duration:.0f} s of audio exceeds the {max_seconds:.0f} s limit")
     return StagedFile(name, target, duration)
+
+
+def _without_prefix(exc: Exception) -> str:
+    # The decoder names its input ("upload: ..."); the message already starts with the file's name.
+    return str(exc).removeprefix("upload: ")
 
 
 def new_staging_dir(storage_dir: Path) -> Path:

@@ -98,3 +98,10 @@ def audio_error_types() -> tuple[type[BaseException], ...]:
     from voiceflow.audio import AudioError
 
     return (AudioError,)
+
+
+def audio_too_large_types() -> tuple[type[BaseException], ...]:
+    """The audio errors that are a size limit (413), not bad data (400)."""
+    from voiceflow.audio import AudioTooLarge
+
+    return (AudioTooLarge,)

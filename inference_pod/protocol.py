@@ -177,11 +177,15 @@ def check_frame_size(size: int, max_bytes: int) -> None:
 
 
 def finite_float32(samples: np.ndarray) -> np.ndarray:
-    """Reject NaN/inf (they would poison the model's state); clip the rest into [-1, 1]."""
-    samples = np.asarray(samples, dtype=np.float32)
+    """Reject NaN/inf (they would poison the model's state); clip the rest into [-1, 1].
+
+    Checked and clipped in the input's precision, then cast: a float64 1e308 is a finite sample to clip,
+    where casting first would make it inf and refuse it.
+    """
+    samples = np.asarray(samples)
     if samples.size and not np.isfinite(samples).all():
         raise ProtocolError(ErrorCode.INVALID_AUDIO, "audio contains NaN or infinite samples")
-    return np.clip(samples, -1.0, 1.0, out=samples)
+    return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
 
 
 def decode_pcm(data: bytes, encoding: str) -> np.ndarray:

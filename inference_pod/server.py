@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "status": "ready",
                 "model_version": m.version,
                 "model_sha256": m.sha256,
+                # The served bundle's identity and parts: a model served without its background
+                # mean (or any other part) shows here, not only as worse results.
+                "model_bundle_digest": m.bundle_digest,
+                "model_bundle_parts": list(m.bundle_parts),
                 "model_path": m.path,
                 "model_loaded_at": m.loaded_at,
                 "pipeline": m.pipeline,
@@ -117,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             num_speakers = _optional_int(request.query_params.get("num_speakers"))
         except ProtocolError as exc:
             pod.metrics.errors.labels(code=exc.code.value).inc()
-            return _error_body(exc.code, exc.message, 400)
+            return _error_body(exc.code, exc.message, 413 if exc.code is ErrorCode.FRAME_TOO_LARGE else 400)
         model = pod.model
         try:
             segments = await pod.run_engine(
@@ -136,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "duration": audio.size / engine.ENGINE_SAMPLE_RATE,
                 "latency_ms": round(latency * 1000.0, 3),
                 "model_version": model.version,
+                "model_bundle_digest": model.bundle_digest,
                 "pipeline": model.pipeline,
             }
         )
@@ -227,6 +232,8 @@ def _infer_audio(body: bytes, content_type: str) -> np.ndarray:
         return samples
     try:
         return engine.decode_audio_bytes(body)
+    except engine.audio_too_large_types() as exc:
+        raise ProtocolError(ErrorCode.FRAME_TOO_LARGE, str(exc)) from None
     except engine.audio_error_types() as exc:
         message = str(exc).splitlines()[0] if str(exc) else "not a readable audio file"
         raise ProtocolError(ErrorCode.INVALID_AUDIO, message) from None
