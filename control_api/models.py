@@ -58,6 +58,7 @@ class RegistryModel(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(63))
     version: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the caller's own, e.g. "1.3.0"
     state: Mapped[str] = mapped_column(String(24), index=True)
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -44,12 +44,15 @@ def next_version(session: Session, name: str) -> int:
     return int(current or 0) + 1
 
 
-def new_model(session: Session, name: str, config: dict[str, Any], username: str, state: str) -> RegistryModel:
+def new_model(
+    session: Session, name: str, config: dict[str, Any], username: str, state: str, label: str | None = None
+) -> RegistryModel:
     now = utcnow()
     model = RegistryModel(
         id=str(uuid.uuid4()),
         name=name,
         version=next_version(session, name),
+        label=label,
         state=state,
         config=config,
         metrics={},

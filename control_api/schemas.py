@@ -42,9 +42,48 @@ class TokenResponse(BaseModel):
     role: Role
 
 
+DEFAULT_MODEL_NAME = "voiceflow"
+
+
+class Hyperparameters(BaseModel):
+    """The seed's hyperparameters; mapped onto the trainer's `lr`, `batch_size`, `epochs`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    learning_rate: float | None = Field(default=None, gt=0, le=1)
+    batch_size: int | None = Field(default=None, ge=1, le=4096)
+    epochs: int | None = Field(default=None, ge=1, le=10_000)
+
+
 class TrainRequest(BaseModel):
-    name: str = Field(pattern=MODEL_NAME_PATTERN, description="lower-case DNS label, e.g. 'ge2e-call-center'")
-    config: dict[str, Any] = Field(default_factory=dict, description="passed to the trainer as JSON")
+    """Either the registry's `{name, config}` or the seed's `{dataset_path, version, hyperparameters}`
+    (or both: the seed's fields are merged into `config`; control_api.training maps them)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        default=DEFAULT_MODEL_NAME,
+        pattern=MODEL_NAME_PATTERN,
+        description="lower-case DNS label, e.g. 'ge2e-call-center'",
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="embedded: the trainer's config (pipelines/training/config.py); "
+        "in-cluster: the DiarizationModel's spec.training fields",
+    )
+    dataset_path: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4096,
+        description="folder holding the training data (the trainer's data.data_root); in-cluster a URI",
+    )
+    version: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="the caller's own label for this version, e.g. '1.3.0' (kept as `label`)",
+    )
+    hyperparameters: Hyperparameters | None = None
 
 
 class ModelOut(BaseModel):
@@ -53,6 +92,7 @@ class ModelOut(BaseModel):
     id: str
     name: str
     version: int
+    label: str | None = None
     state: str
     config: dict[str, Any]
     metrics: dict[str, Any]

@@ -19,5 +19,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, object]]:
         413: {"model": ErrorResponse, "description": "too large"},
         415: {"model": ErrorResponse, "description": "unsupported media type"},
         502: {"model": ErrorResponse, "description": "the registry backend (Kubernetes API, model store) failed"},
+        503: {"model": ErrorResponse, "description": "this server's install cannot do it (a missing extra)"},
     }
     return {**ERRORS, **{code: extra[code] for code in codes}}

@@ -2,15 +2,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_api import registry
+from control_api import registry, training
+from control_api.context import AppContext
 from control_api.db import session_scope
 from control_api.deps import Admin, CtxDep, Operator, SessionDep, Viewer
 from control_api.models import RegistryModel
@@ -71,16 +73,37 @@ def get_model(model_id: str, session: SessionDep, caller: Viewer) -> ModelOut:
     return ModelOut.model_validate(_get(session, model_id))
 
 
-@router.post("/train", response_model=ModelOut, status_code=202, responses=errors(502))
+def _train_config(body: TrainRequest, ctx: AppContext) -> dict[str, Any]:
+    """The backend's config for this request, or the 422 / 503 that says why it cannot be trained."""
+    try:
+        config = training.resolve_config(body, ctx.backend.mode)
+        if ctx.backend.mode == "embedded":
+            training.check_train_extra(ctx.settings.train_command)
+    except training.ConfigError as exc:
+        raise RequestValidationError(exc.as_detail()) from exc
+    except training.MissingExtra as exc:
+        raise HTTPException(status_code=503, detail=str(exc)) from exc
+    return config
+
+
+@router.post("/train", response_model=ModelOut, status_code=202, responses=errors(502, 503))
 def train(body: TrainRequest, request: Request, ctx: CtxDep, caller: Operator) -> ModelOut:
-    """Register a new version of `name` and start training it (a background worker, or the operator)."""
+    """Register a new version of `name` and start training it (a background worker, or the operator).
+
+    Takes the registry's `{name, config}` or the seed's `{dataset_path, version, hyperparameters}`;
+    the config is checked at once (422 naming the key's path), and an embedded server without the
+    `train` extra says so (503) instead of queueing a job that cannot run.
+    """
+    config = _train_config(body, ctx)
     # The version number is MAX(version)+1; the unique constraint turns two concurrent trains of one
     # name into a retry of the whole transaction (not a savepoint: pysqlite's savepoints do not nest
     # reliably, and a half-rolled-back train must never leave its row behind).
     for attempt in range(5):
         try:
             with session_scope(ctx.sessions) as session:
-                model = registry.new_model(session, body.name, body.config, caller.username, registry.TRAIN_QUEUED)
+                model = registry.new_model(
+                    session, body.name, config, caller.username, registry.TRAIN_QUEUED, label=body.version
+                )
                 with backend_errors():
                     ctx.backend.submit_train(session, model)
             break
@@ -91,9 +114,14 @@ def train(body: TrainRequest, request: Request, ctx: CtxDep, caller: Operator) -
     return ModelOut.model_validate(model)
 
 
-@router.post("/{model_id}/export", response_model=ModelOut, status_code=202, responses=errors(404, 409, 502))
+@router.post("/{model_id}/export", response_model=ModelOut, status_code=202, responses=errors(404, 409, 502, 503))
 def export(model_id: str, ctx: CtxDep, session: SessionDep, caller: Operator) -> ModelOut:
     """Export a trained model to ONNX (INT8 and evaluation gate as the pipeline's export command does)."""
+    if ctx.backend.mode == "embedded":
+        try:
+            training.check_train_extra(ctx.settings.export_command)
+        except training.MissingExtra as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
     model = _get(session, model_id, lock=True)
     try:
         registry.check_export(model)

@@ -80,7 +80,7 @@ def test_failed_training_is_reported(db_settings: Settings, client_for: Callable
     train_cmd, export_cmd = fake_pipeline_script(tmp_path)
     client = client_for(with_(db_settings, train_command=train_cmd, export_command=export_cmd, embedded_workers=1))
     admin = login(client)
-    model = client.post("/api/models/train", json={"name": "bad", "config": {"fail": True}}, headers=admin).json()
+    model = client.post("/api/models/train", json={"name": "bad", "config": {"name": "diverges"}}, headers=admin).json()
     failed = wait_for(
         lambda: (body := client.get(f"/api/models/{model['id']}", headers=admin).json())["state"] == "failed" and body
     )
