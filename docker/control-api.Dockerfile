@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # VoiceFlow control API: FastAPI registry, batch jobs, auth (`voiceflow api`, port 8000).
 # Runtime deps only (the `api` extra): PostgreSQL via VOICEFLOW_DATABASE_URL, Redis via VOICEFLOW_REDIS_URL.
+# In-cluster the operator trains; an embedded registry runs `voiceflow train|export` itself, so
+# deploy/compose.yaml builds this image with EXTRAS=api,train (CPU wheels only, from TORCH_INDEX_URL).
 # Build from the repository root:  docker build -f docker/control-api.Dockerfile -t voiceflow/control-api .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -17,7 +19,10 @@ COPY inference_pod ./inference_pod
 COPY pipelines ./pipelines
 COPY control_api ./control_api
 COPY operator ./operator
-RUN pip install --editable ".[api]"
+ARG EXTRAS=api
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ENV PIP_EXTRA_INDEX_URL=${TORCH_INDEX_URL}
+RUN pip install --editable ".[${EXTRAS}]"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG APP_UID=10001

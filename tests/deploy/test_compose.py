@@ -111,3 +111,21 @@ def test_grafana_provisioning_matches_the_dashboards() -> None:
     assert wanted <= types
     providers = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/voiceflow.yml").read_text())
     assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/voiceflow"
+
+
+def test_the_compose_control_api_installs_what_its_routes_run(compose: dict) -> None:
+    """Embedded, the registry's train/export routes run `voiceflow train|export` in the API's own
+    container: its image must hold the `train` extra, or every train request is a 503."""
+    import tomllib
+
+    training = pytest.importorskip("control_api.training")
+    service = compose["services"]["control-api"]
+    assert service["environment"]["VOICEFLOW_REGISTRY_MODE"] == "embedded"
+    extras = service["build"]["args"]["EXTRAS"].split(",")
+    assert {"api", "train"} <= set(extras)
+    dockerfile = (COMPOSE.parent / service["build"]["context"] / service["build"]["dockerfile"]).read_text()
+    assert 'pip install --editable ".[${EXTRAS}]"' in dockerfile and "ARG TORCH_INDEX_URL=" in dockerfile
+    defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    installed = {re.split(r"[<>=\[ ]", r, maxsplit=1)[0] for extra in extras for r in defined[extra]}
+    # The modules whose absence the API reports as a 503 are exactly what this install brings.
+    assert set(training.TRAIN_EXTRA_MODULES) <= installed, installed
