@@ -1,88 +1,146 @@
-"""Spectral clustering with the speaker count found by the normalised maximum eigengap (NME-SC).
+"""NME-SC: spectral clustering with the speaker count from the normalised maximum eigengap.
 
-Park et al., "Auto-Tuning Spectral Clustering for Speaker Diarization Using Normalized Maximum
-Eigengap" (2019): the cosine affinity is pruned to each row's p strongest neighbours, and p is
-chosen to minimise p / (N * normalised max eigengap). It needs no distance threshold, which is
-what makes it carry across recording conditions where one fixed cut-off does not.
+Park, Han, Kumar, Narayanan, "Auto-Tuning Spectral Clustering for Speaker Diarization Using
+Normalized Maximum Eigengap" (IEEE SPL 2019), as in NeMo's speaker clustering:
+1. cosine affinity of the (recording-centred) embeddings;
+2. each row keeps only its p strongest neighbours (binarised), then A = (A + A') / 2;
+3. for each p of a search grid, the unnormalised Laplacian's eigengaps give a count k(p) and
+   r(p) = (p / N) / (max gap / largest eigenvalue); the p with the smallest r wins: the sparsest
+   graph whose cluster structure is still clear;
+4. k-means on the k smallest eigenvectors of that Laplacian.
+No distance threshold is involved, which is why it carries across channels where one fixed
+cut-off does not. Long recordings are clustered on an even subsample of windows (eigh is cubic);
+every window then goes to the nearest cluster centroid.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.cluster.vq import kmeans2
 from scipy.linalg import eigh
 
+from voiceflow.clustering.labels import centroids_of, relabel_by_first_appearance
 from voiceflow.embedding import l2_normalize
 
 
-def _pruned_affinity(sim: np.ndarray, p: int) -> np.ndarray:
+@dataclass(frozen=True)
+class NMESCConfig:
+    max_speakers: int = 10  # eigengaps searched (the user's max_speakers lowers it)
+    max_p_fraction: float = 0.25  # p is searched in 2..fraction * N (NeMo's max_rp_threshold)
+    p_steps: int = 20  # grid points over that range (NeMo's sparse_search_volume)
+    center: bool = True  # subtract the recording mean first (the channel every window shares)
+    max_windows: int = 500  # cluster an even subsample of at most this many windows
+    kmeans_restarts: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_speakers < 1 or self.p_steps < 1 or self.max_windows < 4 or self.kmeans_restarts < 1:
+            raise ValueError("NME-SC max_speakers, p_steps, kmeans_restarts >= 1 and max_windows >= 4 are required")
+        if not 0.0 < self.max_p_fraction <= 1.0:
+            raise ValueError("NME-SC max_p_fraction must be in (0, 1]")
+
+
+def pruned_affinity(sim: np.ndarray, p: int) -> np.ndarray:
+    """Each row's p most similar rows (itself included) set to 1, the rest 0; symmetrised."""
     n = len(sim)
+    p = min(p, n)
     affinity = np.zeros_like(sim)
-    top = np.argsort(-sim, axis=1)[:, :p]
-    rows = np.repeat(np.arange(n), p)
-    affinity[rows, top.reshape(-1)] = 1.0
+    top = np.argpartition(-sim, p - 1, axis=1)[:, :p]
+    affinity[np.repeat(np.arange(n), p), top.reshape(-1)] = 1.0
     return 0.5 * (affinity + affinity.T)
 
 
-def _laplacian_eigs(affinity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def laplacian_eigs(affinity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending eigenvalues and eigenvectors of the unnormalised Laplacian D - A (no self-loops)."""
     a = affinity.copy()
     np.fill_diagonal(a, 0.0)
-    degree = a.sum(axis=1)
-    laplacian = np.diag(degree) - a
-    values, vectors = eigh(laplacian)
+    values, vectors = eigh(np.diag(a.sum(axis=1)) - a)
     return values, vectors
 
 
+def p_grid(n: int, config: NMESCConfig) -> list[int]:
+    top = max(2, int(np.ceil(config.max_p_fraction * n)))
+    return sorted({round(p) for p in np.linspace(2, top, min(config.p_steps, top - 1))})
+
+
+def eigengap_count(values: np.ndarray, lo: int, hi: int) -> tuple[int, float]:
+    """(k in lo..hi at the largest eigengap, that gap over the largest eigenvalue)."""
+    gaps = np.diff(values[: hi + 1])
+    lo = min(lo, len(gaps))
+    k = lo + int(np.argmax(gaps[lo - 1 :])) if len(gaps) else 1
+    return k, float(gaps[k - 1] / (values[-1] + 1e-10)) if len(gaps) else 0.0
+
+
 def estimate_num_speakers(
-    embeddings: np.ndarray, min_speakers: int = 1, max_speakers: int = 10, max_p_fraction: float = 0.25
+    embeddings: np.ndarray,
+    min_speakers: int = 1,
+    max_speakers: int = 10,
+    config: NMESCConfig = NMESCConfig(),
 ) -> tuple[int, int]:
-    """(speaker count, chosen p) by NME over p in 2..max_p_fraction*N."""
-    x = l2_normalize(np.asarray(embeddings, dtype=np.float64))
+    """(speaker count, chosen p) by the NME criterion over the p grid."""
+    x = _unit(embeddings, config.center)
     n = len(x)
-    sim = x @ x.T
-    best: tuple[float, int, int] | None = None
-    for p in range(2, max(3, int(max_p_fraction * n)) + 1):
-        values, _ = _laplacian_eigs(_pruned_affinity(sim, min(p, n)))
-        limit = min(max_speakers, n - 1)
-        gaps = np.diff(values[: limit + 1])
-        if gaps.size == 0:
-            continue
-        lo = max(min_speakers - 1, 0)
-        k_index = lo + int(np.argmax(gaps[lo:])) if lo < gaps.size else gaps.size - 1
-        normalized_gap = gaps[k_index] / (values[-1] + 1e-10)
-        ratio = (p / n) / (normalized_gap + 1e-10)
-        if best is None or ratio < best[0]:
-            best = (ratio, k_index + 1, p)
-    if best is None:
+    if n < 3:
         return max(min_speakers, 1), 2
+    sim = x @ x.T
+    hi = max(min(max_speakers, config.max_speakers, n - 1), 1)
+    lo = min(max(min_speakers, 1), hi)
+    best: tuple[float, int, int] | None = None
+    for p in p_grid(n, config):
+        values, _ = laplacian_eigs(pruned_affinity(sim, p))
+        k, gap = eigengap_count(values, lo, hi)
+        ratio = (p / n) / (gap + 1e-10)
+        if best is None or ratio < best[0]:
+            best = (ratio, k, p)
+    assert best is not None
     return best[1], best[2]
 
 
 def spectral_cluster(
     embeddings: np.ndarray,
     num_speakers: int | None = None,
-    min_speakers: int = 1,
-    max_speakers: int = 10,
-    seed: int = 0,
+    min_speakers: int | None = None,
+    max_speakers: int | None = None,
+    config: NMESCConfig = NMESCConfig(),
 ) -> np.ndarray:
-    x = l2_normalize(np.asarray(embeddings, dtype=np.float64))
+    """NME-SC labels (by first appearance); `num_speakers` skips the count estimate."""
+    x = _unit(embeddings, config.center)
     n = len(x)
     if n <= 2:
         return np.zeros(n, dtype=int) if num_speakers in (None, 1) else np.arange(n)
-    k, p = estimate_num_speakers(x, min_speakers, max_speakers)
+    sample = np.unique(np.linspace(0, n - 1, min(n, config.max_windows)).round().astype(int))
+    xs = x[sample]
+    lo, hi = min_speakers or 1, max_speakers or config.max_speakers
+    k, p = estimate_num_speakers(xs, lo, hi, replace(config, center=False))
     if num_speakers is not None:
         k = num_speakers
-    k = int(np.clip(k, 1, n))
+    k = int(np.clip(k, 1, len(xs)))
     if k == 1:
         return np.zeros(n, dtype=int)
-    _, vectors = _laplacian_eigs(_pruned_affinity(x @ x.T, p))
+    _, vectors = laplacian_eigs(pruned_affinity(xs @ xs.T, p))
     spectral = vectors[:, :k]
-    rng = np.random.default_rng(seed)
-    best_labels, best_inertia = None, np.inf
-    for _ in range(10):
+    rng = np.random.default_rng(config.seed)
+    best_labels, best_inertia = np.zeros(len(xs), dtype=int), np.inf
+    for _ in range(config.kmeans_restarts):
         centroids, labels = kmeans2(spectral, k, minit="++", seed=rng)
         inertia = float(((spectral - centroids[labels]) ** 2).sum())
         if inertia < best_inertia:
             best_labels, best_inertia = labels, inertia
-    assert best_labels is not None
-    return np.asarray(best_labels, dtype=int)
+    full = np.zeros(n, dtype=int)
+    full[sample] = best_labels
+    if len(sample) < n:
+        # the windows left out join their nearest cluster (the sampled ones keep their label)
+        ids, cents = centroids_of(xs, best_labels)
+        rest = np.setdiff1d(np.arange(n), sample)
+        full[rest] = ids[np.argmax(x[rest] @ cents.T, axis=1)]
+    return relabel_by_first_appearance(full)
+
+
+def _unit(embeddings: np.ndarray, center: bool) -> np.ndarray:
+    raw = l2_normalize(np.asarray(embeddings, dtype=np.float64))
+    return l2_normalize(raw - raw.mean(axis=0)) if center and len(raw) > 1 else raw
+
+
+__all__ = ["NMESCConfig", "estimate_num_speakers", "spectral_cluster"]

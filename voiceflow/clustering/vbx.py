@@ -1,0 +1,220 @@
+"""VBx: Bayesian HMM clustering of x-vectors (Landini, Profant, Diez, Burget 2022), and the
+AHC-then-VBx two-stage of pyannote 3.x / community-1 / DiariZen.
+
+The generative model: each speaker s has a latent voice y_s ~ N(0, diag(phi)) in PLDA space, and
+a window of speaker s is y_s + N(0, I). Speakers follow an HMM that stays with the current one
+with probability `loop_p` and otherwise jumps to s with prior pi_s. Variational Bayes alternates
+the speaker posteriors q(y_s) and the window-to-speaker responsibilities gamma (forward-backward);
+a speaker nobody needs sees pi_s shrink towards zero, which is how the count comes out of the
+recording itself rather than from a global threshold. `fa` scales the evidence (windows overlap,
+so they are not independent), `fb` the prior's pull: larger `fb`, fewer speakers.
+
+Two ways in:
+* "vbx" (the BUT recipe): AHC on PLDA log-likelihood ratios cut at a threshold calibrated on the
+  recording's own score distribution (a two-Gaussian fit: same vs different speaker pairs), then
+  VBx from that start; each window takes its most responsible speaker.
+* "ahc-vbx" (pyannote 3.x): centroid-linkage AHC on L2-normalised (recording-centred) embeddings,
+  then VBx, then the surviving speakers' centroids in embedding space and every window to its
+  nearest centroid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.special import softmax
+
+from voiceflow.clustering.labels import relabel_by_first_appearance
+from voiceflow.clustering.plda import PLDA, plda_scores
+from voiceflow.embedding import l2_normalize
+
+
+@dataclass(frozen=True)
+class VBxConfig:
+    fa: float = 0.3  # evidence scale (VBx's CALLHOME setting for 1.5 s windows every 0.25 s)
+    fb: float = 17.0  # speaker-prior scale: the larger, the fewer speakers survive
+    loop_p: float = 0.99  # probability of staying with the same speaker from one window to the next
+    init_smoothing: float = 7.0  # softmax sharpness turning the AHC start into soft responsibilities
+    max_iters: int = 20
+    epsilon: float = 1e-4  # stop when the ELBO gains less than this
+    lda_dim: int = 128  # PLDA dimensions used (the file's own when smaller)
+    min_prior: float = 1e-7  # a speaker whose prior falls below this is gone
+    # "vbx": added to the recording's calibrated PLDA-score threshold (negative: fewer AHC merges).
+    calibration_offset: float = 0.0
+    # "ahc-vbx": centroid-linkage cut on unit-normalised, recording-centred embeddings (euclidean).
+    ahc_threshold: float = 0.9
+    recording_mean: bool = False  # centre on the recording's mean instead of the training mean
+
+    def __post_init__(self) -> None:
+        if self.fa <= 0 or self.fb <= 0:
+            raise ValueError("VBx fa and fb must be positive")
+        if not 0.0 <= self.loop_p < 1.0:
+            raise ValueError("VBx loop_p must be a probability in [0, 1)")
+        if self.max_iters < 1 or self.lda_dim < 1:
+            raise ValueError("VBx max_iters and lda_dim must be >= 1")
+        if not 0.0 < self.ahc_threshold < 2.0:
+            raise ValueError("ahc_threshold must be a euclidean distance of unit vectors in (0, 2)")
+
+
+def forward_backward(log_lik: np.ndarray, pi: np.ndarray, loop_p: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """Posteriors of the VBx HMM, whose transitions are loop_p * I + (1 - loop_p) * 1 pi'.
+
+    Returns (gamma [T, K], log p(X), switch [K]): switch[k] is the expected number of jumps into
+    speaker k, which with gamma[0] re-estimates pi. Scaled recursions exploit the transition
+    structure: O(T K) instead of O(T K^2)."""
+    t_len, k = log_lik.shape
+    peak = log_lik.max(axis=1, keepdims=True)
+    lik = np.exp(log_lik - peak)
+    alpha = np.empty((t_len, k))
+    scale = np.empty(t_len)
+    a = pi * lik[0]
+    scale[0] = a.sum()
+    alpha[0] = a / scale[0]
+    stay, jump = loop_p, (1.0 - loop_p) * pi
+    for t in range(1, t_len):
+        a = lik[t] * (stay * alpha[t - 1] + jump)
+        scale[t] = a.sum()
+        alpha[t] = a / scale[t]
+    beta = np.empty((t_len, k))
+    beta[-1] = 1.0
+    switch = np.zeros(k)
+    for t in range(t_len - 1, 0, -1):
+        weighted = lik[t] * beta[t]
+        switch += jump * weighted / scale[t]
+        beta[t - 1] = (stay * weighted + jump @ weighted) / scale[t]
+    gamma = alpha * beta
+    gamma /= gamma.sum(axis=1, keepdims=True)
+    return gamma, float(np.sum(np.log(scale)) + np.sum(peak)), switch
+
+
+def vbx(
+    features: np.ndarray, phi: np.ndarray, gamma: np.ndarray, config: VBxConfig
+) -> tuple[np.ndarray, np.ndarray, list[float]]:
+    """VB inference from initial responsibilities `gamma` [T, K]: (gamma, pi, ELBO per iteration)."""
+    x = np.asarray(features, dtype=np.float64)
+    dim = x.shape[1]
+    pi = np.full(gamma.shape[1], 1.0 / gamma.shape[1])
+    const = -0.5 * (np.sum(x**2, axis=1, keepdims=True) + dim * np.log(2 * np.pi))
+    rho = x * np.sqrt(phi)
+    ratio = config.fa / config.fb
+    elbos: list[float] = []
+    for _ in range(config.max_iters):
+        inv_l = 1.0 / (1.0 + ratio * gamma.sum(axis=0, keepdims=True).T * phi)  # [K, d] posterior variances
+        alpha = ratio * inv_l * (gamma.T @ rho)  # [K, d] posterior means of the speakers' voices
+        log_lik = config.fa * (rho @ alpha.T - 0.5 * (inv_l + alpha**2) @ phi + const)
+        gamma, log_px, switch = forward_backward(log_lik, pi, config.loop_p)
+        elbo = log_px + config.fb * 0.5 * float(np.sum(np.log(inv_l) - inv_l - alpha**2 + 1.0))
+        pi = gamma[0] + switch  # (with loop_p = 0 this is gamma.sum(axis=0): a plain GMM)
+        pi = pi / pi.sum()
+        elbos.append(elbo)
+        if len(elbos) > 1 and elbos[-1] - elbos[-2] < config.epsilon:
+            break
+    return gamma, pi, elbos
+
+
+def two_gaussian_threshold(scores: np.ndarray, iterations: int = 20) -> float:
+    """The score where a shared-variance two-Gaussian fit of `scores` switches component: the
+    recording's own boundary between different-speaker and same-speaker pairs."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    weights = np.array([0.5, 0.5])
+    means = s.mean() + s.std() * np.array([-1.0, 1.0])
+    var = s.var() + 1e-12
+    threshold = float(s.mean())
+    for _ in range(iterations):
+        lls = np.log(weights) - 0.5 * np.log(var) - 0.5 * (s[:, None] - means) ** 2 / var
+        post = softmax(lls, axis=1)
+        counts = post.sum(axis=0) + 1e-12
+        weights = counts / counts.sum()
+        means = s @ post / counts
+        var = float(((s**2) @ post / counts - means**2) @ weights) + 1e-12
+        if abs(means[1] - means[0]) < 1e-9:
+            break
+        # equal posteriors: log w0 - (t-m0)^2/2v = log w1 - (t-m1)^2/2v, solved for t
+        threshold = float(
+            (var * np.log(weights[0] / weights[1]) + 0.5 * (means[1] ** 2 - means[0] ** 2)) / (means[1] - means[0])
+        )
+    return threshold
+
+
+def _pair_scores(scores: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
+    """Upper-triangle scores, subsampled (seeded) to at most `limit` for the calibration fit."""
+    upper = scores[np.triu_indices(len(scores), k=1)]
+    if upper.size <= limit:
+        return upper
+    return np.random.default_rng(seed).choice(upper, size=limit, replace=False)
+
+
+def plda_ahc(features: np.ndarray, phi: np.ndarray, offset: float) -> np.ndarray:
+    """Average-linkage AHC on PLDA scores, cut at the recording's calibrated threshold + offset."""
+    n = len(features)
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    scores = plda_scores(features, features, phi)
+    threshold = two_gaussian_threshold(_pair_scores(scores, 200_000)) + offset
+    # average linkage wants distances: the same ordering, shifted to be non-negative
+    top = float(scores.max())
+    dist = top - scores[np.triu_indices(n, k=1)]
+    tree = linkage(dist, method="average")
+    return fcluster(tree, t=max(top - threshold, 0.0), criterion="distance") - 1
+
+
+def centred_unit(embeddings: np.ndarray) -> np.ndarray:
+    raw = l2_normalize(np.asarray(embeddings, dtype=np.float64))
+    return l2_normalize(raw - raw.mean(axis=0))
+
+
+def cosine_ahc(x: np.ndarray, threshold: float) -> np.ndarray:
+    """Centroid-linkage AHC of unit rows cut at a euclidean `threshold` (pyannote 3.x's first stage)."""
+    if len(x) < 2:
+        return np.zeros(len(x), dtype=int)
+    tree = linkage(x, method="centroid", metric="euclidean")
+    return fcluster(tree, t=threshold, criterion="distance") - 1
+
+
+def initial_gamma(labels: np.ndarray, smoothing: float) -> np.ndarray:
+    """Hard AHC labels as soft responsibilities (a softmax over a one-hot, sharpened by `smoothing`)."""
+    _, dense = np.unique(labels, return_inverse=True)
+    one_hot = np.zeros((len(dense), int(dense.max()) + 1))
+    one_hot[np.arange(len(dense)), dense] = 1.0
+    return softmax(one_hot * smoothing, axis=1)
+
+
+def plda_features(embeddings: np.ndarray, plda: PLDA, config: VBxConfig) -> np.ndarray:
+    x = np.asarray(embeddings, dtype=np.float64)
+    mean = x.mean(axis=0) if config.recording_mean else None
+    return plda.features(x, config.lda_dim, mean)
+
+
+def vbx_cluster(embeddings: np.ndarray, plda: PLDA, config: VBxConfig = VBxConfig()) -> np.ndarray:
+    """The BUT recipe: calibrated PLDA AHC, then VB-HMM; labels by first appearance."""
+    n = len(embeddings)
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    features = plda_features(embeddings, plda, config)
+    phi = plda.phi(config.lda_dim)
+    start = plda_ahc(features, phi, config.calibration_offset)
+    if len(np.unique(start)) == 1:
+        return np.zeros(n, dtype=int)
+    gamma, _, _ = vbx(features, phi, initial_gamma(start, config.init_smoothing), config)
+    return relabel_by_first_appearance(np.argmax(gamma, axis=1))
+
+
+def ahc_vbx_cluster(embeddings: np.ndarray, plda: PLDA, config: VBxConfig) -> np.ndarray:
+    """pyannote 3.x's two stages: cosine AHC, VBx, then every window to the nearest surviving
+    speaker's centroid (responsibility-weighted mean of the recording-centred embeddings)."""
+    n = len(embeddings)
+    if n < 2:
+        return np.zeros(n, dtype=int)
+    unit = centred_unit(embeddings)
+    start = cosine_ahc(unit, config.ahc_threshold)
+    if len(np.unique(start)) == 1:
+        return np.zeros(n, dtype=int)
+    features = plda_features(embeddings, plda, config)
+    gamma, pi, _ = vbx(features, plda.phi(config.lda_dim), initial_gamma(start, config.init_smoothing), config)
+    kept = gamma[:, pi > config.min_prior]
+    if kept.shape[1] <= 1:
+        return np.zeros(n, dtype=int)
+    centroids = l2_normalize(kept.T @ unit / kept.sum(axis=0)[:, None])
+    return relabel_by_first_appearance(np.argmax(unit @ centroids.T, axis=1))
