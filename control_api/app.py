@@ -43,6 +43,7 @@ def build_context(
         )
     else:
         limiter = InMemoryRateLimiter(settings.rate_limit, settings.rate_limit_window_s)
+    engine.use_active_model_dir(settings.effective_active_model_dir)
     return AppContext(
         settings=settings,
         engine=db_engine,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -13,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from control_api import k8s, registry
 from control_api.models import RegistryModel
+from voiceflow.bundle import publish_bundle
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +52,10 @@ class EmbeddedBackend:
 
 
 def publish_model(artifact: Path, directory: Path) -> Path:
-    """Atomically make `artifact` the directory's model.onnx (its .json sidecar first, when there is one).
-
-    Each file is copied aside then renamed over the old one, so the watching pod never sees half a file;
-    the sidecar goes first so that when the model's change is noticed, its metadata is already the new one.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / "model.onnx"
-    sidecar = artifact.with_suffix(".json")
-    pairs = [(sidecar, target.with_suffix(".json"))] if sidecar.is_file() else []
-    if not pairs:
-        target.with_suffix(".json").unlink(missing_ok=True)  # a stale sidecar would describe the old model
-    for source, destination in [*pairs, (artifact, target)]:
-        staging = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
-        shutil.copyfile(source, staging)
-        os.replace(staging, destination)
-    return target
+    """Make the bundle of `artifact` (the ONNX and every sidecar, voiceflow.bundle) the one the
+    directory serves: copied whole, verified, then switched in with one rename of `current`, so the
+    watching pod never sees half a bundle. A bundle with a missing or corrupt part is refused."""
+    return publish_bundle(artifact, directory).model_path
 
 
 class KubernetesBackend:

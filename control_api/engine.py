@@ -18,6 +18,8 @@ from typing import Any
 class FileResult:
     segments: list[dict[str, Any]]
     rttm: str
+    # The model bundle that produced it: {"version": ..., "bundle_digest": ...} (None: not recorded).
+    model: dict[str, str] | None = None
 
 
 # (audio path, file id used in the RTTM) -> result; raises on a file that cannot be diarized.
@@ -27,21 +29,45 @@ AudioValidator = Callable[[bytes], float]
 
 ENGINE_SAMPLE_RATE = 16000
 
-_diarizer: Any = None
+_diarizers: dict[str, Any] = {}
 _diarizer_lock = threading.Lock()
+_active_model_dir: Path | None = None
+
+
+def use_active_model_dir(directory: Path | None) -> None:
+    """Batch jobs diarize with the model the pods serve: the bundle published in `directory`
+    (`PUT /api/models/{id}/activate`), else the bundled default."""
+    global _active_model_dir
+    _active_model_dir = directory
+
+
+def _active_model_path() -> Path | None:
+    from voiceflow.bundle import CURRENT_LINK, model_file_in
+
+    if _active_model_dir is None or not (_active_model_dir / CURRENT_LINK).is_dir():
+        return None
+    return model_file_in(_active_model_dir)
 
 
 def _shared_diarizer() -> Any:
-    # One Diarizer per process: loading the ONNX models is the expensive part and they are reusable.
-    global _diarizer
+    # One Diarizer per served bundle and process: loading the ONNX models is the expensive part and
+    # they are reusable; a newly activated bundle (another `current` target) gets its own.
+    model_path = _active_model_path()
+    key = str(model_path.resolve()) if model_path is not None else ""
     with _diarizer_lock:
-        if _diarizer is None:
+        if key not in _diarizers:
             from voiceflow.config import EngineConfig
             from voiceflow.embedding import EmbeddingModel
             from voiceflow.selection import make_offline_diarizer
 
-            _diarizer = make_offline_diarizer(EngineConfig(), EmbeddingModel.load())
-        return _diarizer
+            _diarizers.clear()
+            _diarizers[key] = make_offline_diarizer(EngineConfig(), EmbeddingModel.load(model_path))
+        return _diarizers[key]
+
+
+def model_identity(diarizer: Any) -> dict[str, str]:
+    model = diarizer.embedding_model
+    return {"version": str(model.version), "bundle_digest": str(model.bundle_digest)}
 
 
 def segment_to_dict(segment: Any) -> dict[str, Any]:
@@ -51,8 +77,11 @@ def segment_to_dict(segment: Any) -> dict[str, Any]:
 def engine_diarize(path: Path, file_id: str) -> FileResult:
     from voiceflow.rttm import segments_to_rttm
 
-    segments = _shared_diarizer().diarize_file(path)
-    return FileResult([segment_to_dict(s) for s in segments], segments_to_rttm(segments, file_id))
+    diarizer = _shared_diarizer()
+    segments = diarizer.diarize_file(path)
+    return FileResult(
+        [segment_to_dict(s) for s in segments], segments_to_rttm(segments, file_id), model_identity(diarizer)
+    )
 
 
 def engine_validate_audio(data: bytes) -> float:

@@ -111,6 +111,7 @@ def process_next(
             "status": DONE,
             "segments": result.segments,
             "rttm": result.rttm,
+            "model": getattr(result, "model", None),
             "error": None,
         }
     except Exception as exc:  # one bad file fails only itself

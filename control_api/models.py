@@ -104,6 +104,8 @@ class BatchFile(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     rttm: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The model bundle that diarized it ({"version", "bundle_digest"}): results say what made them.
+    model: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -7,7 +7,6 @@ nothing is ever passed through a shell.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shlex
@@ -22,6 +21,7 @@ from control_api import queue, registry
 from control_api.db import session_scope
 from control_api.models import RegistryModel, utcnow
 from control_api.settings import Settings
+from voiceflow.bundle import BundleError, index_path, verify_bundle, write_index
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".onnx")
@@ -74,14 +74,6 @@ def flatten_numbers(data: dict[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[name] = float(value)
     return flat
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def run_command(argv: list[str], *, timeout_s: float, cwd: Path) -> tuple[int, str]:
@@ -145,6 +137,10 @@ def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, ve
         return {"state": registry.FAILED, "error": f"export exited with {code}: {log_tail}"}
     if not output.is_file():
         return {"state": registry.FAILED, "error": f"export succeeded but wrote no {output.name}"}
+    try:
+        digest = sealed_digest(output)
+    except BundleError as exc:
+        return {"state": registry.FAILED, "error": f"export wrote a broken model bundle: {exc}"}
     # The exporter's metadata (`model.json`) and a metrics.json, when present.
     metrics = {**_numbers(read_metrics(output.with_suffix(".json"))), **read_metrics(export_dir / "metrics.json")}
     if settings.evaluate_command:
@@ -159,10 +155,16 @@ def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, ve
     return {
         "state": registry.EXPORTED,
         "artifact_uri": output.as_uri(),
-        "sha256": sha256_of(output),
+        # The registry's identity of a model is its bundle's: the ONNX and every sidecar it serves with.
+        "sha256": digest,
         "metrics_update": metrics,
         "error": None,
     }
+
+
+def sealed_digest(model: Path) -> str:
+    """The bundle digest of an exported model, sealing the bundle when the exporter did not."""
+    return verify_bundle(model).digest if index_path(model).is_file() else write_index(model).digest
 
 
 def process_next(factory: sessionmaker[Session], settings: Settings, *, worker_id: str) -> bool:

@@ -126,6 +126,11 @@ class Segment(BaseModel):
     speaker: str
 
 
+class ModelIdentity(BaseModel):
+    version: str
+    bundle_digest: str
+
+
 class BatchFileOut(BaseModel):
     position: int
     filename: str
@@ -134,6 +139,7 @@ class BatchFileOut(BaseModel):
     error: str | None
     segments: list[Segment] | None
     rttm: str | None
+    model: ModelIdentity | None = None
     started_at: datetime | None
     finished_at: datetime | None
 

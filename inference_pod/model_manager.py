@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from inference_pod import engine
+from voiceflow.bundle import INDEX_SUFFIX, BundleError, model_file_in
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class LoadedModel:
     sha256: str
     path: str | None
     loaded_at: float
+    bundle_digest: str = ""
+    bundle_parts: tuple[str, ...] = ()
     pipeline: str = "embedding"
     segmentation: Any | None = None  # voiceflow.segmentation.model.SegmentationModel (segmentation pipeline)
     segmentation_version: str | None = None
@@ -51,26 +54,21 @@ class LoadedModel:
 
 
 def resolve_model_file(path: str | None, preferred_name: str = "model.onnx") -> Path | None:
-    """A directory mounts a model: take `preferred_name`, else its only `*.onnx`."""
+    """A directory mounts a model bundle: its `current` bundle, else `preferred_name`, else its only `*.onnx`."""
     if path is None:
         return None
-    p = Path(path)
-    if p.is_dir():
-        preferred = p / preferred_name
-        if preferred.exists():
-            return preferred
-        candidates = sorted(c for c in p.glob("*.onnx") if not c.name.startswith("."))
-        if len(candidates) != 1:
-            raise ModelError(f"{p} holds {len(candidates)} .onnx files; expected {preferred_name} or exactly one")
-        return candidates[0]
-    return p
+    try:
+        return model_file_in(Path(path), preferred_name)
+    except BundleError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 SEGMENTATION_FILE = "segmentation.onnx"
 
 
 def fingerprint(path: str | None, preferred_name: str = "model.onnx") -> Fingerprint:
-    """What changes when the model is replaced: the resolved file (and its JSON sidecar)'s identity."""
+    """What changes when the model is replaced: the resolved file's, its metadata's and its bundle
+    index's identity (a published bundle swaps `current`, so every resolved path changes at once)."""
     try:
         model_file = resolve_model_file(path, preferred_name)
     except ModelError:
@@ -78,7 +76,8 @@ def fingerprint(path: str | None, preferred_name: str = "model.onnx") -> Fingerp
     if model_file is None:
         return ()
     parts = []
-    for f in (model_file, model_file.with_suffix(".json")):
+    index = model_file.with_name(model_file.name.removesuffix(".onnx") + INDEX_SUFFIX)
+    for f in (model_file, model_file.with_suffix(".json"), index):
         try:
             st = os.stat(f)  # follows symlinks: a ConfigMap's `..data` swap shows here
         except OSError:
@@ -155,6 +154,8 @@ def load_and_warm(path: str | None, pipeline: str = "embedding", segmentation_pa
         sha256=str(getattr(model, "sha256", "")),
         path=str(model_file) if model_file else None,
         loaded_at=time.time(),
+        bundle_digest=str(getattr(model, "bundle_digest", "")),
+        bundle_parts=tuple(getattr(model, "bundle_parts", ())),
         pipeline=pipeline,
         segmentation=segmentation,
         segmentation_version=str(getattr(segmentation, "version", "unknown")) if segmentation is not None else None,

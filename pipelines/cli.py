@@ -54,6 +54,13 @@ def _register_export(subparsers: Any) -> None:
         help="leave out the merge-threshold shift the checkpoint was calibrated with at the end of training "
         "(data.calibration_ami_files); the engine then reads the model on GE2E's scale",
     )
+    p.add_argument(
+        "--no-background",
+        dest="background",
+        action="store_false",
+        help="leave the background mean out of the bundle (streaming then cannot remove what all embeddings "
+        "share); by default it comes from the checkpoint, else from the training audio its config names",
+    )
     p.set_defaults(handler=_export)
 
 
@@ -162,8 +169,10 @@ def _export(args: argparse.Namespace) -> int:
         return 0
     from pipelines.export.checkpoint import export_checkpoint
 
-    result = export_checkpoint(Path(args.checkpoint), Path(args.out), args.quantize, args.streams, args.calibrate)
-    print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
+    result = export_checkpoint(
+        Path(args.checkpoint), Path(args.out), args.quantize, args.streams, args.calibrate, args.background
+    )
+    print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}  bundle {result.bundle_digest}")
     if "merge_threshold_shift" in result.metadata:
         print(f"calibrated on {', '.join(result.metadata['calibration']['recordings'])}: "
               f"merge_threshold_shift {result.metadata['merge_threshold_shift']:+.4f}")

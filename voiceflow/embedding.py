@@ -5,7 +5,6 @@ Feature extraction lives inside the graph, so this module needs only onnxruntime
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -17,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from voiceflow import staggered
+from voiceflow.bundle import BundleError, ModelBundle, file_sha256, model_file_in, part_path, verify_bundle
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "ge2e.onnx"
@@ -44,8 +44,8 @@ def default_model_path(pointer: Path = DEFAULT_POINTER) -> Path:
 
 
 def background_path(model_path: Path) -> Path:
-    """Where a model's background mean embedding lives (scripts/background_mean.py writes it)."""
-    return model_path.with_name(f"{model_path.stem}.background.npy")
+    """Where a model's background mean embedding lives (pipelines/export/background.py writes it)."""
+    return part_path(model_path, "background")
 
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
@@ -70,14 +70,6 @@ def open_session(model_path: Path, threads: int, what: str) -> ort.InferenceSess
         raise ModelError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0][:160]})") from exc
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class WindowSource(Protocol):
     """[N, T] windows, or an object that produces a slice of them on demand."""
 
@@ -96,27 +88,43 @@ class EmbeddingModel:
     # The model's raw-centroid cosines minus GE2E's on the same speakers (calibrated at export on
     # meetings it never heard); the offline clustering's merge threshold moves by it.
     merge_threshold_shift: float = 0.0
+    bundle: ModelBundle | None = None
 
     @classmethod
     def load(cls, path: str | Path | None = None, threads: int = 1) -> EmbeddingModel:
-        model_path = Path(path) if path is not None else default_model_path()
+        try:
+            model_path = model_file_in(Path(path)) if path is not None else default_model_path()
+            # Every part the model is served with is checked before any is used: a bundle missing
+            # its background mean must not load and silently stream everyone as one speaker.
+            bundle = verify_bundle(model_path)
+        except BundleError as exc:
+            raise ModelError(str(exc)) from exc
         session = open_session(model_path, threads, "model")
         inputs = session.get_inputs()
         outputs = session.get_outputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 2 or len(outputs) < 1:
             raise ModelError(f"{model_path}: expected one waveform input [batch, samples] and an embedding output")
-        meta_path = model_path.with_suffix(".json")
-        metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        model = cls(model_path, session, file_sha256(model_path), metadata)
+        metadata = _load_metadata(bundle.part("metadata"))
+        model = cls(model_path, session, bundle.parts["model"].sha256, metadata, bundle=bundle)
         _check_staggered_metadata(model_path, metadata, per_frame=len(outputs[0].shape) == 3)
         model.merge_threshold_shift = _metadata_shift(model_path, metadata)
         model.embed(np.zeros((1, 16000), dtype=np.float32))  # warm up and prove it runs
-        model.background_mean = _load_background(background_path(model_path), model.dimension)
+        background = bundle.part("background")
+        model.background_mean = _load_background(background, model.dimension) if background else None
         return model
 
     @property
     def version(self) -> str:
         return str(self.metadata.get("version") or f"{self.path.stem}-{self.sha256[:12]}")
+
+    @property
+    def bundle_digest(self) -> str:
+        """The identity of everything this model serves with (ONNX, metadata, background, ...)."""
+        return self.bundle.digest if self.bundle is not None else self.sha256
+
+    @property
+    def bundle_parts(self) -> list[str]:
+        return self.bundle.roles if self.bundle is not None else ["model"]
 
     @property
     def input_name(self) -> str:
@@ -241,9 +249,19 @@ def _metadata_shift(model_path: Path, metadata: dict[str, object]) -> float:
     return float(value)
 
 
+def _load_metadata(path: Path | None) -> dict[str, object]:
+    if path is None:
+        return {}
+    try:
+        metadata = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise ModelError(f"{path}: unreadable model metadata ({exc})") from exc
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path}: model metadata must be a JSON object")
+    return metadata
+
+
 def _load_background(path: Path, dimension: int) -> np.ndarray | None:
-    if not path.is_file():
-        return None
     try:
         mean = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:

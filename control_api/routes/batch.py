@@ -129,6 +129,7 @@ def status(job_id: str, session: SessionDep, caller: Viewer) -> BatchJobOut:
                 error=f.error,
                 segments=f.segments,  # type: ignore[arg-type]
                 rttm=f.rttm,
+                model=f.model,  # type: ignore[arg-type]
                 started_at=f.started_at,
                 finished_at=f.finished_at,
             )

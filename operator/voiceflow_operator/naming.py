@@ -37,9 +37,13 @@ def canary_name(model: str) -> str:
     return dns_name(model, "canary")
 
 
+SERVED_MODEL_FILE = "model.onnx"
+
+
 def model_store_uri(artifacts: str, version: str) -> str:
-    """Where the export Job puts the served ONNX model for a version."""
-    return f"{artifacts.rstrip('/')}/{version}/serving/model.onnx"
+    """The folder where the export Job puts a version's served model bundle (model.onnx and every
+    sidecar: metadata, background mean, index); serving mounts or downloads the folder whole."""
+    return f"{artifacts.rstrip('/')}/{version}/serving"
 
 
 def checkpoint_uri(artifacts: str, version: str) -> str:

@@ -40,6 +40,8 @@ class JobResult:
 class BatchSummary:
     results: list[JobResult] = field(default_factory=list)
     wall_seconds: float = 0.0
+    # The model bundle every file was diarized with: {"path", "bundle_digest", "parts"}.
+    model: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> int:
@@ -60,6 +62,7 @@ class BatchSummary:
             "ok": self.ok,
             "skipped": self.skipped,
             "failed": self.failed,
+            "model": self.model,
             "audio_seconds": round(audio, 3),
             "wall_seconds": round(self.wall_seconds, 3),
             "real_time_factor": round(self.wall_seconds / audio, 4) if audio else None,
@@ -142,6 +145,16 @@ def _run_pool(
     return results, lost
 
 
+def model_identity(model: str | None) -> dict[str, Any]:
+    """The bundle a run diarizes with (a folder means what it serves: an active-model folder's
+    `current`), verified once up front so a broken bundle fails the run before any file."""
+    from voiceflow.bundle import model_file_in, verify_bundle
+    from voiceflow.embedding import default_model_path
+
+    bundle = verify_bundle(model_file_in(Path(model)) if model else default_model_path())
+    return {"path": str(bundle.model_path), "bundle_digest": bundle.digest, "parts": bundle.roles}
+
+
 def run_batch(
     input_path: Path,
     out_dir: Path,
@@ -154,12 +167,15 @@ def run_batch(
     segmentation_model: str | None = None,
 ) -> BatchSummary:
     started = time.monotonic()
-    choice = EngineChoice(model, pipeline, segmentation_model)
+    identity = model_identity(model)
+    # Every worker loads the bundle that was verified, even if a folder's `current` moves meanwhile.
+    choice = EngineChoice(identity["path"], pipeline, segmentation_model)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = discover(input_path, num_speakers)
     done = {j.uri for j in jobs if not overwrite and (out_dir / f"{j.uri}.rttm").is_file()}
     summary = BatchSummary([JobResult(j.uri, str(j.path), "skipped") for j in jobs if j.uri in done])
+    summary.model = identity
     todo = [j for j in jobs if j.uri not in done]
     if todo:
         results, lost = _run_pool(todo, out_dir, choice, max(1, min(workers, len(todo))))

@@ -162,5 +162,5 @@ def calibrate_checkpoint(checkpoint: Path) -> Calibration | None:
     if not meetings:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        exported = export_checkpoint(checkpoint, Path(tmp) / "model.onnx", calibrate=False)
+        exported = export_checkpoint(checkpoint, Path(tmp) / "model.onnx", calibrate=False, background=False)
         return calibrate(EmbeddingModel.load(exported.path), meetings)

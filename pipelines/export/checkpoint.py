@@ -19,6 +19,7 @@ from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.staggered import segment_hop_samples
 from pipelines.training.student import StudentSpec, build_encoder
 from voiceflow import SAMPLE_RATE
+from voiceflow.bundle import index_path, present_parts, write_index
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class ExportResult:
     path: Path
     sha256: str
     metadata: dict[str, Any]
+    bundle_digest: str = ""
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
@@ -83,7 +85,12 @@ def student_metadata(state: dict[str, Any], sha: str, quantized: str | None) -> 
 
 
 def export_checkpoint(
-    checkpoint: Path, out: Path, quantize: str | None = None, streams: int | None = None, calibrate: bool = True
+    checkpoint: Path,
+    out: Path,
+    quantize: str | None = None,
+    streams: int | None = None,
+    calibrate: bool = True,
+    background: bool = True,
 ) -> ExportResult:
     """Export a student checkpoint to `out` (+ `out`.json metadata); INT8 when quantize='int8'.
 
@@ -102,6 +109,9 @@ def export_checkpoint(
 
     state = load_checkpoint(checkpoint)
     out = Path(out)
+    for stale in present_parts(out).values():  # a re-export must not pass on the last model's sidecars
+        stale.unlink()
+    index_path(out).unlink(missing_ok=True)
     if quantize not in (None, "int8"):
         raise ValueError(f"unsupported quantization {quantize!r} (only int8)")
     spec = checkpoint_spec(state)
@@ -129,7 +139,24 @@ def export_checkpoint(
         meta.update(segment_hop_samples=hop)
     meta.update(carried_calibration(state, streams or 0, hop, quantize) if calibrate else {})
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return ExportResult(out, sha, meta)
+    if background:
+        write_background(out, state, int(meta["embedding_dim"]))
+    bundle = write_index(out)
+    return ExportResult(out, sha, meta, bundle.digest)
+
+
+def write_background(out: Path, state: dict[str, Any], dimension: int) -> None:
+    """The bundle's background mean: the one training stored in the checkpoint, else computed now
+    from the training audio its config names (pipelines/export/background.py)."""
+    import numpy as np
+
+    from pipelines.export.background import checkpoint_background, stored_background
+    from voiceflow.embedding import background_path
+
+    mean = stored_background(state, dimension)
+    if mean is None:
+        mean = checkpoint_background(out, state.get("config", {}))
+    np.save(background_path(out), mean)
 
 
 def carried_calibration(state: dict[str, Any], streams: int, segment_hop: int, quantize: str | None) -> dict[str, Any]:

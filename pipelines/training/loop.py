@@ -419,6 +419,7 @@ def train(
         model_path,
     )
     summary: dict[str, Any] = {**calibrate_final_model(model_path, log)}
+    store_background_mean(model_path, log)
     summary |= {
         "steps": total,
         "train_crops": len(dataset.train),
@@ -441,6 +442,22 @@ def calibrate_final_model(model_path: Path, log: Callable[[str], None]) -> dict[
     save_atomic({**state, "calibration": calibration.to_metadata()}, model_path)
     log(f"calibrated on {', '.join(calibration.recordings)}: merge_threshold_shift {calibration.shift:+.4f}")
     return {"merge_threshold_shift": calibration.shift}
+
+
+def store_background_mean(model_path: Path, log: Callable[[str], None]) -> None:
+    """Compute the model's background mean while its training audio is at hand and store it in
+    model.pt, so an export (possibly where that audio is not mounted) bundles it."""
+    import tempfile
+
+    from pipelines.export.background import checkpoint_background
+    from pipelines.export.checkpoint import export_checkpoint
+
+    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        exported = export_checkpoint(model_path, Path(tmp) / "model.onnx", calibrate=False, background=False)
+        mean = checkpoint_background(exported.path, state.get("config", {}))
+    save_atomic({**state, "background_mean": mean.tolist()}, model_path)
+    log(f"background mean stored (norm {float((mean**2).sum()) ** 0.5:.3f})")
 
 
 def write_history_outputs(history: list[dict[str, Any]], out_dir: Path) -> None:

@@ -122,7 +122,7 @@ async def test_full_lifecycle_to_ready() -> None:
             assert status["phase"] == "Ready"
             assert status["servedVersion"] == "1.0.0"
             assert status["metrics"]["der"] == "0.1200"
-            assert status["modelUri"] == "pvc://models/meetings/1.0.0/serving/model.onnx"
+            assert status["modelUri"] == "pvc://models/meetings/1.0.0/serving"
             assert status["observedGeneration"] == 1
             for ctype in ("Trained", "Exported", "Ready"):
                 assert condition(dm(emu, "meetings"), ctype)["status"] == "True"

@@ -12,9 +12,9 @@ hot-reloads it; until something is activated that folder holds the bundled defau
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -73,18 +73,48 @@ def plan_services(args: argparse.Namespace, active_dir: Path) -> list[Service]:
     return [pod, api]
 
 
-def seed_active_model(active_dir: Path) -> None:
-    """Give the pod's watched folder the bundled default until a model is activated."""
+SEEDED_MARKER = "seeded.json"  # which bundled default `up` last seeded (vs. a model a user activated)
+LEGACY_FILES = ("model.onnx", "model.json")  # what `up` seeded before models moved as bundles
+
+
+def seed_active_model(active_dir: Path) -> str:
+    """Give the pod's watched folder the bundled default bundle until a model is activated.
+
+    Seeds when the folder serves nothing (or only the loose files older versions copied, which
+    lacked the background mean), and re-seeds when the bundled default changed since `up` seeded
+    it, unless a user has activated another model since. Returns what it did, for the log."""
+    from voiceflow.bundle import BundleError, active_bundle, publish_bundle, verify_bundle
     from voiceflow.embedding import default_model_path
 
     active_dir.mkdir(parents=True, exist_ok=True)
-    if not any(active_dir.glob("*.onnx")):
-        source = default_model_path()
-        tmp = active_dir / ".model.onnx.tmp"
-        shutil.copyfile(source, tmp)
-        if source.with_suffix(".json").is_file():
-            shutil.copyfile(source.with_suffix(".json"), active_dir / "model.json")
-        tmp.replace(active_dir / "model.onnx")
+    default = verify_bundle(default_model_path())
+    marker = active_dir / SEEDED_MARKER
+    seeded = _read_marker(marker)
+    try:
+        current = active_bundle(active_dir)
+    except BundleError as exc:
+        current, why = None, f"re-seeded (the served bundle was damaged: {exc})"
+    else:
+        why = "seeded"
+    if current is not None:
+        if current.digest == default.digest:
+            return "kept (the bundled default)"
+        if seeded != current.digest:
+            return "kept (a model activated through the control API)"
+        why = "re-seeded (the bundled default changed)"
+    publish_bundle(default.model_path, active_dir)
+    for name in LEGACY_FILES:
+        (active_dir / name).unlink(missing_ok=True)
+    marker.write_text(json.dumps({"digest": default.digest, "model": default.model_path.name}) + "\n")
+    return f"{why}: {default.model_path.name} bundle {default.digest[:12]}"
+
+
+def _read_marker(marker: Path) -> str | None:
+    try:
+        data = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    return str(data.get("digest")) if isinstance(data, dict) else None
 
 
 def admin_password(state_dir: Path) -> str:
@@ -127,7 +157,7 @@ def stop_all(processes: list[subprocess.Popen[bytes]], grace: float = 25.0) -> N
 def run_up(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir).expanduser()
     active_dir = state_dir / "active"
-    seed_active_model(active_dir)
+    print(f"voiceflow up: active model {seed_active_model(active_dir)}", flush=True)
     env = dict(os.environ)
     env.setdefault("VOICEFLOW_STATE_DIR", str(state_dir))
     env.setdefault("VOICEFLOW_ACTIVE_MODEL_DIR", str(active_dir))

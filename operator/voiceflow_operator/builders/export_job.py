@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata
 from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
-from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
+from voiceflow_operator.naming import SERVED_MODEL_FILE, checkpoint_uri, export_job_name, model_store_uri
 from voiceflow_operator.spec import ModelSpec
 
 
@@ -16,7 +17,8 @@ def export_args(spec: ModelSpec) -> list[str]:
     assert spec.training is not None
     t = spec.training
     source = model_files(checkpoint_uri(t.artifacts, spec.version), read_only=False).path
-    target = model_files(model_store_uri(t.artifacts, spec.version), read_only=False).path
+    store = model_files(model_store_uri(t.artifacts, spec.version), read_only=False).path
+    target = posixpath.join(store, SERVED_MODEL_FILE)  # its sidecars and index land beside it
     quantize = ["--quantize", "int8"] if spec.quantize == "int8" else []  # FP32: no flag
     return ["export", source, "--out", target, *quantize]
 

@@ -14,7 +14,9 @@ from voiceflow_operator.spec import ModelSpec
 
 
 def _downloaded(model_uri: str) -> str:
-    return posixpath.join("/mnt/models", posixpath.basename(urlparse(model_uri).path))
+    """Where KServe's storage initializer puts STORAGE_URI: a bundle folder's contents in /mnt/models."""
+    name = posixpath.basename(urlparse(model_uri).path.rstrip("/"))
+    return posixpath.join("/mnt/models", name) if name.endswith(".onnx") else "/mnt/models"
 
 
 def build_inference_service(

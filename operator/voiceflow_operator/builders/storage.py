@@ -1,5 +1,6 @@
 """Getting a model file into a pod, by the scheme of its URI.
 
+A URI names a model bundle's folder (or a bare .onnx file).
 pvc://claim/path is mounted read-only (the inference pod hot-reloads when the file changes);
 anything else (s3://, gs://, https://) is downloaded at start by KServe's storage-initializer
 image, the same downloader KServe itself uses, into an emptyDir.
@@ -45,9 +46,10 @@ def model_files(uri: str, read_only: bool = True) -> ModelFiles:
         )
     if uri.startswith("file://"):
         return ModelFiles(path=urlparse(uri).path)
-    name = posixpath.basename(urlparse(uri).path) or "model.onnx"
+    # A bundle folder is downloaded whole into DOWNLOAD_DIR; a bare .onnx file lands inside it.
+    name = posixpath.basename(urlparse(uri).path.rstrip("/"))
     return ModelFiles(
-        path=posixpath.join(DOWNLOAD_DIR, name),
+        path=posixpath.join(DOWNLOAD_DIR, name) if name.endswith(".onnx") else DOWNLOAD_DIR,
         volumes=[{"name": "models", "emptyDir": {}}],
         mounts=[{"name": "models", "mountPath": DOWNLOAD_DIR, "readOnly": True}],
         init_containers=[
