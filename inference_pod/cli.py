@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
     stream = subparsers.add_parser("stream", help="stream an audio file to a server and print segments live")
     stream.add_argument("file", help="audio file (WAV/FLAC/OGG)")
     stream.add_argument("--url", default="ws://localhost:3000/ws/stream", help="server WebSocket URL")
-    stream.add_argument("--speed", type=float, default=1.0, help="x real time (0 = as fast as possible)")
+    stream.add_argument(
+        "--speed", type=float, default=1.0, help="x real time (0 = as fast as the server allows: the pace it announces)"
+    )
     stream.add_argument("--fast", action="store_true", help="stream at 3x real time (within the server's bound)")
     stream.add_argument("--chunk-ms", type=int, default=100, help="frame length in milliseconds")
     stream.add_argument("--token", default=None, help="JWT for a server with auth on")

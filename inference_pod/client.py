@@ -18,6 +18,23 @@ from typing import Any
 import numpy as np
 
 SAMPLE_RATE = 16000
+# What a server that announces no limits in `ready` enforces (docs/protocol.md, `too_fast`).
+DEFAULT_LIMITS = {"max_realtime_factor": 4.0, "realtime_burst_seconds": 10.0}
+# Stay this far inside the announced bound: the server's clock starts when the first frame arrives,
+# and network jitter can deliver several frames at once.
+PACE_MARGIN = 0.8
+READY_TIMEOUT_S = 30.0
+
+
+def earliest_send_s(audio_start_s: float, audio_end_s: float, speed: float, limits: dict[str, Any]) -> float:
+    """Seconds after the first frame when the frame holding [audio_start_s, audio_end_s) may be sent:
+    `speed` x real time (0 = no pace of our own), but never faster than the server's announced
+    `realtime_burst_seconds + max_realtime_factor x elapsed`, with a margin."""
+    factor = float(limits.get("max_realtime_factor", DEFAULT_LIMITS["max_realtime_factor"]))
+    burst = float(limits.get("realtime_burst_seconds", DEFAULT_LIMITS["realtime_burst_seconds"]))
+    own = audio_start_s / speed if speed > 0 else 0.0
+    bound = (audio_end_s - PACE_MARGIN * burst) / (PACE_MARGIN * factor)
+    return max(own, bound, 0.0)
 
 
 @dataclass
@@ -44,7 +61,8 @@ async def stream_samples(
     token: str | None = None,
     on_message: Callable[[dict[str, Any]], None] | None = None,
 ) -> StreamOutcome:
-    """Send 16 kHz float32 `samples` as binary frames, `speed` x real time (0 = unpaced), then `end`."""
+    """Send 16 kHz float32 `samples` as binary frames, `speed` x real time (0 = as fast as the server
+    allows: the pace it announces in `ready`), then `end`."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
@@ -52,6 +70,7 @@ async def stream_samples(
     outcome = StreamOutcome()
     chunk = max(1, int(chunk_seconds * SAMPLE_RATE))
     sent_at: dict[int, float] = {}
+    ready = asyncio.Event()
     async with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as ws:
 
         async def sender() -> None:
@@ -66,12 +85,16 @@ async def stream_samples(
                     {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1}
                 )
             )
+            # The pace limit comes with `ready`; an error instead ends the stream (and this task).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), READY_TIMEOUT_S)
+            limits = (outcome.ready or {}).get("limits") or DEFAULT_LIMITS
             t0 = time.monotonic()
             for i, start in enumerate(range(0, samples.size, chunk)):
-                if speed > 0:
-                    delay = t0 + start / SAMPLE_RATE / speed - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                end = min(start + chunk, samples.size)
+                delay = t0 + earliest_send_s(start / SAMPLE_RATE, end / SAMPLE_RATE, speed, limits) - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
                 sent_at[i] = time.monotonic()
                 await ws.send(samples[start : start + chunk].astype("<f4").tobytes())
             await ws.send(json.dumps({"type": "end"}))
@@ -92,6 +115,7 @@ async def stream_samples(
                     outcome.errors.append(msg)
                 elif kind == "ready":
                     outcome.ready = msg
+                    ready.set()
                 if on_message is not None:
                     on_message(msg)
         except ConnectionClosed:

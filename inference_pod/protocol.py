@@ -277,8 +277,10 @@ def segment_dict(segment: Any) -> dict[str, Any]:
     }
 
 
-def ready_message(session_id: str, model_version: str, config: StreamConfig) -> dict[str, Any]:
-    return {
+def ready_message(
+    session_id: str, model_version: str, config: StreamConfig, limits: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    message = {
         "type": "ready",
         "session_id": session_id,
         "model_version": model_version,
@@ -286,6 +288,9 @@ def ready_message(session_id: str, model_version: str, config: StreamConfig) -> 
         "sample_rate": config.sample_rate,
         "encoding": config.encoding,
     }
+    if limits is not None:
+        message["limits"] = dict(limits)
+    return message
 
 
 def result_message(sequence: int, segments: Iterable[Any], latency_ms: float) -> dict[str, Any]:

@@ -35,7 +35,10 @@ class Settings:
     # Limits.
     max_connections: int = 1200
     max_connections_per_token: int = 50
-    max_frame_bytes: int = 256 * 1024  # one binary frame or JSON text message
+    max_frame_bytes: int = 256 * 1024  # one binary frame
+    # One JSON text message. The seed's clients send float samples as text (~17 bytes each, 25 at
+    # worst), so 1 MiB holds 2 s of 16 kHz audio even at worst (800 KB) and ~3.8 s typically.
+    max_text_frame_bytes: int = 1024 * 1024
     max_session_seconds: float = 4 * 3600.0  # audio seconds per stream
     idle_timeout_seconds: float = 30.0  # no message at all for this long -> error + close
     max_infer_bytes: int = 50 * 1024 * 1024  # POST /infer body
@@ -93,12 +96,24 @@ class Settings:
                 return fh.read().strip() or None
         return None
 
+    def announced_limits(self) -> dict[str, float]:
+        """The limits a client must keep, sent in `ready` so it can pace and size its frames to them."""
+        return {
+            "max_realtime_factor": self.max_realtime_factor,
+            "realtime_burst_seconds": self.realtime_burst_seconds,
+            "max_frame_bytes": self.max_frame_bytes,
+            "max_text_frame_bytes": self.max_text_frame_bytes,
+            "max_session_seconds": self.max_session_seconds,
+            "idle_timeout_seconds": self.idle_timeout_seconds,
+        }
+
     def validate(self) -> None:
         """Refuse settings that would make the pod misbehave rather than fail at the first stream."""
         positive = [
             "max_connections",
             "max_connections_per_token",
             "max_frame_bytes",
+            "max_text_frame_bytes",
             "max_session_seconds",
             "idle_timeout_seconds",
             "max_realtime_factor",

@@ -236,7 +236,7 @@ class StreamConnection:
             text = message.get("text")
             if text is None:
                 continue
-            protocol.check_frame_size(len(text.encode("utf-8", "surrogatepass")), self.settings.max_frame_bytes)
+            protocol.check_frame_size(len(text.encode("utf-8", "surrogatepass")), self.settings.max_text_frame_bytes)
             parsed = protocol.parse_text_message(text)
             if isinstance(parsed, protocol.Start):
                 await self._on_start(parsed.config)
@@ -253,7 +253,9 @@ class StreamConnection:
         self.started = True
         self.config = config
         self.model = self.pod.model
-        await self.send(protocol.ready_message(self.session_id, self.model.version, config))
+        await self.send(
+            protocol.ready_message(self.session_id, self.model.version, config, self.settings.announced_limits())
+        )
 
     def _on_audio(self, samples: np.ndarray, now: float, binary: bool, sequence: int | None) -> None:
         if not self.audio_seen:

@@ -56,7 +56,7 @@ START = json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_f32l
         (['{"type":"audio_chunk","data":["loud"],"sequence":0}'], "invalid_message", 1007),
         (['{"type":"audio_chunk","data":[0.1],"sequence":"one"}'], "invalid_message", 1007),
         ([b"\x00" * (256 * 1024 + 4)], "frame_too_large", 1009),
-        (['{"type":"audio_chunk","data":[' + ",".join(["0.1"] * 70000) + "]}"], "frame_too_large", 1009),
+        (['{"type":"audio_chunk","data":[' + ",".join(["0.1"] * 300000) + "]}"], "frame_too_large", 1009),
     ],
 )
 def test_hostile_messages(pod: RunningPod, messages: list, code: str, close: int) -> None:
