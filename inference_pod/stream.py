@@ -91,25 +91,37 @@ class EngineStream:
         whole = (audio.size // engine.FEED_SAMPLES) * engine.FEED_SAMPLES
         rest = audio[whole:]
         self._buffer, self._buffered = ([rest] if rest.size else []), rest.size
-        # Keyed by (speaker, start), not start alone: with the segmentation pipeline two speakers'
-        # segments may overlap, even start at the same frame, and both must get through.
-        updated: dict[tuple[str, float], Any] = {}
-        for i in range(0, whole, engine.FEED_SAMPLES):
-            for seg in self.session.feed(audio[i : i + engine.FEED_SAMPLES]):
-                updated[engine.segment_key(seg)] = seg  # a later block's view of a segment supersedes an earlier one
-        return sorted(updated.values(), key=lambda seg: (seg.start, str(seg.speaker), seg.end))
+        return _newest(
+            [self.session.feed(audio[i : i + engine.FEED_SAMPLES]) for i in range(0, whole, engine.FEED_SAMPLES)]
+        )
 
-    def finish(self) -> list[Any]:
+    def finish(self) -> tuple[list[Any], list[Any]]:
+        """End of audio: feed what is buffered (the CLI's last, partial block) and decide the rest.
+        Returns what that changed (the last live update, all final) and the whole stream's result."""
         if self.resampler is not None:
             tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)
             if tail.size:
                 self._buffer.append(np.asarray(tail, dtype=np.float32))
+        reports = []
         if self._buffer:
             rest = np.ascontiguousarray(np.concatenate(self._buffer), dtype=np.float32)
-            for i in range(0, rest.size, engine.FEED_SAMPLES):  # the CLI's last, partial block
-                self.session.feed(rest[i : i + engine.FEED_SAMPLES])
+            reports = [
+                self.session.feed(rest[i : i + engine.FEED_SAMPLES]) for i in range(0, rest.size, engine.FEED_SAMPLES)
+            ]
             self._buffer, self._buffered = [], 0
-        return list(self.session.finish())
+        reports.append(self.session.flush())
+        return _newest(reports), list(self.session.finish())
+
+
+def _newest(reports: list[list[Any]]) -> list[Any]:
+    """Several engine reports as one update: a later report's view of a segment supersedes an
+    earlier one. Keyed by (speaker, start), not start alone: with the segmentation pipeline two
+    speakers' segments may overlap, even start at the same frame, and both must get through."""
+    updated: dict[tuple[str, float], Any] = {}
+    for report in reports:
+        for seg in report:
+            updated[engine.segment_key(seg)] = seg
+    return sorted(updated.values(), key=lambda seg: (seg.start, str(seg.speaker), seg.end))
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:
@@ -136,6 +148,7 @@ class StreamConnection:
         self.pending_samples = 0
         self.binary_index = -1
         self.json_index = -1
+        self.last_sequence = 0  # of the newest audio message answered: the end's result repeats it
         self.received_seconds = 0.0
         self.first_audio_at: float | None = None
         self.client_gone = False
@@ -345,6 +358,7 @@ class StreamConnection:
             if segments is None:
                 raise self._overloaded(started - job.queued_at)
             latency = time.monotonic() - job.received_at
+            self.last_sequence = job.sequence
             await self.send(protocol.result_message(job.sequence, segments, latency * 1000.0))
             self.pod.metrics.latency.labels(endpoint="stream").observe(latency)
             self.pod.metrics.requests.labels(endpoint="stream").inc()
@@ -384,13 +398,19 @@ class StreamConnection:
             f"server overloaded: audio waited {waited:.1f} s for processing; retry later",
         )
 
-    def _finish_engine(self) -> list[Any]:
+    def _finish_engine(self) -> tuple[list[Any], list[Any]]:
         if self.engine is None and not self.audio_seen:
-            return []
+            return [], []
         return self._engine().finish()
 
     async def _finish(self, reason: str) -> None:
-        segments = await self.pod.run_engine(self._finish_engine)
+        began = time.monotonic()
+        closing, segments = await self.pod.run_engine(self._finish_engine)
+        if closing:
+            # What the end finalized goes out live too, before `final`: the segments sent with
+            # final=true are then exactly the `final` message's (docs/protocol.md).
+            latency = (time.monotonic() - began) * 1000.0
+            await self.send(protocol.result_message(self.last_sequence, closing, latency))
         await self.send(protocol.final_message(segments, reason=reason))
         if reason == "shutdown":
             await self._close(protocol.CLOSE_SERVICE_RESTART, "server shutting down")

@@ -32,8 +32,12 @@ def frames_to_segments(
     speaker_names: Sequence[str] | None = None,
     offset: float = 0.0,
     final: bool = True,
+    first_frame: int = 0,
 ) -> list[Segment]:
-    """Runs of equal non-negative frame labels -> segments (label -1 means no speech)."""
+    """Runs of equal non-negative frame labels -> segments (label -1 means no speech).
+
+    `labels[0]` is frame `first_frame` of the stream: times are computed from whole frame indices,
+    so a run gets bit-identical times whether it is converted from a stream's tail or all of it."""
     out: list[Segment] = []
     arr = np.asarray(labels)
     if arr.size == 0:
@@ -46,7 +50,8 @@ def frames_to_segments(
         if label < 0:
             continue
         name = speaker_names[label] if speaker_names is not None else speaker_label(label)
-        out.append(Segment(offset + s * frame_step, offset + e * frame_step, name, final))
+        start, end = offset + (first_frame + s) * frame_step, offset + (first_frame + e) * frame_step
+        out.append(Segment(start, end, name, final))
     return out
 
 

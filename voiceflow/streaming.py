@@ -19,6 +19,7 @@ import numpy as np
 from voiceflow import SAMPLE_RATE
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
 from voiceflow.embedding import EmbeddingModel
+from voiceflow.live import LiveLedger
 from voiceflow.segmentation.model import MIN_CHUNK_SAMPLES, SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, second_speakers
 from voiceflow.segments import Segment, frames_to_segments, merge_adjacent, merge_per_speaker
@@ -55,24 +56,28 @@ class StreamingConfig:
         return max(1, round(self.window_seconds / FRAME_SECONDS))
 
 
-def run_start(labels: list[int], frame: int) -> int:
-    """First frame of the speaker run holding `frame` (`frame` itself when it holds no speaker)."""
-    anchor, start = labels[frame], frame
-    while start > 0 and anchor >= 0 and labels[start - 1] == anchor:
-        start -= 1
-    return start
-
-
 class StreamInput:
-    """What every streaming session shares: the checks on fed audio and the stream's clock."""
+    """What every streaming session shares: the checks on fed audio, the stream's clock, and the
+    ledger of what was reported (a segment is reported again only when it changed, and once more
+    when it became final, however the audio was chunked)."""
 
     def __init__(self) -> None:
         self._samples_fed = 0
         self._finished = False
+        self._ledger = LiveLedger()
 
     @property
     def duration(self) -> float:
         return self._samples_fed / SAMPLE_RATE
+
+    def finish(self) -> list[Segment]:
+        raise NotImplementedError
+
+    def flush(self) -> list[Segment]:
+        """End of the stream: decide the rest of the audio and return what that changed, as
+        `feed` reports it (all final). After it, the `final: true` segments `feed` and `flush`
+        returned are exactly `finish()`'s; `finish()` still gives the whole stream."""
+        return self._ledger.report(self.finish())
 
     def _accept(self, samples: np.ndarray) -> np.ndarray:
         """A feed's audio as flat float32, counted; refused after finish() or with NaN/inf samples."""
@@ -116,6 +121,9 @@ class StreamingSession(StreamInput):
         self._second_done = 0  # frames before this have their second speaker decided
         self._speech: list[bool] = []
         self._processed_frames = 0  # frames whose speaker decision has been made
+        # Every segment before this frame is final and reported, and none crosses it: each feed
+        # recomputes the segments from here on only.
+        self._emit_from = 0
         # Pending frames always come after every assigned frame (an assignment settles them all),
         # so one index is enough to find them without scanning the stream's history.
         self._first_pending: int | None = None
@@ -139,18 +147,8 @@ class StreamingSession(StreamInput):
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
         """Push audio (float32, 16 kHz); returns the segments this call created or changed."""
-        audio = self._accept(samples)
-        first_changed = len(self._labels)
-        probs = self.vad.feed(audio)
-        self._buffer = np.concatenate([self._buffer, audio])
-        for p in probs:
-            self._probs.append(float(p))
-            self._speech.append(False)  # set when the frame's step is decided (see _decide)
-            self._labels.append(SILENCE)
-            self._second.append(SILENCE)
-        first_changed = min(first_changed, self._decide_steps(final=False))
-        self._trim_buffer()
-        return self._segments_from(first_changed)
+        self._ingest(self._accept(samples))
+        return self._ledger.report(self._live_view())
 
     def finish(self) -> list[Segment]:
         """Flush: decide the remaining audio and return the whole stream's diarization, all final."""
@@ -158,9 +156,7 @@ class StreamingSession(StreamInput):
             partial = self.vad.pending_samples
             if partial:
                 # Complete the VAD's last partial chunk with silence; it is not stream time.
-                fed = self._samples_fed
-                self.feed(np.zeros(CHUNK - partial, dtype=np.float32))
-                self._samples_fed = fed
+                self._ingest(np.zeros(CHUNK - partial, dtype=np.float32))
             self._decide_steps(final=True)
             if self.overlap_model is not None:
                 self._assign_second(len(self._labels), len(self._labels))
@@ -168,13 +164,21 @@ class StreamingSession(StreamInput):
         # Candidates never confirmed by the end belong to the nearest known speaker's run.
         labels = np.array(self._labels, dtype=int)
         labels[labels == PENDING] = SILENCE if self.clusterer.num_speakers == 0 else self._nearest_known(labels)
-        segs = frames_to_segments(labels, FRAME_SECONDS, final=True)
-        if self.overlap_model is None:
-            return merge_adjacent(segs, self.config.max_gap_merge)
-        second = frames_to_segments(np.array(self._second, dtype=int), FRAME_SECONDS, final=True)
-        return merge_per_speaker(segs + second, self.config.max_gap_merge)
+        return self._segments(labels, np.array(self._second, dtype=int), 0)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _ingest(self, audio: np.ndarray) -> None:
+        """VAD the audio, buffer it and decide every step it completes."""
+        probs = self.vad.feed(audio)
+        self._buffer = np.concatenate([self._buffer, audio])
+        for p in probs:
+            self._probs.append(float(p))
+            self._speech.append(False)  # set when the frame's step is decided (see _decide_speakers)
+            self._labels.append(SILENCE)
+            self._second.append(SILENCE)
+        self._decide_steps(final=False)
+        self._trim_buffer()
 
     def _trim_buffer(self) -> None:
         behind = self.config.window_frames * CHUNK
@@ -186,35 +190,25 @@ class StreamingSession(StreamInput):
             self._buffer = self._buffer[drop:].copy()
             self._buffer_start = keep_from
 
-    def _decide_steps(self, final: bool) -> int:
-        """Label every complete step not yet decided; returns the first frame index changed."""
+    def _decide_steps(self, final: bool) -> None:
+        """Label every complete step not yet decided."""
         step = self.config.step_frames
         available = len(self._labels)
-        first_changed = available
         while self._processed_frames + step <= available or (final and self._processed_frames < available):
             start = self._processed_frames
             end = min(start + step, available)
-            first_changed = min(first_changed, self._decide(start, end, available))
+            self._decide_speakers(start, end)
+            if self.overlap_model is not None:
+                self._assign_second(end - round(self.overlap_config.delay_seconds / FRAME_SECONDS), end)
             self._processed_frames = end
-        return first_changed
 
-    def _decide(self, start: int, end: int, available: int) -> int:
-        first = self._decide_speakers(start, end, available)
-        if self.overlap_model is not None:
-            delay = round(self.overlap_config.delay_seconds / FRAME_SECONDS)
-            assigned_from = self._second_done
-            if self._assign_second(end - delay, end):
-                first = min(first, assigned_from)
-        return first
-
-    def _assign_second(self, until: int, decided: int) -> bool:
+    def _assign_second(self, until: int, decided: int) -> None:
         """Second speakers for frames [_second_done, until) where the detector hears two: the
-        nearest frame with another voice among the decided frames (up to `decided`) within reach.
-        Returns whether any frame got one."""
+        nearest frame with another voice among the decided frames (up to `decided`) within reach."""
         assert self.overlap_model is not None
         lo_frame, until = self._second_done, max(until, self._second_done)
         if until == lo_frame:
-            return False
+            return
         self._second_done = until
         stop = decided * CHUNK
         frame = self.overlap_model.frame_samples
@@ -222,14 +216,14 @@ class StreamingSession(StreamInput):
         begin = -(-max(self._buffer_start, stop - self.overlap_model.chunk_samples) // frame) * frame
         chunk = self._buffer[begin - self._buffer_start : stop - self._buffer_start]
         if chunk.size < MIN_CHUNK_SAMPLES:
-            return False
+            return
         counts = self.overlap_model.count(chunk[None, :])[0]
         index = (((np.arange(lo_frame, until) + 0.5) * CHUNK - begin) // frame).astype(int)
         heard = np.zeros(until - lo_frame, dtype=bool)
         inside = (index >= 0) & (index < len(counts))
         heard[inside] = counts[index[inside]] >= 2
         if not heard.any():
-            return False
+            return
         reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
         lo = max(0, lo_frame - reach)
         labels = np.array(self._labels[lo:decided], dtype=int)
@@ -237,9 +231,8 @@ class StreamingSession(StreamInput):
         overlap[lo_frame - lo : until - lo] = heard
         second = second_speakers(labels, np.zeros((len(labels), 0)), overlap, reach)
         self._second[lo_frame:until] = second[lo_frame - lo : until - lo].tolist()
-        return bool((second >= 0).any())
 
-    def _decide_speakers(self, start: int, end: int, available: int) -> int:
+    def _decide_speakers(self, start: int, end: int) -> None:
         # At decision time the whole step is known, so the step gets the offline VAD rules
         # (padding, gap filling, blip removal) over its recent context, not just causal hysteresis.
         lo = max(0, start - VAD_CONTEXT_FRAMES)
@@ -247,7 +240,7 @@ class StreamingSession(StreamInput):
         self._speech[start:end] = refined[start - lo :].tolist()
         speech = refined[start - lo :]
         if not speech.any():
-            return available
+            return
         window_start = max(0, end - self.config.window_frames)
         window_speech = np.mean(self._speech[window_start:end])
         stop = end * CHUNK - self._buffer_start
@@ -257,11 +250,11 @@ class StreamingSession(StreamInput):
             # Too little speech to embed reliably: the speech still happened. Give it to whoever
             # spoke last rather than drop it (dropping it is all missed speech).
             if self._last_speaker is None:
-                return available
+                return
             for i in range(start, end):
                 if self._speech[i]:
                     self._labels[i] = self._last_speaker
-            return start
+            return
         embedding = self.embed(window[None, :])[0]
         if self.background_mean is not None:
             embedding = embedding - self.background_mean
@@ -269,20 +262,17 @@ class StreamingSession(StreamInput):
         if speaker is not None:
             self._last_speaker = speaker
         label = PENDING if speaker is None else speaker
-        first = start
         if speaker is not None and self._first_pending is not None:
             # A confirmed candidate (or a rejoin) settles the frames that were waiting on it.
             for i in range(self._first_pending, start):
                 if self._labels[i] == PENDING:
                     self._labels[i] = speaker
-            first = self._first_pending
             self._first_pending = None
         for i in range(start, end):
             if self._speech[i]:
                 self._labels[i] = label
                 if label == PENDING and self._first_pending is None:
                     self._first_pending = i
-        return first
 
     def _nearest_known(self, labels: np.ndarray) -> np.ndarray:
         out = labels.copy()
@@ -291,26 +281,39 @@ class StreamingSession(StreamInput):
             out[i] = labels[known[np.argmin(np.abs(known - i))]] if known.size else SILENCE
         return out[labels == PENDING]
 
-    def _segments_from(self, first_frame: int) -> list[Segment]:
-        """Segments touching frames >= first_frame; final when they end before undecided audio."""
-        total = len(self._labels)
-        if total == 0 or first_frame >= total:
-            return []
-        # Extend back to the start of the run containing first_frame, so an updated segment is whole.
-        start = run_start(self._labels, first_frame)
-        tail = np.array(self._labels[start:], dtype=int)
-        visible = np.where(tail == PENDING, SILENCE, tail)
-        segs = frames_to_segments(visible, FRAME_SECONDS, offset=start * FRAME_SECONDS)
+    def _segments(self, labels: np.ndarray, second: np.ndarray, first_frame: int) -> list[Segment]:
+        """Frame labels (and second speakers) from stream frame `first_frame` on -> segments, merged
+        the one way both the live view and finish() use, so their segments are the same."""
+        segs = frames_to_segments(labels, FRAME_SECONDS, first_frame=first_frame)
+        if self.overlap_model is None:
+            return merge_adjacent(segs, self.config.max_gap_merge)
+        second_segs = frames_to_segments(second, FRAME_SECONDS, first_frame=first_frame)
+        return merge_per_speaker(segs + second_segs, self.config.max_gap_merge)
+
+    def _mutable_from(self) -> int:
+        """The first frame whose speaker may still change: undecided, waiting on a candidate
+        speaker, or (embedding-overlap) still waiting for its second speaker."""
+        frame = self._processed_frames
+        if self._first_pending is not None:
+            frame = min(frame, self._first_pending)
         if self.overlap_model is not None:
-            second_start = run_start(self._second, first_frame)
-            second = np.array(self._second[second_start:], dtype=int)
-            second_segs = frames_to_segments(second, FRAME_SECONDS, offset=second_start * FRAME_SECONDS)
-        # A segment touching the undecided edge can still grow, and pending frames may yet join it.
-        pending_from = self._first_pending if self._first_pending is not None else total
-        settled_until = min(self._processed_frames, pending_from) * FRAME_SECONDS
-        out = [Segment(seg.start, seg.end, seg.speaker, seg.end < settled_until - 1e-9) for seg in segs]
-        if self.overlap_model is not None:
-            # A second speaker's run is settled once frames after it have their second speaker decided.
-            second_settled = min(self._second_done, pending_from) * FRAME_SECONDS
-            out += [Segment(g.start, g.end, g.speaker, g.end < second_settled - 1e-9) for g in second_segs]
-        return sorted(out, key=lambda s: (s.start, s.end, s.speaker))
+            frame = min(frame, self._second_done)
+        return frame
+
+    def _live_view(self) -> list[Segment]:
+        """The segments from `_emit_from` on as finish() will give them, except those whose start
+        may still move (they start in audio that may still change); final once no later audio
+        can change or extend them. Advances `_emit_from` past what is final."""
+        lo, mutable = self._emit_from, self._mutable_from()
+        labels = np.array(self._labels[lo:], dtype=int)
+        labels[labels == PENDING] = SILENCE  # not yet anyone's: shown once its speaker is known
+        horizon = mutable * FRAME_SECONDS - 1e-9
+        gap = self.config.max_gap_merge
+        view = [
+            Segment(seg.start, seg.end, seg.speaker, seg.end + gap < horizon)
+            for seg in self._segments(labels, np.array(self._second[lo:], dtype=int), lo)
+            if seg.start < horizon
+        ]
+        drafts = [seg.start for seg in view if not seg.final]
+        self._emit_from = round(min(drafts) / FRAME_SECONDS) if drafts else max(lo, mutable)
+        return view

@@ -114,7 +114,7 @@ class SegmentationStreamingSession(StreamInput):
         self._buffer = np.concatenate([self._buffer, audio])
         while self._stepped_until + self.step_samples <= self._samples_fed:
             self._step(self._stepped_until + self.step_samples)
-        return self._decide(self._latest_end_frame() - self.latency_frames)
+        return self._ledger.report(self._decide(self._latest_end_frame() - self.latency_frames))
 
     def finish(self) -> list[Segment]:
         """Flush the last partial step; returns the whole stream's diarization, all final."""
