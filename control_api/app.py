@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from control_api import audit, engine, users
+from control_api import audit, edge, engine, uploads, users
 from control_api.backends import RegistryBackend, make_backend
 from control_api.context import AppContext
 from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
@@ -65,6 +66,8 @@ def build_context(
 def prepare(ctx: AppContext) -> None:
     """Migrate the schema and create the first admin: idempotent, safe from several processes at once."""
     ctx.settings.storage_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in uploads.sweep_staging(ctx.settings.storage_dir):
+        log.warning("removed %s: a staging folder left by an interrupted upload", leftover)
     try:
         migrate(ctx.engine)
     except OperationalError:
@@ -105,15 +108,22 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
                 pool.stop()
             ctx.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc from assets shipped in the package, not a CDN: air-gapped clusters get them too;
+    # no validator badge either (it would call validator.swagger.io).
+    app = FastAPIOffline(
+        swagger_ui_parameters={"validatorUrl": None},
         title="VoiceFlow Control API",
         version="0.1.0",
         description="Model registry, batch diarization jobs, authentication, rate limits and audit.",
         lifespan=lifespan,
     )
     app.state.ctx = ctx
-    max_body = ctx.settings.max_upload_bytes * ctx.settings.max_files_per_job + MULTIPART_SLACK_BYTES
-    app.add_middleware(audit.AuditAndLimitMiddleware, factory=ctx.sessions, max_body_bytes=max_body)
+    policy = edge.EdgePolicy(
+        upload_body_bytes=ctx.settings.max_upload_bytes * ctx.settings.max_files_per_job + MULTIPART_SLACK_BYTES,
+        jwt_secret=ctx.jwt_secret,
+        jwt_algorithm=ctx.settings.jwt_algorithm,
+    )
+    app.add_middleware(audit.AuditAndLimitMiddleware, factory=ctx.sessions, policy=policy)
     for router in (health.router, auth.router, models.router, batch.router, audit_routes.router):
         app.include_router(router)
     return app

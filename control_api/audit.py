@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from control_api import edge
 from control_api.db import session_scope
 from control_api.models import AuditEntry, utcnow
 
@@ -40,35 +41,40 @@ def target_of(scope: Scope) -> str | None:
     return ",".join(f"{k}={v}" for k, v in params.items())[:255] or None
 
 
+def _text(value: object, limit: int) -> str | None:
+    # A hostile value (a NUL in a login name or a path) must not cost the row that records it.
+    return None if value is None else edge.printable(value, limit)
+
+
 def record(factory: sessionmaker[Session], entry: AuditEntry) -> None:
     with session_scope(factory) as session:
         session.add(entry)
 
 
 class AuditAndLimitMiddleware:
-    """Refuses oversized bodies up front and writes the audit row of every mutating request.
+    """Applies the edge's refusals (`control_api.edge`: NUL bytes, body limits, a token before the body)
+    and writes the audit row of every mutating request.
 
     A plain ASGI middleware rather than `@app.middleware("http")`: the latter's streaming wrapper
     costs more per request than the whole of a GET /api/models.
     """
 
-    def __init__(self, app: ASGIApp, *, factory: sessionmaker[Session], max_body_bytes: int) -> None:
-        self.app, self.factory, self.max_body_bytes = app, factory, max_body_bytes
+    def __init__(self, app: ASGIApp, *, factory: sessionmaker[Session], policy: edge.EdgePolicy) -> None:
+        self.app, self.factory, self.policy = app, factory, policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or ()).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
+        refusal = edge.check_request(scope, self.policy)
+        if refusal is not None:
             # Refused before a byte of the body is read; per-file limits are checked again while storing.
-            response = JSONResponse(
-                {"detail": f"request body larger than {self.max_body_bytes} bytes"}, status_code=413
-            )
+            response = JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=refusal.headers)
             await response(scope, receive, send)
             if scope.get("method") in MUTATING:
-                await self._audit(scope, 413)  # who is unknown: refused before authentication
+                await self._audit(scope, refusal.status)  # who is unknown: refused before authentication
             return
+        receive = edge.capped_receive(receive, edge.body_limit(scope["method"], scope["path"], self.policy))
         if scope.get("method") not in MUTATING:
             await self.app(scope, receive, send)
             return
@@ -89,9 +95,9 @@ class AuditAndLimitMiddleware:
         client = scope.get("client")
         entry = AuditEntry(
             at=utcnow(),
-            username=(scope.get("state") or {}).get("username"),
-            action=action_of(scope),
-            target=target_of(scope),
+            username=_text((scope.get("state") or {}).get("username"), 64),
+            action=edge.printable(action_of(scope), 128),
+            target=_text(target_of(scope), 255),
             status_code=status,
             outcome=outcome_of(status),
             client=client[0] if client else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,32 @@ def _without_prefix(exc: Exception) -> str:
     return str(exc).removeprefix("upload: ")
 
 
+# A staging folder nothing was written to for this long belongs to no live request: its process was killed
+# mid-upload (a live upload writes a block at least every few seconds). Not "everything at start": another
+# API process sharing the storage may be receiving an upload right now.
+STAGING_STALE_S = 120.0
+
+
+def sweep_staging(storage_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove staging folders left behind by a killed process; returns what was removed."""
+    root = storage_dir / "staging"
+    now = time.time() if now is None else now
+    removed = []
+    for folder in root.iterdir() if root.is_dir() else ():
+        paths = [folder, *folder.rglob("*")] if folder.is_dir() else [folder]
+        try:
+            newest = max(p.lstat().st_mtime for p in paths)
+        except FileNotFoundError:  # finished (and removed) by its request while we looked
+            continue
+        if now - newest > STAGING_STALE_S:
+            if folder.is_dir():
+                discard(folder)
+            else:
+                folder.unlink(missing_ok=True)
+            removed.append(folder)
+    return removed
+
+
 def new_staging_dir(storage_dir: Path) -> Path:
     path = storage_dir / "staging" / uuid.uuid4().hex
     path.mkdir(parents=True)
@@ -112,6 +139,8 @@ def resolve_reference(reference: str, root: str) -> Path:
     """A server-side file named relative to the configured reference root; refuses anything outside it."""
     if not root:
         raise UploadRejected(422, "references are not enabled on this server (VOICEFLOW_REFERENCE_ROOT)")
+    if "\x00" in reference:  # a path cannot hold it (ValueError from the OS layer, a 500 before)
+        raise UploadRejected(422, f"{reference!r}: NUL bytes are not allowed in a reference")
     base = Path(root).resolve()
     ref = reference.removeprefix("file://")
     candidate = (base / ref).resolve()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 
 from control_api import users
 from control_api.deps import CtxDep, SessionDep, enforce_rate_limit, unauthorized
@@ -49,6 +49,9 @@ def login(body: LoginRequest, request: Request, ctx: CtxDep, session: SessionDep
     client = request.client.host if request.client else "unknown"
     enforce_rate_limit(ctx, f"login-ip:{client}", None)
     enforce_rate_limit(ctx, f"login-user:{body.username}", None)
+    if "\x00" in body.username:
+        # No account can hold it, and PostgreSQL cannot even compare it: a 422 here, not a 500 below.
+        raise HTTPException(status_code=422, detail="username must not contain NUL bytes")
     user = users.authenticate(session, body.username, body.password)
     if user is None:
         raise unauthorized("wrong username or password")

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
-from api_support import login
+from api_support import login, with_
 
+from control_api.app import MULTIPART_SLACK_BYTES
+from control_api.edge import MAX_JSON_BODY_BYTES
 from control_api.engine import engine_validate_audio
+from control_api.security import issue_token
 from control_api.settings import Settings
 
 ClientFor = Callable[..., Any]
@@ -42,3 +49,127 @@ def test_upload_bombs_get_4xx_with_the_production_validator(db_settings: Setting
     assert r.status_code == 422
     assert "object at 0x" not in r.text
     assert not list((db_settings.storage_dir / "staging").iterdir())
+
+
+# --- NUL bytes: 4xx at the edge on both databases, and the failed login keeps its audit row ---------------
+
+NUL_PATHS = [
+    ("GET", "/api/models?name=a%00b"),
+    ("GET", "/api/models?state=ready%00"),
+    ("GET", "/api/audit?username=ad%00min"),
+    ("GET", "/api/models/x%00y"),
+    ("POST", "/api/models/x%00y/export"),
+    ("PUT", "/api/models/x%00y/activate"),
+    ("GET", "/api/inference/batch/j%00b"),
+    ("GET", "/api/inference/batch/j%00b/rttm"),
+]
+
+
+def test_nul_bytes_are_4xx_not_500(db_settings: Settings, client_for: ClientFor, tmp_path: Path) -> None:
+    (tmp_path / "refs").mkdir()
+    client = client_for(with_(db_settings, reference_root=str(tmp_path / "refs")))
+    admin = login(client)
+    for method, path in NUL_PATHS:
+        r = client.request(method, path, headers=admin)
+        assert r.status_code == 400, (method, path, r.status_code, r.text)
+    r = client.post("/auth/login", json={"username": "adm\x00in", "password": "whatever"})
+    assert r.status_code == 422, r.text
+    r = client.post("/api/inference/batch", data={"references": "a\x00.wav"}, headers=admin)
+    assert r.status_code == 422, r.text
+    rows = client.get("/api/audit", params={"limit": 50}, headers=admin).json()
+    logins = [row for row in rows if row["action"] == "POST /auth/login" and row["status_code"] == 422]
+    assert logins and logins[0]["username"] == "adm\\x00in"
+    assert client.get("/api/models", headers=admin).status_code == 200  # the database is still fine
+
+
+# --- authentication and the size limit before the body ------------------------------------------------------
+
+
+def call_app(app: Any, method: str, path: str, headers: dict[str, str], chunks: list[bytes]) -> tuple[int, int]:
+    """Drive the ASGI app by hand: (response status, how many body chunks the app pulled)."""
+    pulled = 0
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        if pulled < len(chunks):
+            pulled += 1
+            return {"type": "http.request", "body": chunks[pulled - 1], "more_body": pulled < len(chunks)}
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(app(scope, receive, send))
+    return status, pulled
+
+
+MULTIPART = {"Content-Type": "multipart/form-data; boundary=xyz", "Transfer-Encoding": "chunked"}
+
+
+def test_anonymous_chunked_upload_is_refused_before_its_body(tmp_path: Path, client_for: ClientFor) -> None:
+    settings = Settings(state_dir=tmp_path, jwt_secret="s" * 40, admin_password="admin-password-1")
+    client = client_for(settings)
+    chunks = [b"--xyz\r\nContent-Disposition: form-data; name=files; filename=a.wav\r\n\r\n"] + [b"\0" * 65536] * 50
+    status, pulled = call_app(client.app, "POST", "/api/inference/batch", MULTIPART, chunks)
+    assert (status, pulled) == (401, 0)
+    viewer_token = issue_token("v", "viewer", secret="s" * 40, ttl_s=60)
+    status, pulled = call_app(
+        client.app, "POST", "/api/inference/batch", {**MULTIPART, "Authorization": f"Bearer {viewer_token}"}, chunks
+    )
+    assert (status, pulled) == (403, 0)
+    assert not (settings.storage_dir / "staging").exists() or not list((settings.storage_dir / "staging").iterdir())
+
+
+def test_chunked_bodies_are_capped_while_they_arrive(tmp_path: Path, client_for: ClientFor) -> None:
+    settings = Settings(
+        state_dir=tmp_path, jwt_secret="s" * 40, admin_password="admin-password-1", max_upload_bytes=100_000
+    )
+    client = client_for(with_(settings, max_files_per_job=1))
+    token = issue_token("admin", "admin", secret="s" * 40, ttl_s=60)
+    limit = 100_000 + MULTIPART_SLACK_BYTES
+    chunks = [b"--xyz\r\nContent-Disposition: form-data; name=files; filename=a.wav\r\n\r\nRIFF"]
+    chunks += [b"\0" * 65536] * (limit // 65536 + 20)
+    status, pulled = call_app(
+        client.app, "POST", "/api/inference/batch", {**MULTIPART, "Authorization": f"Bearer {token}"}, chunks
+    )
+    assert status == 413
+    assert pulled <= limit // 65536 + 2  # stopped at the limit, not at the end of the body
+    # A JSON route takes at most MAX_JSON_BODY_BYTES, chunked or not.
+    json_chunks = [b"{" + b" " * 65536] * (MAX_JSON_BODY_BYTES // 65536 + 5)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    status, pulled = call_app(client.app, "POST", "/api/models/train", headers, json_chunks)
+    assert status == 413
+    assert pulled <= MAX_JSON_BODY_BYTES // 65536 + 1
+
+
+def test_staging_left_by_a_killed_upload_is_removed_at_start(tmp_path: Path, client_for: ClientFor) -> None:
+    settings = Settings(state_dir=tmp_path, jwt_secret="s" * 40)
+    stale = settings.storage_dir / "staging" / "deadbeef"
+    stale.mkdir(parents=True)
+    (stale / "0000.wav").write_bytes(b"RIFF" + b"\0" * 1000)
+    old = time.time() - 3600
+    for path in (stale / "0000.wav", stale):
+        os.utime(path, (old, old))
+    live = settings.storage_dir / "staging" / "cafef00d"
+    live.mkdir()
+    (live / "0000.wav").write_bytes(b"RIFF")
+    client_for(settings)
+    assert not stale.exists()
+    assert live.exists()  # another process may be receiving it right now
