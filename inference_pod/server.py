@@ -15,6 +15,7 @@ import soxr
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from inference_pod import engine, protocol
 from inference_pod.auth import AuthError, extract_token, token_identity, verify_token
@@ -42,7 +43,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await pod.stop()
 
-    app = FastAPI(title="VoiceFlow inference pod", lifespan=lifespan)
+    # /docs and /redoc from assets shipped in the package, not a CDN: air-gapped clusters get them too.
+    app = FastAPIOffline(
+        title="VoiceFlow inference pod", lifespan=lifespan, swagger_ui_parameters={"validatorUrl": None}
+    )
     app.state.pod = pod
 
     def authorize(headers: Any, query: Any) -> str | None:
