@@ -276,6 +276,10 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     engine_handler = getattr(args, "engine_handler", None)
+    if getattr(args, "suite", None) and not (args.gate or args.promote):
+        from pipelines.evaluation.suite.command import run_suite_evaluation
+
+        return run_suite_evaluation(args)
     engine_only = getattr(args, "hyp", None) or getattr(args, "streaming", False)
     if not args.model or engine_only:
         if engine_handler is None:

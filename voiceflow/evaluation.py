@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio
 from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.pipeline import plan_windows, window_samples
+from voiceflow.pipeline import WindowPlan, plan_windows
 from voiceflow.rttm import read_rttm, read_uem
 from voiceflow.scoring import DERReport, score_der
 from voiceflow.segments import Segment, frames_to_segments
@@ -157,33 +157,65 @@ def evaluate_sets(sets: dict[str, list[DevItem]], diarize: DiarizeFn) -> dict[st
     return {name: score_items(name, items, diarize) for name, items in sets.items()}
 
 
-def naive_baseline(model: EmbeddingModel) -> DiarizeFn:
-    """The floor to beat: VAD -> 1.6 s windows every 0.4 s -> average linkage given the TRUE count,
-    each window labelling its central 0.4 s."""
-    from voiceflow.pipeline import DiarizationConfig
+# The naive pipeline's windows: 1.6 s every 0.4 s, each labelling its central 0.4 s.
+NAIVE_CONFIG_ARGS = {"window_seconds": 1.6, "step_seconds": 0.4, "min_window_speech": 0.5}
+# Plain average linkage: no centring, no re-assignment, no small-cluster or merge rules.
+NAIVE_CLUSTERING = OfflineClusteringConfig(
+    center=False, reassign_iterations=0, min_cluster_fraction=0.0, merge_threshold=None
+)
 
-    config = DiarizationConfig(window_seconds=1.6, step_seconds=0.4, min_window_speech=0.5)
+
+def naive_embeddings(
+    model: EmbeddingModel, audio: np.ndarray, vad_factory: Callable[[], SileroVAD] = SileroVAD
+) -> tuple[np.ndarray, WindowPlan, np.ndarray]:
+    """(speech mask, window plan, window embeddings) of the naive pipeline: what every naive
+    variant shares, so a threshold sweep embeds once."""
+    from voiceflow.pipeline import DiarizationConfig, LazyWindows
+
+    config = DiarizationConfig(**NAIVE_CONFIG_ARGS)  # type: ignore[arg-type]
+    mask = probabilities_to_mask(vad_factory().probabilities(audio), VADConfig())
+    plan = plan_windows(mask, config)
+    if len(plan.starts) == 0:
+        return mask, plan, np.zeros((0, 1), dtype=np.float32)
+    return mask, plan, model.embed_batched(LazyWindows(audio, plan))
+
+
+def naive_labels(embeddings: np.ndarray, num_speakers: int | None = None, threshold: float | None = None) -> np.ndarray:
+    """Average linkage cut at the true count (`num_speakers`) or at a cosine distance (`threshold`)."""
+    if (num_speakers is None) == (threshold is None):
+        raise ValueError("give exactly one of num_speakers and threshold")
+    if len(embeddings) == 0:
+        return np.zeros(0, dtype=int)
+    config = NAIVE_CLUSTERING if threshold is None else replace(NAIVE_CLUSTERING, threshold=threshold)
+    return cluster_embeddings(embeddings, config, num_speakers=num_speakers)
+
+
+def naive_segments(mask: np.ndarray, plan: WindowPlan, labels: np.ndarray) -> list[Segment]:
+    """Each window labels its central step; speech outside any window centre takes the nearest."""
+    if len(plan.starts) == 0:
+        return []
+    frame_labels = np.full(len(mask), -1)
+    hop = round(float(NAIVE_CONFIG_ARGS["step_seconds"]) / FRAME_SECONDS)
+    centre_offset = (plan.frames_per_window - hop) // 2
+    for start, label in zip(plan.starts, labels, strict=True):
+        frame_labels[start + centre_offset : start + centre_offset + hop] = label
+    labelled = np.flatnonzero(frame_labels >= 0)
+    for i in np.flatnonzero(mask & (frame_labels < 0)):
+        frame_labels[i] = frame_labels[labelled[np.argmin(np.abs(labelled - i))]]
+    return frames_to_segments(np.where(mask, frame_labels, -1), FRAME_SECONDS)
+
+
+def naive_baseline(
+    model: EmbeddingModel, threshold: float | None = None, vad_factory: Callable[[], SileroVAD] = SileroVAD
+) -> DiarizeFn:
+    """The floor to beat: VAD -> 1.6 s windows every 0.4 s -> average linkage given the TRUE count
+    (or, with `threshold`, cut at that cosine distance: the naive pipeline with a tuned threshold),
+    each window labelling its central 0.4 s."""
 
     def run(audio: np.ndarray, num_speakers: int) -> list[Segment]:
-        mask = probabilities_to_mask(SileroVAD().probabilities(audio), VADConfig())
-        plan = plan_windows(mask, config)
-        if len(plan.starts) == 0:
-            return []
-        emb = model.embed_batched(window_samples(audio, plan))
-        plain_average_linkage = OfflineClusteringConfig(
-            center=False, reassign_iterations=0, min_cluster_fraction=0.0, merge_threshold=None
-        )
-        labels = cluster_embeddings(emb, plain_average_linkage, num_speakers=num_speakers)
-        frame_labels = np.full(len(mask), -1)
-        hop = round(config.step_seconds / FRAME_SECONDS)
-        centre_offset = (plan.frames_per_window - hop) // 2
-        for start, label in zip(plan.starts, labels, strict=True):
-            frame_labels[start + centre_offset : start + centre_offset + hop] = label
-        # Speech frames outside any window centre: nearest labelled frame.
-        labelled = np.flatnonzero(frame_labels >= 0)
-        for i in np.flatnonzero(mask & (frame_labels < 0)):
-            frame_labels[i] = frame_labels[labelled[np.argmin(np.abs(labelled - i))]]
-        return frames_to_segments(np.where(mask, frame_labels, -1), FRAME_SECONDS)
+        mask, plan, emb = naive_embeddings(model, audio, vad_factory)
+        labels = naive_labels(emb, None if threshold is not None else num_speakers, threshold)
+        return naive_segments(mask, plan, labels)
 
     return run
 

@@ -76,3 +76,34 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     add("--promote-name", default="student", help="file stem for a promoted model")
     add("--models-dir", help="where --promote writes (default: the package's voiceflow/models)")
     add("--speed-seconds", type=float, default=2.0, help="time budget per speed measurement (0 = skip)")
+    add_suite_arguments(parser, existing)
+
+
+def add_suite_arguments(parser: argparse.ArgumentParser, existing: set[str]) -> None:
+    """The dev suite (pipelines.evaluation.suite): systems side by side, and the gate's data."""
+    group = parser.add_argument_group("dev suite (issue 22): docs/evaluation.md")
+
+    def add(flag: str, **kwargs: object) -> None:
+        if flag not in existing:
+            group.add_argument(flag, **kwargs)  # type: ignore[arg-type]
+
+    add(
+        "--suite",
+        help="score on the seeded dev suite: `dev` (108 simulated recordings of held-out voices over the "
+        "speaker-count and channel strata + the 12 AMI excerpts in 4-fold CV) or `quick` (a smoke test). "
+        "Alone: default and naive systems per stratum; with --model --gate: the stratum-aware gate",
+    )
+    add(
+        "--system",
+        action="append",
+        help="another system for --suite (repeatable): a built-in (default, naive-oracle, naive-tuned) or "
+        "NAME=KEY=VALUE,... with dotted engine-config keys, e.g. nme=offline.clustering.algorithm=nme-sc; "
+        "model=PATH picks another embedding model",
+    )
+    add(
+        "--suite-cache",
+        help="where the rendered suite, VAD, embeddings and hypotheses are cached "
+        "(default: $VOICEFLOW_SUITE_CACHE, else ~/.cache/voiceflow/suite)",
+    )
+    add("--suite-data", help="the shared data folder the suite is built from (default: ../shared/data)")
+    add("--markdown-out", help="--suite: write the Markdown tables here")
