@@ -1,6 +1,7 @@
 """`voiceflow up`: the embedded platform starts, streams the sample through the pod, and stops cleanly."""
 
 import argparse
+import json
 import socket
 import subprocess
 import sys
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from voiceflow.cli.up import plan_services, seed_active_model
+from voiceflow.bundle import active_bundle, publish_bundle, verify_bundle
+from voiceflow.cli.up import SEEDED_MARKER, plan_services, seed_active_model
+from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, default_model_path
 
 
 def free_port() -> int:
@@ -24,13 +27,53 @@ def test_plan_is_pod_plus_api_on_the_active_model_folder(tmp_path: Path) -> None
     assert api.argv[3] == "api" and api.ready_url.endswith(":8001/health")
 
 
-def test_seed_only_fills_an_empty_folder(tmp_path: Path) -> None:
+def test_seed_publishes_the_whole_default_bundle(tmp_path: Path) -> None:
+    active = tmp_path / "active"
+    assert seed_active_model(active).startswith("seeded")
+    served = active_bundle(active)
+    default = verify_bundle(default_model_path())
+    # The bug this guards: only model.onnx + model.json were copied, so streaming ran without the
+    # background mean and labelled every speaker SPEAKER_00.
+    assert served is not None and served.digest == default.digest
+    assert {"model", "metadata", "background"} <= set(served.roles)
+    assert EmbeddingModel.load(active).background_mean is not None
+    assert seed_active_model(active).startswith("kept (the bundled default)")
+
+
+def test_seed_keeps_an_activated_model_and_reseeds_a_changed_default(tmp_path: Path) -> None:
     active = tmp_path / "active"
     seed_active_model(active)
-    assert (active / "model.onnx").stat().st_size > 1_000_000
-    (active / "model.onnx").write_bytes(b"activated")
-    seed_active_model(active)
-    assert (active / "model.onnx").read_bytes() == b"activated"
+    publish_bundle(DEFAULT_MODEL, active)  # what `PUT /api/models/{id}/activate` does
+    assert seed_active_model(active).startswith("kept (a model activated")
+    assert active_bundle(active).digest == verify_bundle(DEFAULT_MODEL).digest  # type: ignore[union-attr]
+    # A marker from an older bundled default that is still the one served: the default changed.
+    (active / SEEDED_MARKER).write_text(json.dumps({"digest": verify_bundle(DEFAULT_MODEL).digest}))
+    assert seed_active_model(active).startswith("re-seeded (the bundled default changed)")
+    assert active_bundle(active).digest == verify_bundle(default_model_path()).digest  # type: ignore[union-attr]
+
+
+def test_seed_replaces_the_loose_files_older_versions_copied(tmp_path: Path) -> None:
+    active = tmp_path / "active"
+    active.mkdir()
+    (active / "model.onnx").write_bytes(default_model_path().read_bytes())
+    (active / "model.json").write_text("{}")
+    assert seed_active_model(active).startswith("seeded")
+    assert not (active / "model.onnx").exists() and not (active / "model.json").exists()
+    assert active_bundle(active) is not None
+
+
+def segments_of_demo(stdout: str) -> list[tuple[float, float, str]]:
+    """The segments of the pod's closing `final` message, as `voiceflow stream` prints them."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("final ("))
+    count = int(lines[start].split(":")[1].split()[0])
+    rows = [line.split() for line in lines[start + 1 : start + 1 + count]]
+    return [(float(a), float(b), speaker) for a, b, speaker in rows]
+
+
+def segments_of_rttm(text: str) -> list[tuple[float, float, str]]:
+    rows = [line.split() for line in text.splitlines() if line.startswith("SPEAKER")]
+    return [(round(float(r[3]), 2), round(float(r[3]) + float(r[4]), 2), r[7]) for r in rows]
 
 
 @pytest.mark.parametrize("pipeline", [None, "segmentation"])
@@ -58,7 +101,22 @@ def test_up_demo_end_to_end(tmp_path: Path, pipeline: str | None) -> None:
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "voiceflow up: ready" in result.stdout
-    assert "SPEAKER_" in result.stdout
+    demo = segments_of_demo(result.stdout)
+    if pipeline is None:
+        # The README's first command gives, segment for segment, what the engine gives offline of the pod.
+        engine = subprocess.run(
+            [sys.executable, "-m", "voiceflow.cli.main", "diarize", "--sample", "--streaming"],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=True,
+        )
+        expected = segments_of_rttm(engine.stdout)
+        assert [(round(a, 2), round(b, 2), s) for a, b, s in demo] == [
+            (pytest.approx(a, abs=0.011), pytest.approx(b, abs=0.011), s) for a, b, s in expected
+        ]
+    # The bundled sample has three speakers, and the demo finds three.
+    assert len({speaker for _, _, speaker in demo}) == 3
     assert (tmp_path / "state" / "control_api.db").is_file()
     password = (tmp_path / "state" / "admin_password").read_text().strip()
     assert len(password) >= 20 and (tmp_path / "state" / "admin_password").stat().st_mode & 0o077 == 0

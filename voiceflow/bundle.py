@@ -212,13 +212,14 @@ def publish_bundle(model_path: Path, directory: Path, keep: int = 2) -> ModelBun
             os.replace(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    published = verify_bundle(final / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
+    verify_bundle(final / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
+    os.utime(final)  # the newest published, for pruning, even when an earlier copy was reused
     link = directory / f".{CURRENT_LINK}.{os.getpid()}.tmp"
     link.unlink(missing_ok=True)
     os.symlink(os.path.join(BUNDLES_DIR, final.name), link)
     os.replace(link, directory / CURRENT_LINK)
     _prune(store, keep_names={final.name}, keep=keep)
-    return published
+    return verify_bundle(directory / CURRENT_LINK / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
 
 
 def _intact(folder: Path) -> bool:

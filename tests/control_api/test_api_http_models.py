@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from api_support import fake_pipeline_script, login, wait_for, with_
 
 from control_api.settings import Settings
+from voiceflow.bundle import active_bundle
 
 
 def wait_state(client: Any, headers: dict[str, str], model_id: str, state: str) -> dict[str, Any]:
@@ -52,10 +52,11 @@ def test_full_model_lifecycle(db_settings: Settings, client_for: Callable[..., A
     activated = client.put(f"/api/models/{first['id']}/activate", headers=admin)
     assert activated.status_code == 200, activated.text
     assert activated.json()["model"]["state"] == "active"
-    assert activated.json()["reload"] == f"published to {active_dir / 'model.onnx'}"
-    served = (active_dir / "model.onnx").read_bytes()
-    assert hashlib.sha256(served).hexdigest() == exported["sha256"]
-    assert json.loads((active_dir / "model.json").read_text())["opset"] == 17
+    served = active_bundle(active_dir)
+    assert served is not None and activated.json()["reload"] == f"published to {served.model_path}"
+    # The registry's identity is the whole bundle's digest, and the served bundle is that one.
+    assert served.digest == exported["sha256"] and served.roles == ["metadata", "model"]
+    assert json.loads((active_dir / "current" / "model.json").read_text())["opset"] == 17
 
     # A second version replaces the first as the active one.
     second = client.post("/api/models/train", json={"name": "ge2e"}, headers=admin).json()
@@ -72,7 +73,8 @@ def test_full_model_lifecycle(db_settings: Settings, client_for: Callable[..., A
         second["id"]: "active",
     }
     assert client.get("/api/models?state=active", headers=admin).json()["items"][0]["id"] == second["id"]
-    assert hashlib.sha256((active_dir / "model.onnx").read_bytes()).hexdigest() == swap["model"]["sha256"]
+    now_served = active_bundle(active_dir)
+    assert now_served is not None and now_served.digest == swap["model"]["sha256"]
     assert not [p for p in active_dir.iterdir() if p.name.startswith(".")], "no staging files left"
 
 

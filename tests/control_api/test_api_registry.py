@@ -18,6 +18,7 @@ from control_api.backends import KubernetesBackend
 from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
 from control_api.models import RegistryModel
 from control_api.settings import Settings
+from voiceflow.bundle import verify_bundle
 
 
 def test_render_command_fills_placeholders_per_argument() -> None:
@@ -63,7 +64,10 @@ def test_embedded_train_and_export_run_the_commands(db_settings: Settings, tmp_p
         assert model is not None
         assert model.state == registry.EXPORTED, model.error
         onnx = Path((model.artifact_uri or "").removeprefix("file://"))
-        assert model.sha256 == hashlib.sha256(onnx.read_bytes()).hexdigest()
+        # The registry records the sealed bundle's digest (the exporter wrote no index: the runner sealed it).
+        bundle = verify_bundle(onnx)
+        assert bundle.indexed and model.sha256 == bundle.digest
+        assert bundle.parts["model"].sha256 == hashlib.sha256(onnx.read_bytes()).hexdigest()
         assert model.metrics["der"] == 0.081 and model.metrics["epochs"] == 3
         # Numeric figures of the exporter's metadata are kept; names, paths and flags are not.
         assert model.metrics["opset"] == 17 and "source" not in model.metrics and "quantized" not in model.metrics
