@@ -19,9 +19,11 @@ from voiceflow.audio import load_audio, resample
 from voiceflow.clustering.offline import (
     OfflineClusteringConfig,
     cluster_embeddings,
+    needs_plda,
     shift_merge_threshold,
     validate_speaker_bounds,
 )
+from voiceflow.clustering.plda import PLDA, PLDAError, load_plda, plda_path
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
@@ -218,6 +220,8 @@ class Diarizer:
         # The segmentation network as an overlap detector: a second speaker where it hears two.
         self.overlap_model = overlap_model
         self.overlap_config = overlap_config or OverlapConfig()
+        # A method that needs the model's PLDA fails here, at start-up, not on the first request.
+        self.plda = model_plda(self.embedding_model) if needs_plda(self.config.clustering.algorithm) else None
 
     def speech_mask(self, audio: np.ndarray) -> np.ndarray:
         return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)
@@ -240,7 +244,7 @@ class Diarizer:
             return []
         embeddings = embed_plan(self.embedding_model, audio, plan, self.config.embed_batch_size, progress)
         clustering = shift_merge_threshold(self.config.clustering, self.embedding_model.merge_threshold_shift)
-        labels = cluster_embeddings(embeddings, clustering, num_speakers, min_speakers, max_speakers)
+        labels = cluster_embeddings(embeddings, clustering, num_speakers, min_speakers, max_speakers, self.plda)
         # The votes serve twice: each frame's speaker, and the runner-up where two talk at once.
         votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
         frame_labels = labels_from_votes(mask, votes)
@@ -255,6 +259,18 @@ class Diarizer:
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
+
+
+def model_plda(model: EmbeddingModel) -> PLDA:
+    """The PLDA beside `model` (X.plda.npz for X.onnx), checked against its embedding size."""
+    path = plda_path(model.path)
+    try:
+        plda = load_plda(path)
+    except PLDAError as exc:
+        raise PLDAError(f"the clustering algorithm needs {model.path.name}'s PLDA: {exc}") from exc
+    if plda.input_dim != model.dimension:
+        raise PLDAError(f"{path}: PLDA is for {plda.input_dim}-d embeddings, the model gives {model.dimension}-d")
+    return plda
 
 
 __all__ = ["DiarizationConfig", "Diarizer", "speaker_label"]

@@ -63,8 +63,9 @@ class OfflineClusteringConfig:
     algorithm: str = "ahc"  # one of ALGORITHMS; the settings above are "ahc"'s
     nmesc: NMESCConfig = field(default_factory=NMESCConfig)
     vbx: VBxConfig = field(default_factory=VBxConfig)
-    # pyannote 3.x runs VBx as a plain mixture (no HMM: loop_p 0) after its cosine AHC
-    ahc_vbx: VBxConfig = field(default_factory=lambda: VBxConfig(fa=0.07, fb=0.8, loop_p=0.0))
+    # pyannote 3.x runs VBx as a plain mixture (no HMM: loop_p 0) after its cosine AHC; its own
+    # fa 0.07 / fb 0.8 suit one embedding per 10 s chunk, not ours (1.6 s every 0.2 s)
+    ahc_vbx: VBxConfig = field(default_factory=lambda: VBxConfig(fa=0.1, fb=5.0, loop_p=0.0, ahc_threshold=0.7))
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:

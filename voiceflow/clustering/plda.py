@@ -15,6 +15,7 @@ Arrays in the file (D: embedding dimension, d: LDA dimension):
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def load_plda(path: str | Path) -> PLDA:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: np.array(data[k]) for k in data.files}
-    except (ValueError, OSError, EOFError) as exc:  # bad zip, truncated file, pickled object arrays
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # bad zip, truncated file, pickled object arrays
         raise PLDAError(f"{path}: unreadable PLDA file ({str(exc).splitlines()[0][:160]})") from exc
     check_plda_arrays(arrays, str(path))
     return PLDA(*(arrays[k].astype(np.float64) for k in PLDA_KEYS))
