@@ -57,6 +57,22 @@ def refuse_heard_recordings(model: Path, meta: dict[str, Any], set_names: list[s
         )
 
 
+def suite_gate_spec(args: argparse.Namespace, model: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """The dev suite as the gate's data. AMI excerpts the model trained on are left out for both
+    sides (the suite's AMI rows are held-out data, and the paired test needs the same recordings)."""
+    from pipelines.evaluation.harness import AMI_TRAIN_SET, heard_set_recordings
+    from pipelines.evaluation.suite.command import suite_spec
+
+    heard = heard_set_recordings(meta, [AMI_TRAIN_SET])
+    return suite_spec(
+        args.suite,
+        getattr(args, "suite_data", None),
+        getattr(args, "suite_cache", None),
+        getattr(args, "phases", 1),
+        exclude_ami=heard,
+    )
+
+
 def run_model_evaluation(args: argparse.Namespace) -> int:
     from pipelines.evaluation.gate import gate
     from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets_from_spec
@@ -77,6 +93,8 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
         spec["phases"] = phases
     try:
         meta = read_model_metadata(model)
+        if getattr(args, "suite", None):
+            spec = suite_gate_spec(args, model, meta)
         refuse_heard_recordings(model, meta, spec.get("names", []))
         sets = load_sets_from_spec(spec)
     except ValueError as err:

@@ -1,12 +1,17 @@
 """The promotion gate: a candidate ships only if its DER is no worse than the current default's.
 
 A pure function of two evaluation reports, so the decision is reproducible from the manifest.
+On the dev suite (reports with per-recording counts, `voiceflow evaluate --suite dev`) the rule is
+the issue's: better pooled, and not significantly worse on any stratum (`suite_gate`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from pipelines.evaluation.suite.stats import RESAMPLES, SEED, paired_bootstrap_difference, pooled_ratio
 
 
 @dataclass(frozen=True)
@@ -24,7 +29,10 @@ def gate(candidate: dict[str, Any], baseline: dict[str, Any], margin: float = 0.
 
     `margin` is absolute DER (0.01 = one point) and may be negative to demand an improvement.
     Every set must hold: a gain on simulated speech must not hide a loss on real meetings.
+    Two suite reports (both with "suite") are gated by `suite_gate` instead.
     """
+    if "suite" in candidate and "suite" in baseline:
+        return suite_gate(candidate["suite"]["rows"], baseline["suite"]["rows"], margin)
     failures: list[str] = []
     checks: list[str] = []
     for name, row in baseline["der"].items():
@@ -37,4 +45,56 @@ def gate(candidate: dict[str, Any], baseline: dict[str, Any], margin: float = 0.
     cand_mean, base_mean = float(candidate["mean_der"]), float(baseline["mean_der"])
     line = f"mean: DER {100 * cand_mean:.2f}% vs {100 * base_mean:.2f}% (margin {100 * margin:+.2f})"
     (checks if cand_mean <= base_mean + margin + 1e-12 else failures).append(line)
+    return GateDecision(not failures, margin, tuple(failures) if failures else tuple(checks))
+
+
+def _per_recording(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[tuple[str, ...], float, float]]:
+    """recording -> (tags, errors, total); copies of one recording (AMI at several window phases,
+    pooled so one grid position cannot decide a short meeting) are summed into it."""
+    out: dict[str, tuple[tuple[str, ...], float, float]] = {}
+    for row in rows:
+        tags, errors, total = out.get(row["recording"], (tuple(row["tags"]), 0.0, 0.0))
+        out[row["recording"]] = (tags, errors + float(row["errors"]), total + float(row["total"]))
+    return out
+
+
+def suite_gate(
+    candidate_rows: Sequence[dict[str, Any]],
+    baseline_rows: Sequence[dict[str, Any]],
+    margin: float = 0.0,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> GateDecision:
+    """Pass iff the pooled DER is lower than the baseline's (+ `margin`) and no stratum is
+    significantly worse: the paired bootstrap 95 % interval of DER(candidate) - DER(baseline),
+    resampling the stratum's recordings, must not lie wholly above zero.
+
+    Rows: {"recording", "tags", "errors", "total"} per scored copy (collar-0 DER counts). Both
+    sides must cover the same recordings: a paired test on different audio means nothing.
+    """
+    cand, base = _per_recording(candidate_rows), _per_recording(baseline_rows)
+    if set(cand) != set(base) or not cand:
+        missing = sorted(set(base) ^ set(cand))[:5]
+        return GateDecision(False, margin, (f"candidate and baseline were scored on different recordings: {missing}",))
+    uris = sorted(cand)
+    failures: list[str] = []
+    checks: list[str] = []
+    c_pooled = pooled_ratio([cand[u][1] for u in uris], [cand[u][2] for u in uris])
+    b_pooled = pooled_ratio([base[u][1] for u in uris], [base[u][2] for u in uris])
+    line = f"pooled: DER {100 * c_pooled:.2f}% vs {100 * b_pooled:.2f}% (margin {100 * margin:+.2f})"
+    better = c_pooled < b_pooled + margin
+    (checks if better else failures).append(line if better else f"{line}, not better")
+    strata: dict[str, list[str]] = {}
+    for u in uris:
+        for tag in cand[u][0]:
+            strata.setdefault(tag, []).append(u)
+    for name, members in sorted(strata.items()):
+        diff = paired_bootstrap_difference(
+            [cand[u][1] for u in members], [base[u][1] for u in members], [cand[u][2] for u in members], resamples, seed
+        )
+        line = (
+            f"{name} ({len(members)}): DER {100 * diff.point:+.2f} points "
+            f"[{100 * diff.low:+.2f}, {100 * diff.high:+.2f}]"
+        )
+        (failures if diff.low > 0 else checks).append(line + (", significantly worse" if diff.low > 0 else ""))
     return GateDecision(not failures, margin, tuple(failures) if failures else tuple(checks))

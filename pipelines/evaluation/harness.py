@@ -96,6 +96,10 @@ def load_sets_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
     from voiceflow.evaluation import at_phases
     from voiceflow.pipeline import DiarizationConfig
 
+    if spec.get("suite"):  # the dev suite: its own items (phases apply to its AMI excerpts)
+        from pipelines.evaluation.suite.command import load_items
+
+        return {"suite": load_items(spec)}
     if spec.get("folder"):
         sets = load_folder_set(Path(spec["folder"]))
     else:
@@ -127,8 +131,12 @@ def evaluate_model(
     from voiceflow.pipeline import DiarizationConfig, Diarizer
 
     path = Path(model_path)
-    model = EmbeddingModel.load(path)
     spec = sets_spec or {"names": list(SETS), "data_dir": None}
+    if spec.get("suite"):  # the dev suite: per-stratum rows and per-recording counts for the gate
+        from pipelines.evaluation.suite.command import model_report
+
+        return model_report(path, (sets or {}).get("suite"), spec, speed_seconds)
+    model = EmbeddingModel.load(path)
     sets = sets if sets is not None else load_sets_from_spec(spec)
     # The engine's defaults unless a study passes its own (e.g. clustering settings for a model
     # whose similarity scale differs from GE2E's, the scale the defaults were tuned on).

@@ -23,7 +23,8 @@ FRAME_SECONDS = 0.01
 # A dominant speaker holds at least this share of the turn time (the issue's 60 %, with headroom
 # for the voiced-speech share, which is what the reference measures).
 DOMINANT_SHARE = 0.65
-MAX_LAYOUT_TRIES = 50
+DOMINANT_KEEPS_FLOOR = 0.5  # chance the dominant speaker talks again after a pause
+DOMINANT_TURN_FACTOR = 1.8  # their turns are this much longer
 
 
 # Default durations (seconds): a conversational turn, a short turn, a pause, an overlap, a backchannel.
@@ -104,14 +105,17 @@ def _layout_once(k: int, frames: int, style: TurnTaking, rng: np.random.Generato
     turns: list[Turn] = []
     t, previous, i = 0, order[0], 0
     while t < frames:
-        speaker = order[i] if i < k else _next_speaker(rng, previous, weights, style.p_same_speaker)
+        # a dominant speaker also keeps the floor more often (with two speakers the chain would
+        # otherwise alternate, and only longer turns would make them dominant)
+        p_same = DOMINANT_KEEPS_FLOOR if style.dominant and previous == dominant else style.p_same_speaker
+        speaker = order[i] if i < k else _next_speaker(rng, previous, weights, p_same)
         i += 1
         if rng.random() < style.p_short_turn:
             seconds = _short(style.short_turn, rng)
         else:
             seconds = min(style.turn.sample(rng), style.max_turn_seconds)
             if style.dominant and speaker == dominant:
-                seconds = min(1.5 * seconds, style.max_turn_seconds)
+                seconds = min(DOMINANT_TURN_FACTOR * seconds, style.max_turn_seconds)
         length = max(_frames(max(seconds, style.min_turn_seconds)), 1)
         length = min(length, frames - t)
         turns.append(Turn(speaker, t, length))
@@ -141,18 +145,50 @@ def speaker_shares(turns: list[Turn], k: int) -> np.ndarray:
     return talk / max(talk.sum(), 1.0)
 
 
+def _hand_to_dominant(turns: list[Turn], k: int, dominant: int, rng: np.random.Generator) -> list[Turn]:
+    """Until the dominant speaker holds DOMINANT_SHARE of the talk: give them other speakers'
+    turns (never a speaker's first, never a backchannel, never one overlapping a dominant turn),
+    in random order; where that is not enough, drop such turns (a longer pause instead), and then
+    shorten the others' remaining turns to a third."""
+    turns = list(turns)
+
+    def firsts() -> set[int]:
+        return {min(i for i, t in enumerate(turns) if t.speaker == s) for s in {t.speaker for t in turns}}
+
+    for drop in (False, True):
+        for i in (int(x) for x in rng.permutation(len(turns))):
+            if speaker_shares(turns, k)[dominant] >= DOMINANT_SHARE:
+                return turns
+            if i >= len(turns) or i in firsts() or turns[i].backchannel or turns[i].speaker == dominant:
+                continue
+            t = turns[i]
+            overlaps = any(o.speaker == dominant and o.start < t.end and t.start < o.end for o in turns)
+            if drop:
+                turns[i] = Turn(t.speaker, t.start, 0)  # emptied, removed below
+            elif not overlaps:
+                turns[i] = Turn(dominant, t.start, t.length)
+    turns = [t for t in turns if t.length > 0]
+    # short recordings: everyone's first turn may already outweigh the rest; shorten those
+    for i in (int(x) for x in rng.permutation(len(turns))):
+        if speaker_shares(turns, k)[dominant] >= DOMINANT_SHARE:
+            break
+        t = turns[i]
+        if t.speaker != dominant and not t.backchannel:
+            turns[i] = Turn(t.speaker, t.start, max(min(t.length, _frames(1.0)), t.length // 3))
+    return turns
+
+
 def layout(k: int, duration_seconds: float, style: TurnTaking, rng: np.random.Generator) -> list[Turn]:
     """Turns of `k` speakers filling `duration_seconds`, sorted by start.
 
-    A dominant layout is redrawn (from the same rng, so still deterministic) until the dominant
-    speaker holds DOMINANT_SHARE of the talk; the chain makes that likely, the redraw makes it sure.
+    In a dominant layout the chain favours the dominant speaker, and turns of others are then
+    handed to them until they hold DOMINANT_SHARE of the talk (deterministic: same rng).
     """
     if k < 1:
         raise ValueError("a recording needs at least one speaker")
     frames = _frames(duration_seconds)
     dominant = int(rng.integers(k))
-    for _ in range(MAX_LAYOUT_TRIES):
-        turns = sorted(_layout_once(k, frames, style, rng, dominant), key=lambda t: (t.start, t.speaker))
-        if not style.dominant or k == 1 or speaker_shares(turns, k)[dominant] >= DOMINANT_SHARE:
-            return turns
-    raise RuntimeError(f"no layout with a dominant speaker after {MAX_LAYOUT_TRIES} tries")
+    turns = sorted(_layout_once(k, frames, style, rng, dominant), key=lambda t: (t.start, t.speaker))
+    if style.dominant and k > 1:
+        turns = _hand_to_dominant(turns, k, dominant, rng)
+    return turns
