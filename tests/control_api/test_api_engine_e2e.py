@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 
 from control_api.app import build_context, create_app
 from control_api.settings import Settings
+from voiceflow.bundle import verify_bundle
+from voiceflow.embedding import default_model_path
 from voiceflow.rttm import parse_rttm
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -55,6 +57,8 @@ def test_real_engine_diarizes_an_uploaded_meeting_clip(tmp_path: Path, speech_cl
         assert job["state"] == "completed", job
         first, second = job["files"]
         assert first["segments"] == second["segments"] and len(first["segments"]) >= 2
+        # Nothing activated: the bundled default diarized it, and each result names that bundle.
+        assert first["model"]["bundle_digest"] == verify_bundle(default_model_path()).digest
         assert all(0 <= s["start"] < s["end"] <= 20.01 for s in first["segments"])
         parsed = parse_rttm(first["rttm"])
         assert list(parsed) == ["meeting"] and len(parsed["meeting"]) == len(first["segments"])

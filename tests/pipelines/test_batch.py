@@ -10,6 +10,8 @@ import pytest
 import soundfile as sf
 
 from pipelines.batch.jobs import discover
+from voiceflow.bundle import verify_bundle
+from voiceflow.embedding import default_model_path
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +44,9 @@ def test_corrupt_file_in_the_middle_never_stops_the_rest(tmp_path: Path) -> None
     status = {f["uri"]: f["status"] for f in summary["files"]}
     assert status == {"a_first": "ok", "b_corrupt": "failed", "c_last": "ok"}
     assert summary["failed"] == 1 and summary["ok"] == 2
+    # The results say which model bundle made them (the served default, verified before any file).
+    default = verify_bundle(default_model_path())
+    assert summary["model"]["bundle_digest"] == default.digest and "background" in summary["model"]["parts"]
     # (synthetic tones may hold no speech for the VAD: an empty RTTM is a finished result)
     assert (out / "a_first.rttm").is_file() and (out / "c_last.rttm").is_file()
     assert all(line.startswith("SPEAKER a_first 1 ") for line in (out / "a_first.rttm").read_text().splitlines())
