@@ -33,7 +33,7 @@ BUNDLED = ROOT / "voiceflow" / "models" / "ge2e.onnx"
 
 
 def token(sub: str = "alice", exp_in: float = 300, typ: str = "access", key: str = KEY) -> str:
-    return jwt.encode({"sub": sub, "exp": int(time.time() + exp_in), "typ": typ, "role": "user"}, key, "HS256")
+    return jwt.encode({"sub": sub, "exp": int(time.time() + exp_in), "typ": typ, "role": "operator"}, key, "HS256")
 
 
 def refused_status(url: str, **kwargs) -> tuple[int, dict]:
@@ -135,6 +135,9 @@ def test_overloaded_pod_sheds_streams_with_a_clear_error(monkeypatch: pytest.Mon
             time.sleep(0.4)
             return []
 
+        def flush(self) -> list:
+            return []
+
         def finish(self) -> list:
             return []
 
@@ -224,6 +227,9 @@ def test_backpressure_slows_a_fast_sender_instead_of_failing_it(monkeypatch: pyt
 
         def feed(self, samples: np.ndarray) -> list:
             time.sleep(0.02)
+            return []
+
+        def flush(self) -> list:
             return []
 
         def finish(self) -> list:
