@@ -20,6 +20,7 @@ from control_api.routes import audit as audit_routes
 from control_api.routes import auth, batch, health, models
 from control_api.settings import Settings
 from control_api.worker import WorkerPool
+from voiceflow import servers
 
 log = logging.getLogger(__name__)
 MULTIPART_SLACK_BYTES = 1 << 20  # boundaries and form fields around the files themselves
@@ -87,6 +88,7 @@ def prepare(ctx: AppContext) -> None:
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
     ctx = context or build_context(settings or Settings.from_env())
+    servers.install_log_redaction()  # here: every uvicorn worker process builds its app through this
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

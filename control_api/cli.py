@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from voiceflow.servers import DEFAULT_HOST
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     api = subparsers.add_parser(
@@ -12,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the Control API. Settings come from VOICEFLOW_* environment variables "
         "(VOICEFLOW_DATABASE_URL, VOICEFLOW_REDIS_URL, VOICEFLOW_ADMIN_PASSWORD, ...): docs/control_api.md.",
     )
-    api.add_argument("--host", default="0.0.0.0")
+    api.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST}; 0.0.0.0 for every interface)"
+    )
     api.add_argument("--port", type=int, default=8000)
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     api.add_argument(
@@ -45,6 +49,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from voiceflow.servers import uvicorn_options
+
     if args.embedded_workers is not None:
         os.environ["VOICEFLOW_EMBEDDED_WORKERS"] = str(args.embedded_workers)
     from control_api.app import build_context, prepare
@@ -59,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
+        **uvicorn_options(),  # header and keep-alive timeouts, header size cap
     )
     return 0
 

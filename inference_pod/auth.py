@@ -20,6 +20,19 @@ class AuthError(Exception):
     """Missing, malformed, badly signed or expired token (one line, safe to return to the client)."""
 
 
+class Forbidden(AuthError):
+    """A valid token whose role may not do this (403 rather than 401)."""
+
+
+# Tokens are the control API's access tokens (the pod's key is its signing key), so roles are its roles.
+# A live stream is what a viewer watches; /infer is a batch job in one request, an operator's action.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"stream"}),
+    "operator": frozenset({"stream", "infer"}),
+    "admin": frozenset({"stream", "infer"}),
+}
+
+
 def extract_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
     auth = headers.get("authorization")
     if auth:
@@ -31,7 +44,7 @@ def extract_token(headers: Mapping[str, str], query: Mapping[str, str]) -> str |
 
 
 def verify_token(token: str | None, key: str, algorithms: Sequence[str], audience: str | None = None) -> dict[str, Any]:
-    """Claims of a valid token, or AuthError. `exp` is enforced whenever present."""
+    """Claims of a valid, unexpired access token (`exp` required), or AuthError."""
     if not token:
         raise AuthError("a bearer token is required (Authorization header or token query parameter)")
     try:
@@ -40,7 +53,8 @@ def verify_token(token: str | None, key: str, algorithms: Sequence[str], audienc
             key,
             algorithms=list(algorithms),
             audience=audience,
-            options={"require": [], "verify_aud": audience is not None},
+            # `exp` required: a token without one would open streams forever once it leaked.
+            options={"require": ["exp"], "verify_aud": audience is not None},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
@@ -52,6 +66,18 @@ def verify_token(token: str | None, key: str, algorithms: Sequence[str], audienc
     if claims.get("typ", "access") != "access":
         raise AuthError(f"token type {claims.get('typ')!r} cannot be used here (need an access token)")
     return claims
+
+
+def check_permission(claims: Mapping[str, Any], action: str) -> None:
+    """Forbidden unless the token's `role` may do `action` ("stream" or "infer")."""
+    role = claims.get("role")
+    allowed = ROLE_PERMISSIONS.get(role, frozenset()) if isinstance(role, str) else frozenset()
+    if action not in allowed:
+        raise Forbidden(f"role {role!r} may not {action} (allowed: {_who_may(action)})")
+
+
+def _who_may(action: str) -> str:
+    return ", ".join(role for role, actions in ROLE_PERMISSIONS.items() if action in actions)
 
 
 def token_identity(claims: Mapping[str, Any], token: str) -> str:

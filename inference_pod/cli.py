@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
         help="run the real-time diarization server (WebSocket /ws/stream, POST /infer)",
         description="Settings come from VOICEFLOW_* environment variables; flags override them.",
     )
-    serve.add_argument("--host", default=None, help="bind address (default 0.0.0.0)")
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1; 0.0.0.0 for every interface)")
     serve.add_argument("--port", type=int, default=None, help="port (default 3000)")
     serve.add_argument(
         "--model",

@@ -18,6 +18,7 @@ import uvicorn
 from inference_pod.pod import Pod
 from inference_pod.server import create_app
 from inference_pod.settings import Settings
+from voiceflow import servers
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,18 @@ def build_server(settings: Settings) -> DrainingServer:
         ws_ping_timeout=20.0,
         timeout_graceful_shutdown=5,
         lifespan="on",
+        **servers.uvicorn_options(),  # header and keep-alive timeouts, header size cap
     )
     uvicorn_log = logging.getLogger("uvicorn.error")  # after Config: it (re)configures logging
     if not any(isinstance(f, _DenialNoiseFilter) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(_DenialNoiseFilter())
+    servers.install_log_redaction()
+    if app.state.pod.jwt_key is None and not servers.is_loopback(settings.host):
+        log.warning(
+            "AUTHENTICATION IS OFF and the pod listens on %s: anyone who can reach it may stream and infer. "
+            "Set VOICEFLOW_JWT_KEY (or VOICEFLOW_JWT_KEY_FILE), or bind 127.0.0.1.",
+            settings.host,
+        )
     return DrainingServer(config, app.state.pod, grace_seconds=settings.shutdown_grace_seconds)
 
 

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from inference_pod import engine, protocol
-from inference_pod.auth import AuthError, extract_token, token_identity, verify_token
+from inference_pod.auth import AuthError, Forbidden, check_permission, extract_token, token_identity, verify_token
 from inference_pod.pod import Pod
 from inference_pod.protocol import ErrorCode, ProtocolError
 from inference_pod.settings import Settings
@@ -49,12 +49,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.pod = pod
 
-    def authorize(headers: Any, query: Any) -> str | None:
-        """Identity of the caller (None when auth is off); AuthError when refused."""
+    def authorize(headers: Any, query: Any, action: str) -> str | None:
+        """Identity of the caller (None when auth is off); AuthError (Forbidden: 403) when refused."""
         if pod.jwt_key is None:
             return None
         token = extract_token(headers, query)
         claims = verify_token(token, pod.jwt_key, pod.settings.jwt_algorithms, pod.settings.jwt_audience)
+        check_permission(claims, action)
         return token_identity(claims, token or "")
 
     @app.get("/health")
@@ -102,10 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def infer(request: Request) -> JSONResponse:
         received = time.monotonic()
         try:
-            authorize(request.headers, request.query_params)
+            authorize(request.headers, request.query_params, "infer")
         except AuthError as exc:
             pod.metrics.errors.labels(code="unauthorized").inc()
-            return _error_body(ErrorCode.UNAUTHORIZED, str(exc), 401)
+            return _error_body(ErrorCode.UNAUTHORIZED, str(exc), _auth_status(exc))
         if pod.draining:
             return _error_body(ErrorCode.SHUTTING_DOWN, "server shutting down", 503)
         if pod.overloaded():
@@ -186,9 +187,9 @@ def _admit(pod: Pod, ws: WebSocket, authorize: Any) -> tuple[ErrorCode, str, int
     if pod.draining:
         return ErrorCode.SHUTTING_DOWN, "server shutting down; reconnect to another pod", 503
     try:
-        identity = authorize(ws.headers, ws.query_params)
+        identity = authorize(ws.headers, ws.query_params, "stream")
     except AuthError as exc:
-        return ErrorCode.UNAUTHORIZED, str(exc), 401
+        return ErrorCode.UNAUTHORIZED, str(exc), _auth_status(exc)
     if len(pod.connections) >= pod.settings.max_connections:
         return (
             ErrorCode.TOO_MANY_CONNECTIONS,
@@ -206,6 +207,10 @@ def _admit(pod: Pod, ws: WebSocket, authorize: Any) -> tuple[ErrorCode, str, int
             )
         ws.scope["voiceflow.identity"] = identity
     return None
+
+
+def _auth_status(exc: AuthError) -> int:
+    return 403 if isinstance(exc, Forbidden) else 401
 
 
 def _optional_int(value: str | None) -> int | None:

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from voiceflow.config import DEFAULT_PIPELINE, PIPELINES
+from voiceflow.servers import DEFAULT_HOST
 
 ENV_PREFIX = "VOICEFLOW_"
 
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = "0.0.0.0"
+    host: str = DEFAULT_HOST  # loopback; containers set VOICEFLOW_HOST=0.0.0.0 on purpose
     port: int = 3000
     # Model file (.onnx) or mounted directory holding one; None = the engine's bundled default.
     model_path: str | None = None

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import io
+import json
+import logging
+import socket
+import time
 from collections.abc import Iterator
 
 import httpx
+import jwt
 import numpy as np
 import pytest
 import soundfile as sf
 from pod_support import RunningPod, running_pod
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from inference_pod.serve import build_server
+from inference_pod.settings import Settings
+from voiceflow import header_timeout, servers
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +64,79 @@ def test_json_samples_beyond_float32_range_are_clipped(pod: RunningPod) -> None:
     assert r.status_code == 200, r.text
     r = httpx.post(pod.http + "/infer", content=b"[0.0, NaN]", headers={"Content-Type": "application/json"})
     assert r.status_code == 400
+
+
+# --- tokens: `exp` required, roles mean something ---------------------------------------------------------
+
+KEY = "pod-hardening-key-" + "k" * 32
+
+
+def pod_token(role: str | None = "operator", exp: bool = True) -> str:
+    claims: dict[str, object] = {"sub": "alice", "typ": "access"}
+    if role is not None:
+        claims["role"] = role
+    if exp:
+        claims["exp"] = int(time.time()) + 300
+    return jwt.encode(claims, KEY, "HS256")
+
+
+def test_pod_tokens_need_exp_and_a_role_that_allows_the_action() -> None:
+    with running_pod(jwt_key=KEY) as p:
+
+        def infer(token: str) -> int:
+            headers = {"Authorization": f"Bearer {token}"}
+            return httpx.post(p.http + "/infer", json=[0.0] * 16000, headers=headers, timeout=60).status_code
+
+        assert infer(pod_token(exp=False)) == 401
+        assert infer(pod_token(role=None)) == 403
+        assert infer(pod_token(role="viewer")) == 403
+        assert infer(pod_token(role="operator")) == 200
+        with connect(p.ws + "?token=" + pod_token(role="viewer"), open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "start"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+        with pytest.raises(InvalidStatus) as info, connect(p.ws + "?token=" + pod_token(exp=False), open_timeout=10):
+            pass
+        assert info.value.response.status_code == 401
+
+
+# --- header timeouts, loopback default, warnings, tokens out of the logs ----------------------------------
+
+
+def test_a_half_sent_request_is_closed_by_the_header_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(header_timeout, "HEADER_TIMEOUT_S", 0.3)
+    with running_pod() as p, socket.create_connection(("127.0.0.1", p.port)) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sock.settimeout(20)  # a bound on the test, not the assertion: the old server never closed
+        assert sock.recv(100) == b""
+    with running_pod() as p, socket.create_connection(("127.0.0.1", p.port)) as sock:
+        sock.settimeout(20)
+        sock.sendall(b"")  # connected, sent nothing at all
+        assert sock.recv(100) == b""
+
+
+def test_defaults_bind_loopback_and_an_open_pod_on_the_network_warns(caplog: pytest.LogCaptureFixture) -> None:
+    assert Settings().host == "127.0.0.1"
+    assert servers.is_loopback("127.0.0.1") and servers.is_loopback("::1") and servers.is_loopback("localhost")
+    assert not servers.is_loopback("0.0.0.0") and not servers.is_loopback("10.0.0.5")
+    with caplog.at_level(logging.WARNING, logger="inference_pod.serve"):
+        build_server(Settings(host="0.0.0.0"))
+    assert "AUTHENTICATION IS OFF" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="inference_pod.serve"):
+        build_server(Settings(host="0.0.0.0", jwt_key=KEY))
+        build_server(Settings(host="127.0.0.1"))
+    assert "AUTHENTICATION IS OFF" not in caplog.text
+
+
+def test_tokens_in_urls_are_redacted_from_server_logs() -> None:
+    jwt_text = pod_token()
+    assert servers.redact_tokens(f"/ws/stream?token={jwt_text}&sample_rate=16000") == (
+        "/ws/stream?token=[redacted]&sample_rate=16000"
+    )
+    # uvicorn's access line: (client, method, path with query, http version, status)
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", f"/?token={jwt_text}", "1.1", 200), None,
+    )  # fmt: skip
+    servers.RedactTokensFilter().filter(record)
+    assert jwt_text not in record.getMessage() and "token=[redacted]" in record.getMessage()

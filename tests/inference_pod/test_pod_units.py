@@ -55,7 +55,7 @@ def test_token_verification() -> None:
     claims = verify_token(good, KEY, ["HS256"])
     assert token_identity(claims, good) == "sub:alice"
     expired = jwt.encode({"sub": "a", "exp": int(time.time()) - 10}, KEY, algorithm="HS256")
-    refresh = jwt.encode({"sub": "a", "typ": "refresh"}, KEY, algorithm="HS256")
+    refresh = jwt.encode({"sub": "a", "typ": "refresh", "exp": int(time.time()) + 60}, KEY, algorithm="HS256")
     wrong_key = jwt.encode({"sub": "a"}, KEY + "x", algorithm="HS256")
     none_alg = jwt.encode({"sub": "a"}, None, algorithm="none")
     for token, needle in [
