@@ -262,8 +262,8 @@ class Diarizer:
 
 
 def model_plda(model: EmbeddingModel) -> PLDA:
-    """The PLDA beside `model` (X.plda.npz for X.onnx), checked against its embedding size."""
-    path = plda_path(model.path)
+    """The PLDA of `model`'s bundle (X.plda.npz beside X.onnx), checked against its embedding size."""
+    path = (model.bundle.part("plda") if model.bundle is not None else None) or plda_path(model.path)
     try:
         plda = load_plda(path)
     except PLDAError as exc:

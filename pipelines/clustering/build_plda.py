@@ -11,12 +11,14 @@ a recorded or synthetic room, room plus noise, telephone plus noise — so chann
 PLDA's within-speaker covariance, where it belongs. Windows are the pipeline's own (1.6 s, read the
 way the engine reads the model, staggered models included), every `--hop` seconds, kept when the
 clean source is voiced for at least half the window. Everything follows from `--seed`.
+When the model is a sealed bundle (X.bundle.json), the index is rewritten to list the new part.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from pipelines.clustering.plda_train import train_plda
 from pipelines.training.augment import AugmentAssets, add_noise, change_speed, load_assets, reverberate, synthetic_rir
 from pipelines.training.data import read_audio
 from voiceflow import SAMPLE_RATE
+from voiceflow.bundle import index_path, write_index
 from voiceflow.clustering.plda import plda_path, save_plda
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.evaluation import shared_data_dir
@@ -128,7 +131,12 @@ def main(argv: list[str] | None = None) -> None:
             np.savez(cache, embeddings=embeddings, labels=labels)
     plda = train_plda(embeddings, labels, args.lda_dim)
     out = Path(args.out) if args.out else plda_path(model.path)
-    save_plda(out, plda)
+    staging = out.with_name(f".{out.name}.tmp.npz")
+    save_plda(staging, plda)
+    os.replace(staging, out)
+    if out == plda_path(model.path) and index_path(model.path).is_file():
+        # The model is a sealed bundle: an unlisted PLDA beside it would make it refuse to load.
+        print(f"resealed {index_path(model.path).name}: digest {write_index(model.path).digest[:12]}")
     summary = {
         "model": model.path.name,
         "windows": len(labels),
