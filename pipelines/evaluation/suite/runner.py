@@ -146,7 +146,9 @@ def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[Diari
     config = system.engine_config()
     model = ctx.model(system.model)
     network = load_segmentation_model(config)
-    key = digest(model.bundle_digest, repr(config), mode, network.sha256 if network is not None else "", engine_code_digest())
+    key = digest(
+        model.bundle_digest, repr(config), mode, network.sha256 if network is not None else "", engine_code_digest()
+    )
     if mode == STREAMING:
         return (lambda it: stream_file(it.audio, model, config, network)), key
     if config.pipeline == "segmentation":
