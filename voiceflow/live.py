@@ -47,3 +47,12 @@ class LiveLedger:
                 self._sent[key] = seg
                 updates.append(seg)
         return sorted(updates, key=lambda s: (s.start, s.end, s.speaker))
+
+
+def latest(reports: Iterable[Iterable[Segment]]) -> list[Segment]:
+    """Several reports in order as one: a later report's version of a segment replaces an earlier one."""
+    newest: dict[Key, Segment] = {}
+    for report in reports:
+        for seg in report:
+            newest[segment_key(seg)] = plain(seg)
+    return sorted(newest.values(), key=lambda s: (s.start, s.end, s.speaker))

@@ -46,7 +46,8 @@ class DERReport:
         }
 
 
-def _annotation(segments: Iterable[Segment], uri: str) -> Any:
+def segments_to_annotation(segments: Iterable[Segment], uri: str) -> Any:
+    """A pyannote.core Annotation: one track per segment (overlapping turns stay apart)."""
     from pyannote.core import Annotation
     from pyannote.core import Segment as PSegment
 
@@ -55,6 +56,9 @@ def _annotation(segments: Iterable[Segment], uri: str) -> Any:
         if seg.end > seg.start:
             ann[PSegment(seg.start, seg.end), i] = seg.speaker
     return ann
+
+
+_annotation = segments_to_annotation  # the name pipelines.evaluation.suite imports
 
 
 def _timeline(regions: Sequence[tuple[float, float]], uri: str) -> Any:
@@ -77,8 +81,8 @@ def score_der(
     metric = DiarizationErrorRate(collar=collar, skip_overlap=skip_overlap)
     report = DERReport(collar=collar)
     for uri in sorted(references):
-        ref = _annotation(references[uri], uri)
-        hyp = _annotation(hypotheses.get(uri, []), uri)
+        ref = segments_to_annotation(references[uri], uri)
+        hyp = segments_to_annotation(hypotheses.get(uri, []), uri)
         uem = _timeline(uems[uri], uri) if uems and uri in uems else None
         if uem is None:
             # Without a UEM pyannote approximates from the extent of ref and hyp; be explicit instead.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from voiceflow import SAMPLE_RATE
+from voiceflow.api import DiarizationResult
 from voiceflow.audio import AudioError, load_audio
 from voiceflow.config import ConfigError, EngineConfig, load_engine_config
 from voiceflow.embedding import EmbeddingModel, ModelError
-from voiceflow.rttm import segments_to_rttm
+from voiceflow.rttm import RTTMError, read_rttm
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
 from voiceflow.selection import OfflineDiarizer, load_segmentation_model, make_offline_diarizer, make_streaming_session
@@ -64,13 +64,15 @@ def diarize_one(
     config: EngineConfig,
     args: argparse.Namespace,
     segmentation_model: SegmentationModel | None = None,
-) -> list[Segment]:
+) -> DiarizationResult:
     audio = load_audio(path)
+    duration = len(audio) / SAMPLE_RATE
     if args.streaming:
-        return stream_file(audio, diarizer.embedding_model, config, segmentation_model)
-    update, bar = _progress_bar(len(audio) / SAMPLE_RATE, path.name, args.quiet)
+        segments = stream_file(audio, diarizer.embedding_model, config, segmentation_model)
+        return DiarizationResult(segments, path.stem, duration)
+    update, bar = _progress_bar(duration, path.name, args.quiet)
     try:
-        return diarizer.diarize(
+        segments = diarizer.diarize(
             audio,
             num_speakers=args.num_speakers,
             min_speakers=args.min_speakers,
@@ -80,28 +82,46 @@ def diarize_one(
     finally:
         if bar is not None:
             bar.close()  # type: ignore[attr-defined]
+    return DiarizationResult(segments, path.stem, duration)
 
 
-def write_outputs(path: Path, segments: list[Segment], args: argparse.Namespace, to_stdout: bool) -> None:
-    rttm = segments_to_rttm(segments, path.stem)
+def reference_for(references: dict[str, list[Segment]], path: Path, several_files: bool) -> list[Segment]:
+    """The reference turns of `path` in the --reference RTTM: its uri is the file's stem, or the
+    RTTM's only uri when one file is diarized."""
+    if path.stem in references:
+        return references[path.stem]
+    if len(references) == 1 and not several_files:
+        return next(iter(references.values()))
+    raise ValueError(f"--reference has no uri {path.stem!r} (it has {', '.join(sorted(references)) or 'none'})")
+
+
+def write_outputs(
+    path: Path,
+    result: DiarizationResult,
+    args: argparse.Namespace,
+    to_stdout: bool,
+    reference: list[Segment] | None = None,
+) -> list[Path]:
+    """RTTM to stdout, or the requested files into --out-dir; returns the files written."""
     if to_stdout:
-        sys.stdout.write(rttm)
-        return
+        sys.stdout.write(result.to_rttm())
+        return []
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / f"{path.stem}.rttm"]
     # Write to a temporary name first so an interrupted run never leaves a truncated RTTM.
-    target = out_dir / f"{path.stem}.rttm"
-    tmp = target.with_suffix(".rttm.tmp")
-    tmp.write_text(rttm, encoding="utf-8")
-    tmp.replace(target)
+    tmp = written[0].with_suffix(".rttm.tmp")
+    tmp.write_text(result.to_rttm(), encoding="utf-8")
+    tmp.replace(written[0])
     if args.json:
-        (out_dir / f"{path.stem}.json").write_text(
-            json.dumps({"uri": path.stem, "segments": [s.to_dict() for s in segments]}, indent=2) + "\n"
-        )
+        written.append(out_dir / f"{path.stem}.json")
+        written[-1].write_text(result.to_json(), encoding="utf-8")
     if args.plot:
         from voiceflow.plot import plot_timeline
 
-        plot_timeline(out_dir / f"{path.stem}.png", segments, title=path.name)
+        written.append(out_dir / f"{path.stem}.png")
+        plot_timeline(written[-1], result.segments, reference, title=path.name, duration=result.duration)
+    return written
 
 
 def run_diarize(args: argparse.Namespace) -> int:
@@ -114,6 +134,16 @@ def run_diarize(args: argparse.Namespace) -> int:
     if (args.json or args.plot) and not args.out_dir:
         print("voiceflow diarize: error: --json and --plot need --out-dir", file=sys.stderr)
         return 2
+    if args.reference and not args.plot:
+        print("voiceflow diarize: error: --reference is drawn by --plot; add --plot", file=sys.stderr)
+        return 2
+    references: dict[str, list[Segment]] = {}
+    if args.reference:
+        try:
+            references = read_rttm(args.reference)
+        except (RTTMError, OSError) as exc:
+            print(f"voiceflow diarize: error: --reference: {exc}", file=sys.stderr)
+            return 2
     try:
         config = with_cli_pipeline(load_engine_config(args.config) if args.config else EngineConfig(), args)
         model = EmbeddingModel.load(args.model)
@@ -129,8 +159,12 @@ def run_diarize(args: argparse.Namespace) -> int:
     failures = 0
     for path in files:
         try:
-            segments = diarize_one(path, diarizer, config, args, segmentation)
-            write_outputs(path, segments, args, to_stdout)
+            reference = reference_for(references, path, len(files) > 1) if args.reference else None
+            result = diarize_one(path, diarizer, config, args, segmentation)
+            if not result.segments:
+                print(f"voiceflow diarize: {path}: no speech found", file=sys.stderr)
+            for written in write_outputs(path, result, args, to_stdout, reference):
+                print(f"wrote {written}")
         except (AudioError, ValueError, OSError) as exc:
             failures += 1
             print(

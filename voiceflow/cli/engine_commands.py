@@ -46,7 +46,12 @@ def register(subparsers: Any) -> None:
     diarize.add_argument("--config", help="pipeline settings (YAML or JSON) overriding the defaults")
     add_pipeline_arguments(diarize)
     diarize.add_argument("--json", action="store_true", help="also write <stem>.json")
-    diarize.add_argument("--plot", action="store_true", help="also write a timeline <stem>.png")
+    diarize.add_argument("--plot", action="store_true", help="also write a timeline <stem>.png spanning the whole file")
+    diarize.add_argument(
+        "--reference",
+        metavar="FILE.rttm",
+        help="reference RTTM drawn under the hypothesis in --plot (uri = the audio file's stem)",
+    )
     diarize.add_argument("--quiet", action="store_true", help="no progress bar")
     diarize.set_defaults(handler=_run_diarize)
 
