@@ -80,22 +80,35 @@ def export_step(quantize: bool) -> StepCommand:
     return StepCommand("export", (*args, "--quantize", "int8") if quantize else args)
 
 
-# Every dev recording is scored at this many positions of the window grid: on a few short
-# meetings one position alone can flip a merge decision and, with it, the gate.
+# The gate's data: the dev suite (issue 22), built from the dataset's held-out LibriSpeech voices,
+# noise and RIRs, plus its 12 AMI excerpts; rendered once into the workspace and reused by register.
+GATE_SUITE = "dev"
+SUITE_CACHE = f"{WORKSPACE}/suite-cache"
+# Every AMI excerpt of the suite is scored at this many positions of the window grid: on a 30 s
+# meeting one position alone can flip a merge decision and, with it, the gate.
 GATE_PHASES = "5"
 
 
-def evaluate_step() -> StepCommand:
+def evaluate_step(dataset_root: str) -> StepCommand:
     # Export runs first so the gate scores the artifact that will be served (INT8 included).
     return StepCommand(
         "evaluate",
-        ("evaluate", "--model", MODEL, "--data", DEV_DIR, "--phases", GATE_PHASES, "--json-out", METRICS),
+        (
+            "evaluate",
+            "--model", MODEL,
+            "--suite", GATE_SUITE,
+            "--suite-data", dataset_root,
+            "--suite-cache", SUITE_CACHE,
+            "--phases", GATE_PHASES,
+            "--json-out", METRICS,
+        ),
     )
 
 
 def register_step() -> StepCommand:
     # Applies the DER gate and stores model + manifest under STORE/<version>/; exits 3 when the
-    # gate refuses (the version is stored anyway, its manifest says why).
+    # gate refuses (the version is stored anyway, its manifest says why). It scores the baseline on
+    # the suite the metrics name (same dataset path, same cache), so it needs the dataset too.
     return StepCommand(
         "register",
         (
@@ -126,7 +139,7 @@ STEP_COMMANDS: tuple[StepCommand, ...] = (
                overrides=("--epochs", "3", "--batch-size", "16", "--lr", "0.001", "--max-steps", "10")),
     export_step(quantize=False),
     export_step(quantize=True),
-    evaluate_step(),
+    evaluate_step(DATASET_MOUNT),
     register_step(),
     batch_step(custom_model=True),
     batch_step(custom_model=False),

@@ -99,8 +99,10 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
             mounts=[*data.mounts, store_mount],
         )
         export = step_container(export_step(p.quantize == "int8"), mounts=[store_mount])
-        evaluate = step_container(evaluate_step(), outputs=[metrics_out])
-        register = step_container(register_step(), mounts=[store_mount])
+        # evaluate and register build the dev suite from the dataset (fetched datasets already sit
+        # in the workspace; a PVC dataset is mounted)
+        evaluate = step_container(evaluate_step(data.root), mounts=data.mounts, outputs=[metrics_out])
+        register = step_container(register_step(), mounts=[*data.mounts, store_mount])
         with DAG(name="train-model"):
             templates = (prepare, train, export, evaluate, register)
             tasks = [Task(name=str(t.name), template=t) for t in templates]
