@@ -23,7 +23,7 @@ from voiceflow.clustering.offline import (
     shift_merge_threshold,
     validate_speaker_bounds,
 )
-from voiceflow.clustering.plda import PLDA, PLDAError, load_plda, plda_path
+from voiceflow.clustering.plda import model_plda
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
@@ -259,18 +259,6 @@ class Diarizer:
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
         return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
-
-
-def model_plda(model: EmbeddingModel) -> PLDA:
-    """The PLDA of `model`'s bundle (X.plda.npz beside X.onnx), checked against its embedding size."""
-    path = (model.bundle.part("plda") if model.bundle is not None else None) or plda_path(model.path)
-    try:
-        plda = load_plda(path)
-    except PLDAError as exc:
-        raise PLDAError(f"the clustering algorithm needs {model.path.name}'s PLDA: {exc}") from exc
-    if plda.input_dim != model.dimension:
-        raise PLDAError(f"{path}: PLDA is for {plda.input_dim}-d embeddings, the model gives {model.dimension}-d")
-    return plda
 
 
 __all__ = ["DiarizationConfig", "Diarizer", "speaker_label"]

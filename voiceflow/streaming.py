@@ -18,6 +18,7 @@ import numpy as np
 
 from voiceflow import SAMPLE_RATE
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
+from voiceflow.clustering.plda import PLDA, model_plda
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.live import LiveLedger
 from voiceflow.segmentation.model import MIN_CHUNK_SAMPLES, SegmentationModel
@@ -99,6 +100,7 @@ class StreamingSession(StreamInput):
         background_mean: np.ndarray | None = None,
         overlap_model: SegmentationModel | None = None,
         overlap_config: OverlapConfig | None = None,
+        plda: PLDA | None = None,
     ) -> None:
         super().__init__()
         # The embedding-overlap pipeline: a detector that counts speakers; where it hears two,
@@ -111,7 +113,8 @@ class StreamingSession(StreamInput):
         # embeddings share otherwise dominates the cosine between different speakers.
         self.background_mean = background_mean
         self.vad = vad or SileroVAD()
-        self.clusterer = OnlineClusterer(self.config.clustering)
+        # "plda" scoring reads the embeddings after the background mean is taken off, when it is
+        self.clusterer = OnlineClusterer(self.config.clustering, plda, centred=background_mean is not None)
         # Rolling audio: only the window behind the oldest undecided step is kept, so memory
         # stays bounded however long the stream runs. `_buffer[0]` is stream sample `_buffer_start`.
         self._buffer = np.zeros(0, dtype=np.float32)
@@ -139,7 +142,10 @@ class StreamingSession(StreamInput):
         overlap_model: SegmentationModel | None = None,
     ) -> StreamingSession:
         """A session on `model` (its background mean included); `embed` may route through a batcher."""
-        return cls(embed or model.embed, config, background_mean=model.background_mean, overlap_model=overlap_model)
+        plda = model_plda(model) if config is not None and config.clustering.scoring == "plda" else None
+        return cls(
+            embed or model.embed, config, background_mean=model.background_mean, overlap_model=overlap_model, plda=plda
+        )
 
     @property
     def num_speakers(self) -> int:

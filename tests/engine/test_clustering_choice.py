@@ -69,3 +69,17 @@ def test_a_plda_method_diarizes_with_the_models_plda(bare_model: EmbeddingModel)
     segments = diarizer.diarize_file(SAMPLE)
     assert segments and all(s.end > s.start for s in segments)
     assert len({s.speaker for s in diarizer.diarize_file(SAMPLE, num_speakers=2)}) == 2
+
+
+def test_streaming_plda_scoring_loads_the_models_plda(bare_model: EmbeddingModel) -> None:
+    from voiceflow.clustering.online import OnlineClusteringConfig
+    from voiceflow.streaming import StreamingConfig, StreamingSession
+
+    config = StreamingConfig(clustering=OnlineClusteringConfig(scoring="plda"))
+    with pytest.raises(PLDAError, match="not found"):
+        StreamingSession.for_model(bare_model, config=config)
+    rng = np.random.default_rng(2)
+    dim = bare_model.dimension
+    save_plda(plda_path(bare_model.path), train_plda(rng.standard_normal((400, dim)), np.repeat(np.arange(40), 10), 16))
+    session = StreamingSession.for_model(bare_model, config=config)
+    assert session.clusterer.plda is not None and session.clusterer.centred == (bare_model.background_mean is not None)

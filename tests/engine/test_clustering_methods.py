@@ -165,3 +165,25 @@ def test_load_plda_refuses_corrupt_files(tmp_path: Path, plda: PLDA, corrupt: st
         path.write_text("not a numpy archive")
     with pytest.raises(PLDAError):
         load_plda(path)
+
+
+@pytest.mark.parametrize("sizes", [[60], [40, 40], [60, 30, 30, 30], [120, 15, 15]])
+def test_online_plda_scoring_counts_speakers_as_they_come(sizes: list[int], plda: PLDA) -> None:
+    from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
+
+    x, truth = conversation(np.random.default_rng(50 + len(sizes)), sizes)
+    clusterer = OnlineClusterer(OnlineClusteringConfig(scoring="plda", confirm_windows=2), plda)
+    labels = np.array([clusterer.assign(e) for e in x], dtype=object)
+    decided = np.array([lab is not None for lab in labels])
+    assert clusterer.num_speakers == len(sizes)
+    assert decided.mean() > 0.9  # only the first windows of a new voice wait for confirmation
+    assert purity(labels[decided].astype(int), truth[decided]) >= 0.95
+
+
+def test_online_plda_scoring_needs_a_plda() -> None:
+    from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
+
+    with pytest.raises(PLDAError, match="PLDA"):
+        OnlineClusterer(OnlineClusteringConfig(scoring="plda"))
+    with pytest.raises(ValueError, match="scoring"):
+        OnlineClusteringConfig(scoring="euclid")

@@ -5,6 +5,13 @@ Each embedding joins the most similar speaker when the cosine similarity clears
 speaker only after `confirm_windows` consecutive unassignable windows that agree with each
 other, so one noisy window (a cough, crosstalk) does not invent a speaker. Centroids are running
 means of their members, so a label assigned to past audio never has to be revised.
+
+`scoring="plda"` replaces the cosine with the model's PLDA (clustering/plda.py): a window joins
+the speaker under whom it is most likely, by the log-likelihood ratio "this speaker" vs "someone
+new" given everything that speaker has said so far. The ratio knows how much a voice varies
+across channels (the PLDA learnt it), and it grows surer as a speaker accumulates windows, so a
+well-heard speaker is not split by one odd window while a new voice is still told apart early;
+no cosine threshold fitted to one channel is involved.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from voiceflow.clustering.plda import PLDA
 from voiceflow.embedding import l2_normalize
+
+SCORINGS = ("cosine", "plda")
 
 
 @dataclass(frozen=True)
@@ -25,24 +35,55 @@ class OnlineClusteringConfig:
     candidate_agreement: float = 0.5  # similarity the candidate windows must share
     max_speakers: int = 20
     centroid_momentum: float = 0.0  # 0 = plain running mean
+    scoring: str = "cosine"  # or "plda": the model's PLDA log-likelihood ratio (needs its X.plda.npz)
+    plda_threshold: float = 0.0  # "plda": the ratio a window needs to join (0: as likely as new)
+    # "plda": evidence one window adds; windows overlap (1.6 s every 0.48 s), so each counts as less
+    plda_window_weight: float = 0.3
+    plda_dim: int = 128
 
     def __post_init__(self) -> None:
+        if self.scoring not in SCORINGS:
+            raise ValueError(f"online scoring must be one of {', '.join(SCORINGS)}, not {self.scoring!r}")
+        if not 0.0 < self.plda_window_weight <= 1.0 or self.plda_dim < 1:
+            raise ValueError("plda_window_weight must be in (0, 1] and plda_dim >= 1")
         if not -1.0 < self.join_threshold < 1.0:
             raise ValueError("join_threshold must be a cosine similarity in (-1, 1)")
         if self.confirm_windows < 1 or self.max_speakers < 1:
             raise ValueError("confirm_windows and max_speakers must be >= 1")
 
 
+def plda_join_scores(x: np.ndarray, sums: np.ndarray, counts: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """[S] log p(x | speaker s, after counts[s] windows summing to sums[s]) - log p(x | a new speaker),
+    in PLDA space (within-speaker covariance I, across-speaker diag(psi)); counts may be fractional."""
+    n = counts[:, None]
+    mean = psi * sums / (1.0 + n * psi)  # the posterior mean of each speaker's voice
+    var = 1.0 + psi / (1.0 + n * psi)  # predictive variance of one more window of that speaker
+    same = -0.5 * np.sum(np.log(var) + (x - mean) ** 2 / var, axis=1)
+    new = -0.5 * np.sum(np.log1p(psi) + x**2 / (1.0 + psi))
+    return same - new
+
+
 @dataclass
 class OnlineClusterer:
     config: OnlineClusteringConfig = field(default_factory=OnlineClusteringConfig)
+    # "plda" scoring: the model's PLDA, and whether the embeddings arrive already centred on the
+    # model's background mean (then that mean, not the PLDA's training mean, is taken off)
+    plda: PLDA | None = None
+    centred: bool = False
     _sums: list[np.ndarray] = field(default_factory=list)
     _counts: list[int] = field(default_factory=list)
     _candidates: list[np.ndarray] = field(default_factory=list)
+    _plda_sums: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.config.scoring == "plda" and self.plda is None:
+            from voiceflow.clustering.plda import PLDAError
+
+            raise PLDAError("online scoring 'plda' needs the embedding model's PLDA (X.plda.npz)")
 
     @property
     def num_speakers(self) -> int:
-        return len(self._sums)
+        return len(self._counts)
 
     def centroids(self) -> np.ndarray:
         if not self._sums:
@@ -51,6 +92,8 @@ class OnlineClusterer:
 
     def assign(self, embedding: np.ndarray) -> int | None:
         """Speaker index for this window, or None while a possible new speaker is unconfirmed."""
+        if self.config.scoring == "plda":
+            return self._assign_plda(np.asarray(embedding, dtype=np.float64).reshape(-1))
         emb = l2_normalize(np.asarray(embedding, dtype=np.float64).reshape(-1))
         if not self._sums:
             return self._start_speaker(emb)
@@ -73,6 +116,38 @@ class OnlineClusterer:
                 self._update(index, extra)
             return index
         return None
+
+    def _assign_plda(self, embedding: np.ndarray) -> int | None:
+        assert self.plda is not None
+        mean = np.zeros_like(embedding) if self.centred else None
+        f = self.plda.features(embedding[None, :], self.config.plda_dim, mean)[0]
+        psi = self.plda.phi(self.config.plda_dim)
+        weight = self.config.plda_window_weight
+        if not self._plda_sums:
+            return self._start_plda_speaker([f])
+        scores = plda_join_scores(f, np.stack(self._plda_sums), weight * np.array(self._counts, float), psi)
+        best = int(np.argmax(scores))
+        if scores[best] >= self.config.plda_threshold or self.num_speakers >= self.config.max_speakers:
+            self._candidates.clear()
+            self._plda_sums[best] = self._plda_sums[best] + weight * f
+            self._counts[best] += 1
+            return best
+        if self._candidates:
+            pending = np.stack(self._candidates)
+            agree = plda_join_scores(f, weight * pending.sum(axis=0)[None], np.array([weight * len(pending)]), psi)
+            if agree[0] < self.config.plda_threshold:
+                self._candidates.clear()
+        self._candidates.append(f)
+        if len(self._candidates) >= self.config.confirm_windows:
+            members, self._candidates = self._candidates, []
+            return self._start_plda_speaker(members)
+        return None
+
+    def _start_plda_speaker(self, members: list[np.ndarray]) -> int:
+        weight = self.config.plda_window_weight
+        self._plda_sums.append(weight * np.sum(members, axis=0))
+        self._counts.append(len(members))
+        return len(self._plda_sums) - 1
 
     def pending_candidates(self) -> int:
         return len(self._candidates)

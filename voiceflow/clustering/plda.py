@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voiceflow.embedding import l2_normalize
+from voiceflow.embedding import EmbeddingModel, l2_normalize
 
 PLDA_KEYS = ("mean1", "lda", "mu", "tr", "psi")
 
@@ -124,3 +124,15 @@ def load_plda(path: str | Path) -> PLDA:
 
 def save_plda(path: str | Path, plda: PLDA) -> None:
     np.savez(Path(path), **{k: getattr(plda, k).astype(np.float64) for k in PLDA_KEYS})
+
+
+def model_plda(model: EmbeddingModel) -> PLDA:
+    """The PLDA of `model`'s bundle (X.plda.npz beside X.onnx), checked against its embedding size."""
+    path = (model.bundle.part("plda") if model.bundle is not None else None) or plda_path(model.path)
+    try:
+        plda = load_plda(path)
+    except PLDAError as exc:
+        raise PLDAError(f"the clustering algorithm needs {model.path.name}'s PLDA: {exc}") from exc
+    if plda.input_dim != model.dimension:
+        raise PLDAError(f"{path}: PLDA is for {plda.input_dim}-d embeddings, the model gives {model.dimension}-d")
+    return plda
