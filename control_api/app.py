@@ -15,6 +15,7 @@ from control_api import audit, edge, engine, uploads, users
 from control_api.backends import RegistryBackend, make_backend
 from control_api.context import AppContext
 from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
+from control_api.login_guard import InMemoryLoginGuard, LoginGuard, RedisLoginGuard
 from control_api.ratelimit import InMemoryRateLimiter, RateLimiter, RedisRateLimiter
 from control_api.routes import audit as audit_routes
 from control_api.routes import auth, batch, health, models
@@ -36,6 +37,7 @@ def build_context(
     db_engine = make_engine(settings)
     redis_client = None
     limiter: RateLimiter
+    guard: LoginGuard
     if settings.redis_url:
         import redis
 
@@ -43,8 +45,10 @@ def build_context(
         limiter = RedisRateLimiter(
             redis_client, settings.rate_limit, settings.rate_limit_window_s, settings.redis_prefix
         )
+        guard = RedisLoginGuard(redis_client, settings.redis_prefix)
     else:
         limiter = InMemoryRateLimiter(settings.rate_limit, settings.rate_limit_window_s)
+        guard = InMemoryLoginGuard()
     engine.use_active_model_dir(settings.effective_active_model_dir)
     return AppContext(
         settings=settings,
@@ -60,6 +64,7 @@ def build_context(
         diarize=diarize or engine.load_callable(settings.diarize_fn),
         validate_audio=validate_audio or engine.engine_validate_audio,
         jwt_secret=settings.resolved_jwt_secret(),
+        login_guard=guard,
         redis_client=redis_client,
     )
 

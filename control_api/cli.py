@@ -57,7 +57,8 @@ def _serve(args: argparse.Namespace) -> int:
     from control_api.settings import Settings
 
     # Migrate once here so several uvicorn processes do not all start by racing on it.
-    prepare(build_context(Settings.from_env()))
+    settings = Settings.from_env()
+    prepare(build_context(settings))
     uvicorn.run(
         "control_api.app:create_app",
         factory=True,
@@ -65,7 +66,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=args.log_level,
-        **uvicorn_options(),  # header and keep-alive timeouts, header size cap
+        **uvicorn_options(settings.trusted_proxies),  # header and keep-alive timeouts, header size cap
     )
     return 0
 

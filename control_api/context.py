@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_api.backends import RegistryBackend
 from control_api.engine import AudioValidator, DiarizeFn
+from control_api.login_guard import LoginGuard
 from control_api.ratelimit import RateLimiter
 from control_api.settings import Settings
 
@@ -23,4 +24,5 @@ class AppContext:
     diarize: DiarizeFn
     validate_audio: AudioValidator
     jwt_secret: str
+    login_guard: LoginGuard
     redis_client: object | None = None

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from alembic import command
@@ -37,7 +38,7 @@ def make_engine(settings: Settings, *, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(path))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -48,6 +49,16 @@ def make_engine(settings: Settings, *, pool_size: int = 10) -> Engine:
     return create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args
     )
+
+
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file 0600 (in a 0700 folder when we make it) before SQLite opens it: it holds
+    password hashes and the audit trail, and SQLite would create it (and its -wal and -shm, which copy the
+    database file's mode) world-readable under a usual umask."""
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

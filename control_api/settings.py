@@ -36,6 +36,9 @@ class Settings:
     admin_username: str = "admin"
     admin_password: str = field(default="", repr=False)  # empty: no admin is created at start
     rate_limit: int = 100
+    # Comma-separated proxy addresses/networks whose X-Forwarded-For names the client (rate limits, login
+    # throttling and audit use the client address). Empty: no proxy is trusted.
+    trusted_proxies: str = ""
     rate_limit_window_s: int = 60
     max_upload_bytes: int = 100 * 1024 * 1024
     max_audio_seconds: float = 30 * 60

@@ -26,14 +26,22 @@ DEFAULT_HOST = "127.0.0.1"
 _TOKEN_IN_URL = re.compile(r"([?&](?:access_)?token=)[^&\s\"']+", re.IGNORECASE)
 
 
-def uvicorn_options() -> dict[str, Any]:
-    """Keyword arguments for `uvicorn.Config` / `uvicorn.run` that both servers share."""
+def uvicorn_options(trusted_proxies: str = "") -> dict[str, Any]:
+    """Keyword arguments for `uvicorn.Config` / `uvicorn.run` that both servers share.
+
+    `trusted_proxies`: comma-separated addresses/networks whose X-Forwarded-For is believed. Empty (the
+    default): none is, so the client address is the peer's. uvicorn's own default believes any
+    127.0.0.1 peer, so anything on the host could claim to be any client and dodge per-client limits.
+    """
     from voiceflow.header_timeout import HeaderTimeoutProtocol  # uvicorn: imported only by a server
 
+    proxies = trusted_proxies.strip()
     return {
         "http": HeaderTimeoutProtocol,
         "timeout_keep_alive": KEEP_ALIVE_S,
         "h11_max_incomplete_event_size": 64 * 1024,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
     }
 
 

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import logging
+import math
+from collections.abc import Callable
+from typing import TypeVar
+
 from fastapi import APIRouter, HTTPException, Request
 
 from control_api import users
 from control_api.deps import CtxDep, SessionDep, enforce_rate_limit, unauthorized
+from control_api.login_guard import guard_key
 from control_api.schemas import ErrorResponse, LoginRequest, RefreshRequest, TokenResponse
 from control_api.security import TokenError, decode_token, issue_token
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 router = APIRouter(prefix="/auth", tags=["auth"])
 RESPONSES: dict[int | str, dict[str, object]] = {
     400: {"model": ErrorResponse, "description": "malformed request body"},
@@ -45,17 +53,36 @@ def _tokens(ctx: CtxDep, username: str, role: str) -> TokenResponse:
 def login(body: LoginRequest, request: Request, ctx: CtxDep, session: SessionDep) -> TokenResponse:
     """Exchange a username and password for an access token (and a refresh token)."""
     request.state.username = body.username  # audit who tried, whatever the outcome
-    # Limited per client address *and* per account, so password guessing is slowed from both sides.
+    # Requests are limited per client address; wrong passwords per (client, account) with a growing wait
+    # (control_api.login_guard): a guesser elsewhere cannot lock the account's owner out.
     client = request.client.host if request.client else "unknown"
     enforce_rate_limit(ctx, f"login-ip:{client}", None)
-    enforce_rate_limit(ctx, f"login-user:{body.username}", None)
     if "\x00" in body.username:
         # No account can hold it, and PostgreSQL cannot even compare it: a 422 here, not a 500 below.
         raise HTTPException(status_code=422, detail="username must not contain NUL bytes")
+    key = guard_key(client, body.username)
+    wait = _guarded(lambda: ctx.login_guard.retry_after(key), 0.0)
+    if wait > 0:
+        raise HTTPException(
+            status_code=429,
+            detail="too many wrong passwords from this address for this account; retry later",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
     user = users.authenticate(session, body.username, body.password)
     if user is None:
+        _guarded(lambda: ctx.login_guard.failed(key), 0.0)
         raise unauthorized("wrong username or password")
+    _guarded(lambda: ctx.login_guard.succeeded(key), None)
     return _tokens(ctx, user.username, user.role)
+
+
+def _guarded(call: Callable[[], T], fallback: T) -> T:
+    # Fail open, like the rate limiter: losing Redis must not stop every login (/ready reports it).
+    try:
+        return call()
+    except Exception as exc:
+        log.warning("login guard unavailable, attempt allowed: %s", exc)
+        return fallback
 
 
 @router.post("/refresh", response_model=TokenResponse, responses=RESPONSES)

@@ -5,20 +5,29 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import socket
+import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import soundfile as sf
-from api_support import login, with_
+import uvicorn
+from api_support import ADMIN_PASSWORD, login, with_
+from fastapi.testclient import TestClient
 
 from control_api.app import MULTIPART_SLACK_BYTES
+from control_api.db import make_engine
 from control_api.edge import MAX_JSON_BODY_BYTES
 from control_api.engine import engine_validate_audio
+from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginGuard, RedisLoginGuard, backoff_s
 from control_api.security import issue_token
 from control_api.settings import Settings
+from voiceflow.servers import uvicorn_options
 
 ClientFor = Callable[..., Any]
 
@@ -173,3 +182,90 @@ def test_staging_left_by_a_killed_upload_is_removed_at_start(tmp_path: Path, cli
     client_for(settings)
     assert not stale.exists()
     assert live.exists()  # another process may be receiving it right now
+
+
+# --- login throttling per (client, account), proxies, the SQLite file's mode ------------------------------
+
+
+def test_wrong_passwords_slow_the_guesser_without_locking_out_the_owner(
+    db_settings: Settings, client_for: ClientFor
+) -> None:
+    client = client_for(db_settings)  # rate_limit 10 000: only the login guard can answer 429 here
+    client.app.state.ctx.login_guard = InMemoryLoginGuard(clock=lambda: 1000.0)  # time stands still
+    wrong = {"username": "admin", "password": "not-the-password"}
+    codes = [client.post("/auth/login", json=wrong).status_code for _ in range(FREE_FAILURES + 2)]
+    assert codes == [401] * FREE_FAILURES + [429] * 2
+    blocked = client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+    # The owner, from another address, is not locked out by the guesser.
+    with TestClient(client.app, client=("203.0.113.9", 4000)) as owner:
+        assert owner.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
+
+
+def test_backoff_grows_and_a_success_clears_it() -> None:
+    now = [1000.0]
+    guard = InMemoryLoginGuard(clock=lambda: now[0])
+    assert [guard.failed("k") for _ in range(FREE_FAILURES)][-1] == 1.0
+    assert guard.retry_after("k") == 1.0
+    assert guard.failed("k") == 2.0 and guard.failed("k") == 4.0
+    assert backoff_s(100) == MAX_BACKOFF_S
+    now[0] += 4.0
+    assert guard.retry_after("k") == 0.0
+    guard.succeeded("k")
+    assert guard.failed("k") == 0.0
+
+
+def test_redis_login_guard_is_shared(redis_url: str, redis_prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    first, second = RedisLoginGuard(client, redis_prefix), RedisLoginGuard(client, redis_prefix)
+    for _ in range(FREE_FAILURES):
+        first.failed("1.2.3.4|admin")
+    assert second.retry_after("1.2.3.4|admin") > 0
+    assert second.retry_after("5.6.7.8|admin") == 0
+    second.succeeded("1.2.3.4|admin")
+    assert first.retry_after("1.2.3.4|admin") == 0
+
+
+def test_x_forwarded_for_is_believed_only_from_configured_proxies() -> None:
+    assert uvicorn_options()["proxy_headers"] is False
+    options = uvicorn_options("10.0.0.1, 10.0.0.2")
+    assert options["proxy_headers"] is True and options["forwarded_allow_ips"] == "10.0.0.1, 10.0.0.2"
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = str(scope["client"][0]).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    def client_seen(**options: Any) -> str:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", **options)
+        server = uvicorn.Server(config)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                time.sleep(0.01)
+            url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
+            return httpx.get(url, headers={"X-Forwarded-For": "198.51.100.7"}, timeout=10).text
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
+
+    assert client_seen(**uvicorn_options()) == "127.0.0.1"  # uvicorn's default believed this local peer
+    assert client_seen(**uvicorn_options("127.0.0.1")) == "198.51.100.7"
+
+
+def test_sqlite_database_is_created_private(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state", jwt_secret="s" * 40)
+    engine = make_engine(settings)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        conn.commit()
+    engine.dispose()
+    db = tmp_path / "state" / "control_api.db"
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
