@@ -56,7 +56,8 @@ def test_json_frames_of_two_seconds_of_real_speech_as_float_text(default_pod: Ru
         ws.send(json.dumps({"type": "end"}))
         received, close_code = drain(ws, timeout=60)
     assert not [m for m in received if m["type"] == "error"], received
-    assert [m["sequence"] for m in received if m["type"] == "result"] == [0, 1, 2]
+    # one result per chunk, then the end's result (what `end` finalized) naming the last chunk
+    assert [m["sequence"] for m in received if m["type"] == "result"] == [0, 1, 2, 2]
     final = next(m for m in received if m["type"] == "final")
     assert final["segments"] and final["segments"][-1]["end"] > 5.0
     assert close_code == 1000
