@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.export.checkpoint import sha256_file
-from voiceflow.embedding import background_path
+from voiceflow.bundle import index_path, part_path, present_parts, verify_bundle, write_index
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POINTER = "default.json"  # in voiceflow/models/: which bundled model the engine should load
@@ -118,22 +118,23 @@ def promote(model_path: Path, manifest: dict[str, Any], models_dir: Path, name: 
     target = models_dir / f"{name}.onnx"
     if target.name == "ge2e.onnx":
         raise ValueError("the bundled GE2E model is never replaced")
-    shutil.copyfile(model_path, target)
-    meta = Path(model_path).with_suffix(".json")
-    if meta.is_file():
-        shutil.copyfile(meta, target.with_suffix(".json"))
-    # The streaming session subtracts the model's own background embedding; without it beside
-    # the promoted copy, streaming would silently run without (scripts/background_mean.py).
-    background = background_path(Path(model_path))
-    if background.is_file():
-        shutil.copyfile(background, background_path(target))
+    # The whole bundle moves (background mean, calibration, PLDA...): a promoted copy without its
+    # background mean would stream every speaker as one. The manifest joins it, then it is sealed.
+    source = verify_bundle(Path(model_path))
+    for stale in [*present_parts(target).values(), index_path(target)]:
+        stale.unlink(missing_ok=True)
+    for role, part in source.parts.items():
+        if role != "manifest":
+            shutil.copyfile(part.path, part_path(target, role))
     write_manifest(target, dict(manifest, model=dict(manifest["model"], file=target.name)))
+    bundle = write_index(target)
     pointer = {
         "model": target.name,
         "sha256": manifest["model"]["sha256"],
         "version": manifest["version"],
         "manifest": manifest_path(target).name,
         "fallback": "ge2e.onnx",
+        "bundle_digest": bundle.digest,
     }
     pointer_path = models_dir / DEFAULT_POINTER
     pointer_path.write_text(json.dumps(pointer, indent=2, sort_keys=True) + "\n")

@@ -15,6 +15,8 @@ import torch
 from pipelines.export.checkpoint import export_checkpoint, load_checkpoint, student_from_checkpoint
 from pipelines.nn.frontend import MelFrontend
 from pipelines.training.student import StudentSpec
+from voiceflow.bundle import verify_bundle
+from voiceflow.embedding import EmbeddingModel
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,6 +105,23 @@ def test_student_export_is_deterministic(tmp_path: Path) -> None:
     a = export_checkpoint(ckpt, tmp_path / "a.onnx")
     b = export_checkpoint(ckpt, tmp_path / "b.onnx")
     assert a.sha256 == b.sha256
+    # Each export is a sealed bundle with its background mean (computed from the training audio
+    # its config names, as the checkpoint carries none), identical from run to run.
+    bundle = verify_bundle(a.path)
+    assert bundle.indexed and bundle.roles == ["background", "metadata", "model"]
+    assert a.bundle_digest == bundle.digest == b.bundle_digest
+    assert EmbeddingModel.load(a.path).background_mean is not None
+
+
+def test_export_bundles_the_background_the_checkpoint_stored(tmp_path: Path) -> None:
+    ckpt = write_student_checkpoint(tmp_path / "model.pt")
+    state = torch.load(ckpt, weights_only=False)
+    stored = np.linspace(-1, 1, int(state["spec"].get("embedding_dim", 256))).astype(np.float32)
+    torch.save({**state, "background_mean": stored.tolist()}, ckpt)
+    (tmp_path / "out.manifest.json").write_text("{}")  # a stale sidecar of an earlier export
+    result = export_checkpoint(ckpt, tmp_path / "out.onnx")
+    assert np.array_equal(np.load(tmp_path / "out.background.npy"), stored)
+    assert verify_bundle(result.path).roles == ["background", "metadata", "model"]
 
 
 def test_int8_export_is_smaller_and_close_to_float(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pipelines.nn.ge2e import GE2EEncoder
 from pipelines.training.student import StudentSpec
 from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
 from tests.pipelines.test_export import speechlike, write_student_checkpoint
+from voiceflow.bundle import write_index
 from voiceflow.embedding import EmbeddingModel, ModelError
 from voiceflow.pipeline import DiarizationConfig, embed_plan, plan_windows, window_ends, window_samples
 from voiceflow.staggered import segment_layout, serving_starts
@@ -87,6 +88,7 @@ def test_a_window_model_claiming_streams_or_asked_for_frames_fails_clearly(tmp_p
         EmbeddingModel.load(path).frames(speechlike(1, 25600))
     meta = json.loads(path.with_suffix(".json").read_text())
     path.with_suffix(".json").write_text(json.dumps({**meta, "streams": 3}))
+    write_index(path)  # a sealed bundle whose metadata lies, not a corrupt one
     with pytest.raises(ModelError, match="per-frame output"):
         EmbeddingModel.load(path)
 
@@ -113,6 +115,7 @@ def test_a_staggered_reading_the_engine_cannot_follow_is_refused_at_load(
     meta = json.loads(path.with_suffix(".json").read_text())
     meta.pop("streams")
     path.with_suffix(".json").write_text(json.dumps({**meta, **metadata}))
+    write_index(path)
     with pytest.raises(ModelError, match=error):
         EmbeddingModel.load(path)
 
