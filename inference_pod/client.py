@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,9 @@ DEFAULT_LIMITS = {"max_realtime_factor": 4.0, "realtime_burst_seconds": 10.0}
 # and network jitter can deliver several frames at once.
 PACE_MARGIN = 0.8
 READY_TIMEOUT_S = 30.0
+SendFrame = Callable[[np.ndarray], Awaitable[None]]
+# Sends a stream's audio through `send`, given the pace limits the server announced.
+Producer = Callable[[SendFrame, dict[str, Any]], Awaitable[None]]
 
 
 def earliest_send_s(audio_start_s: float, audio_end_s: float, speed: float, limits: dict[str, Any]) -> float:
@@ -63,40 +66,80 @@ async def stream_samples(
 ) -> StreamOutcome:
     """Send 16 kHz float32 `samples` as binary frames, `speed` x real time (0 = as fast as the server
     allows: the pace it announces in `ready`), then `end`."""
+    chunk = max(1, int(chunk_seconds * SAMPLE_RATE))
+
+    async def produce(send: SendFrame, limits: dict[str, Any]) -> None:
+        t0 = time.monotonic()
+        for start in range(0, samples.size, chunk):
+            end = min(start + chunk, samples.size)
+            delay = t0 + earliest_send_s(start / SAMPLE_RATE, end / SAMPLE_RATE, speed, limits) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await send(samples[start:end])
+
+    return await stream_audio(url, produce, SAMPLE_RATE, token, on_message)
+
+
+async def stream_source(
+    frames: AsyncIterable[np.ndarray],
+    sample_rate: int,
+    url: str,
+    token: str | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> StreamOutcome:
+    """Send a live source's float32 blocks (a microphone: already real time) as they come, at the
+    source's own rate (the server resamples), then `end` when the source ends."""
+
+    async def produce(send: SendFrame, limits: dict[str, Any]) -> None:
+        async for frame in frames:
+            await send(frame)
+
+    return await stream_audio(url, produce, sample_rate, token, on_message)
+
+
+async def stream_audio(
+    url: str,
+    produce: Producer,
+    sample_rate: int = SAMPLE_RATE,
+    token: str | None = None,
+    on_message: Callable[[dict[str, Any]], None] | None = None,
+) -> StreamOutcome:
+    """One stream: `start` (pcm_f32le at `sample_rate`), then `produce(send, limits)` sends the audio
+    (`limits`: the pace the server announced in `ready`), then `end`; every message the server sends
+    goes to `on_message` and into the outcome."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
     headers = {"Authorization": f"Bearer {token}"} if token else None
     outcome = StreamOutcome()
-    chunk = max(1, int(chunk_seconds * SAMPLE_RATE))
     sent_at: dict[int, float] = {}
     ready = asyncio.Event()
     async with connect(url, additional_headers=headers, max_size=None, open_timeout=30) as ws:
+
+        async def send(samples: np.ndarray) -> None:
+            sent_at[len(sent_at)] = time.monotonic()
+            await ws.send(np.asarray(samples, dtype="<f4").tobytes())
 
         async def sender() -> None:
             # The server may refuse the stream at once (bad query, limits): the receive loop below
             # reads its error, so a send on a closed connection just ends this task.
             with contextlib.suppress(ConnectionClosed):
-                await send_all()
+                try:
+                    await send_all()
+                except Exception:
+                    await ws.close(1001, "client audio source failed")  # ends the receive loop below
+                    raise
 
         async def send_all() -> None:
             await ws.send(
                 json.dumps(
-                    {"type": "start", "sample_rate": SAMPLE_RATE, "encoding": "pcm_f32le", "protocol_version": 1}
+                    {"type": "start", "sample_rate": sample_rate, "encoding": "pcm_f32le", "protocol_version": 1}
                 )
             )
             # The pace limit comes with `ready`; an error instead ends the stream (and this task).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ready.wait(), READY_TIMEOUT_S)
-            limits = (outcome.ready or {}).get("limits") or DEFAULT_LIMITS
-            t0 = time.monotonic()
-            for i, start in enumerate(range(0, samples.size, chunk)):
-                end = min(start + chunk, samples.size)
-                delay = t0 + earliest_send_s(start / SAMPLE_RATE, end / SAMPLE_RATE, speed, limits) - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                sent_at[i] = time.monotonic()
-                await ws.send(samples[start : start + chunk].astype("<f4").tobytes())
+            await produce(send, (outcome.ready or {}).get("limits") or DEFAULT_LIMITS)
             await ws.send(json.dumps({"type": "end"}))
 
         send_task = asyncio.create_task(sender())
@@ -123,6 +166,9 @@ async def stream_samples(
         finally:
             send_task.cancel()
         outcome.close_code = ws.close_code
+        failure = send_task.exception() if send_task.done() and not send_task.cancelled() else None
+        if failure is not None:
+            raise failure  # the audio source failed (a microphone that went away): the caller says so
     return outcome
 
 
