@@ -28,6 +28,9 @@ COMBOS: dict[str, tuple[str, ...]] = {
     "monitoring-operator": ("ci/monitoring-operator-values.yaml",),
     "dev": ("values-dev.yaml",),
 }
+# APIs a combination's cluster has beyond Kubernetes' own (`helm template --api-versions`): what
+# `.Capabilities.APIVersions.Has` sees there. Without KEDA's, provider keda falls back to a CPU HPA.
+COMBO_API_VERSIONS: dict[str, tuple[str, ...]] = {"keda": ("keda.sh/v1alpha1",)}
 THIRD_PARTY_CRDS = {
     ("keda.sh", "ScaledObject"): ROOT / "crds" / "vendor" / "keda.sh_scaledobjects.yaml",
     ("serving.kserve.io", "InferenceService"): ROOT / "crds" / "vendor" / "serving.kserve.io_inferenceservices.yaml",
@@ -45,6 +48,11 @@ def value_args(combo: str) -> list[str]:
     for f in COMBOS[combo]:
         args += ["-f", str(CHART / f)]
     return args
+
+
+def api_args(combo: str) -> list[str]:
+    """`helm template` only (`helm lint` has no such flag)."""
+    return [arg for api in COMBO_API_VERSIONS.get(combo, ()) for arg in ("--api-versions", api)]
 
 
 def helm(helm_bin: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -70,6 +78,7 @@ def render(
         "--kube-version",
         kube_version,
         *value_args(combo),
+        *api_args(combo),
         *extra,
     )
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]

@@ -36,7 +36,44 @@ def test_crd_names_scope_and_version_match_the_operator() -> None:
     assert version["name"] == VERSION and version["served"] and version["storage"]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Phase", "Ready", "Version", "Canary %", "DER", "Age"]
+    assert columns == ["Phase", "Ready", "Desired", "Served", "Canary %", "DER", "Age"]
+
+
+def test_kubectl_get_dm_shows_the_served_version_beside_the_desired_one() -> None:
+    """The printer columns read fields the schema keeps and the operator writes: once a version is
+    serving, `kubectl get dm` shows it under SERVED beside spec.version under DESIRED."""
+    import datetime as dt
+
+    from vf_scenarios import example_body
+    from voiceflow_operator import children as ch
+    from voiceflow_operator.reconcile import decide
+
+    (version,) = _crd()["spec"]["versions"]
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert (columns["Desired"], columns["Served"]) == (".spec.version", ".status.servedVersion")
+    status_fields = served_schema(_crd(), VERSION)["properties"]["status"]["properties"]
+    assert "servedVersion" in status_fields, "a field the schema lacks is pruned: the column would stay empty"
+
+    body = example_body("serve-segmentation-streaming.yaml")
+    now = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+    deployment = decide(body, {}, now).ensure[ch.STABLE_DEPLOY]
+    deployment["metadata"]["generation"] = 1
+    deployment["status"] = {
+        "observedGeneration": 1,
+        "availableReplicas": 1,
+        "conditions": [{"type": "Available", "status": "True"}],
+    }
+    status = decide(body, {ch.STABLE_DEPLOY: deployment}, now).status
+    row = {**body, "status": status}
+
+    def column(path: str) -> object:
+        value: object = row
+        for key in path.strip(".").split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    assert status["phase"] == "Ready"
+    assert column(columns["Served"]) == column(columns["Desired"]) == body["spec"]["version"] == "1.0.0"
 
 
 def test_schema_is_structural_and_valid_json_schema() -> None:

@@ -102,8 +102,84 @@ securityContext:
 {{- if and .Values.controlApi.enabled (not .Values.redis.enabled) (not .Values.externalRedis.url) (not .Values.externalRedis.existingSecret) -}}
 {{- fail "redis.enabled=false needs externalRedis.url or externalRedis.existingSecret" -}}
 {{- end -}}
+{{- if and .Values.serviceAccount.create .Values.serviceAccount.name -}}
+{{- fail "serviceAccount.name names one existing account for every component: set serviceAccount.create=false, or name each component's own (<component>.serviceAccount.name)" -}}
+{{- end -}}
 {{- if and (not .Values.serving.streaming.enabled) (not .Values.serving.kserve.enabled) -}}
 {{- fail "enable at least one of serving.streaming and serving.kserve" -}}
 {{- end -}}
 {{- end -}}
 
+
+{{/*
+Helm-convention settings shared by the chart's own workloads (operator, control API, inference):
+a top-level default that each component's values may override. Called with
+(dict "root" $ "component" "inference" "values" .Values.inference).
+*/}}
+
+{{/* The component's ServiceAccount settings: its own keys win over the top-level serviceAccount. */}}
+{{- define "voiceflow.serviceAccount" -}}
+{{- $own := .values.serviceAccount | default dict -}}
+{{- $create := .root.Values.serviceAccount.create -}}
+{{- if hasKey $own "create" }}{{ $create = $own.create }}{{ end -}}
+{{- $generated := include "voiceflow.componentName" (dict "root" .root "component" .component) -}}
+{{- $name := $own.name | default .root.Values.serviceAccount.name | default (ternary $generated "default" $create) -}}
+{{- $annotations := merge (deepCopy ($own.annotations | default dict)) (.root.Values.serviceAccount.annotations | default dict) -}}
+{{- dict "create" $create "name" $name "annotations" $annotations | toJson -}}
+{{- end -}}
+
+{{- define "voiceflow.serviceAccountName" -}}
+{{- (include "voiceflow.serviceAccount" . | fromJson).name -}}
+{{- end -}}
+
+{{/* The ServiceAccount object, when the chart creates it: (dict ... "automount" true|false). */}}
+{{- define "voiceflow.serviceAccountObject" -}}
+{{- $sa := include "voiceflow.serviceAccount" . | fromJson -}}
+{{- if $sa.create -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ $sa.name }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "voiceflow.componentLabels" (dict "root" .root "component" .component) | nindent 4 }}
+  {{- with $sa.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+automountServiceAccountToken: {{ .automount }}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod annotations: the chart's own (dict "own" {...}), then podAnnotations top-level and per component. */}}
+{{- define "voiceflow.podAnnotations" -}}
+{{- $all := merge (deepCopy (.values.podAnnotations | default dict)) (deepCopy (.root.Values.podAnnotations | default dict)) (.own | default dict) -}}
+{{- with $all -}}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Extra container env: top-level extraEnv, then the component's (a list of EnvVar objects). */}}
+{{- define "voiceflow.extraEnv" -}}
+{{- $env := concat (.root.Values.extraEnv | default list) (.values.extraEnv | default list) -}}
+{{- with $env -}}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* nodeSelector, tolerations, affinity: the component's when set, else the top-level default. */}}
+{{- define "voiceflow.scheduling" -}}
+{{- with (.values.nodeSelector | default .root.Values.nodeSelector) -}}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.values.tolerations | default .root.Values.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.values.affinity | default .root.Values.affinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
