@@ -83,7 +83,7 @@ def prepare(ctx: AppContext) -> None:
         migrate(ctx.engine)
     try:
         with session_scope(ctx.sessions) as session:
-            if users.ensure_admin(session, ctx.settings.admin_username, ctx.settings.admin_password):
+            if users.ensure_admin(session, ctx.settings.admin_username, ctx.settings.resolved_admin_password()):
                 log.info("created admin user %r", ctx.settings.admin_username)
     except IntegrityError:
         pass  # another process created the admin between our check and our insert

@@ -46,10 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     import os
+    import sys
 
     import uvicorn
 
-    from voiceflow.servers import uvicorn_options
+    from voiceflow.servers import exposure_problems, uvicorn_options
 
     if args.embedded_workers is not None:
         os.environ["VOICEFLOW_EMBEDDED_WORKERS"] = str(args.embedded_workers)
@@ -58,6 +59,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     # Migrate once here so several uvicorn processes do not all start by racing on it.
     settings = Settings.from_env()
+    problems = exposure_problems(
+        args.host,
+        {"VOICEFLOW_JWT_SECRET": settings.jwt_secret},
+        {"VOICEFLOW_ADMIN_PASSWORD": settings.resolved_admin_password()},
+    )
+    if problems:
+        print(f"voiceflow api: refusing to listen on {args.host}: {'; '.join(problems)}", file=sys.stderr)
+        print("  leave VOICEFLOW_JWT_SECRET unset to generate one, or bind 127.0.0.1", file=sys.stderr)
+        return 2
     prepare(build_context(settings))
     uvicorn.run(
         "control_api.app:create_app",

@@ -34,7 +34,10 @@ class Settings:
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 7 * 24 * 3600
     admin_username: str = "admin"
-    admin_password: str = field(default="", repr=False)  # empty: no admin is created at start
+    admin_password: str = field(default="", repr=False)  # empty: admin_password_file, else no admin
+    # With admin_password empty: the admin's password is read from this file, generated (0600) on first
+    # start when missing, as the JWT secret is (deploy/compose.yaml ships no password).
+    admin_password_file: str = ""
     rate_limit: int = 100
     # Comma-separated proxy addresses/networks whose X-Forwarded-For names the client (rate limits, login
     # throttling and audit use the client address). Empty: no proxy is trusted.
@@ -79,21 +82,13 @@ class Settings:
         """The signing key; generated and persisted on first use so every process of one install agrees."""
         if self.jwt_secret:
             return self.jwt_secret
-        path = Path(self.state_dir) / "jwt_secret"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Written aside then hard-linked: when two processes start together exactly one key wins
-            # and nobody ever reads a half-written file.
-            tmp = path.with_name(f".jwt_secret.{os.getpid()}.{secrets.token_hex(4)}")
-            tmp.write_text(secrets.token_urlsafe(48))
-            os.chmod(tmp, 0o600)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
-        return path.read_text().strip()
+        return generated_secret(Path(self.state_dir) / "jwt_secret", 48)
+
+    def resolved_admin_password(self) -> str:
+        """The first admin's password: the setting, else the file (generated when missing), else ""."""
+        if self.admin_password or not self.admin_password_file:
+            return self.admin_password
+        return generated_secret(Path(self.admin_password_file), 18)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -107,6 +102,25 @@ class Settings:
             values[f.name] = _coerce(f.type, raw, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def generated_secret(path: Path, nbytes: int) -> str:
+    """The secret kept in `path`, created (random, mode 600) by whichever process gets there first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        # Written aside then hard-linked: when two processes start together exactly one secret wins
+        # and nobody ever reads a half-written file.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(nbytes))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
 
 
 def _coerce(type_name: Any, raw: str, name: str) -> Any:

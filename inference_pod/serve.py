@@ -89,6 +89,9 @@ def build_server(settings: Settings) -> DrainingServer:
     if not any(isinstance(f, _DenialNoiseFilter) for f in uvicorn_log.filters):
         uvicorn_log.addFilter(_DenialNoiseFilter())
     servers.install_log_redaction()
+    problems = servers.exposure_problems(settings.host, {"VOICEFLOW_JWT_KEY": app.state.pod.jwt_key}, {})
+    if problems:
+        raise ValueError(f"refusing to listen on {settings.host}: {'; '.join(problems)}")
     if app.state.pod.jwt_key is None and not servers.is_loopback(settings.host):
         log.warning(
             "AUTHENTICATION IS OFF and the pod listens on %s: anyone who can reach it may stream and infer. "
@@ -100,5 +103,10 @@ def build_server(settings: Settings) -> DrainingServer:
 
 def serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    build_server(settings).run()
+    try:
+        server = build_server(settings)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    server.run()
     return 0

@@ -23,6 +23,23 @@ KEEP_ALIVE_S = 5
 # Loopback unless told otherwise: a server reachable from the network is a decision, not a default.
 DEFAULT_HOST = "127.0.0.1"
 
+# Reachable from the network, a server refuses to start with a signing key or password it could be
+# guessed or forged with: shorter than these, or one that was ever shipped as a default.
+MIN_SECRET_CHARS = 32
+MIN_PASSWORD_CHARS = 12
+KNOWN_SECRETS = frozenset(
+    {
+        "dev-only-change-me-0123456789abcdef",  # deploy/compose.yaml's JWT secret until issue 26
+        "admin-dev-password",  # and its admin password
+        "password",
+        "changeme",
+        "change-me",
+        "secret",
+        "admin",
+        "voiceflow",
+    }
+)
+
 _TOKEN_IN_URL = re.compile(r"([?&](?:access_)?token=)[^&\s\"']+", re.IGNORECASE)
 
 
@@ -67,6 +84,27 @@ def install_log_redaction() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokensFilter) for f in logger.filters):
             logger.addFilter(RedactTokensFilter())
+
+
+def exposure_problems(host: str, secrets: dict[str, str | None], passwords: dict[str, str | None]) -> list[str]:
+    """Why a server on `host` must not start with these signing keys and passwords ([] when it may).
+
+    On loopback anything goes (a laptop, a test); elsewhere a key shorter than MIN_SECRET_CHARS or a
+    password shorter than MIN_PASSWORD_CHARS, or any known default, is refused. Empty values are not
+    checked here (unset means generated, or auth off, which callers warn about).
+    """
+    if is_loopback(host):
+        return []
+    problems = []
+    for kinds, minimum in ((secrets, MIN_SECRET_CHARS), (passwords, MIN_PASSWORD_CHARS)):
+        for name, value in kinds.items():
+            if not value:
+                continue
+            if value in KNOWN_SECRETS or value.lower() in KNOWN_SECRETS:
+                problems.append(f"{name} is a well-known default")
+            elif len(value) < minimum:
+                problems.append(f"{name} is shorter than {minimum} characters")
+    return problems
 
 
 def is_loopback(host: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import os
@@ -15,11 +16,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 import soundfile as sf
 import uvicorn
 from api_support import ADMIN_PASSWORD, login, with_
 from fastapi.testclient import TestClient
 
+from control_api import cli
 from control_api.app import MULTIPART_SLACK_BYTES
 from control_api.db import make_engine
 from control_api.edge import MAX_JSON_BODY_BYTES
@@ -27,7 +30,7 @@ from control_api.engine import engine_validate_audio
 from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginGuard, RedisLoginGuard, backoff_s
 from control_api.security import issue_token
 from control_api.settings import Settings
-from voiceflow.servers import uvicorn_options
+from voiceflow.servers import MIN_PASSWORD_CHARS, uvicorn_options
 
 ClientFor = Callable[..., Any]
 
@@ -269,3 +272,39 @@ def test_sqlite_database_is_created_private(tmp_path: Path) -> None:
     db = tmp_path / "state" / "control_api.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+
+
+# --- secrets: generated when unset, refused when weak on a network address ---------------------------------
+
+
+def serve_args(host: str) -> argparse.Namespace:
+    return argparse.Namespace(host=host, port=1, workers=1, embedded_workers=None, log_level="warning")
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"VOICEFLOW_JWT_SECRET": "dev-only-change-me-0123456789abcdef"}, "well-known default"),
+        ({"VOICEFLOW_JWT_SECRET": "x"}, "shorter than 32"),
+        ({"VOICEFLOW_ADMIN_PASSWORD": "password"}, "VOICEFLOW_ADMIN_PASSWORD is a well-known default"),
+    ],
+)
+def test_api_refuses_a_network_address_with_weak_secrets(
+    env: dict[str, str], problem: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setenv("VOICEFLOW_STATE_DIR", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not start"))
+    assert cli._serve(serve_args("0.0.0.0")) == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_admin_password_is_generated_private_when_unset(tmp_path: Path, client_for: ClientFor) -> None:
+    path = tmp_path / "secrets" / "admin_password"
+    client = client_for(Settings(state_dir=tmp_path / "state", admin_password_file=str(path)))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    password = path.read_text().strip()
+    assert len(password) >= MIN_PASSWORD_CHARS
+    login(client, password=password)
+    assert stat.S_IMODE((tmp_path / "state" / "jwt_secret").stat().st_mode) == 0o600

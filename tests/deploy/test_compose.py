@@ -58,8 +58,11 @@ def test_services_and_images(compose: dict) -> None:
     for svc in services.values():
         tag = svc["image"].rsplit(":", 1)[1]
         assert tag and tag != "latest" and not tag.startswith("${"), svc["image"]
-    assert services["inference"]["ports"] == ["3000:3000"]
-    assert services["control-api"]["ports"] == ["8000:8000"]
+    # Published on loopback only (issue 26): a host's other interfaces reach nothing without a proxy.
+    for svc in services.values():
+        assert all(str(port).startswith("127.0.0.1:") for port in svc.get("ports", [])), svc["ports"]
+    assert services["inference"]["ports"] == ["127.0.0.1:3000:3000"]
+    assert services["control-api"]["ports"] == ["127.0.0.1:8000:8000"]
     assert services["control-api"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
@@ -75,6 +78,24 @@ def test_environment_is_what_the_apps_read(compose: dict) -> None:
         assert env <= fields, f"{service}: {sorted(env - fields)} are not settings of the app"
     url = compose["services"]["control-api"]["environment"]["VOICEFLOW_DATABASE_URL"]
     assert re.fullmatch(r"postgresql\+psycopg://voiceflow:\$\{POSTGRES_PASSWORD:-[^}]+\}@postgres:5432/voiceflow", url)
+
+
+def test_no_secret_ships_in_the_compose_file(compose: dict) -> None:
+    from voiceflow.servers import KNOWN_SECRETS
+
+    api = compose["services"]["control-api"]["environment"]
+    assert api["VOICEFLOW_JWT_SECRET"] == "${VOICEFLOW_JWT_SECRET:-}"
+    assert api["VOICEFLOW_ADMIN_PASSWORD"] == "${VOICEFLOW_ADMIN_PASSWORD:-}"
+    assert api["VOICEFLOW_ADMIN_PASSWORD_FILE"].startswith("/var/lib/voiceflow/")
+    pod = compose["services"]["inference"]
+    assert pod["environment"]["VOICEFLOW_JWT_KEY_FILE"] == "/var/lib/voiceflow/jwt_secret"
+    assert "api-state:/var/lib/voiceflow:ro" in pod["volumes"]
+    for svc in ("control-api", "inference"):
+        for name, value in compose["services"][svc]["environment"].items():
+            if not any(word in name for word in ("SECRET", "PASSWORD", "KEY")):
+                continue
+            defaults = re.findall(r"\$\{[A-Z_]+:-([^}]*)\}", str(value))
+            assert str(value) not in KNOWN_SECRETS and not set(defaults) & KNOWN_SECRETS, (svc, value)
 
 
 def test_mounted_files_exist(compose: dict) -> None:

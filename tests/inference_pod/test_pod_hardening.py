@@ -140,3 +140,9 @@ def test_tokens_in_urls_are_redacted_from_server_logs() -> None:
     )  # fmt: skip
     servers.RedactTokensFilter().filter(record)
     assert jwt_text not in record.getMessage() and "token=[redacted]" in record.getMessage()
+
+
+def test_pod_refuses_a_network_address_with_a_short_key() -> None:
+    with pytest.raises(ValueError, match="shorter than 32"):
+        build_server(Settings(host="0.0.0.0", jwt_key="k"))
+    build_server(Settings(host="127.0.0.1", jwt_key="k"))  # a laptop may use any key
