@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     api.add_argument(
         "--host", default=DEFAULT_HOST, help=f"bind address (default {DEFAULT_HOST}; 0.0.0.0 for every interface)"
     )
-    api.add_argument("--port", type=int, default=8000)
+    api.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     api.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
     api.add_argument(
         "--embedded-workers",
@@ -25,13 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="batch worker threads per API process (0: leave batch work to `voiceflow api worker`)",
     )
-    api.add_argument("--log-level", default="info")
+    api.add_argument("--log-level", default="info", help="uvicorn log level (default info)")
     api.set_defaults(handler=_serve)
     commands = api.add_subparsers(dest="api_command", metavar="SUBCOMMAND")
 
     create = commands.add_parser("create-user", help="create a user (password from --password-stdin or a prompt)")
-    create.add_argument("username")
-    create.add_argument("--role", choices=("viewer", "operator", "admin"), default="viewer")
+    create.add_argument("username", help="the new user's name")
+    create.add_argument(
+        "--role", choices=("viewer", "operator", "admin"), default="viewer", help="the user's role (default viewer)"
+    )
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     create.set_defaults(handler=_create_user)
 
@@ -100,10 +102,10 @@ def _create_user(args: argparse.Namespace) -> int:
         with session_scope(ctx.sessions) as session:
             users.create_user(session, args.username, password, args.role)
     except users.UserExists:
-        print(f"user {args.username!r} already exists", file=sys.stderr)
+        print(f"voiceflow api: error: user {args.username!r} already exists", file=sys.stderr)
         return 1
     except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"voiceflow api: error: {exc}", file=sys.stderr)
         return 2
     print(f"created {args.role} {args.username!r}")
     return 0

@@ -60,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env(host=args.host, port=args.port, model_path=args.model_path, workers=args.workers)
     except ValueError as exc:
-        print(f"voiceflow serve: configuration error: {exc}", file=sys.stderr)
+        print(f"voiceflow serve: error: configuration: {exc}", file=sys.stderr)
         return 2
     return serve(settings)
 
@@ -108,7 +108,8 @@ async def _stream_microphone(args: argparse.Namespace) -> Any:
         loop.add_signal_handler(signal.SIGINT, source.stop)
     if args.seconds is not None:
         loop.call_later(args.seconds, source.stop)
-    print(f"listening on {source.name} at {source.sample_rate} Hz; Ctrl-C ends the stream", file=sys.stderr)
+    listening = f"listening on {source.name} at {source.sample_rate} Hz; Ctrl-C ends the stream"
+    print(f"voiceflow stream: {listening}", file=sys.stderr)
     try:
         return await stream_source(source, source.sample_rate, args.url, token=args.token, on_message=print_message)
     finally:

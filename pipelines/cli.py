@@ -80,9 +80,7 @@ def _register_train(subparsers: Any) -> None:
         "segmentation-tiny, segmentation-full",
     )
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, model.pt, curves.json/png")
-    p.add_argument(
-        "--data-root", help="folder holding librispeech-train-clean-100/, ami-excerpts/, augmentation/"
-    )
+    p.add_argument("--data-root", help="folder holding librispeech-train-clean-100/, ami-excerpts/, augmentation/")
     p.add_argument("--seed", type=int, help="override the config's seed")
     p.add_argument("--epochs", type=int, help="override the config's epochs (embedding student)")
     p.add_argument("--steps", type=int, help="override the config's steps (segmentation)")
@@ -123,14 +121,10 @@ def _register_register(subparsers: Any) -> None:
         description="Exit 0: stored and passed; 3: stored but refused by the gate (the manifest says why).",
     )
     p.add_argument("--model", required=True, help="the exported ONNX model that was evaluated")
-    p.add_argument(
-        "--metrics", required=True, help="JSON written by `voiceflow evaluate --model ... --json-out`"
-    )
+    p.add_argument("--metrics", required=True, help="JSON written by `voiceflow evaluate --model ... --json-out`")
     p.add_argument("--version", required=True, help="version name; the folder under --store")
     p.add_argument("--store", required=True, help="artifact folder (a mounted volume): STORE/VERSION/...")
-    p.add_argument(
-        "--der-margin", type=float, default=0.0, help="allowed absolute DER increase (0.01 = 1 point)"
-    )
+    p.add_argument("--der-margin", type=float, default=0.0, help="allowed absolute DER increase (0.01 = 1 point)")
     p.add_argument("--baseline", help="baseline model when the metrics carry none (default: bundled GE2E)")
     p.set_defaults(handler=_register)
 
@@ -139,29 +133,28 @@ def _register(args: argparse.Namespace) -> int:
     from pipelines.evaluation.register import register
 
     baseline = Path(args.baseline) if args.baseline else None
-    code, _ = register(
-        Path(args.model), Path(args.metrics), args.version, Path(args.store), args.der_margin, baseline
-    )
+    code, _ = register(Path(args.model), Path(args.metrics), args.version, Path(args.store), args.der_margin, baseline)
     return code
 
 
 def _export(args: argparse.Namespace) -> int:
     if bool(args.pretrained) == bool(args.checkpoint):
-        print("error: give either CHECKPOINT or --pretrained ge2e", file=sys.stderr)
+        print("voiceflow export: error: give either CHECKPOINT or --pretrained ge2e", file=sys.stderr)
         return 2
     if args.checkpoint and Path(args.checkpoint).is_file():
         from pipelines.segmentation.export import export_segmentation_checkpoint, is_segmentation_checkpoint
 
         if is_segmentation_checkpoint(Path(args.checkpoint)):
             if args.quantize or args.streams:
-                print("error: --quantize/--streams are not supported for segmentation models", file=sys.stderr)
-                return 2
+                from voiceflow.cli.errors import fail
+
+                return fail("export", "--quantize/--streams are not supported for segmentation models")
             result = export_segmentation_checkpoint(Path(args.checkpoint), Path(args.out))
             print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
             return 0
     if args.pretrained:
         if args.quantize or args.streams:
-            print("error: --quantize and --streams apply to trained checkpoints", file=sys.stderr)
+            print("voiceflow export: error: --quantize and --streams apply to trained checkpoints", file=sys.stderr)
             return 2
         from pipelines.export.ge2e import export_ge2e
 
@@ -174,8 +167,10 @@ def _export(args: argparse.Namespace) -> int:
     )
     print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}  bundle {result.bundle_digest}")
     if "merge_threshold_shift" in result.metadata:
-        print(f"calibrated on {', '.join(result.metadata['calibration']['recordings'])}: "
-              f"merge_threshold_shift {result.metadata['merge_threshold_shift']:+.4f}")
+        print(
+            f"calibrated on {', '.join(result.metadata['calibration']['recordings'])}: "
+            f"merge_threshold_shift {result.metadata['merge_threshold_shift']:+.4f}"
+        )
     return 0
 
 
@@ -204,7 +199,7 @@ def _train_segmentation(args: argparse.Namespace) -> int:
     from pipelines.segmentation import train as seg
 
     if args.epochs is not None:
-        print("error: the segmentation model trains for --steps, not --epochs", file=sys.stderr)
+        print("voiceflow train: error: the segmentation model trains for --steps, not --epochs", file=sys.stderr)
         return 2
     config = seg.load_config(Path(args.config)) if args.config else seg.load_preset(args.preset)
     config = seg.with_overrides(
@@ -228,7 +223,7 @@ def _train(args: argparse.Namespace) -> int:
     if _is_segmentation(args):
         return _train_segmentation(args)
     if args.steps is not None or args.workers is not None:
-        print("error: --steps and --workers apply to segmentation training", file=sys.stderr)
+        print("voiceflow train: error: --steps and --workers apply to segmentation training", file=sys.stderr)
         return 2
     from pipelines.training.config import load_config, load_preset, with_data_root, with_overrides
     from pipelines.training.loop import CHECKPOINT, train
@@ -283,7 +278,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     engine_only = getattr(args, "hyp", None) or getattr(args, "streaming", False)
     if not args.model or engine_only:
         if engine_handler is None:
-            print("error: --model is required", file=sys.stderr)
+            print("voiceflow evaluate: error: --model is required", file=sys.stderr)
             return 2
         return int(engine_handler(args) or 0)
     from pipelines.evaluation.command import run_model_evaluation

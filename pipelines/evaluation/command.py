@@ -80,7 +80,7 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
 
     model = Path(args.model)
     if not model.is_file():
-        print(f"error: {model}: no such model file", file=sys.stderr)
+        print(f"voiceflow evaluate: error: {model}: no such model file", file=sys.stderr)
         return 2
     data = getattr(args, "data", None)
     spec: dict[str, Any] = (
@@ -98,7 +98,7 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
         refuse_heard_recordings(model, meta, spec.get("names", []))
         sets = load_sets_from_spec(spec)
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"voiceflow evaluate: error: {err}", file=sys.stderr)
         return 2
     reports: dict[str, dict[str, Any]] = {}
     # the engine's own `--baseline` flag means "also show the naive floor"
@@ -110,7 +110,7 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
         try:
             baseline_report = baseline_evaluation(args, sets, spec, naive)
         except ValueError as err:  # a baseline report scored on other sets, or not JSON at all
-            print(f"error: {err}", file=sys.stderr)
+            print(f"voiceflow evaluate: error: {err}", file=sys.stderr)
             return 2
         reports[baseline_report["version"] + " (baseline)"] = baseline_report
         decision = gate(report, baseline_report, args.margin)
@@ -150,7 +150,7 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
         )
     if args.promote:
         if decision is None or not decision.passed or manifest is None:
-            print("not promoted: the gate did not pass", file=sys.stderr)
+            print("voiceflow evaluate: not promoted: the gate did not pass", file=sys.stderr)
         else:
             models_dir = Path(args.models_dir) if args.models_dir else bundled_models_dir()
             print(f"promoted: {promote(model, manifest, models_dir, args.promote_name)}")

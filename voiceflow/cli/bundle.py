@@ -38,7 +38,7 @@ def run_bundle(args: argparse.Namespace) -> int:
         else:
             found = verify_bundle(model_file_in(Path(args.model)))
     except (BundleError, OSError) as exc:
-        print(f"voiceflow: error: {exc}", file=sys.stderr)
+        print(f"voiceflow bundle: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(describe(found), indent=2))
     return 0

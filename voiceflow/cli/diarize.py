@@ -12,6 +12,7 @@ import numpy as np
 from voiceflow import SAMPLE_RATE
 from voiceflow.api import DiarizationResult
 from voiceflow.audio import AudioError, load_audio
+from voiceflow.cli.errors import fail, print_error
 from voiceflow.config import ConfigError, EngineConfig, load_engine_config
 from voiceflow.embedding import EmbeddingModel, ModelError
 from voiceflow.rttm import RTTMError, read_rttm
@@ -129,33 +130,27 @@ def run_diarize(args: argparse.Namespace) -> int:
     if args.sample:
         files.insert(0, SAMPLE_AUDIO)
     if not files:
-        print("voiceflow diarize: error: give at least one audio file (or --sample)", file=sys.stderr)
-        return 2
+        return fail("diarize", "give at least one audio file (or --sample)")
     if (args.json or args.plot) and not args.out_dir:
-        print("voiceflow diarize: error: --json and --plot need --out-dir", file=sys.stderr)
-        return 2
+        return fail("diarize", "--json and --plot need --out-dir")
     if args.reference and not args.plot:
-        print("voiceflow diarize: error: --reference is drawn by --plot; add --plot", file=sys.stderr)
-        return 2
+        return fail("diarize", "--reference is drawn by --plot; add --plot")
     references: dict[str, list[Segment]] = {}
     if args.reference:
         try:
             references = read_rttm(args.reference)
         except (RTTMError, OSError) as exc:
-            print(f"voiceflow diarize: error: --reference: {exc}", file=sys.stderr)
-            return 2
+            return fail("diarize", f"--reference: {exc}")
     try:
         config = with_cli_pipeline(load_engine_config(args.config) if args.config else EngineConfig(), args)
         model = EmbeddingModel.load(args.model)
         segmentation = load_segmentation_model(config, args.segmentation_model)
     except (ConfigError, ModelError) as exc:
-        print(f"voiceflow diarize: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("diarize", str(exc))
     diarizer = make_offline_diarizer(config, model, segmentation)
     to_stdout = args.out_dir is None and len(files) == 1
     if args.out_dir is None and len(files) > 1:
-        print("voiceflow diarize: error: several files need --out-dir", file=sys.stderr)
-        return 2
+        return fail("diarize", "several files need --out-dir")
     failures = 0
     for path in files:
         try:
@@ -167,10 +162,7 @@ def run_diarize(args: argparse.Namespace) -> int:
                 print(f"wrote {written}")
         except (AudioError, ValueError, OSError) as exc:
             failures += 1
-            print(
-                f"voiceflow diarize: {path}: {exc}" if str(path) not in str(exc) else f"voiceflow diarize: {exc}",
-                file=sys.stderr,
-            )
+            print_error("diarize", f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
     if failures and len(files) > 1:
-        print(f"voiceflow diarize: {failures} of {len(files)} files failed", file=sys.stderr)
+        print_error("diarize", f"{failures} of {len(files)} files failed")
     return 1 if failures else 0

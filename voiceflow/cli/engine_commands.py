@@ -40,8 +40,8 @@ def register(subparsers: Any) -> None:
     diarize.add_argument("--out-dir", help="write <stem>.rttm (and .json/.png) here; default: RTTM to stdout")
     diarize.add_argument("--streaming", action="store_true", help="use the streaming session (as the server does)")
     diarize.add_argument("--num-speakers", type=_positive_int, help="exact number of speakers, when known")
-    diarize.add_argument("--min-speakers", type=_positive_int)
-    diarize.add_argument("--max-speakers", type=_positive_int)
+    diarize.add_argument("--min-speakers", type=_positive_int, help="at least this many speakers")
+    diarize.add_argument("--max-speakers", type=_positive_int, help="at most this many speakers")
     diarize.add_argument("--model", help="embedding model (ONNX); default: the bundled model")
     diarize.add_argument("--config", help="pipeline settings (YAML or JSON) overriding the defaults")
     add_pipeline_arguments(diarize)
@@ -78,9 +78,11 @@ def register(subparsers: Any) -> None:
 
     simulate = subparsers.add_parser("simulate", help="build simulated conversations with exact references")
     simulate.add_argument("--librispeech", required=True, help="directory of LibriSpeech FLAC files")
-    simulate.add_argument("--out-dir", required=True)
-    simulate.add_argument("--count", type=_positive_int, default=12)
-    simulate.add_argument("--seed", type=int, default=1000)
+    simulate.add_argument("--out-dir", required=True, help="write <name>.wav and <name>.rttm per conversation here")
+    simulate.add_argument("--count", type=_positive_int, default=12, help="how many conversations (default 12)")
+    simulate.add_argument(
+        "--seed", type=int, default=1000, help="random seed: the same seed, the same set (default 1000)"
+    )
     simulate.set_defaults(handler=_run_simulate)
 
 

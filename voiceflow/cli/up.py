@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voiceflow.cli.errors import fail
+
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "conversation.wav"
 
 
@@ -43,12 +45,18 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     up.add_argument("--host", default="127.0.0.1", help="bind address for both services (default 127.0.0.1)")
-    up.add_argument("--pod-port", type=int, default=3000)
-    up.add_argument("--api-port", type=int, default=8000)
-    up.add_argument("--state-dir", default=str(Path.home() / ".voiceflow" / "control_api"))
+    up.add_argument("--pod-port", type=int, default=3000, help="inference pod port (default 3000)")
+    up.add_argument("--api-port", type=int, default=8000, help="control API port (default 8000)")
+    up.add_argument(
+        "--state-dir",
+        default=str(Path.home() / ".voiceflow" / "control_api"),
+        help="the control API's database, models and uploads (default ~/.voiceflow/control_api)",
+    )
     up.add_argument("--demo", action="store_true", help="stream the bundled sample through the pod once ready")
     up.add_argument("--exit-after-demo", action="store_true", help="stop both services after the demo")
-    up.add_argument("--ready-timeout", type=float, default=120.0)
+    up.add_argument(
+        "--ready-timeout", type=float, default=120.0, help="seconds to wait for both services (default 120)"
+    )
     up.add_argument(
         "--pipeline",
         choices=["embedding", "segmentation", "embedding-overlap"],
@@ -183,8 +191,7 @@ def run_up(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.ready_timeout
         for service, proc in zip(services, processes, strict=True):
             if not wait_ready(service.ready_url, deadline, proc):
-                print(f"voiceflow up: {service.name} did not become ready ({service.ready_url})", file=sys.stderr)
-                return 1
+                return fail("up", f"{service.name} did not become ready ({service.ready_url})", 1)
         print(
             f"voiceflow up: ready — live page http://{args.host}:{args.pod_port}/ , WebSocket "
             f"ws://{args.host}:{args.pod_port}/ws/stream , control API http://{args.host}:{args.api_port}/docs "
@@ -205,15 +212,13 @@ def run_up(args: argparse.Namespace) -> int:
                 check=False,
             )
             if demo.returncode != 0:
-                print("voiceflow up: the demo stream failed", file=sys.stderr)
-                return 1
+                return fail("up", "the demo stream failed", 1)
             if args.exit_after_demo:
                 return 0
         while not stopping:
             for service, proc in zip(services, processes, strict=True):
                 if proc.poll() is not None:
-                    print(f"voiceflow up: {service.name} exited with {proc.returncode}", file=sys.stderr)
-                    return 1
+                    return fail("up", f"{service.name} exited with {proc.returncode}", 1)
             time.sleep(0.5)
         return 0
     finally:
