@@ -3,7 +3,7 @@
 Prints figures only (never asserts). The engine embeds 1.6 s windows every 0.2 s; the bundled
 GE2E reads each window from scratch (every 10 ms frame 8 times). A staggered reader runs the same
 network over R = 1.6 K / (K - 1) s segments starting every R / K s and reads each window off the
-per-frame output of one segment (scripts/stateful_ge2e_probe.py has the DER side), so every frame
+per-frame output of one segment (research/scripts/stateful_ge2e_probe.py has the DER side), so every frame
 is read K times. Both are timed here in onnxruntime on one intra-op thread over the same minute of
 audio, interleaved over rounds, median reported; the reader's graph is GE2E's (weights do not
 change its cost).

@@ -1,6 +1,6 @@
 """Why an embedding model wins or loses on the AMI dev recordings, beside the bundled GE2E.
 
-    .venv/bin/python scripts/embedding_diagnostics.py MODEL.onnx [MODEL.onnx ...]
+    .venv/bin/python research/scripts/embedding_diagnostics.py MODEL.onnx [MODEL.onnx ...]
 
 Prints, per model (GE2E first), on the engine's own windows (VAD + 1.6 s windows every 0.2 s):
 1. per AMI dev recording: mean cosine to GE2E's embedding of the same windows, and the

@@ -1,6 +1,6 @@
 """How the offline clustering's speaker-count decision behaves for several embedding models.
 
-    .venv/bin/python scripts/merge_rule_probe.py MODEL.onnx [MODEL.onnx ...] [--phases 5] [--cache DIR]
+    .venv/bin/python research/scripts/merge_rule_probe.py MODEL.onnx [MODEL.onnx ...] [--phases 5] [--cache DIR]
 
 Embeds the AMI dev and train excerpts and the simulated dev conversations once per model (every
 grid phase; cached as .npz under --cache), then scores the whole pipeline under each merge rule in

@@ -2,7 +2,7 @@
 speakers, voiceflow/segmentation/oracle.py) on overlap-heavy simulated talks of held-out
 LibriSpeech speakers, beside the embedding pipeline. Needs ../shared.
 
-    .venv/bin/python scripts/oracle_segmentation.py
+    .venv/bin/python research/scripts/oracle_segmentation.py
 
 Prints DER (collar 0, overlap scored) and the missed overlap per talk and system.
 """

@@ -1,6 +1,6 @@
 """Could GE2E read each frame fewer times than once per window? A feasibility measurement.
 
-    .venv/bin/python scripts/stateful_ge2e_probe.py [--streams K ...]
+    .venv/bin/python research/scripts/stateful_ge2e_probe.py [--streams K ...]
 
 The engine embeds 1.6 s windows every 0.2 s, so GE2E's LSTM reads every 10 ms frame eight times.
 Two cheaper ways to read a recording, both measured here on the dev sets against the windowed

@@ -1,7 +1,7 @@
 """Grid search of the offline pipeline's settings on the DEV sets only (AMI dev + simulated dev).
 
 Embeddings are computed once per (item, window, step) and reused across clustering settings.
-Usage: python scripts/tune_engine.py  -> prints a table sorted by mean DER (collar 0).
+Usage: python research/scripts/tune_engine.py  -> prints a table sorted by mean DER (collar 0).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Offline: segmentation and local-speaker embeddings are computed once per (item, step) and reused
 across clustering/reconstruction settings. Streaming: each setting reruns the stream.
-Usage: python scripts/tune_segmentation.py [--model runs/seg-full/segmentation.onnx] [--streaming]
+Usage: python research/scripts/tune_segmentation.py [--model runs/seg-full/segmentation.onnx] [--streaming]
 Prints tables sorted by mean DER (collar 0) over the two sets.
 """
 

@@ -157,7 +157,7 @@ def test_the_meetings_ablation_groups_one_meeting_into_one_room() -> None:
     from pipelines.training.config import load_config
     from pipelines.training.staggered import check_staggered
 
-    config = load_config(Path(__file__).parents[2] / "pipelines/presets/ablations/staggered-meetings.yaml")
+    config = load_config(Path(__file__).parents[2] / "research/presets/ablations/staggered-meetings.yaml")
     check_sampling(config)
     check_staggered(config)
     assert config.data.meeting_group == config.augment.room_group == 8 and config.data.sampling == "file"

@@ -11,12 +11,15 @@ import pytest
 import torch
 
 from pipelines.nn.frame_reader import FrameReader
-from pipelines.training.config import PRESETS_DIR, TrainConfig, load_config, load_preset
+from pipelines.training.config import TrainConfig, load_config, load_preset
 from pipelines.training.loop import build_student
 from pipelines.training.staggered import StaggeredReading, check_staggered
 from pipelines.training.student import StudentSpec
 from tests.pipelines.test_export import speechlike
 from voiceflow.staggered import frame_index, segment_layout, serving_starts
+
+# Research recipes live outside the package (research/presets), read by `voiceflow train --config`.
+ABLATIONS_DIR = Path(__file__).resolve().parents[2] / "research" / "presets" / "ablations"
 
 WINDOW = 25600
 
@@ -34,7 +37,7 @@ def test_full_preset_trains_ge2e_for_segments_every_0_6_s_anchored_to_its_weight
     assert config.loss.anchor_weight > 0
     assert not config.data.ami_files and len(config.data.calibration_ami_files) == 10  # every meeting unheard
     assert reading.data_config(config.data).crop_seconds == 2.2  # a training crop is a whole segment
-    k3 = StaggeredReading.from_config(load_config(PRESETS_DIR / "ablations" / "staggered-k3.yaml"))
+    k3 = StaggeredReading.from_config(load_config(ABLATIONS_DIR / "staggered-k3.yaml"))
     assert k3 is not None and k3.segment == 38400  # the 3-stream recipe it replaced
     assert StaggeredReading.from_config(load_preset("tiny")) is None
 

@@ -18,6 +18,9 @@ from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.student_lstm import PooledLSTMEncoder, at_student_steps, copy_teacher_weights
 from tests.pipelines.test_export import assert_onnx_matches_torch, speechlike, write_student_checkpoint
 
+# Research recipes live outside the package (research/presets), read by `voiceflow train --config`.
+ABLATIONS_DIR = Path(__file__).resolve().parents[2] / "research" / "presets" / "ablations"
+
 SMALL_LSTM = StudentSpec(arch="lstm", frame_stride=3, lstm_layers=1, lstm_hidden=32)
 
 
@@ -135,12 +138,12 @@ def test_int8_export_leaves_the_lstm_in_float(tmp_path: Path) -> None:
 
 
 def test_the_recurrent_preset_and_its_ablations_load() -> None:
-    from pipelines.training.config import PRESETS_DIR, load_config, load_preset
+    from pipelines.training.config import load_config, load_preset
     from pipelines.training.staggered import StaggeredReading
 
     preset = load_preset("student-lstm")
     assert preset.student.arch == "lstm" and preset.student.init == "teacher"
-    ablations = sorted((PRESETS_DIR / "ablations").glob("*.yaml"))
+    ablations = sorted(ABLATIONS_DIR.glob("*.yaml"))
     assert len(ablations) >= 5
     for path in ablations:
         config = load_config(path)

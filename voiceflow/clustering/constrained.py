@@ -72,7 +72,7 @@ def cluster_local_speakers(
 @dataclass(frozen=True)
 class ConstrainedOnlineConfig:
     # Cosine similarity (after the model's background mean is removed) to join a known speaker.
-    # 0.5 with 6-chunk confirmation was the best of the dev-set search (scripts/tune_segmentation.py).
+    # 0.5 with 6-chunk confirmation was the best of the dev-set search (research/scripts/tune_segmentation.py).
     join_threshold: float = 0.5
     new_speaker_seconds: float = 1.0  # speech a local speaker needs in its chunk to found a new speaker
     update_seconds: float = 0.8  # speech a local speaker needs in its chunk to move its centroid

@@ -19,7 +19,7 @@ The two VBx methods need the embedding model's PLDA (clustering/plda.py).
 4. Merge clusters whose *raw* centroids are nearly identical (`merge_threshold`): centring
    makes a one-speaker recording look like noise, and this step puts it back together.
 When the user knows the count (or bounds it) the dendrogram is cut at that many clusters instead.
-Settings were chosen on the dev sets only (scripts/tune_engine.py).
+Settings were chosen on the dev sets only (research/scripts/tune_engine.py).
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def merge_similar_clusters(
     """Merge the two clusters with the most similar centroids while their cosine is >= `threshold`.
 
     `centroids` (ids and L2-normalised centroids of labelled rows) lets a measurement try other
-    centroids (scripts/merge_rule_probe.py); the engine uses the plain mean."""
+    centroids (research/scripts/merge_rule_probe.py); the engine uses the plain mean."""
     labels = labels.copy()
     while True:
         ids, cents = centroids(raw, labels)

@@ -50,7 +50,7 @@ class SegmentationPipelineConfig:
     segmentation_batch_size: int = 16
     local: LocalEmbeddingConfig = field(default_factory=LocalEmbeddingConfig)
     # Local-speaker embeddings (up to 3 windows of one voice) are tighter than single windows:
-    # they stop merging a little earlier than the embedding pipeline's 0.9 (scripts/tune_segmentation.py).
+    # they stop merging a little earlier than the embedding pipeline's 0.9 (research/scripts/tune_segmentation.py).
     clustering: OfflineClusteringConfig = field(default_factory=lambda: OfflineClusteringConfig(threshold=0.8))
 
     def __post_init__(self) -> None:

@@ -2,7 +2,7 @@
 
 With the reference's own local speakers in place of the trained network, what is left of the
 DER is what local-speaker embeddings, constrained clustering and reconstruction lose — the
-ceiling a better network could reach (scripts/oracle_segmentation.py, and the tests).
+ceiling a better network could reach (research/scripts/oracle_segmentation.py, and the tests).
 """
 
 from __future__ import annotations
