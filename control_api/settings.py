@@ -49,7 +49,10 @@ class Settings:
     reference_root: str = ""  # empty: batch jobs by server-side reference are refused
     # Batch worker threads started inside the API process; 0 leaves the work to `voiceflow api worker`.
     embedded_workers: int = 1
-    lease_s: float = 300.0
+    # A running file's or training run's lease. Its worker renews it every lease_s / 3 (a heartbeat, 5 s)
+    # while alive, so a long job is never taken over; after a crash or SIGKILL the work is claimed again
+    # within lease_s (15 s), instead of waiting out a long fixed lease.
+    lease_s: float = 15.0
     poll_interval_s: float = 0.5
     diarize_fn: str = "control_api.engine:engine_diarize"
     registry_mode: str = "auto"  # auto | embedded | kubernetes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import io
 import os
 import socket
@@ -11,6 +12,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +23,15 @@ import soundfile as sf
 import uvicorn
 from api_support import ADMIN_PASSWORD, login, with_
 from fastapi.testclient import TestClient
+from test_api_queue import add_job, factory_for
 
-from control_api import cli
+from control_api import cli, queue
 from control_api.app import MULTIPART_SLACK_BYTES
-from control_api.db import make_engine
+from control_api.db import make_engine, session_scope
 from control_api.edge import MAX_JSON_BODY_BYTES
 from control_api.engine import engine_validate_audio
 from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginGuard, RedisLoginGuard, backoff_s
+from control_api.models import BatchFile, utcnow
 from control_api.security import issue_token
 from control_api.settings import Settings
 from voiceflow.servers import MIN_PASSWORD_CHARS, uvicorn_options
@@ -308,3 +312,31 @@ def test_admin_password_is_generated_private_when_unset(tmp_path: Path, client_f
     assert len(password) >= MIN_PASSWORD_CHARS
     login(client, password=password)
     assert stat.S_IMODE((tmp_path / "state" / "jwt_secret").stat().st_mode) == 0o600
+
+
+# --- interrupted work resumes within seconds ------------------------------------------------------------------
+
+
+def test_a_killed_workers_file_is_taken_over_within_seconds_by_default(db_settings: Settings, tmp_path: Path) -> None:
+    lease_s = Settings().lease_s
+    assert lease_s <= 15  # was 300: a file interrupted by a crash waited five minutes
+    factory = factory_for(db_settings)
+    add_job(factory, tmp_path, 1)
+    claim = functools.partial(queue.claim_next, cls=BatchFile, queued="queued", running="running", lease_s=lease_s)
+    start = utcnow()
+    with session_scope(factory) as session:
+        claimed = claim(session, worker_id="killed", now=start)
+        assert claimed is not None
+        file_id = claimed.id
+    # While its worker lives, the heartbeat (every lease_s / 3) keeps pushing the lease forward ...
+    beat = start + timedelta(seconds=lease_s / 3)
+    with session_scope(factory) as session:
+        assert queue.extend_lease(
+            session, BatchFile, file_id, worker_id="killed", running="running", lease_s=lease_s, now=beat
+        )
+    with session_scope(factory) as session:
+        assert claim(session, worker_id="new", now=start + timedelta(seconds=lease_s + 1)) is None
+    # ... and once the heartbeats stop (SIGKILL), a restarted worker takes the file over within lease_s.
+    with session_scope(factory) as session:
+        taken = claim(session, worker_id="new", now=beat + timedelta(seconds=lease_s + 0.5))
+        assert taken is not None and taken.claimed_by == "new"
