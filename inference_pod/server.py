@@ -97,6 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC_DIR / "index.html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        # Browsers ask for it at the root whatever the page links; a 404 there is noise in every log.
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon")
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.post("/infer")
