@@ -51,11 +51,16 @@ def timeline_figure(
         gridspec_kw={"height_ratios": heights},
     )
     cmap = plt.get_cmap("tab10")
+    hyp_speakers = sorted({s.speaker for s in hypothesis})
+    colours = {("hypothesis", spk): i for i, spk in enumerate(hyp_speakers)}
+    if reference is not None:
+        colours |= {("reference", spk): i for spk, i in reference_colours(hypothesis, reference).items()}
     for ax, (name, segs) in zip(axes[:, 0], rows, strict=True):
         speakers = sorted({s.speaker for s in segs})
         for seg in segs:
             y = speakers.index(seg.speaker)
-            ax.broken_barh([(seg.start, seg.duration)], (y - 0.4, 0.8), color=cmap(y % 10))
+            colour = cmap(colours[(name, seg.speaker)] % 10)
+            ax.broken_barh([(seg.start, seg.duration)], (y - 0.4, 0.8), color=colour)
         ax.set_yticks(range(len(speakers)), speakers)
         ax.set_ylim(-0.6, max(len(speakers), 1) - 0.4)
         ax.set_ylabel(name)
@@ -65,3 +70,22 @@ def timeline_figure(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def reference_colours(hypothesis: Sequence[Segment], reference: Sequence[Segment]) -> dict[str, int]:
+    """A colour index per reference speaker: the hypothesis speaker it overlaps most (one-to-one,
+    as DER maps them) lends its colour, so a right answer looks the same in both rows; unmatched
+    reference speakers get colours no hypothesis speaker uses."""
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    hyp = sorted({s.speaker for s in hypothesis})
+    ref = sorted({s.speaker for s in reference})
+    overlap = np.zeros((len(ref), len(hyp)))
+    for r in reference:
+        for h in hypothesis:
+            overlap[ref.index(r.speaker), hyp.index(h.speaker)] += max(0.0, min(r.end, h.end) - max(r.start, h.start))
+    rows, cols = linear_sum_assignment(-overlap)
+    colours = {ref[i]: j for i, j in zip(rows, cols, strict=True) if overlap[i, j] > 0}
+    spare = iter(range(len(hyp), len(hyp) + len(ref)))
+    return {spk: colours[spk] if spk in colours else next(spare) for spk in ref}

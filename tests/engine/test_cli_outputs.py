@@ -12,7 +12,7 @@ import soundfile as sf
 
 from voiceflow.audio import load_audio
 from voiceflow.cli.main import main
-from voiceflow.plot import timeline_figure
+from voiceflow.plot import reference_colours, timeline_figure
 from voiceflow.rttm import read_rttm
 from voiceflow.segments import Segment
 
@@ -49,6 +49,12 @@ def test_figure_spans_the_file_and_puts_the_reference_under() -> None:
     assert bottom.get_position().y1 <= top.get_position().y0  # under it
     assert [t.get_text() for t in bottom.get_yticklabels()] == ["alice", "bob", "carol"]
     assert timeline_figure(hyp).axes[0].get_xlim() == (0.0, 9.0)  # no duration: up to the last turn
+
+
+def test_reference_speakers_wear_their_matching_hypothesis_colour() -> None:
+    hyp = [Segment(0.0, 4.0, "SPEAKER_00"), Segment(4.0, 9.0, "SPEAKER_01")]
+    ref = [Segment(0.0, 4.2, "zed"), Segment(4.2, 9.0, "amy"), Segment(9.0, 9.5, "bob")]
+    assert reference_colours(hyp, ref) == {"zed": 0, "amy": 1, "bob": 2}  # bob matched nobody: a colour of its own
 
 
 def test_plot_gets_the_duration_and_the_reference(
