@@ -54,6 +54,9 @@ class Pod:
             name="segment-batcher",
         )
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="engine")
+        # Separate capacity for POST /infer: its long jobs queue here, never in front of stream steps.
+        self.infer_executor = ThreadPoolExecutor(max_workers=settings.infer_workers, thread_name_prefix="infer")
+        self.infer_requests = 0
         self.token_limits = ConnectionLimiter(settings.max_connections_per_token)
         self.connections: set[StreamConnection] = set()
         self.pending_jobs = 0
@@ -80,6 +83,7 @@ class Pod:
         self.batcher.stop()
         self.segment_batcher.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.infer_executor.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self, grace_seconds: float) -> None:
         """SIGTERM: refuse new work, let every stream finish what it has and close 1012, within grace."""
@@ -153,6 +157,10 @@ class Pod:
         finally:
             self.pending_jobs -= 1
             self.metrics.pending_jobs.set(self.pending_jobs)
+
+    async def run_infer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a /infer job on the infer pool: not counted as stream load (no shedding because of it)."""
+        return await asyncio.get_running_loop().run_in_executor(self.infer_executor, fn, *args)
 
     def now(self) -> float:
         return time.monotonic()

@@ -114,9 +114,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error_body(ErrorCode.UNAUTHORIZED, str(exc), _auth_status(exc))
         if pod.draining:
             return _error_body(ErrorCode.SHUTTING_DOWN, "server shutting down", 503)
-        if pod.overloaded():
+        if pod.overloaded() or pod.infer_requests >= pod.settings.max_infer_requests:
             pod.metrics.errors.labels(code="overloaded").inc()
             return _error_body(ErrorCode.OVERLOADED, "server overloaded; retry later", 503)
+        pod.infer_requests += 1
+        try:
+            return await _infer(request, received)
+        finally:
+            pod.infer_requests -= 1
+
+    async def _infer(request: Request, received: float) -> JSONResponse:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > pod.settings.max_infer_bytes:
             return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413)
@@ -127,14 +134,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413)
         try:
             # Parsing a large JSON body or decoding audio is CPU work: keep it off the event loop.
-            audio = await pod.run_engine(_infer_audio, bytes(body), request.headers.get("content-type", ""))
+            audio = await pod.run_infer(_infer_audio, bytes(body), request.headers.get("content-type", ""))
             num_speakers = _optional_int(request.query_params.get("num_speakers"))
         except ProtocolError as exc:
             pod.metrics.errors.labels(code=exc.code.value).inc()
             return _error_body(exc.code, exc.message, 413 if exc.code is ErrorCode.FRAME_TOO_LARGE else 400)
         model = pod.model
         try:
-            segments = await pod.run_engine(
+            segments = await pod.run_infer(
                 engine.diarize, model.model, audio, num_speakers, model.pipeline, model.segmentation
             )
         except Exception:

@@ -60,7 +60,12 @@ class Settings:
     # Global bound on feed jobs waiting for a worker; past it new streams are refused and the
     # most-behind streams shed, so latency stays bounded instead of growing for everybody.
     max_pending_jobs: int = 512
-    workers: int = 4  # engine worker threads (onnxruntime releases the GIL)
+    workers: int = 4  # engine worker threads for live streams (onnxruntime releases the GIL)
+    # POST /infer runs on threads of its own, so whole-file requests never take the streams' workers
+    # (two 40-minute requests once held the shared pool for 27 s and every live stream was shed).
+    infer_workers: int = 1
+    # /infer requests admitted at once (running or waiting for an infer worker); more get 503.
+    max_infer_requests: int = 4
     batch_max_windows: int = 64  # cross-session embedding batch size
     # 0 = opportunistic: a batch is whatever queued while the previous one ran (no added latency).
     batch_wait_ms: float = 0.0
@@ -123,6 +128,8 @@ class Settings:
             "max_queue_delay_seconds",
             "max_pending_jobs",
             "workers",
+            "infer_workers",
+            "max_infer_requests",
             "batch_max_windows",
             "max_infer_bytes",
             "reload_poll_seconds",

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -18,6 +19,7 @@ from pod_support import RunningPod, running_pod
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from inference_pod import engine
 from inference_pod.serve import build_server
 from inference_pod.settings import Settings
 from voiceflow import header_timeout, servers
@@ -146,3 +148,42 @@ def test_pod_refuses_a_network_address_with_a_short_key() -> None:
     with pytest.raises(ValueError, match="shorter than 32"):
         build_server(Settings(host="0.0.0.0", jwt_key="k"))
     build_server(Settings(host="127.0.0.1", jwt_key="k"))  # a laptop may use any key
+
+
+# --- /infer has capacity of its own ---------------------------------------------------------------------------
+
+
+def test_long_infer_requests_do_not_starve_live_streams(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    real_diarize = engine.diarize
+
+    def slow_diarize(*args: object) -> object:
+        started.release()
+        release.wait(60)  # a 40-minute file, as far as the pod can tell
+        return real_diarize(*args)
+
+    monkeypatch.setattr(engine, "diarize", slow_diarize)
+    with running_pod(workers=2, infer_workers=1, max_infer_requests=2) as p:
+        infers = [
+            threading.Thread(target=httpx.post, args=(p.http + "/infer",), kwargs={"json": [0.0] * 1600, "timeout": 90})
+            for _ in range(2)
+        ]
+        try:
+            for thread in infers:
+                thread.start()
+            assert started.acquire(timeout=30)  # one is running, the other waits for the infer worker
+            third = httpx.post(p.http + "/infer", json=[0.0] * 1600, timeout=30)
+            assert third.status_code == 503 and third.json()["code"] == "overloaded"
+            with connect(p.ws, open_timeout=10) as ws:
+                ws.send(json.dumps({"type": "start"}))
+                assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+                for sequence in range(3):
+                    ws.send(json.dumps({"type": "audio_chunk", "data": [0.0] * 8000, "sequence": sequence}))
+                    # A bound on the test, not a latency assertion: the old shared pool never answered.
+                    message = json.loads(ws.recv(timeout=30))
+                    assert message["type"] == "result" and message["sequence"] == sequence
+        finally:
+            release.set()
+            for thread in infers:
+                thread.join(90)
