@@ -15,7 +15,8 @@ import os
 import re
 from typing import Any, Protocol, cast
 
-GROUP, VERSION, PLURAL, KIND = "voiceflow.io", "v1alpha1", "diarizationmodels", "DiarizationModel"
+from voiceflow.contracts import GROUP, HYPERPARAMETERS, KIND, PLURAL, VERSION, qualified
+
 _DNS_UNSAFE = re.compile(r"[^a-z0-9-]+")
 _URI = re.compile(r"^(s3|gs|pvc|https?|file)://.+")
 # spec.training fields of the CRD a registry config may set, and the hyperparameters it knows; the API
@@ -30,7 +31,6 @@ TRAINING_FIELDS = (
     "maxRetries",
     "resources",
 )
-HYPERPARAMETERS = ("epochs", "batchSize", "learningRate", "maxSteps", "seed")
 EXPORT_FIELDS = ("quantize",)
 
 
@@ -100,7 +100,7 @@ def build_manifest(
 
 
 def registry_annotations(model_id: str, username: str) -> dict[str, str]:
-    return {"voiceflow.io/registry-id": model_id, "voiceflow.io/requested-by": username}
+    return {qualified("registry-id"): model_id, qualified("requested-by"): username}
 
 
 def train_patch(*, model_id: str, version: int, config: dict[str, Any], username: str) -> dict[str, Any]:

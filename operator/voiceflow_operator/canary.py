@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from voiceflow_operator.constants import LABEL_VERSION
 from voiceflow_operator.spec import Canary
 
 
@@ -29,7 +30,7 @@ def deployment_ready(deployment: Mapping[str, Any] | None, version: str | None =
     if not deployment:
         return False
     meta, status = deployment.get("metadata", {}), deployment.get("status") or {}
-    if version is not None and meta.get("labels", {}).get("voiceflow.io/version") != version:
+    if version is not None and meta.get("labels", {}).get(LABEL_VERSION) != version:
         return False
     if status.get("observedGeneration", 0) < meta.get("generation", 1):
         return False

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-GROUP = "voiceflow.io"
-VERSION = "v1alpha1"
-PLURAL = "diarizationmodels"
-KIND = "DiarizationModel"
-API_VERSION = f"{GROUP}/{VERSION}"
+from voiceflow.contracts import API_VERSION, GROUP, KIND, PLURAL, VERSION, qualified
+
+__all__ = ["API_VERSION", "GROUP", "KIND", "PLURAL", "VERSION"]
 
 # Our own domain for everything the operator writes, so nothing collides with Kopf's defaults
 # or another operator's.
-FINALIZER = "voiceflow.io/finalizer"
-PROGRESS_ANNOTATION_PREFIX = "voiceflow.io"
-LABEL_MODEL = "voiceflow.io/model"
-LABEL_VERSION = "voiceflow.io/version"
-LABEL_ROLE = "voiceflow.io/role"  # training | export | stable | canary
+FINALIZER = qualified("finalizer")
+PROGRESS_ANNOTATION_PREFIX = GROUP
+LABEL_MODEL = qualified("model")
+LABEL_VERSION = qualified("version")
+LABEL_ROLE = qualified("role")  # training | export | stable | canary
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "voiceflow-operator"
 # The ServiceAccount training Workflows and export Jobs run as, in the resource's namespace (the Helm

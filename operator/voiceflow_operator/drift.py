@@ -13,7 +13,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-HASH_ANNOTATION = "voiceflow.io/spec-hash"
+from voiceflow.contracts import qualified
+
+HASH_ANNOTATION = qualified("spec-hash")
 
 
 def spec_hash(manifest: Mapping[str, Any]) -> str:

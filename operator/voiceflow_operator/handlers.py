@@ -20,7 +20,7 @@ import kopf
 from voiceflow_operator import children as ch
 from voiceflow_operator.builders.autoscaling import DEFAULT_PROMETHEUS
 from voiceflow_operator.canary import CanaryMetrics
-from voiceflow_operator.constants import API_VERSION, FINALIZER, GROUP, PLURAL, VERSION
+from voiceflow_operator.constants import API_VERSION, FINALIZER, GROUP, PLURAL, PROGRESS_ANNOTATION_PREFIX, VERSION
 from voiceflow_operator.drift import needs_apply, with_hash
 from voiceflow_operator.kube import ConnectionSettings, KubeApi
 from voiceflow_operator.prometheus import PrometheusClient
@@ -50,9 +50,9 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     """Kopf settings, each set on purpose."""
     # Our own domain for the finalizer and Kopf's bookkeeping annotations.
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="voiceflow.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PROGRESS_ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="voiceflow.io", key="last-handled-configuration"
+        prefix=PROGRESS_ANNOTATION_PREFIX, key="last-handled-configuration"
     )
     # Only warnings and errors from handler logs become Events; our own Events are explicit.
     settings.posting.level = logging.WARNING

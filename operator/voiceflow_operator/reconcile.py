@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voiceflow.contracts import ExitCode
 from voiceflow_operator import children as ch
 from voiceflow_operator import naming
 from voiceflow_operator.builders import (
@@ -37,7 +38,7 @@ from voiceflow_operator.canary import (
     judge_canary,
 )
 from voiceflow_operator.conditions import get_condition, set_condition
-from voiceflow_operator.constants import CANARY_HEALTHY, EXPORTED, READY, TRAINED
+from voiceflow_operator.constants import CANARY_HEALTHY, EXPORTED, LABEL_VERSION, READY, TRAINED
 from voiceflow_operator.spec import ImageDefaults, ModelSpec, SpecError, parse_spec
 
 Observed = Mapping[str, Mapping[str, Any] | None]
@@ -275,7 +276,7 @@ def _summarise(raw: Mapping[str, Any]) -> dict[str, str]:
     return {k: f"{v:.4f}" for k, v in out.items()}
 
 
-GATE_REFUSED_EXIT = "3"  # `voiceflow register` exits 3 when the DER gate refuses the version
+GATE_REFUSED_EXIT = str(int(ExitCode.GATE_REFUSED))  # how Argo reports the register node's exit code
 
 
 def gate_refused(wf: Mapping[str, Any]) -> bool:
@@ -527,4 +528,4 @@ def _serve_kserve(
 def _isvc_version(isvc: Mapping[str, Any] | None) -> str | None:
     if not isvc:
         return None
-    return (isvc.get("metadata") or {}).get("labels", {}).get("voiceflow.io/version")
+    return (isvc.get("metadata") or {}).get("labels", {}).get(LABEL_VERSION)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from voiceflow.contracts import HYPERPARAMETERS
 from voiceflow_operator.constants import DEFAULT_SERVING_PIPELINE, SERVING_PIPELINES
 
 Resources = Mapping[str, Mapping[str, str]]
@@ -135,7 +136,6 @@ def _training(raw: Mapping[str, Any], default_image: str) -> Training:
     )
 
 
-HYPERPARAMETERS = ("epochs", "batchSize", "learningRate", "maxSteps", "seed")
 
 
 def _hyperparameters(raw: Mapping[str, Any]) -> dict[str, float]:

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-GATE_REFUSED = 3
+from voiceflow.contracts import ExitCode
+
+GATE_REFUSED = int(ExitCode.GATE_REFUSED)
 
 
 def bundled_models_dir() -> Path:

@@ -16,8 +16,9 @@ from typing import Any
 
 from pipelines.evaluation.gate import gate
 from pipelines.evaluation.manifest import build_manifest, read_model_metadata, write_manifest
+from voiceflow.contracts import ExitCode
 
-GATE_REFUSED = 3
+GATE_REFUSED = int(ExitCode.GATE_REFUSED)
 
 
 def candidate_and_baseline(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:

@@ -19,6 +19,7 @@ from hera.workflows.models import ObjectMeta as ModelObjectMeta
 from hera.workflows.models import ResourceRequirements as ModelResources
 
 from pipelines.workflows.steps import WORKSPACE, StepCommand, param
+from voiceflow.contracts import qualified
 
 WORKSPACE_VOLUME = "workspace"
 
@@ -70,7 +71,7 @@ def _quantities(values: Mapping[str, str] | None) -> dict[str, Quantity] | None:
 
 
 def workflow_labels(kind: str, extra: Mapping[str, str] | None) -> dict[str, str]:
-    labels = {"app.kubernetes.io/part-of": "voiceflow", "voiceflow.io/workflow": kind}
+    labels = {"app.kubernetes.io/part-of": "voiceflow", qualified("workflow"): kind}
     labels.update(extra or {})
     return labels
 

@@ -24,8 +24,9 @@ from pipelines.workflows.steps import (
     register_step,
     train_step,
 )
+from voiceflow.contracts import TRAINING_PRESETS
 
-PRESETS = ("tiny", "full")
+PRESETS = TRAINING_PRESETS
 
 
 @dataclass(frozen=True)
