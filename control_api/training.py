@@ -101,7 +101,10 @@ def _cluster_config(body: TrainRequest) -> dict[str, Any]:
         config["dataset"] = path if _URI.match(path) else f"file://{path}"
     hyper = body.hyperparameters
     if hyper is not None:
-        nested = dict(config.get("hyperparameters") or {})
+        given = config.get("hyperparameters") or {}
+        if not isinstance(given, dict):
+            raise ConfigError(("config", "hyperparameters"), "must be an object")
+        nested = dict(given)
         for seed_key, key in (("learning_rate", "learningRate"), ("batch_size", "batchSize"), ("epochs", "epochs")):
             value = getattr(hyper, seed_key)
             if value is None:
@@ -165,8 +168,10 @@ def _get(mapping: dict[str, Any], path: list[str]) -> Any:
 
 
 def _set(mapping: dict[str, Any], path: list[str], value: Any) -> None:
-    for key in path[:-1]:
-        inner = mapping.get(key)
-        mapping[key] = inner = dict(inner) if isinstance(inner, dict) else {}
+    for depth, key in enumerate(path[:-1]):
+        inner = mapping.get(key, {})
+        if not isinstance(inner, dict):  # never silently replace what the caller wrote
+            raise ConfigError(("config", *path[: depth + 1]), "must be an object")
+        mapping[key] = inner = dict(inner)
         mapping = inner
     mapping[path[-1]] = value

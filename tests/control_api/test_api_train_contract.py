@@ -72,6 +72,7 @@ def test_the_seeds_body_trains_with_its_hyperparameters_and_keeps_its_label(
         ({**SEED_BODY, "hyperparameters": {"epochs": 0}}, ["body", "hyperparameters", "epochs"]),
         ({**SEED_BODY, "config": {"epochs": 5}}, ["body", "hyperparameters", "epochs"]),
         ({**SEED_BODY, "dataset": "/d"}, ["body", "dataset"]),
+        ({**SEED_BODY, "config": {"data": "/d"}}, ["body", "config", "data"]),
     ],
     ids=[
         "cross-field",
@@ -83,6 +84,7 @@ def test_the_seeds_body_trains_with_its_hyperparameters_and_keeps_its_label(
         "seed-range",
         "set-twice",
         "unknown-top-level",
+        "seed-into-non-object",
     ],
 )
 def test_an_invalid_config_is_a_422_at_request_time_naming_the_key(
@@ -128,3 +130,6 @@ def test_in_cluster_the_seeds_body_becomes_the_crds_training_spec() -> None:
     }
     uri = training.resolve_config(TrainRequest(dataset_path="s3://bucket/ami"), "kubernetes")
     assert uri == {"dataset": "s3://bucket/ami"}
+    bad = TrainRequest.model_validate({**SEED_BODY, "config": {"hyperparameters": 5}})
+    with pytest.raises(training.ConfigError, match=r"config\.hyperparameters: must be an object"):
+        training.resolve_config(bad, "kubernetes")
