@@ -46,6 +46,29 @@ def role_allows(role: str, required: str) -> bool:
     return ROLES.index(role) >= ROLES.index(required)
 
 
+# Who reads a failed job's whole error (a traceback's tail, with server paths in it): those who run jobs.
+FULL_ERRORS_ROLE = "operator"
+MAX_SUMMARY_CHARS = 300
+
+
+def error_seen_by(role: str, error: str | None) -> str | None:
+    """A registry error as `role` may read it: whole for operators and admins, one line for viewers."""
+    if not error or role_allows(role, FULL_ERRORS_ROLE):
+        return error
+    return error_summary(error)
+
+
+def error_summary(error: str) -> str:
+    """One line: what failed ("train exited with 1") and its last line (usually the exception)."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head, _, first_detail = lines[0].partition(": ")
+    last = lines[-1] if len(lines) > 1 else first_detail
+    summary = f"{head}: {last}" if last and last != head else head
+    return summary[:MAX_SUMMARY_CHARS]
+
+
 def issue_token(
     username: str,
     role: str,

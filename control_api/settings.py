@@ -46,6 +46,9 @@ class Settings:
     max_upload_bytes: int = 100 * 1024 * 1024
     max_audio_seconds: float = 30 * 60
     max_files_per_job: int = 64
+    # Comma-separated folders an embedded training config's paths (data.data_root, cache_dir) must lie in.
+    # Empty: /data, the trainer's default data folder and state_dir (control_api.train_paths).
+    train_roots: str = ""
     reference_root: str = ""  # empty: batch jobs by server-side reference are refused
     # Batch worker threads started inside the API process; 0 leaves the work to `voiceflow api worker`.
     embedded_workers: int = 1

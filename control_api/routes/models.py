@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from control_api import registry, training
+from control_api import registry, train_paths, training
 from control_api.context import AppContext
 from control_api.db import session_scope
-from control_api.deps import Admin, CtxDep, Operator, SessionDep, Viewer
+from control_api.deps import Admin, Caller, CtxDep, Operator, SessionDep, Viewer
 from control_api.models import RegistryModel
 from control_api.routes import errors
 from control_api.schemas import ActivationOut, ModelList, ModelOut, TrainRequest
+from control_api.security import error_seen_by
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -65,12 +66,19 @@ def list_models(
     rows = session.execute(
         select(table).where(*conditions).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
     ).mappings()
-    return ModelList(items=[ModelOut.model_validate(dict(r)) for r in rows], total=total, limit=limit, offset=offset)
+    items = [_as_seen_by(caller, ModelOut.model_validate(dict(r))) for r in rows]
+    return ModelList(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{model_id}", response_model=ModelOut, responses=errors(404))
 def get_model(model_id: str, session: SessionDep, caller: Viewer) -> ModelOut:
-    return ModelOut.model_validate(_get(session, model_id))
+    return _as_seen_by(caller, ModelOut.model_validate(_get(session, model_id)))
+
+
+def _as_seen_by(caller: Caller, model: ModelOut) -> ModelOut:
+    # A failed job's error is a traceback's tail with server paths in it: viewers get one line of it.
+    shown = error_seen_by(caller.role, model.error)
+    return model if shown == model.error else model.model_copy(update={"error": shown})
 
 
 def _train_config(body: TrainRequest, ctx: AppContext) -> dict[str, Any]:
@@ -78,6 +86,8 @@ def _train_config(body: TrainRequest, ctx: AppContext) -> dict[str, Any]:
     try:
         config = training.resolve_config(body, ctx.backend.mode)
         if ctx.backend.mode == "embedded":
+            # The worker runs the trainer as this server's user: its paths stay inside the training roots.
+            train_paths.confine(config, train_paths.parse_roots(ctx.settings.train_roots, ctx.settings.state_dir))
             training.check_train_extra(ctx.settings.train_command)
     except training.ConfigError as exc:
         raise RequestValidationError(exc.as_detail()) from exc

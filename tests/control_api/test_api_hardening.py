@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import functools
 import io
+import json
 import os
 import socket
 import stat
@@ -25,13 +26,13 @@ from api_support import ADMIN_PASSWORD, login, with_
 from fastapi.testclient import TestClient
 from test_api_queue import add_job, factory_for
 
-from control_api import cli, queue
+from control_api import cli, queue, train_paths, training, users
 from control_api.app import MULTIPART_SLACK_BYTES
 from control_api.db import make_engine, session_scope
 from control_api.edge import MAX_JSON_BODY_BYTES
 from control_api.engine import engine_validate_audio
 from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginGuard, RedisLoginGuard, backoff_s
-from control_api.models import BatchFile, utcnow
+from control_api.models import BatchFile, RegistryModel, utcnow
 from control_api.security import issue_token
 from control_api.settings import Settings
 from voiceflow.servers import MIN_PASSWORD_CHARS, uvicorn_options
@@ -340,3 +341,59 @@ def test_a_killed_workers_file_is_taken_over_within_seconds_by_default(db_settin
     with session_scope(factory) as session:
         taken = claim(session, worker_id="new", now=beat + timedelta(seconds=lease_s + 0.5))
         assert taken is not None and taken.claimed_by == "new"
+
+
+# --- training: paths confined to roots, viewers read one line of a failure ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        ({"data": {"data_root": "/etc"}}, "data_root"),
+        ({"data": {"data_root": "relative/data"}}, "data_root"),
+        ({"data": {"ami": "../../../etc"}}, "ami"),
+        ({"data": {"librispeech": "/etc"}}, "librispeech"),
+        ({"data": {"ami_files": ["../../shadow"]}}, "ami_files"),
+        ({"cache_dir": "/home/someone/.ssh"}, "cache_dir"),
+    ],
+)
+def test_training_paths_outside_the_roots_are_refused(
+    config: dict[str, Any], key: str, db_settings: Settings, client_for: ClientFor, tmp_path: Path
+) -> None:
+    client = client_for(with_(db_settings, train_roots=str(tmp_path / "datasets")))
+    r = client.post("/api/models/train", json={"name": "m", "config": config}, headers=login(client))
+    assert r.status_code == 422, r.text
+    assert key in json.dumps(r.json()["detail"])
+
+
+def test_training_paths_inside_the_roots_are_accepted(tmp_path: Path) -> None:
+    root = tmp_path / "datasets"
+    (root / "ami").mkdir(parents=True)
+    (tmp_path / "escape").symlink_to("/etc")
+    train_paths.confine({"data": {"data_root": str(root), "ami": "ami"}, "cache_dir": str(root / "c")}, [root])
+    with pytest.raises(training.ConfigError, match="training roots"):
+        train_paths.confine({"data": {"data_root": str(tmp_path / "escape")}}, [tmp_path])  # a symlink out
+    assert Path("/data") in train_paths.parse_roots("", tmp_path)
+
+
+def test_viewers_read_one_line_of_a_failed_jobs_error(db_settings: Settings, client_for: ClientFor) -> None:
+    client = client_for(db_settings)
+    admin = login(client)
+    created = client.post("/api/models/train", json={"name": "m"}, headers=admin)
+    assert created.status_code == 202, created.text
+    model_id = created.json()["id"]
+    traceback = (
+        "train exited with 1: Traceback (most recent call last):\n"
+        '  File "/srv/voiceflow/pipelines/training/loop.py", line 12, in main\n'
+        "    secret_internal_call()\n"
+        "ValueError: data root has no librispeech folder"
+    )
+    with session_scope(client.app.state.ctx.sessions) as session:
+        session.get(RegistryModel, model_id).error = traceback
+    with session_scope(client.app.state.ctx.sessions) as session:
+        users.create_user(session, "vera", "viewer-password-1", "viewer")
+    viewer = login(client, "vera", "viewer-password-1")
+    one_line = "train exited with 1: ValueError: data root has no librispeech folder"
+    assert client.get(f"/api/models/{model_id}", headers=viewer).json()["error"] == one_line
+    assert client.get("/api/models", headers=viewer).json()["items"][0]["error"] == one_line
+    assert client.get(f"/api/models/{model_id}", headers=admin).json()["error"] == traceback
