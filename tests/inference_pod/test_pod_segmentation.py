@@ -239,7 +239,7 @@ def test_bogus_pipeline_is_a_clear_startup_error() -> None:
         [sys.executable, "-m", "inference_pod"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 2
-    assert "voiceflow serve: error: configuration: " in proc.stderr and "VOICEFLOW_PIPELINE" in proc.stderr
+    assert "configuration error" in proc.stderr and "VOICEFLOW_PIPELINE" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
