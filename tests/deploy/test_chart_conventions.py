@@ -265,6 +265,8 @@ def check_notes_resource(notes: str, names: set[tuple[str, str]]) -> None:
     assert resource["kind"] == "DiarizationModel"
     jsonschema.Draft4Validator(crd_schema("voiceflow.io", "DiarizationModel")["v1alpha1"]).validate(resource)
     assert ("training" in resource["spec"]) != ("model" in resource["spec"])  # the CRD's CEL rule
+    presets = pytest.importorskip("pipelines.training.config").preset_names()
+    assert resource["spec"]["training"]["preset"] in presets, "a preset the pipelines image has"
     artifacts = resource["spec"]["training"].get("artifacts")
     if artifacts:
         claim = artifacts.removeprefix("pvc://").split("/")[0]
