@@ -291,3 +291,63 @@ def test_speech_gate_drops_what_vad_rejects_and_fills_what_nobody_holds() -> Non
     mask = np.array([1, 0, 1], dtype=bool)
     np.testing.assert_array_equal(resample_mask(mask, 0.032, 5, 0.02), [1, 1, 0, 1, 1])
     assert not resample_mask(np.zeros(0, bool), 0.032, 3, 0.02).any()
+
+
+def test_the_nearest_rule_ignores_the_votes() -> None:
+    from voiceflow.segmentation.overlap import second_speakers
+
+    labels = np.array([0, 0, 0, 2, 2, 0])
+    votes = np.zeros((6, 3))
+    votes[:, 1] = 0.5  # speaker 1 covers every frame but is never anyone's primary
+    overlap = np.array([0, 0, 1, 0, 0, 0], dtype=bool)
+    assert second_speakers(labels, votes, overlap, max_reach=2)[2] == 1, "votes: the runner-up"
+    assert second_speakers(labels, votes, overlap, max_reach=2, rule="nearest")[2] == 2, "nearest voice in time"
+    with pytest.raises(ValueError):
+        second_speakers(labels, votes, overlap, max_reach=2, rule="loudest")
+
+
+def test_overlap_is_the_count_vote_or_the_probability_above_a_threshold() -> None:
+    from voiceflow.segmentation.overlap import OverlapConfig, overlap_decision
+
+    count, probability = np.array([1, 2, 2, 0]), np.array([0.6, 0.3, 0.9, 0.1])
+    assert overlap_decision(count, probability, None).tolist() == [False, True, True, False]
+    assert overlap_decision(count, probability, 0.5).tolist() == [True, False, True, False]
+    for bad in ({"threshold": 1.0}, {"threshold": 0.0}, {"second_speaker": "loudest"}):
+        with pytest.raises(ValueError):
+            OverlapConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_vad_plus_confident_speech_keeps_the_networks_sure_speech_only() -> None:
+    from voiceflow.segmentation.offline import LocalSpeakers, SegmentationPipelineConfig, speech_frames
+
+    vad = np.array([1, 1, 0, 0, 0], dtype=bool)
+    network = np.array([0.2, 0.99, 0.95, 0.5, 0.0])
+    local = LocalSpeakers(
+        np.zeros(1, int), np.zeros((1, 5, 3)), np.zeros((1, 3, 2)), np.zeros((1, 3), bool), 5, 0.02, vad, network
+    )
+    assert speech_frames(local, SegmentationPipelineConfig()) is None, "the network alone decides"
+    assert speech_frames(local, SegmentationPipelineConfig(speech="vad")).tolist() == vad.tolist()  # type: ignore[union-attr]
+    both = speech_frames(local, SegmentationPipelineConfig(speech="vad+confident", confident_speech=0.9))
+    assert both is not None and both.tolist() == [True, True, True, False, False]
+    with pytest.raises(ValueError):
+        SegmentationPipelineConfig(speech="both")
+    with pytest.raises(ValueError):
+        SegmentationPipelineConfig(confident_speech=1.5)
+
+
+def test_bundled_networks_give_counts_and_overlap_probabilities_from_one_run() -> None:
+    from voiceflow.segmentation.model import DEFAULT_OVERLAP_MODEL, DEFAULT_SEGMENTATION_MODEL, SegmentationModel
+
+    chunks = (np.random.default_rng(2).standard_normal((2, 48000)) * 0.1).astype(np.float32)
+    for path in (DEFAULT_SEGMENTATION_MODEL, DEFAULT_OVERLAP_MODEL):
+        if not path.is_file():
+            continue
+        model = SegmentationModel.load(path)
+        count, probability = model.count_and_overlap(chunks)
+        np.testing.assert_array_equal(count, model.count(chunks))
+        assert probability.shape == count.shape and ((probability >= 0) & (probability <= 1 + 1e-5)).all()
+        if model.task == "powerset":
+            activity = model.activity(chunks)
+            np.testing.assert_allclose(activity.overlap, probability, atol=1e-6)
+            assert activity.speech is not None and (activity.speech >= activity.soft.max(axis=-1) - 1e-5).all()
+            assert (activity.overlap <= activity.speech + 1e-6).all()

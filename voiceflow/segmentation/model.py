@@ -40,6 +40,16 @@ class ChunkActivity:
 
     hard: np.ndarray  # [B, frames, speakers] uint8: the argmax powerset class, decoded
     soft: np.ndarray  # [B, frames, speakers] float32: P(speaker active), summed over classes
+    # [B, frames] float32: P(anyone talks) and P(two or more talk), summed over classes; None where
+    # the source has no probabilities (the oracle), then read off `hard`
+    speech: np.ndarray | None = None
+    overlap: np.ndarray | None = None
+
+    def speech_probability(self) -> np.ndarray:
+        return self.speech if self.speech is not None else np.asarray(self.hard.any(axis=-1), dtype=np.float32)
+
+    def overlap_probability(self) -> np.ndarray:
+        return self.overlap if self.overlap is not None else (self.hard.sum(axis=-1) >= 2).astype(np.float32)
 
 
 @dataclass
@@ -108,9 +118,17 @@ class SegmentationModel:
 
     def count(self, chunks: np.ndarray) -> np.ndarray:
         """[B, frames] int: how many speakers talk in each frame (2 = two or more), either task."""
+        return self.count_and_overlap(chunks)[0]
+
+    def count_and_overlap(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """([B, frames] int speaker count of the argmax class, [B, frames] float32 P(two or more
+        talk)) from one run of the network, either task."""
+        scores = self.log_probs(chunks)
         if self.task == "count":
-            return np.argmax(self.log_probs(chunks), axis=-1).astype(np.int64)
-        return self.activity(chunks).hard.sum(axis=-1).astype(np.int64)
+            return np.argmax(scores, axis=-1).astype(np.int64), np.exp(scores[..., 2]).astype(np.float32)
+        sizes = powerset_mapping(self.max_speakers, self.max_simultaneous).sum(axis=1)
+        count = sizes[np.argmax(scores, axis=-1)].astype(np.int64)
+        return count, np.exp(scores[..., sizes >= 2]).sum(axis=-1).astype(np.float32)
 
     def activity(self, chunks: np.ndarray) -> ChunkActivity:
         if self.task != "powerset":
@@ -118,5 +136,9 @@ class SegmentationModel:
         scores = self.log_probs(chunks)
         mapping = powerset_mapping(self.max_speakers, self.max_simultaneous)
         hard = mapping[np.argmax(scores, axis=-1)].astype(np.uint8)
-        soft = (np.exp(scores) @ mapping.astype(np.float32)).astype(np.float32)
-        return ChunkActivity(hard, soft)
+        probs = np.exp(scores)
+        soft = (probs @ mapping.astype(np.float32)).astype(np.float32)
+        sizes = mapping.sum(axis=1)
+        speech = (1.0 - probs[..., 0]).astype(np.float32)  # class 0 is the empty set
+        overlap = probs[..., sizes >= 2].sum(axis=-1).astype(np.float32)
+        return ChunkActivity(hard, soft, speech, overlap)

@@ -35,6 +35,9 @@ from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_
 ProgressCallback = Callable[[int, int], None]
 
 
+SPEECH_SOURCES = ("segmentation", "vad", "vad+confident")
+
+
 @dataclass(frozen=True)
 class SegmentationPipelineConfig:
     """Settings shared by the offline and streaming segmentation pipelines (chosen on the dev sets)."""
@@ -45,7 +48,11 @@ class SegmentationPipelineConfig:
     # "segmentation": the network alone says where speech is. "vad": Silero VAD says where speech
     # is and the network only who speaks there (speech it gives nobody goes to the nearest
     # speaker in time), for far-field audio where the network's own speech detection is weaker.
+    # "vad+confident": the VAD's speech, plus the network's where it is sure (its P(speech),
+    # overlap-added over chunks, >= `confident_speech`): the network's own detection alone adds
+    # false alarm on read speech, the VAD alone misses quiet far-field speech.
     speech: str = "segmentation"
+    confident_speech: float = 0.9
     vad: VADConfig = field(default_factory=VADConfig)
     segmentation_batch_size: int = 16
     local: LocalEmbeddingConfig = field(default_factory=LocalEmbeddingConfig)
@@ -60,8 +67,10 @@ class SegmentationPipelineConfig:
             raise ValueError("min_on_seconds and min_off_seconds must be >= 0")
         if self.segmentation_batch_size < 1:
             raise ValueError("segmentation_batch_size must be >= 1")
-        if self.speech not in ("segmentation", "vad"):
-            raise ValueError(f"speech must be 'segmentation' or 'vad', not {self.speech!r}")
+        if self.speech not in SPEECH_SOURCES:
+            raise ValueError(f"speech must be one of {', '.join(SPEECH_SOURCES)}, not {self.speech!r}")
+        if not 0.0 <= self.confident_speech <= 1.0:
+            raise ValueError("confident_speech must be a probability in 0..1")
 
 
 def chunk_starts(num_samples: int, chunk_samples: int, step_samples: int) -> np.ndarray:
@@ -85,6 +94,9 @@ class LocalSpeakers:
     total_frames: int
     frame_seconds: float
     speech: np.ndarray | None = None  # [total_frames] VAD speech mask when the config asks for one
+    # [total_frames] the network's P(anyone talks) and P(two or more talk), overlap-added over chunks
+    speech_probability: np.ndarray | None = None
+    overlap_probability: np.ndarray | None = None
 
 
 def chunk_batches(
@@ -98,6 +110,14 @@ def chunk_batches(
     over the whole recording, chunks `step_seconds` apart. Only one batch of chunk audio exists at
     a time: an hour at a 0.5 s hop is 7200 chunks, 2.3 GB if materialised together. `run` replaces
     the hard activity with another per-chunk output (the overlap detector's counts)."""
+    for starts, chunks in chunk_windows(audio, segmentation, step_seconds, batch):
+        yield starts, chunks, (run(chunks) if run else segmentation.activity(chunks).hard)
+
+
+def chunk_windows(
+    audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(chunk start samples [b], chunks [b, T]) batch after batch, as `chunk_batches` cuts them."""
     frame = segmentation.frame_samples
     total_frames = len(audio) // frame
     if total_frames < 4:
@@ -106,8 +126,7 @@ def chunk_batches(
     length = min(segmentation.chunk_samples, total_frames * frame)
     starts = chunk_starts(total_frames * frame, length, step)
     for i in range(0, len(starts), batch):
-        chunks = np.stack([audio[s : s + length] for s in starts[i : i + batch]])
-        yield starts[i : i + batch], chunks, (run(chunks) if run else segmentation.activity(chunks).hard)
+        yield starts[i : i + batch], np.stack([audio[s : s + length] for s in starts[i : i + batch]])
 
 
 def sliding_activity(
@@ -160,9 +179,16 @@ class SegmentationDiarizer:
         seg = self.segmentation_model
         frame = seg.frame_samples
         starts, hard, embeddings, valid = [], [], [], []
+        speech_p: list[np.ndarray] = []  # per chunk [F, 1], for overlap_add
+        overlap_p: list[np.ndarray] = []
         dimension = self.embedding_model.dimension
-        batches = chunk_batches(audio, seg, self.config.step_seconds, self.config.segmentation_batch_size)
-        for batch_starts, chunks, batch_hard in batches:
+        for batch_starts, chunks in chunk_windows(
+            audio, seg, self.config.step_seconds, self.config.segmentation_batch_size
+        ):
+            activity = seg.activity(chunks)
+            batch_hard = activity.hard
+            speech_p.extend(activity.speech_probability()[..., None])
+            overlap_p.extend(activity.overlap_probability()[..., None])
             batch_embeddings, batch_valid = embed_local_speakers(
                 list(chunks), list(batch_hard), self.embedding_model.embed, frame, self.config.local, dimension
             )
@@ -176,17 +202,20 @@ class SegmentationDiarizer:
             return None
         total_frames = len(audio) // frame
         speech = None
-        if self.config.speech == "vad":
+        if self.config.speech != "segmentation":
             mask = probabilities_to_mask(SileroVAD().probabilities(audio), self.config.vad)
             speech = resample_mask(mask, FRAME_SECONDS, total_frames, frame / SAMPLE_RATE)
+        start_frames = np.concatenate(starts) // frame
         return LocalSpeakers(
-            np.concatenate(starts) // frame,
+            start_frames,
             np.concatenate(hard),
             np.concatenate(embeddings),
             np.concatenate(valid),
             total_frames,
             frame / SAMPLE_RATE,
             speech,
+            overlap_add(speech_p, list(start_frames), total_frames)[:, 0],
+            overlap_add(overlap_p, list(start_frames), total_frames)[:, 0],
         )
 
     def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
@@ -205,14 +234,24 @@ def assemble(
         local.embeddings, local.valid, config.clustering, num_speakers, min_speakers, max_speakers
     )
     active = reconstruct(local.hard, labels, local.start_frames, local.total_frames)
-    if config.speech == "vad" and local.speech is not None:
-        active = gate_with_speech(active, local.speech)
+    speech = speech_frames(local, config)
+    if speech is not None:
+        active = gate_with_speech(active, speech)
     active = smooth_tracks(
         active,
         round(config.min_on_seconds / local.frame_seconds),
         round(config.min_off_seconds / local.frame_seconds),
     )
     return tracks_to_segments(active, local.frame_seconds)
+
+
+def speech_frames(local: LocalSpeakers, config: SegmentationPipelineConfig) -> np.ndarray | None:
+    """[total_frames] where speech is, when the config does not leave that to the network alone."""
+    if config.speech == "segmentation" or local.speech is None:
+        return None
+    if config.speech == "vad+confident" and local.speech_probability is not None:
+        return local.speech | (local.speech_probability >= config.confident_speech)
+    return local.speech
 
 
 def resample_mask(mask: np.ndarray, mask_seconds: float, frames: int, frame_seconds: float) -> np.ndarray:

@@ -49,3 +49,7 @@ class OracleSegmentation:
 
     def count(self, chunks: np.ndarray) -> np.ndarray:
         return self.activity(chunks).hard.sum(axis=-1).astype(np.int64)
+
+    def count_and_overlap(self, chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        count = self.count(chunks)
+        return count, (count >= 2).astype(np.float32)  # the reference is certain
