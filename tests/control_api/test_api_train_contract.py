@@ -133,3 +133,39 @@ def test_in_cluster_the_seeds_body_becomes_the_crds_training_spec() -> None:
     bad = TrainRequest.model_validate({**SEED_BODY, "config": {"hyperparameters": 5}})
     with pytest.raises(training.ConfigError, match=r"config\.hyperparameters: must be an object"):
         training.resolve_config(bad, "kubernetes")
+
+
+class Objects:
+    """The Kubernetes API as the registry uses it: resources by name."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+
+    def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.objects[body["metadata"]["name"]] = body
+        return body
+
+    def patch(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("a first train creates its resource")
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get(name)
+
+
+def test_in_cluster_training_needs_no_local_torch(
+    db_settings: Settings, client_for: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The operator trains in its own pods: a control API image without the train extra is complete."""
+    from control_api.backends import KubernetesBackend
+
+    objects = Objects()
+    client = client_for(with_(db_settings, registry_mode="kubernetes"), backend=KubernetesBackend(objects, "ml"))
+    admin = login(client)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    response = client.post("/api/models/train", json={**SEED_BODY, "name": "meetings"}, headers=admin)
+    assert response.status_code == 202, response.text
+    assert response.json()["label"] == "1.3.0"
+    assert objects.objects["meetings"]["spec"]["training"] == {
+        "dataset": "file:///data/voiceflow",
+        "hyperparameters": {"learningRate": 0.0005, "batchSize": 32, "epochs": 3},
+    }
