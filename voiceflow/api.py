@@ -69,7 +69,8 @@ class DiarizationResult:
 
 
 def engine_config(pipeline: str | None = None, config: EngineConfig | None = None) -> EngineConfig:
-    """The engine configuration with `pipeline` selected (None: the configuration's own)."""
+    """The engine configuration with `pipeline` selected (None: the configuration's own), as
+    `voiceflow diarize --config FILE --pipeline NAME` builds it (the flag beats the file)."""
     base = config or EngineConfig()
     return replace(base, pipeline=pipeline) if pipeline else base
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from voiceflow import SAMPLE_RATE
-from voiceflow.api import DiarizationResult
+from voiceflow.api import DiarizationResult, engine_config
 from voiceflow.audio import AudioError, load_audio
 from voiceflow.cli.errors import fail, print_error
 from voiceflow.config import ConfigError, EngineConfig, load_engine_config
@@ -49,14 +49,6 @@ def _progress_bar(total_seconds: float, name: str, quiet: bool) -> tuple[Callabl
         bar.refresh()
 
     return update, bar
-
-
-def with_cli_pipeline(config: EngineConfig, args: argparse.Namespace) -> EngineConfig:
-    """The config with --pipeline applied (the flag beats the file)."""
-    from dataclasses import replace
-
-    pipeline = getattr(args, "pipeline", None)
-    return replace(config, pipeline=pipeline) if pipeline else config
 
 
 def diarize_one(
@@ -142,7 +134,7 @@ def run_diarize(args: argparse.Namespace) -> int:
         except (RTTMError, OSError) as exc:
             return fail("diarize", f"--reference: {exc}")
     try:
-        config = with_cli_pipeline(load_engine_config(args.config) if args.config else EngineConfig(), args)
+        config = engine_config(args.pipeline, load_engine_config(args.config) if args.config else None)
         model = EmbeddingModel.load(args.model)
         segmentation = load_segmentation_model(config, args.segmentation_model)
     except (ConfigError, ModelError) as exc:
