@@ -93,3 +93,12 @@ def test_reference_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(args) == 1  # two files: dev00 has no reference in the sample's RTTM
     err = capsys.readouterr().err
     assert "--reference has no uri 'dev00'" in err and (tmp_path / "conversation.png").is_file()
+
+
+def test_simulate_says_what_it_wrote(tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    librispeech = shared_data / "librispeech-train-clean-100"
+    assert main(["simulate", "--librispeech", str(librispeech), "--out-dir", str(tmp_path), "--count", "1"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    files = [tmp_path / f"sim00{suffix}" for suffix in (".wav", ".rttm", ".uem")]
+    assert line.startswith(f"wrote {files[0]}, {files[1]}, {files[2]}: ")
+    assert all(f.stat().st_size > 0 for f in files)

@@ -78,7 +78,7 @@ def register(subparsers: Any) -> None:
 
     simulate = subparsers.add_parser("simulate", help="build simulated conversations with exact references")
     simulate.add_argument("--librispeech", required=True, help="directory of LibriSpeech FLAC files")
-    simulate.add_argument("--out-dir", required=True, help="write <name>.wav and <name>.rttm per conversation here")
+    simulate.add_argument("--out-dir", required=True, help="write <name>.wav, .rttm and .uem per conversation here")
     simulate.add_argument("--count", type=_positive_int, default=12, help="how many conversations (default 12)")
     simulate.add_argument(
         "--seed", type=int, default=1000, help="random seed: the same seed, the same set (default 1000)"
