@@ -65,15 +65,16 @@ function label(speaker) {
 }
 
 function colorOf(speaker) {
-  if (!run.speakers.has(speaker)) {
-    run.speakers.set(speaker, COLORS[run.speakers.size % COLORS.length]);
-    renderLegend();
-  }
+  if (!run.speakers.has(speaker)) run.speakers.set(speaker, COLORS[run.speakers.size % COLORS.length]);
   return run.speakers.get(speaker);
 }
 
-function renderLegend() {
-  $("legend").replaceChildren(...[...run.speakers].map(([speaker, color]) => {
+// The speakers on the timeline now (a draft's label the engine later dropped is not listed), in
+// the order they first appeared, each with its lane colour.
+function renderLegend(segs) {
+  const present = new Set(segs.map((s) => s.speaker));
+  const shown = [...run.speakers].filter(([speaker]) => present.has(speaker));
+  $("legend").replaceChildren(...shown.map(([speaker, color]) => {
     const li = document.createElement("li");
     li.dataset.speaker = speaker;
     li.dataset.color = color;
@@ -83,7 +84,7 @@ function renderLegend() {
     li.append(swatch, document.createTextNode(speaker));
     return li;
   }));
-  $("speaker-count").textContent = String(run.speakers.size);
+  $("speaker-count").textContent = String(shown.length);
 }
 
 // Server times are seconds of this connection's audio; the run's clock adds what came before it.
@@ -122,6 +123,7 @@ function render() {
     li.textContent = `${s.start.toFixed(2)}–${s.end.toFixed(2)} s  ${s.speaker}${s.final ? "" : " (draft)"}`;
     return li;
   }));
+  renderLegend(segs);
   drawTimeline(segs);
 }
 
@@ -167,7 +169,7 @@ function drawTimeline(segs) {
 
 function resetView() {
   $("segments").replaceChildren();
-  renderLegend();
+  renderLegend([]);
   for (const [id, text] of [["result-count", "0"], ["latency", "–"], ["sent-seconds", "0.0"]]) $(id).textContent = text;
   showLevel(LEVEL_FLOOR_DB);
   drawTimeline([]);
