@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from voiceflow_operator.policy import Policy
     from voiceflow_operator.spec import ImageDefaults
 
 # The defaults of the default-image flags can come from the environment (a Deployment's env).
@@ -37,6 +38,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--pipelines-image", default=None, metavar="IMAGE",
                    help="image of the training workflow and the export Job where spec.training.image "
                         f"is not set (default: ${PIPELINES_IMAGE_ENV}, else voiceflow/pipelines)")
+    # What a DiarizationModel may ask for (voiceflow_operator.policy; the chart's operator.policy values).
+    p.add_argument("--allowed-image", action="append", default=[], metavar="PREFIX",
+                   help="image prefix a spec may name, e.g. registry.example/voiceflow/ (repeatable; "
+                        "default: only the operator's default images)")
+    p.add_argument("--dataset-root", action="append", default=None, metavar="PATH",
+                   help="folder a file:// dataset must lie under (repeatable; default /data)")
+    p.add_argument("--max-cpu", default=None, metavar="QUANTITY", help="largest CPU request/limit (default 16)")
+    p.add_argument("--max-memory", default=None, metavar="QUANTITY",
+                   help="largest memory request/limit (default 64Gi)")
+    p.add_argument("--max-gpus", type=int, default=None, help="largest GPU request/limit (default 1)")
     p.add_argument("--print-rbac", action="store_true",
                    help="print the (apiGroup, resource, verbs) the operator needs as JSON and exit")
     p.set_defaults(handler=_run)
@@ -53,6 +64,20 @@ def image_defaults(
     return ImageDefaults(
         serving=serving or env.get(SERVING_IMAGE_ENV) or builtin.serving,
         pipelines=pipelines or env.get(PIPELINES_IMAGE_ENV) or builtin.pipelines,
+    )
+
+
+def policy_from_args(args: argparse.Namespace) -> Policy:
+    """The installation's policy: each flag given, else the built-in default."""
+    from voiceflow_operator.policy import Policy
+
+    builtin = Policy()
+    return Policy(
+        allowed_images=tuple(args.allowed_image),
+        dataset_roots=tuple(args.dataset_root) if args.dataset_root is not None else builtin.dataset_roots,
+        max_cpu=args.max_cpu or builtin.max_cpu,
+        max_memory=args.max_memory or builtin.max_memory,
+        max_gpus=builtin.max_gpus if args.max_gpus is None else args.max_gpus,
     )
 
 
@@ -79,6 +104,7 @@ def _run(args: argparse.Namespace) -> int:
         scaler_prometheus_url=args.scaler_prometheus_url or args.prometheus_url or DEFAULT_PROMETHEUS,
         liveness_endpoint=args.liveness,
         images=image_defaults(args.serving_image, args.pipelines_image),
+        policy=policy_from_args(args),
     )
     asyncio.run(run_operator(config))
     return 0

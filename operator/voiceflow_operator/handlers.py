@@ -23,6 +23,7 @@ from voiceflow_operator.canary import CanaryMetrics
 from voiceflow_operator.constants import API_VERSION, FINALIZER, GROUP, PLURAL, PROGRESS_ANNOTATION_PREFIX, VERSION
 from voiceflow_operator.drift import needs_apply, with_hash
 from voiceflow_operator.kube import ConnectionSettings, KubeApi
+from voiceflow_operator.policy import Policy
 from voiceflow_operator.prometheus import PrometheusClient
 from voiceflow_operator.reconcile import BACKOFF_BASE_SECONDS, Plan, decide
 from voiceflow_operator.spec import ImageDefaults
@@ -39,6 +40,7 @@ class OperatorConfig:
     canary_prometheus_url: str | None = None  # None: canaries judged on readiness only
     scaler_prometheus_url: str = DEFAULT_PROMETHEUS
     images: ImageDefaults = field(default_factory=ImageDefaults)  # where a spec names no image
+    policy: Policy = field(default_factory=Policy)  # what a spec may ask for (images, datasets, resources)
     backoff_base_s: float = BACKOFF_BASE_SECONDS
     standalone: bool = True  # one replica; no peering objects needed
     scanning_disabled: bool = False
@@ -107,6 +109,7 @@ class Reconciler:
                 prometheus_url=self.config.scaler_prometheus_url,
                 backoff_base=self.config.backoff_base_s,
                 images=self.config.images,
+                policy=self.config.policy,
             )
             await self._apply(plan, refs, observed, namespace)
             for event in plan.events:

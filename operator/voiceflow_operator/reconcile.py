@@ -39,6 +39,7 @@ from voiceflow_operator.canary import (
 )
 from voiceflow_operator.conditions import get_condition, set_condition
 from voiceflow_operator.constants import CANARY_HEALTHY, EXPORTED, LABEL_VERSION, READY, TRAINED
+from voiceflow_operator.policy import Policy, check_spec
 from voiceflow_operator.spec import ImageDefaults, ModelSpec, SpecError, parse_spec
 
 Observed = Mapping[str, Mapping[str, Any] | None]
@@ -109,10 +110,13 @@ def decide(
     prometheus_url: str = DEFAULT_PROMETHEUS,
     backoff_base: float = BACKOFF_BASE_SECONDS,
     images: ImageDefaults | None = None,
+    policy: Policy | None = None,
 ) -> Plan:
     ctx = _Ctx(body, now)
     try:
         spec = parse_spec(body.get("spec") or {}, images)
+        # The installation's limits (images, datasets, resources): checked before anything is created.
+        check_spec(spec, images, policy or Policy())
     except SpecError as exc:
         ctx.status["phase"] = "Failed"
         ctx.cond(READY, "False", "InvalidSpec", str(exc))

@@ -75,6 +75,21 @@ def test_operator_default_images_are_the_charts_images(helm_bin: str, parser: ar
     )
 
 
+def test_operator_policy_comes_from_the_chart_values(helm_bin: str, parser: argparse.ArgumentParser) -> None:
+    """operator.policy values reach `voiceflow operator` as flags its parser and policy_from_args read."""
+    from voiceflow_operator.cli import policy_from_args
+    from voiceflow_operator.policy import Policy
+
+    assert policy_from_args(operator_args(render(helm_bin, "default"), parser)) == Policy()
+    extra = (
+        "--set-json",
+        'operator.policy={"allowedImages":["registry.example/voiceflow/"],"datasetRoots":["/mnt/audio"],'
+        '"maxCpu":"4","maxMemory":"8Gi","maxGpus":0}',
+    )
+    policy = policy_from_args(operator_args(render(helm_bin, "default", extra=extra), parser))
+    assert policy == Policy(("registry.example/voiceflow/",), ("/mnt/audio",), "4", "8Gi", 0)
+
+
 def test_dockerfile_commands_parse(parser: argparse.ArgumentParser) -> None:
     for dockerfile in (ROOT / "docker").glob("*.Dockerfile"):
         text = dockerfile.read_text()

@@ -10,6 +10,7 @@ from voiceflow_operator import children as ch
 from voiceflow_operator import naming
 from voiceflow_operator.canary import CanaryMetrics, deployment_ready, judge_canary
 from voiceflow_operator.conditions import set_condition
+from voiceflow_operator.policy import Policy
 from voiceflow_operator.rbac import rbac_rules
 from voiceflow_operator.reconcile import backoff_seconds, decide, workflow_metrics
 from voiceflow_operator.spec import (
@@ -203,15 +204,15 @@ def workflow_image(workflow: dict) -> str:
     return str(params["image"])  # every step runs {{workflow.parameters.image}}
 
 
-def plans_through_serving(body: dict, images: ImageDefaults | None) -> dict[str, dict]:
+def plans_through_serving(body: dict, images: ImageDefaults | None, policy: Policy | None = None) -> dict[str, dict]:
     """The Workflow, the export Job and the stable Deployment decide() renders for `body`."""
     refs = ch.child_refs(body)
     trained = {ch.WORKFLOW: {"metadata": {"name": refs[ch.WORKFLOW].name}, "status": {"phase": "Succeeded"}}}
     exported = {**trained, ch.EXPORT: {"metadata": {"name": refs[ch.EXPORT].name}, "status": {"succeeded": 1}}}
     return {
-        ch.WORKFLOW: decide(body, {}, T0, images=images).ensure[ch.WORKFLOW],
-        ch.EXPORT: decide(body, trained, T0, images=images).ensure[ch.EXPORT],
-        ch.STABLE_DEPLOY: decide(body, exported, T0, images=images).ensure[ch.STABLE_DEPLOY],
+        ch.WORKFLOW: decide(body, {}, T0, images=images, policy=policy).ensure[ch.WORKFLOW],
+        ch.EXPORT: decide(body, trained, T0, images=images, policy=policy).ensure[ch.EXPORT],
+        ch.STABLE_DEPLOY: decide(body, exported, T0, images=images, policy=policy).ensure[ch.STABLE_DEPLOY],
     }
 
 
@@ -239,7 +240,7 @@ def test_images_named_in_the_spec_win_over_the_operator_defaults() -> None:
     body = example_body("train-streaming.yaml")
     body["spec"]["training"]["image"] = "mine/train:1"
     body["spec"]["serving"]["image"] = "mine/serve:1"
-    built = plans_through_serving(body, IMAGES)
+    built = plans_through_serving(body, IMAGES, Policy(allowed_images=("mine/",)))  # allowed by the installation
     assert workflow_image(built[ch.WORKFLOW]) == "mine/train:1"
     assert container_images(built[ch.EXPORT]) == {"mine/train:1"}
     assert container_images(built[ch.STABLE_DEPLOY]) == {"mine/serve:1"}
