@@ -47,18 +47,63 @@ class _Request:
     def key(self) -> tuple[int, str, tuple[int, ...]]:
         return (id(self.owner), self.name, tuple(self.inputs.shape[1:]))
 
+    @property
+    def rows(self) -> int:
+        return int(self.inputs.shape[0])
 
-def group_requests(requests: list[_Request]) -> list[list[_Request]]:
+
+# A call that takes every caller's input as it is and answers one output per caller, in order:
+# for work that cannot be one concatenation, such as a recurrent model stepped in lockstep over
+# several streams' frames (voiceflow.vad.run_lockstep).
+JointFn = Callable[[list[Any]], list[Any]]
+
+
+@dataclass(eq=False)
+class _JointRequest:
+    owner: Any
+    name: str
+    call: JointFn
+    inputs: Any
+    future: Future[Any] = field(default_factory=Future)
+
+    @property
+    def key(self) -> tuple[int, str, tuple[int, ...]]:
+        return (id(self.owner), self.name, ())
+
+    @property
+    def rows(self) -> int:
+        return 1  # one caller: the batch bound counts callers
+
+
+def group_requests(requests: list[Any]) -> list[list[Any]]:
     """Requests that can share one model call: same owner, same call, same input shape past the
     batch axis (never padded), in arrival order."""
-    groups: dict[tuple[int, str, tuple[int, ...]], list[_Request]] = {}
+    groups: dict[tuple[int, str, tuple[int, ...]], list[Any]] = {}
     for req in requests:
         groups.setdefault(req.key, []).append(req)
     return list(groups.values())
 
 
-def run_group(group: list[_Request]) -> int:
+def run_joint(group: list[_JointRequest]) -> int:
+    """One joint call for the group; each caller's output (or the exception) to its future."""
+    try:
+        outs = group[0].call([r.inputs for r in group])
+        if len(outs) != len(group):
+            raise ValueError(f"{group[0].name} returned {len(outs)} results for {len(group)} callers")
+        for r, out in zip(group, outs, strict=True):
+            r.future.set_result(out)
+        return len(group)
+    except Exception as exc:  # the callers re-raise it in their own threads
+        for r in group:
+            if not r.future.done():
+                r.future.set_exception(exc)
+        return 0
+
+
+def run_group(group: list[Any]) -> int:
     """One model call for the group; results (or the exception) go back to each caller's future."""
+    if isinstance(group[0], _JointRequest):
+        return run_joint(group)
     try:
         batch = np.concatenate([r.inputs for r in group], axis=0) if len(group) > 1 else group[0].inputs
         out = np.asarray(group[0].call(batch))
@@ -78,7 +123,8 @@ def run_group(group: list[_Request]) -> int:
 
 
 class Batcher:
-    """One batcher thread. `on_batch(rows)` is told the size of every model call it makes."""
+    """One batcher thread. `on_batch(rows)` is told the size of every model call it makes, and
+    `on_cpu(seconds)` the CPU time the thread spent on it (the pod's per-stage CPU figures)."""
 
     def __init__(
         self,
@@ -86,12 +132,14 @@ class Batcher:
         wait_seconds: float = 0.0,
         on_batch: Callable[[int], None] | None = None,
         name: str = "embed-batcher",
+        on_cpu: Callable[[float], None] | None = None,
     ) -> None:
         self.max_windows = max_windows  # rows collected per round (all groups together)
         self.wait_seconds = wait_seconds
         self.on_batch = on_batch
+        self.on_cpu = on_cpu
         self.name = name
-        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Request | _JointRequest | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -121,6 +169,19 @@ class Batcher:
 
         return run
 
+    def joint(self, owner: Any, name: str, call: JointFn) -> Callable[[Any], Any]:
+        """`call` (one of `owner`'s, named `name`) run once over every caller queued meanwhile:
+        each caller passes its own input and gets its own output back."""
+
+        def run(inputs: Any) -> Any:
+            if self._stopped or self._thread is None:
+                return call([inputs])[0]
+            req = _JointRequest(owner, name, call, inputs)
+            self._queue.put(req)
+            return req.future.result()
+
+        return run
+
     def embed_fn(self, model: Any) -> EmbedFn:
         """The `embed` callable handed to one stream's engine session (bound to that stream's model)."""
         return self.batched(model, "embed", model.embed)
@@ -130,9 +191,9 @@ class Batcher:
         that stream's rows of `segmentation_model.activity(batch).hard` (bound to that model)."""
         return self.batched(segmentation_model, "segment", lambda chunks: segmentation_model.activity(chunks).hard)
 
-    def _collect(self, first: _Request) -> list[_Request]:
+    def _collect(self, first: _Request | _JointRequest) -> list[_Request | _JointRequest]:
         batch = [first]
-        count = first.inputs.shape[0]
+        count = first.rows
         deadline = time.monotonic() + self.wait_seconds
         while count < self.max_windows:
             timeout = deadline - time.monotonic()
@@ -144,7 +205,7 @@ class Batcher:
                 self._queue.put(None)  # keep the stop marker for the outer loop
                 break
             batch.append(item)
-            count += item.inputs.shape[0]
+            count += item.rows
         return batch
 
     def _loop(self) -> None:
@@ -153,7 +214,10 @@ class Batcher:
             if first is None:
                 break
             for group in group_requests(self._collect(first)):
+                cpu = time.thread_time()
                 n = run_group(group)
+                if self.on_cpu is not None:
+                    self.on_cpu(time.thread_time() - cpu)
                 if n and self.on_batch is not None:
                     self.on_batch(n)
         # Anything still queued at stop is answered directly so no caller hangs.

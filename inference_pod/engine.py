@@ -19,6 +19,15 @@ EmbedFn = Callable[[np.ndarray], np.ndarray]
 SegmentFn = Callable[[np.ndarray], np.ndarray]
 
 
+def vad_lockstep() -> tuple[Any, Callable[[list[Any]], list[Any]]]:
+    """(owner, call) for batching streams' VAD frames: the shared Silero session and
+    voiceflow.vad.run_lockstep over several streams' jobs."""
+    from voiceflow.vad import SileroVAD, run_lockstep
+
+    session = SileroVAD.shared_session()
+    return session, lambda jobs: run_lockstep(session, jobs)
+
+
 def load_embedding_model(path: str | None) -> Any:
     from voiceflow.embedding import EmbeddingModel
 
@@ -52,10 +61,13 @@ def new_stream_session(
     pipeline: str | None = None,
     segmentation_model: Any | None = None,
     segment: SegmentFn | None = None,
+    vad: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """A streaming session whose embedding calls go through `embed` (the cross-session batcher)
-    and, with the segmentation pipeline, whose network calls go through `segment` (chunks [B, T] ->
-    hard activity [B, T // frame, S]; None = the session calls `segmentation_model` itself).
+    """A streaming session whose embedding calls go through `embed` (the cross-session batcher),
+    whose VAD frames (embedding pipelines) go through `vad` (a runner of voiceflow.vad jobs; None =
+    the session runs its VAD itself) and, with the segmentation pipeline, whose network calls go
+    through `segment` (chunks [B, T] -> hard activity [B, T // frame, S]; None = the session calls
+    `segmentation_model` itself).
 
     Built by `voiceflow.selection.make_streaming_session`, like the CLI's `--streaming`, with the
     same default configuration and model-derived settings (background mean), so the pod's final
@@ -65,7 +77,9 @@ def new_stream_session(
     from voiceflow.selection import make_streaming_session
 
     config = engine_config(pipeline)
-    return make_streaming_session(config, model, embed=embed, segmentation_model=segmentation_model, segment=segment)
+    return make_streaming_session(
+        config, model, embed=embed, segmentation_model=segmentation_model, segment=segment, vad=vad
+    )
 
 
 def diarize(

@@ -13,11 +13,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from inference_pod import engine
 from inference_pod.auth import ConnectionLimiter
 from inference_pod.batching import Batcher
 from inference_pod.metrics import Metrics
 from inference_pod.model_manager import LoadedModel, ModelManager
 from inference_pod.settings import Settings
+from inference_pod.shared_limits import TokenLimiter
 
 if TYPE_CHECKING:
     from inference_pod.stream import StreamConnection
@@ -44,6 +46,7 @@ class Pod:
             wait_seconds=settings.batch_wait_ms / 1000.0,
             on_batch=self.metrics.batch_size.observe,
             name="embed-batcher",
+            on_cpu=self.metrics.engine_cpu.labels(stage="embedding").inc,
         )
         # The segmentation network's chunks (segmentation pipeline) are batched across streams the
         # same way, on a thread of their own so they run beside the embedding batches, not behind them.
@@ -52,12 +55,25 @@ class Pod:
             wait_seconds=settings.batch_wait_ms / 1000.0,
             on_batch=self.metrics.segmentation_batch_size.observe,
             name="segment-batcher",
+            on_cpu=self.metrics.engine_cpu.labels(stage="segmentation").inc,
         )
+        # Streams' VAD frames (embedding pipelines) in lockstep: ~16 model calls per step for all
+        # streams instead of ~16 per stream. A round holds at most batch_max_windows streams.
+        self.vad_batcher = Batcher(
+            max_windows=settings.batch_max_windows,
+            wait_seconds=settings.batch_wait_ms / 1000.0,
+            name="vad-batcher",
+            on_cpu=self.metrics.engine_cpu.labels(stage="vad").inc,
+        )
+        vad_owner, vad_call = engine.vad_lockstep()
+        self.vad_fn = self.vad_batcher.joint(vad_owner, "vad", vad_call)
+        self._engine_cpu = self.metrics.engine_cpu.labels(stage="clustering")
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="engine")
         # Separate capacity for POST /infer: its long jobs queue here, never in front of stream steps.
         self.infer_executor = ThreadPoolExecutor(max_workers=settings.infer_workers, thread_name_prefix="infer")
         self.infer_requests = 0
-        self.token_limits = ConnectionLimiter(settings.max_connections_per_token)
+        # Replaced by a shared-memory count when several worker processes serve (inference_pod/workers.py).
+        self.token_limits: TokenLimiter = ConnectionLimiter(settings.max_connections_per_token)
         self.connections: set[StreamConnection] = set()
         self.pending_jobs = 0
         # Smoothed queue delay of recent engine jobs: the "are we behind" signal for admission.
@@ -74,6 +90,7 @@ class Pod:
     async def start(self) -> None:
         self.batcher.start()
         self.segment_batcher.start()
+        self.vad_batcher.start()
         await self.models.load_initial()
         self._watch_task = asyncio.create_task(self.models.watch(self.settings.reload_poll_seconds))
 
@@ -82,6 +99,7 @@ class Pod:
             self._watch_task.cancel()
         self.batcher.stop()
         self.segment_batcher.stop()
+        self.vad_batcher.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.infer_executor.shutdown(wait=False, cancel_futures=True)
 
@@ -153,7 +171,7 @@ class Pod:
         self.pending_jobs += 1
         self.metrics.pending_jobs.set(self.pending_jobs)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+            return await asyncio.get_running_loop().run_in_executor(self.executor, self._timed, fn, *args)
         finally:
             self.pending_jobs -= 1
             self.metrics.pending_jobs.set(self.pending_jobs)
@@ -161,6 +179,15 @@ class Pod:
     async def run_infer(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a /infer job on the infer pool: not counted as stream load (no shedding because of it)."""
         return await asyncio.get_running_loop().run_in_executor(self.infer_executor, fn, *args)
+
+    def _timed(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn` on an engine thread, its own CPU time counted as the engine's "clustering" stage
+        (time waiting on the batchers is theirs, and costs this thread none)."""
+        cpu = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            self._engine_cpu.inc(time.thread_time() - cpu)
 
     def now(self) -> float:
         return time.monotonic()

@@ -103,6 +103,11 @@ def build_server(settings: Settings) -> DrainingServer:
 
 def serve(settings: Settings) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from inference_pod import workers  # it imports this module's build_server in each worker
+
+    processes = workers.resolve_processes(settings.processes)
+    if processes > 1:
+        return workers.supervise(settings, processes)
     try:
         server = build_server(settings)
     except ValueError as exc:

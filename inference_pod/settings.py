@@ -69,6 +69,11 @@ class Settings:
     batch_max_windows: int = 64  # cross-session embedding batch size
     # 0 = opportunistic: a batch is whatever queued while the previous one ran (no added latency).
     batch_wait_ms: float = 0.0
+    # Worker processes behind the one port (SO_REUSEPORT), each a whole pod with its own model:
+    # the GIL serialises a process's Python work (protocol, clustering), so only processes use
+    # every core. 0 = one per CPU the pod may use (its cgroup quota, else its affinity); set by
+    # `voiceflow serve --workers N`. The global limits are split across them (inference_pod/workers.py).
+    processes: int = 0
 
     # Auth: when set, /ws/stream and /infer need a JWT signed with this key (the control API's).
     jwt_key: str | None = None
@@ -137,6 +142,8 @@ class Settings:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"setting {name} must be > 0, got {getattr(self, name)!r}")
+        if self.processes < 0:
+            raise ValueError(f"setting processes must be >= 0 (0 = one per CPU), got {self.processes}")
         if self.pipeline not in PIPELINES:
             raise ValueError(
                 f"setting pipeline (env {ENV_PREFIX}PIPELINE) must be one of {', '.join(PIPELINES)}, "

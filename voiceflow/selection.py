@@ -15,6 +15,7 @@ from voiceflow.segmentation.offline import SegmentationDiarizer
 from voiceflow.segmentation.streaming import EmbedFn, SegmentationStreamingSession, SegmentFn
 from voiceflow.segments import Segment
 from voiceflow.streaming import StreamingSession
+from voiceflow.vad import SileroVAD, VADRunner
 
 
 class OfflineDiarizer(Protocol):
@@ -72,9 +73,11 @@ def make_streaming_session(
     embed: EmbedFn | None = None,
     segmentation_model: SegmentationModel | None = None,
     segment: SegmentFn | None = None,
+    vad: VADRunner | None = None,
 ) -> StreamSession:
     """A live session on `embedding_model`; `embed` (and, for segmentation, `segment`: chunks ->
-    hard local activity) may route through cross-session batchers.
+    hard local activity) and, for the embedding pipelines, `vad` (a VAD runner: voiceflow.vad.run_lockstep
+    over several streams) may route through cross-session batchers.
 
     "embedding-overlap" streams run the embedding session with the detector on its rolling buffer.
     """
@@ -84,4 +87,6 @@ def make_streaming_session(
         return SegmentationStreamingSession.for_model(
             embedding_model, network, embed, config.segmentation.streaming, segment
         )
-    return StreamingSession.for_model(embedding_model, embed, config.streaming, overlap_model=network)
+    return StreamingSession.for_model(
+        embedding_model, embed, config.streaming, overlap_model=network, vad=SileroVAD(runner=vad) if vad else None
+    )

@@ -140,11 +140,18 @@ class StreamingSession(StreamInput):
         embed: EmbedFn | None = None,
         config: StreamingConfig | None = None,
         overlap_model: SegmentationModel | None = None,
+        vad: SileroVAD | None = None,
     ) -> StreamingSession:
-        """A session on `model` (its background mean included); `embed` may route through a batcher."""
+        """A session on `model` (its background mean included); `embed` (and `vad`'s runner) may
+        route through a batcher."""
         plda = model_plda(model) if config is not None and config.clustering.scoring == "plda" else None
         return cls(
-            embed or model.embed, config, background_mean=model.background_mean, overlap_model=overlap_model, plda=plda
+            embed or model.embed,
+            config,
+            vad=vad,
+            background_mean=model.background_mean,
+            overlap_model=overlap_model,
+            plda=plda,
         )
 
     @property
