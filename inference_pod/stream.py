@@ -66,9 +66,10 @@ class EngineStream:
         # embedding-overlap's detector only counts speakers: its session calls it directly.
         batched = loaded.segmentation is not None and loaded.pipeline == "segmentation"
         segment = pod.segment_batcher.segment_fn(loaded.segmentation) if batched else None
-        # VAD frames go through a batcher too: streams' frames stepped in lockstep, one row each.
+        # The embedding pipelines' VAD frames go through a batcher too: streams stepped in lockstep.
+        vad = None if loaded.pipeline == "segmentation" else pod.vad_fn
         self.session = engine.new_stream_session(
-            loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation, segment, pod.vad_fn
+            loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation, segment, vad
         )
         # A streaming resampler keeps filter state across chunks (one-shot per chunk would click).
         self.resampler = (
