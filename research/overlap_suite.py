@@ -53,6 +53,7 @@ from pipelines.evaluation.overlap import (
 )
 from pipelines.evaluation.suite.command import compact_row, context, load_items, suite_spec
 from pipelines.evaluation.suite.features import digest
+from pipelines.evaluation.suite.folds import cross_validate
 from pipelines.evaluation.suite.report import POOLED, summarise
 from pipelines.evaluation.suite.runner import Context, EvalItem, score_recording
 from pipelines.evaluation.suite.stats import bootstrap_ratio
@@ -298,6 +299,8 @@ def systems(seg_config: SegmentationPipelineConfig) -> dict[str, Callable[[Analy
     for t in CONFIDENT:
         cfg = dataclasses.replace(seg_config, speech="vad+confident", confident_speech=t)
         out[f"seg-vad+conf{t}"] = partial(segmentation, config=cfg)
+        confirmed = dataclasses.replace(seg_config, speech="confirmed", confident_speech=t)
+        out[f"seg-confirmed{t}"] = partial(segmentation, config=confirmed)
     return out
 
 
@@ -345,6 +348,19 @@ def overlap_summary(rows: list[dict[str, Any]], groups: dict[str, list[str]]) ->
         ).to_dict()
         out[name] = entry
     return out
+
+
+def pooled_der(rows: list[dict[str, Any]], recordings: set[str]) -> float:
+    errors = sum(r["der"]["errors"] for r in rows if r["recording"] in recordings)
+    return errors / max(sum(r["der"]["total"] for r in rows if r["recording"] in recordings), 1e-9)
+
+
+def cross_validated(runs: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], dict[int, str]]:
+    """Each recording's row from the setting with the lowest pooled DER on the other folds."""
+    first = next(iter(runs.values()))
+    fold_of = {r["recording"]: r["fold"] for r in first}
+    chosen = cross_validate(fold_of, list(runs), lambda name, uris: pooled_der(runs[name], set(uris)))
+    return [r for name, rs in runs.items() for r in rs if chosen[r["fold"]] == name], chosen
 
 
 def stratum_groups(items: list[EvalItem], strata: list[str]) -> dict[str, list[str]]:
@@ -464,6 +480,12 @@ def main(argv: list[str] | None = None) -> int:
                         acc[k] = [x + y for x, y in zip(acc[k], p, strict=True)]
         log(f"  {i + 1}/{len(items)} {item.uri} ({len(item.audio) / 16000:.0f} s)")
 
+    if args.curves and "embedding-overlap" in rows:
+        # the detector threshold as a tuned setting: each fold's from the other folds (count vote included)
+        candidates = {"count": rows["embedding-overlap"], **threshold_rows}
+        cv_rows, chosen_per_fold = cross_validated(candidates)
+        rows["eo-threshold-cv"] = cv_rows
+        log(f"eo-threshold-cv: threshold per fold {chosen_per_fold}")
     strata = sorted({t for it in items for t in it.tags}) if whole else list(args.strata)
     groups = stratum_groups(items, strata)
     result: dict[str, Any] = {

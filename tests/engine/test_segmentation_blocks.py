@@ -329,6 +329,11 @@ def test_vad_plus_confident_speech_keeps_the_networks_sure_speech_only() -> None
     assert speech_frames(local, SegmentationPipelineConfig(speech="vad")).tolist() == vad.tolist()  # type: ignore[union-attr]
     both = speech_frames(local, SegmentationPipelineConfig(speech="vad+confident", confident_speech=0.9))
     assert both is not None and both.tolist() == [True, True, True, False, False]
+    network_speech = np.array([0, 1, 1, 1, 1], dtype=bool)
+    confirmed = speech_frames(local, SegmentationPipelineConfig(speech="confirmed"), network_speech)
+    assert confirmed is not None and confirmed.tolist() == [False, True, True, False, False], (
+        "the network's speech, kept where the VAD agrees or the network is sure; nothing added"
+    )
     with pytest.raises(ValueError):
         SegmentationPipelineConfig(speech="both")
     with pytest.raises(ValueError):

@@ -35,7 +35,7 @@ from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_
 ProgressCallback = Callable[[int, int], None]
 
 
-SPEECH_SOURCES = ("segmentation", "vad", "vad+confident")
+SPEECH_SOURCES = ("segmentation", "vad", "vad+confident", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class SegmentationPipelineConfig:
     # "vad+confident": the VAD's speech, plus the network's where it is sure (its P(speech),
     # overlap-added over chunks, >= `confident_speech`): the network's own detection alone adds
     # false alarm on read speech, the VAD alone misses quiet far-field speech.
+    # "confirmed": the network's speech where the VAD agrees or the network is sure (nothing the
+    # network gives nobody is added).
     speech: str = "segmentation"
     confident_speech: float = 0.9
     vad: VADConfig = field(default_factory=VADConfig)
@@ -234,7 +236,7 @@ def assemble(
         local.embeddings, local.valid, config.clustering, num_speakers, min_speakers, max_speakers
     )
     active = reconstruct(local.hard, labels, local.start_frames, local.total_frames)
-    speech = speech_frames(local, config)
+    speech = speech_frames(local, config, np.asarray(active.any(axis=1)))
     if speech is not None:
         active = gate_with_speech(active, speech)
     active = smooth_tracks(
@@ -245,12 +247,16 @@ def assemble(
     return tracks_to_segments(active, local.frame_seconds)
 
 
-def speech_frames(local: LocalSpeakers, config: SegmentationPipelineConfig) -> np.ndarray | None:
-    """[total_frames] where speech is, when the config does not leave that to the network alone."""
+def speech_frames(
+    local: LocalSpeakers, config: SegmentationPipelineConfig, network_speech: np.ndarray | None = None
+) -> np.ndarray | None:
+    """[total_frames] where speech is, when the config does not leave that to the network alone
+    (`network_speech`: the frames the reconstruction gives anyone)."""
     if config.speech == "segmentation" or local.speech is None:
         return None
-    if config.speech == "vad+confident" and local.speech_probability is not None:
-        return local.speech | (local.speech_probability >= config.confident_speech)
+    if config.speech in ("vad+confident", "confirmed") and local.speech_probability is not None:
+        sure = local.speech | (local.speech_probability >= config.confident_speech)
+        return sure & network_speech if config.speech == "confirmed" and network_speech is not None else sure
     return local.speech
 
 
