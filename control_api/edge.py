@@ -57,7 +57,8 @@ def body_limit(method: str, path: str, policy: EdgePolicy) -> int:
 def declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     for name, value in headers:
         if name.lower() == b"content-length":
-            return int(value) if value.isdigit() else None
+            # ASCII digits (bytes.isdigit) and a sane length: int() refuses more than 4300 digits.
+            return int(value) if value.isdigit() and len(value) <= 18 else None
     return None
 
 

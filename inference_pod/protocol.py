@@ -119,9 +119,21 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def decimal_int(text: str, max_digits: int = 18) -> int | None:
+    """`text` as an int when it is plain ASCII digits, else None.
+
+    Not `str.isdigit()` alone: "²" passes it and then int() raises, and 5000 digits make int() raise
+    too (Python's conversion limit); either was a 500 from a query parameter.
+    """
+    stripped = text.strip()
+    if stripped.isascii() and stripped.isdigit() and len(stripped) <= max_digits:
+        return int(stripped)
+    return None
+
+
 def validate_sample_rate(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and decimal_int(value) is not None:
+        value = decimal_int(value)
     if not _is_int(value):
         raise ProtocolError(ErrorCode.INVALID_SAMPLE_RATE, f"sample_rate must be an integer, got {value!r}")
     if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
@@ -141,8 +153,8 @@ def validate_encoding(value: Any) -> str:
 
 
 def validate_protocol_version(value: Any) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and decimal_int(value) is not None:
+        value = decimal_int(value)
     if not _is_int(value) or value != PROTOCOL_VERSION:
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_PROTOCOL_VERSION,

@@ -125,7 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     async def _infer(request: Request, received: float) -> JSONResponse:
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > pod.settings.max_infer_bytes:
+        length = protocol.decimal_int(declared) if declared else None
+        if length is not None and length > pod.settings.max_infer_bytes:
             return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413)
         body = bytearray()
         async for chunk in request.stream():
@@ -228,9 +229,10 @@ def _auth_status(exc: AuthError) -> int:
 def _optional_int(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or not 0 < int(value) <= 64:
+    number = protocol.decimal_int(value)
+    if number is None or not 0 < number <= 64:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"num_speakers must be an integer 1-64, got {value!r}")
-    return int(value)
+    return number
 
 
 def _infer_audio(body: bytes, content_type: str) -> np.ndarray:

@@ -19,7 +19,8 @@ from pod_support import RunningPod, running_pod
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from inference_pod import engine
+from inference_pod import engine, protocol
+from inference_pod.protocol import ProtocolError
 from inference_pod.serve import build_server
 from inference_pod.settings import Settings
 from voiceflow import header_timeout, servers
@@ -187,3 +188,20 @@ def test_long_infer_requests_do_not_starve_live_streams(monkeypatch: pytest.Monk
             release.set()
             for thread in infers:
                 thread.join(90)
+
+
+# --- numbers in query strings (found by tests/test_fuzz_inputs.py) -------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["²", "١٦٠٠٠", "9" * 5000])
+def test_non_ascii_or_huge_digit_strings_are_protocol_errors(text: str) -> None:
+    # str.isdigit() accepts "²" and Arabic-Indic digits, then int() raised ValueError: a 500.
+    for field in ("sample_rate", "protocol_version"):
+        with pytest.raises(ProtocolError):
+            protocol.config_from_query({field: text})
+    assert protocol.decimal_int(" 16000 ") == 16000
+
+
+def test_infer_num_speakers_superscript_is_a_400(pod: RunningPod) -> None:
+    r = httpx.post(pod.http + "/infer", params={"num_speakers": "²"}, json=[0.0] * 1600, timeout=60)
+    assert r.status_code == 400, r.text
