@@ -94,6 +94,18 @@ THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 CONFIDENT = (0.8, 0.9, 0.95)
 
 
+def trained_ami(config: EngineConfig) -> set[str]:
+    """AMI excerpts the segmentation network or the overlap detector saw in training (metadata)."""
+    from voiceflow.segmentation.model import DEFAULT_SEGMENTATION_MODEL
+
+    names: set[str] = set()
+    for path in (config.segmentation.model or DEFAULT_SEGMENTATION_MODEL, default_overlap_model_path()):
+        meta = Path(path).with_suffix(".json")
+        if meta.is_file():
+            names |= set(json.loads(meta.read_text()).get("config", {}).get("data", {}).get("ami_files") or [])
+    return names
+
+
 def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -442,12 +454,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--curves", action="store_true", help="threshold curves (detection and embedding-overlap DER)")
     parser.add_argument("--gate", action="store_true", help="stratum gate of each system against embedding")
+    parser.add_argument(
+        "--keep-trained-ami",
+        action="store_true",
+        help="keep the AMI excerpts the segmentation network and the detector trained on (left out by default)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the N shortest items (a smoke test, never a result)")
     args = parser.parse_args(argv)
 
     spec = suite_spec(args.suite)
     items = load_items(spec)
     whole = args.strata == ["all"]
+    config = EngineConfig()
+    heard = set() if args.keep_trained_ami else trained_ami(config)
+    if heard:
+        log(f"left out (the networks trained on them): {', '.join(sorted(heard))}")
+        items = [it for it in items if it.recording.removeprefix("ami-") not in heard]
     if not whole:
         items = [it for it in items if any(t in it.tags for t in args.strata)]
     # biggest stratum first is not needed; shortest first gives early partial results in the log
@@ -456,7 +478,6 @@ def main(argv: list[str] | None = None) -> int:
         items = items[: args.limit]
     log(f"{len(items)} items ({sum(len(it.audio) for it in items) / 16000 / 60:.1f} min)")
     ctx = context(spec)
-    config = EngineConfig()
     analyser = Analyser(ctx, config)
     table = systems(config.segmentation.offline)
     chosen = args.systems or list(table)
@@ -490,6 +511,7 @@ def main(argv: list[str] | None = None) -> int:
     groups = stratum_groups(items, strata)
     result: dict[str, Any] = {
         "spec": spec,
+        "left_out": sorted(heard),
         "strata": strata,
         "engine": {"clustering": repr(config.offline.clustering), "model": analyser.model.version},
         "der": {},
