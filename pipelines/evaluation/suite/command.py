@@ -1,7 +1,8 @@
 """`voiceflow evaluate --suite dev`: systems side by side on the dev suite, and the suite as the
 data of `evaluate --model M --gate` and `register` (`model_report`).
 
-Exit codes: 0 done, 2 bad input (unknown suite or system, missing data).
+Exit codes: 0 done, 1 a system failed (the others are still scored and written), 2 bad input
+(unknown suite or system, missing data).
 """
 
 from __future__ import annotations
@@ -151,13 +152,19 @@ def run_suite_evaluation(args: argparse.Namespace) -> int:
     modes = [OFFLINE, STREAMING] if getattr(args, "streaming", False) else [OFFLINE]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {mode: {} for mode in modes}
     timings: dict[str, float] = {}
+    failures: dict[str, str] = {}
     for mode in modes:
         for system in systems:
             if mode == STREAMING and system.kind != ENGINE:
                 continue  # the naive pipelines are offline only; the streaming table shows their offline figures
             started = time.perf_counter()
             log(f"{system.name} ({mode})")
-            results[mode][system.name] = run_system(system, items, mode, ctx)
+            try:
+                results[mode][system.name] = run_system(system, items, mode, ctx)
+            except Exception as err:  # one broken system must not cost the others their hour
+                failures[f"{system.name} {mode}"] = f"{type(err).__name__}: {err}"
+                log(f"  {system.name} {mode} FAILED: {failures[f'{system.name} {mode}']}")
+                continue
             timings[f"{system.name} {mode}"] = round(time.perf_counter() - started, 1)
     summaries = {mode: {name: summarise(rows) for name, rows in res.items()} for mode, res in results.items()}
     markdown = format_markdown(summaries, [s.name for s in systems], spec, items)
@@ -168,6 +175,7 @@ def run_suite_evaluation(args: argparse.Namespace) -> int:
             "systems": [s.to_dict() for s in systems],
             "scorer": SCORER,
             "seconds": timings,
+            "failures": failures,
             "summary": summaries,
             "rows": results,
         }
@@ -175,7 +183,7 @@ def run_suite_evaluation(args: argparse.Namespace) -> int:
         Path(args.json_out).write_text(json.dumps(payload, indent=1) + "\n")
     if getattr(args, "markdown_out", None):
         Path(args.markdown_out).write_text(markdown + "\n")
-    return 0
+    return 1 if failures else 0
 
 
 def format_markdown(

@@ -146,8 +146,13 @@ def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[Diari
     config = system.engine_config()
     model = ctx.model(system.model)
     network = load_segmentation_model(config)
+    # a streaming session reads only its own settings: systems that differ offline only (another
+    # clustering algorithm) share one streaming run instead of repeating it
+    settings = (
+        repr((config.pipeline, config.streaming, config.segmentation.streaming)) if mode == STREAMING else repr(config)
+    )
     key = digest(
-        model.bundle_digest, repr(config), mode, network.sha256 if network is not None else "", engine_code_digest()
+        model.bundle_digest, settings, mode, network.sha256 if network is not None else "", engine_code_digest()
     )
     if mode == STREAMING:
         return (lambda it: stream_file(it.audio, model, config, network)), key
