@@ -1,11 +1,18 @@
 """Load generator for the inference pod: N concurrent real-time streams of real speech over loopback.
 
 Prints, per N: P50/P95/P99 result latency (client clock: binary frame sent -> the result naming
-that frame received), results and audio seconds per second, the pod's CPU (% of one core) and RSS,
-and streams shed/errored. Also the pod's RSS with 1000 idle connections.
+that frame received), results and audio seconds per second, the pod's CPU (% of one core, all its
+processes) and memory, the CPU it spent per second of audio per stream split into VAD, embedding,
+segmentation network, clustering (everything an engine thread does itself) and I/O (the rest:
+WebSockets, protocol, JSON), and streams shed (`overloaded`) or errored. Then the largest N held
+under 100 ms P99, a scaling plot (PNG) and the pod's memory with 1000 idle connections.
+
+Memory is the proportional set size (PSS) summed over the pod's processes: with several workers
+forked from one supervisor, RSS would count their shared libraries once per process.
 
     .venv/bin/python benchmarks/loadgen.py         # starts its own pod (python -m inference_pod)
     .venv/bin/python benchmarks/loadgen.py --streams 1 16 --seconds 20 --idle 0
+    .venv/bin/python benchmarks/loadgen.py --workers 1   # one pod process (threads only), to compare
     .venv/bin/python benchmarks/loadgen.py --url ws://host:3000/ws/stream --pid PID
     .venv/bin/python benchmarks/loadgen.py --pipeline segmentation --streams 16 64 --seconds 20 --idle 0
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -28,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,16 +70,41 @@ def load_speech() -> list[np.ndarray]:
     return [load_audio(f) for f in files]
 
 
+def pod_pids(pid: int) -> list[int]:
+    """The pod's process and all its descendants (a multi-worker pod's supervisor and workers)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+    return out
+
+
 def proc_cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the pod's live processes (a worker restarted mid-run loses its past share)."""
+    total = 0.0
+    for p in pod_pids(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-def proc_rss_mb(pid: int, key: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
+def proc_rss_mb(pid: int, key: str = "Pss") -> float:
+    """Memory of the pod's processes, summed: `Pss` (default) from smaps_rollup, or a
+    /proc/PID/status field such as `VmRSS` / `VmHWM`."""
+    total = 0.0
+    for p in pod_pids(pid):
+        path = Path(f"/proc/{p}/smaps_rollup" if key == "Pss" else f"/proc/{p}/status")
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in lines if line.startswith(key + ":")) / 1024.0
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -139,20 +173,37 @@ async def wait_admitting(url: str, timeout: float = 60.0) -> None:
 
 
 SEG_BATCH = "inference_segmentation_batch_size"
+STAGES = ("vad", "embedding", "segmentation", "clustering")
+
+
+def metrics_text(url: str) -> str:
+    import urllib.request
+
+    http = url.replace("ws://", "http://").split("/ws/")[0]
+    with urllib.request.urlopen(http + "/metrics", timeout=10) as r:
+        return str(r.read().decode())
+
+
+def stage_cpu(url: str) -> dict[str, float]:
+    """CPU seconds the pod's engine spent so far per stage (inference_engine_cpu_seconds_total)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = dict.fromkeys(STAGES, 0.0)
+    for family in text_string_to_metric_families(metrics_text(url)):
+        if family.name == "inference_engine_cpu_seconds":
+            for sample in family.samples:
+                if sample.name.endswith("_total") and sample.labels.get("stage") in out:
+                    out[sample.labels["stage"]] = sample.value
+    return out
 
 
 def batch_counters(url: str, family_name: str = "inference_embedding_batch_size") -> tuple[float, float]:
     """(rows batched, model calls) so far, from one of the pod's batch-size histograms: windows
     per embedding call, or (`inference_segmentation_batch_size`) chunks per segmentation call."""
-    import urllib.request
-
     from prometheus_client.parser import text_string_to_metric_families
 
-    http = url.replace("ws://", "http://").split("/ws/")[0]
-    with urllib.request.urlopen(http + "/metrics", timeout=10) as r:
-        text = r.read().decode()
     total = calls = 0.0
-    for family in text_string_to_metric_families(text):
+    for family in text_string_to_metric_families(metrics_text(url)):
         if family.name == family_name:
             for sample in family.samples:
                 if sample.name.endswith("_sum"):
@@ -166,8 +217,18 @@ async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: 
     await wait_admitting(url)
     windows0, calls0 = batch_counters(url)
     chunks0, seg_calls0 = batch_counters(url, SEG_BATCH)
+    stages0 = stage_cpu(url)
     stats = [StreamStats() for _ in range(n)]
     cpu0 = proc_cpu_seconds(pid) if pid else 0.0
+    client_cpu0 = time.process_time()
+    peak_mem = [0.0]
+
+    async def sample_memory() -> None:
+        while pid:
+            peak_mem[0] = max(peak_mem[0], proc_rss_mb(pid))
+            await asyncio.sleep(2.0)
+
+    sampler = asyncio.create_task(sample_memory())
     t0 = time.monotonic()
     tasks = []
     for i in range(n):
@@ -176,12 +237,24 @@ async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: 
         tasks.append(one_stream(url, np.roll(audio, -offset), seconds, frame_s, stats[i]))
         await asyncio.sleep(frame_s / max(1, n) * 5)  # stagger starts so steps do not all align
     await asyncio.gather(*tasks)
+    sampler.cancel()
     wall = time.monotonic() - t0
     cpu = (proc_cpu_seconds(pid) - cpu0) if pid else float("nan")
+    client_cpu = time.process_time() - client_cpu0
     lat = [x for s in stats for x in s.latencies_ms]
     windows1, calls1 = batch_counters(url)
     chunks1, seg_calls1 = batch_counters(url, SEG_BATCH)
+    stages1 = stage_cpu(url)
+    audio_total = max(1e-9, sum(s.audio_seconds for s in stats))
+    # CPU ms per second of audio of one stream, by stage; I/O is the pod's CPU the engine stages
+    # do not account for (event loops, WebSockets, the protocol, JSON).
+    split = {f"{k}_ms": 1000.0 * (stages1[k] - stages0[k]) / audio_total for k in STAGES}
+    split["io_ms"] = 1000.0 * cpu / audio_total - sum(split.values()) if pid else float("nan")
     return {
+        **split,
+        "shed_streams": sum(1 for s in stats if s.error == "overloaded"),
+        "client_cpu_percent": 100.0 * client_cpu / wall,
+        "peak_mem_mb": peak_mem[0],
         "mean_embed_batch": (windows1 - windows0) / max(1.0, calls1 - calls0),
         # 0 with the embedding pipeline (no segmentation network)
         "mean_segment_batch": (chunks1 - chunks0) / max(1.0, seg_calls1 - seg_calls0),
@@ -198,7 +271,7 @@ async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: 
         # CPU the pod spent per second of audio it took in: robust to other load on the machine,
         # so `cores / cpu_per_audio_s` estimates how many real-time streams a quiet pod sustains.
         "cpu_ms_per_audio_s": 1000.0 * cpu / max(1e-9, sum(s.audio_seconds for s in stats)) if pid else float("nan"),
-        "rss_mb": proc_rss_mb(pid) if pid else float("nan"),
+        "mem_mb": proc_rss_mb(pid) if pid else float("nan"),
         "errors": sorted({s.error for s in stats if s.error}),
         "errored_streams": sum(1 for s in stats if s.error),
         "completed_streams": sum(1 for s in stats if s.close_code == 1000),
@@ -237,11 +310,16 @@ async def run_idle(url: str, n: int, pid: int | None, hold_s: float = 5.0):
 
 
 def start_pod(
-    workers: int | None, pipeline: str | None = None, segmentation_model: str | None = None
+    workers: int | None,
+    pipeline: str | None = None,
+    segmentation_model: str | None = None,
+    threads: int | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
     env = {"VOICEFLOW_IDLE_TIMEOUT_SECONDS": "600", "VOICEFLOW_MAX_CONNECTIONS": "1100"}
     if workers:
-        env["VOICEFLOW_WORKERS"] = str(workers)
+        env["VOICEFLOW_PROCESSES"] = str(workers)
+    if threads:
+        env["VOICEFLOW_WORKERS"] = str(threads)
     if pipeline:
         env["VOICEFLOW_PIPELINE"] = pipeline
     if (pipeline or os.environ.get("VOICEFLOW_PIPELINE")) == "segmentation":
@@ -266,15 +344,55 @@ def served_pipeline(url: str) -> str:
     return f"{ready.get('pipeline', 'embedding')}" + (f" (segmentation model {seg})" if seg else "")
 
 
+def largest_held(runs: list[dict[str, Any]], p99_ms: float) -> int | None:
+    """The largest N measured whose P99 stayed under `p99_ms` with no stream shed or errored."""
+    held = [r["streams"] for r in runs if r["p99_ms"] < p99_ms and not r["errored_streams"]]
+    return max(held) if held else None
+
+
+def plot(runs: list[dict[str, Any]], pipeline: str, path: str) -> None:
+    """Latency percentiles and the CPU split per stream against the number of streams."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = [r["streams"] for r in runs]
+    fig, (lat, cpu) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for q, style in (("p50", "-o"), ("p95", "-s"), ("p99", "-^")):
+        lat.plot(ns, [r[f"{q}_ms"] for r in runs], style, label=q.upper())
+    lat.axhline(100, color="grey", ls="--", lw=1, label="100 ms")
+    lat.set(xscale="log", yscale="log", xlabel="concurrent real-time streams", ylabel="result latency (ms)")
+    lat.set_xticks(ns, [str(n) for n in ns])
+    for r in runs:
+        if r["shed_streams"] or r["errored_streams"]:
+            lat.annotate(f"{r['errored_streams']} shed/err", (r["streams"], r["p99_ms"]), fontsize=8)
+    lat.legend()
+    bottom = np.zeros(len(runs))
+    for key in (*STAGES, "io"):
+        values = np.array([max(0.0, r[f"{key}_ms"]) for r in runs])
+        cpu.bar([str(n) for n in ns], values, bottom=bottom, label=key)
+        bottom += values
+    cpu.set(xlabel="concurrent real-time streams", ylabel="pod CPU ms per audio second per stream")
+    cpu.legend(fontsize=8)
+    fig.suptitle(f"inference pod, {os.cpu_count()} CPUs: {pipeline}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="an already running pod (default: start one)")
     ap.add_argument("--pid", type=int, help="that pod's process id, for CPU and RSS")
-    ap.add_argument("--streams", type=int, nargs="*", default=[1, 16, 64, 128], help="stream counts (none = skip)")
+    ap.add_argument("--streams", type=int, nargs="*", default=[1, 16, 64, 128, 256], help="stream counts (none = skip)")
     ap.add_argument("--seconds", type=float, default=30.0, help="audio per stream")
     ap.add_argument("--frame-ms", type=int, default=100)
     ap.add_argument("--idle", type=int, default=1000, help="idle connections to hold (0 = skip)")
-    ap.add_argument("--workers", type=int, default=None, help="VOICEFLOW_WORKERS for the started pod")
+    ap.add_argument(
+        "--workers", type=int, default=None, help="worker processes of the started pod (default: one per CPU)"
+    )
+    ap.add_argument("--threads", type=int, default=None, help="engine threads per worker (VOICEFLOW_WORKERS)")
+    ap.add_argument("--plot", default=None, help="write the scaling plot (PNG) here")
     ap.add_argument(
         "--pipeline",
         choices=("embedding", "segmentation"),
@@ -288,7 +406,7 @@ def main() -> int:
     proc = None
     url, pid = args.url, args.pid
     if url is None:
-        proc, url = start_pod(args.workers, args.pipeline, args.segmentation_model)
+        proc, url = start_pod(args.workers, args.pipeline, args.segmentation_model, args.threads)
         pid = proc.pid
     speech = load_speech()
     report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
@@ -307,12 +425,27 @@ def main() -> int:
             ("audio s/s", "audio_s_per_s", "{:>9.1f}"),
             ("cpu %", "cpu_percent", "{:>6.0f}"),
             ("cpu ms/s", "cpu_ms_per_audio_s", "{:>8.1f}"),
-            ("rss MB", "rss_mb", "{:>7.0f}"),
+            ("vad", "vad_ms", "{:>5.1f}"),
+            ("embed", "embedding_ms", "{:>5.1f}"),
+            ("segnet", "segmentation_ms", "{:>6.1f}"),
+            ("clust", "clustering_ms", "{:>5.1f}"),
+            ("io", "io_ms", "{:>5.1f}"),
+            ("pss MB", "peak_mem_mb", "{:>7.0f}"),
+            ("client%", "client_cpu_percent", "{:>7.0f}"),
             ("batch", "mean_embed_batch", "{:>5.1f}"),
             ("seg b", "mean_segment_batch", "{:>5.1f}"),
             ("done", "completed_streams", "{:>5}"),
+            ("shed", "shed_streams", "{:>5}"),
         ]
-        width = {"{:>5}": 5, "{:>5.1f}": 5, "{:>7.1f}": 7, "{:>9.1f}": 9, "{:>6.0f}": 6, "{:>7.0f}": 7}
+        width = {
+            "{:>5}": 5,
+            "{:>5.1f}": 5,
+            "{:>6.1f}": 6,
+            "{:>7.1f}": 7,
+            "{:>9.1f}": 9,
+            "{:>6.0f}": 6,
+            "{:>7.0f}": 7,
+        }
         print(" ".join(f"{h:>{width.get(f, 8)}}" for h, _, f in columns), "errors", flush=True)
         runs = []
         for n in args.streams:
@@ -321,18 +454,29 @@ def main() -> int:
             print(" ".join(f.format(r[k]) for _, k, f in columns), ",".join(r["errors"]) or "-", flush=True)
             time.sleep(2)
         report["streams"] = runs
+        held = largest_held(runs, 100.0)
+        report["largest_n_under_100ms_p99"] = held
+        print(f"largest N held under 100 ms P99 with none shed or errored: {held if held else 'none'}", flush=True)
+        print(
+            "cpu ms/s = pod CPU per second of audio per stream: vad + embed + segnet (batcher threads) + "
+            "clust (engine threads: clustering, VAD rules, buffers) + io (the rest: WebSockets, protocol, JSON)",
+            flush=True,
+        )
+        if args.plot and runs:
+            plot(runs, str(report["pipeline"]), args.plot)
+            print(f"scaling plot: {args.plot}", flush=True)
         if args.idle:
             idle = asyncio.run(run_idle(url, args.idle, pid))
             report["idle"] = idle
             print(
-                f"idle: {idle['idle_connections']} connections (failures {idle['failures']}): pod RSS "
+                f"idle: {idle['idle_connections']} connections (failures {idle['failures']}): pod PSS "
                 f"{idle['rss_before_mb']:.0f} -> {idle['rss_mb']:.0f} MB "
                 f"({idle['per_connection_kb']:.0f} KB per connection)",
                 flush=True,
             )
         if pid:
-            report["peak_rss_mb"] = proc_rss_mb(pid, "VmHWM")
-            print(f"pod peak RSS {report['peak_rss_mb']:.0f} MB", flush=True)
+            report["processes"] = len(pod_pids(pid))
+            print(f"pod processes {report['processes']}, memory now {proc_rss_mb(pid):.0f} MB PSS", flush=True)
     finally:
         if proc is not None:
             proc.terminate()
