@@ -22,7 +22,16 @@ def register(subparsers: Any) -> None:
         default=None,
         help="model .onnx file or mounted directory, watched for hot reload (default: bundled)",
     )
-    serve.add_argument("--workers", type=int, default=None, help="engine worker threads")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes behind the one port, each with its own model (default: one per CPU; env "
+        "VOICEFLOW_PROCESSES)",
+    )
+    serve.add_argument(
+        "--threads", type=int, default=None, help="engine threads per worker process (env VOICEFLOW_WORKERS)"
+    )
     serve.set_defaults(handler=_serve)
 
     stream = subparsers.add_parser(
@@ -58,7 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
     from inference_pod.settings import Settings
 
     try:
-        settings = Settings.from_env(host=args.host, port=args.port, model_path=args.model_path, workers=args.workers)
+        settings = Settings.from_env(
+            host=args.host, port=args.port, model_path=args.model_path, processes=args.workers, workers=args.threads
+        )
     except ValueError as exc:
         print(f"voiceflow serve: error: configuration: {exc}", file=sys.stderr)
         return 2
