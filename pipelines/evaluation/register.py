@@ -32,9 +32,12 @@ def baseline_for(candidate: dict[str, Any], baseline_model: Path | None) -> dict
     from pipelines.evaluation.command import current_default_model
     from pipelines.evaluation.harness import evaluate_model, load_sets_from_spec
 
-    sets = load_sets_from_spec(candidate.get("sets_spec", {}))
+    spec = candidate.get("sets_spec", {})
+    sets = load_sets_from_spec(spec)
     model = baseline_model or current_default_model()
-    return evaluate_model(model, sets=sets, speed_seconds=1.0)
+    # the spec goes along: a suite spec selects the suite's scoring (and its stratum gate), and the
+    # baseline report records what it was scored on, as the candidate's does
+    return evaluate_model(model, sets=sets, sets_spec=spec or None, speed_seconds=1.0)
 
 
 def register(

@@ -142,3 +142,17 @@ def test_register_gates_against_the_current_default(tmp_path: Path, monkeypatch:
     assert seen == [served]
     baseline_for(report(0.2, 0.1), tmp_path / "named.onnx")
     assert seen[-1] == tmp_path / "named.onnx"
+
+
+def test_register_scores_the_baseline_on_the_candidates_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.evaluation.command as command
+    import pipelines.evaluation.harness as harness
+    from pipelines.evaluation.register import baseline_for
+
+    monkeypatch.setattr(command, "current_default_model", lambda models_dir=None: tmp_path / "served.onnx")
+    monkeypatch.setattr(harness, "load_sets_from_spec", lambda spec: {"suite": ["items of " + spec["suite"]]})
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(harness, "evaluate_model", lambda model, **kw: calls.append(kw) or report(0.2, 0.1))
+    spec = {"suite": "dev", "data_dir": None, "cache": None, "phases": 5}
+    baseline_for(dict(report(0.2, 0.1), sets_spec=spec), None)
+    assert calls[0]["sets_spec"] == spec and calls[0]["sets"] == {"suite": ["items of dev"]}
