@@ -69,7 +69,10 @@ class AuditAndLimitMiddleware:
         refusal = edge.check_request(scope, self.policy)
         if refusal is not None:
             # Refused before a byte of the body is read; per-file limits are checked again while storing.
-            response = JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=refusal.headers)
+            # Connection: close, so a client still sending a body (300 MB, chunked) is cut off rather than
+            # drained by the server to keep the connection alive.
+            headers = {**(refusal.headers or {}), "Connection": "close"}
+            response = JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=headers)
             await response(scope, receive, send)
             if scope.get("method") in MUTATING:
                 await self._audit(scope, refusal.status)  # who is unknown: refused before authentication
