@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from starlette.exceptions import HTTPException
-from starlette.types import Message, Receive, Scope
+from starlette.types import Message, Receive, Scope, Send
 
 from control_api.security import TokenError, decode_token, role_allows
 
@@ -111,6 +111,19 @@ def capped_receive(receive: Receive, limit: int) -> Receive:
             if received > limit:
                 raise HTTPException(status_code=413, detail=f"request body larger than {limit} bytes")
         return message
+
+    return wrapped
+
+
+def close_when_too_large(send: Send) -> Send:
+    """`send` that adds Connection: close to a 413: the rest of that body is never read, so the client
+    must stop sending it (kept alive, the server would drain it to reuse the connection)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 413:
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+            message = {**message, "headers": [*headers, (b"connection", b"close")]}
+        await send(message)
 
     return wrapped
 

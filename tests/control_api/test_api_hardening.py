@@ -118,6 +118,8 @@ def call_app(app: Any, method: str, path: str, headers: dict[str, str], chunks: 
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
+            if status >= 400:  # a refusal cuts the connection: the client must stop sending its body
+                assert (b"connection", b"close") in message["headers"]
 
     scope = {
         "type": "http",
