@@ -143,8 +143,9 @@ def probabilities_to_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
     """Frame-level boolean speech mask with hysteresis, min durations and padding (pure)."""
     speaking = False
     mask = np.zeros(len(probs), dtype=bool)
+    on, off = config.threshold, config.off_threshold  # once, not per frame: this runs every stream step
     for i, p in enumerate(probs):
-        speaking = p >= config.off_threshold if speaking else p >= config.threshold
+        speaking = p >= off if speaking else p >= on
         mask[i] = speaking
     mask = fill_short_runs(mask, value=False, max_frames=round(config.min_silence_seconds / FRAME_SECONDS))
     mask = fill_short_runs(mask, value=True, max_frames=round(config.min_speech_seconds / FRAME_SECONDS) - 1)

@@ -1,0 +1,61 @@
+"""Streams' VAD frames stepped in lockstep (the pod's cross-stream VAD batching) give each stream
+exactly the probabilities it gets alone, whatever the mix of lengths and feed sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voiceflow.vad import CHUNK, SileroVAD, run_lockstep
+
+AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
+
+
+def speech() -> np.ndarray:
+    path = AMI / "dev00.wav"
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    from voiceflow.audio import load_audio
+
+    return load_audio(path)[: 8 * 16000].astype(np.float32)
+
+
+def test_lockstep_rows_equal_each_stream_alone() -> None:
+    audio = speech()
+    # different speech, and different lengths: some streams run out of frames before others
+    streams = [np.roll(audio, -7919 * i)[: audio.size - 3000 * i] for i in range(5)]
+    alone = [SileroVAD().probabilities(s) for s in streams]
+    batched = [SileroVAD(runner=None) for _ in streams]
+    session = SileroVAD.shared_session()
+    got: list[list[np.ndarray]] = [[] for _ in streams]
+    for start in range(0, audio.size, 7000):  # feeds that do not line up with the 512-sample frames
+        jobs, fed = [], []
+        for i, stream in enumerate(streams):
+            piece = np.concatenate([batched[i]._pending, stream[start : start + 7000]])
+            n = piece.size // CHUNK
+            batched[i]._pending = piece[n * CHUNK :]
+            if n:
+                jobs.append((piece[: n * CHUNK].reshape(n, CHUNK), batched[i]._state, batched[i]._context))
+                fed.append(i)
+        for i, (probs, state, context) in zip(fed, run_lockstep(session, jobs), strict=True):
+            got[i].append(probs)
+            batched[i]._state, batched[i]._context = state, context
+    for mine, reference in zip(got, alone, strict=True):
+        assert np.array_equal(np.concatenate(mine), reference)
+
+
+def test_a_runner_sees_every_frame_once_and_sets_the_state() -> None:
+    audio = speech()[: 3 * 16000]
+    calls: list[int] = []
+    session = SileroVAD.shared_session()
+
+    def runner(job):
+        calls.append(len(job[0]))
+        return run_lockstep(session, [job, job])[0]  # batched with a copy of itself: same rows
+
+    vad = SileroVAD(runner=runner)
+    probs = np.concatenate([vad.feed(audio[i : i + 5000]) for i in range(0, audio.size, 5000)])
+    assert sum(calls) == audio.size // CHUNK == probs.size
+    assert np.array_equal(probs, SileroVAD().probabilities(audio))
