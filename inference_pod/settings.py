@@ -60,7 +60,10 @@ class Settings:
     # Global bound on feed jobs waiting for a worker; past it new streams are refused and the
     # most-behind streams shed, so latency stays bounded instead of growing for everybody.
     max_pending_jobs: int = 512
-    workers: int = 4  # engine worker threads for live streams (onnxruntime releases the GIL)
+    # Engine threads for live streams, per worker process. They mostly wait on the cross-stream
+    # batchers, and each in-flight step adds a row to a batch: 16 rather than 4 cut the CPU per
+    # stream by ~20% at 64 streams (benchmarks/loadgen.py, docs/deploy.md).
+    workers: int = 16
     # POST /infer runs on threads of its own, so whole-file requests never take the streams' workers
     # (two 40-minute requests once held the shared pool for 27 s and every live stream was shed).
     infer_workers: int = 1
