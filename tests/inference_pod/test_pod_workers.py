@@ -12,6 +12,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -147,9 +148,8 @@ def wait_ready(server: Server, workers: int, timeout: float = 120.0) -> None:
     raise AssertionError("the workers did not all become ready")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    metrics_dir = tmp_path_factory.mktemp("metrics")
+@contextlib.contextmanager
+def two_workers(metrics_dir: Path, **env_overrides: str) -> Iterator[Server]:
     port = free_port()
     env = {
         **os.environ,
@@ -163,6 +163,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "VOICEFLOW_REALTIME_BURST_SECONDS": "1000",
         "VOICEFLOW_MAX_QUEUE_DELAY_SECONDS": "60",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        **env_overrides,
     }
     proc = subprocess.Popen([sys.executable, "-m", "inference_pod"], cwd=ROOT, env=env)
     srv = Server(proc, port, metrics_dir)
@@ -176,6 +177,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with two_workers(tmp_path_factory.mktemp("metrics")) as srv:
+        yield srv
 
 
 def direct_final(audio: np.ndarray) -> list[dict[str, object]]:
@@ -280,3 +287,39 @@ def test_a_crashed_worker_is_replaced(server: Server) -> None:
     with connect(f"{server.ws}?token={token('after-crash')}", open_timeout=20) as ws:
         ws.send(START)
         assert recv_json(ws)["type"] == "ready"
+
+
+def model_info(server: Server) -> dict[str, float]:
+    text = httpx.get(server.http + "/metrics", timeout=10).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "inference_model_info":
+                out[sample.labels["version"]] = sample.value
+            elif sample.name == "inference_model_reloads_total" and sample.labels["result"] == "ok":
+                out["reloads_ok"] = sample.value
+    return out
+
+
+def test_every_worker_hot_reloads_the_model(tmp_path: Path) -> None:
+    bundled = ROOT / "voiceflow" / "models" / "ge2e.onnx"
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    shutil.copy(bundled, model_dir / "model.onnx")
+    meta = json.loads(bundled.with_suffix(".json").read_text())
+    (model_dir / "model.json").write_text(json.dumps({**meta, "version": "v-old"}))
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    with two_workers(metrics_dir, VOICEFLOW_MODEL_PATH=str(model_dir), VOICEFLOW_RELOAD_POLL_SECONDS="0.2") as srv:
+        assert model_info(srv) == {"v-old": 1.0, "reloads_ok": 0.0}
+        new = model_dir / ".model.json.tmp"  # written aside then renamed, as a volume update does
+        new.write_text(json.dumps({**meta, "version": "v-new"}))
+        os.replace(new, model_dir / "model.json")
+        deadline = time.monotonic() + 60
+        while model_info(srv).get("reloads_ok", 0.0) < 2:  # counted by each of the two workers
+            assert time.monotonic() < deadline, f"not every worker reloaded: {model_info(srv)}"
+            time.sleep(0.3)
+        # the merged view: the new version is served (max over workers), the old one by none
+        assert model_info(srv) == {"v-old": 0.0, "v-new": 1.0, "reloads_ok": 2.0}
+        for _ in range(6):  # whichever worker answers
+            assert httpx.get(srv.http + "/ready", timeout=10).json()["model_version"] == "v-new"
