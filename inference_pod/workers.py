@@ -120,8 +120,10 @@ def _worker_main(settings: Settings, index: int, token_table: Any, token_lock: A
     # Its own process group: a terminal's Ctrl-C reaches the supervisor only, which passes it on
     # once (a second copy straight from the terminal would read as "skip the drain").
     os.setpgrp()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s"
+    logging.basicConfig(  # force: the supervisor's handler came along with the fork
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s worker-{index} %(name)s: %(message)s",
+        force=True,
     )
     try:
         server = build_server(settings)
