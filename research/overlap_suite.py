@@ -56,7 +56,7 @@ from pipelines.evaluation.suite.features import digest
 from pipelines.evaluation.suite.folds import cross_validate
 from pipelines.evaluation.suite.report import POOLED, summarise
 from pipelines.evaluation.suite.runner import Context, EvalItem, score_recording
-from pipelines.evaluation.suite.stats import bootstrap_ratio
+from pipelines.evaluation.suite.stats import bootstrap_ratio, paired_bootstrap_difference
 from voiceflow.clustering.constrained import match_to_centroids
 from voiceflow.clustering.offline import centroids_of, cluster_embeddings, shift_merge_threshold
 from voiceflow.config import EngineConfig
@@ -91,7 +91,7 @@ from voiceflow.vad import FRAME_SECONDS, probabilities_to_mask
 
 FOCUS = ("channel:meeting", "channel:telephone", "source:ami")
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-CONFIDENT = (0.8, 0.9, 0.95)
+CONFIDENT = (0.5, 0.7, 0.8, 0.9, 0.95)
 
 
 def trained_ami(config: EngineConfig) -> set[str]:
@@ -375,6 +375,23 @@ def cross_validated(runs: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[st
     return [r for name, rs in runs.items() for r in rs if chosen[r["fold"]] == name], chosen
 
 
+def pooled_difference(candidate: list[dict[str, Any]], baseline: list[dict[str, Any]]) -> dict[str, float]:
+    """Pooled DER(candidate) - DER(baseline), paired bootstrap 95 % interval over recordings."""
+
+    def per_recording(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for r in rows:
+            acc = out.setdefault(r["recording"], [0.0, 0.0])
+            acc[0] += r["der"]["errors"]
+            acc[1] += r["der"]["total"]
+        return out
+
+    c, b = per_recording(candidate), per_recording(baseline)
+    uris = sorted(b)
+    diff = paired_bootstrap_difference([c[u][0] for u in uris], [b[u][0] for u in uris], [b[u][1] for u in uris])
+    return diff.to_dict()
+
+
 def stratum_groups(items: list[EvalItem], strata: list[str]) -> dict[str, list[str]]:
     recs = sorted({it.recording for it in items})
     groups = {POOLED: recs}
@@ -439,7 +456,11 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("gate"):
         lines.append("\n#### Stratum gate against `embedding` (paired bootstrap over recordings)\n")
         for name, g in result["gate"].items():
-            lines.append(f"- {name}: {'PASS' if g['passed'] else 'FAIL'} — {g['reason']}")
+            d = g["pooled_difference"]
+            lines.append(
+                f"- {name}: {'PASS' if g['passed'] else 'FAIL'} (pooled difference {100 * d['point']:+.2f} points "
+                f"[{100 * d['low']:+.2f}, {100 * d['high']:+.2f}]) — {g['reason']}"
+            )
     return "\n".join(lines)
 
 
@@ -507,6 +528,11 @@ def main(argv: list[str] | None = None) -> int:
         cv_rows, chosen_per_fold = cross_validated(candidates)
         rows["eo-threshold-cv"] = cv_rows
         log(f"eo-threshold-cv: threshold per fold {chosen_per_fold}")
+    confident = {n: rs for n, rs in rows.items() if n.startswith("seg-vad+conf")}
+    if confident:
+        # vad+confident's threshold as a tuned setting, like the detector's
+        rows["seg-vad+conf-cv"], chosen_per_fold = cross_validated(confident)
+        log(f"seg-vad+conf-cv: setting per fold {chosen_per_fold}")
     strata = sorted({t for it in items for t in it.tags}) if whole else list(args.strata)
     groups = stratum_groups(items, strata)
     result: dict[str, Any] = {
@@ -544,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, rs in rows.items():
             if name != "embedding":
                 g = suite_gate([compact_row(r) for r in rs], [compact_row(r) for r in rows["embedding"]])
-                result["gate"][name] = {"passed": g.passed, "reason": "; ".join(g.reasons)}
+                diff = pooled_difference(rs, rows["embedding"])
+                result["gate"][name] = {"passed": g.passed, "reason": "; ".join(g.reasons), "pooled_difference": diff}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     suffix = "all" if whole else "focus"
