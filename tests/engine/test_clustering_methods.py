@@ -15,6 +15,7 @@ import pytest
 from pipelines.clustering.plda_train import train_plda
 from voiceflow.clustering.offline import ALGORITHMS, OfflineClusteringConfig, cluster_embeddings
 from voiceflow.clustering.plda import PLDA, PLDAError, load_plda, plda_scores, save_plda
+from voiceflow.clustering.vbx import VBxConfig
 
 DIM = 32
 CHANNEL = np.random.default_rng(7).standard_normal(DIM) * 1.5
@@ -187,3 +188,53 @@ def test_online_plda_scoring_needs_a_plda() -> None:
         OnlineClusterer(OnlineClusteringConfig(scoring="plda"))
     with pytest.raises(ValueError, match="scoring"):
         OnlineClusteringConfig(scoring="euclid")
+
+
+ELBO = OfflineClusteringConfig(algorithm="vbx", vbx=VBxConfig(select_by_elbo=True, fb=5.0, max_evidence_windows=600))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_vbx_count_by_elbo_recovers_count_and_speakers(case: str, plda: PLDA) -> None:
+    sizes = CASES[case]
+    x, truth = conversation(np.random.default_rng(1000 + len(sizes) * 7 + sizes[0]), sizes)
+    labels = cluster_embeddings(x, ELBO, plda=plda)
+    assert len(np.unique(labels)) == len(sizes)
+    assert purity(labels, truth) >= 0.95 and purity(truth, labels) >= 0.95
+
+
+def test_vbx_evidence_cap_weighs_a_long_recording_as_a_shorter_one(plda: PLDA) -> None:
+    from voiceflow.clustering.vbx import initial_gamma, vbx
+
+    x, truth = conversation(np.random.default_rng(21), [900, 900])
+    features = plda.features(x)
+    start = initial_gamma(truth, 7.0)
+    capped = VBxConfig(max_evidence_windows=600, max_iters=1)
+    scaled = VBxConfig(fa=0.3 * 600 / 1800, max_iters=1)
+    # capping at 600 windows is running with fa scaled by 600 / N
+    assert np.allclose(vbx(features, plda.phi(), start, capped)[2], vbx(features, plda.phi(), start, scaled)[2])
+    with pytest.raises(ValueError, match="max_evidence_windows"):
+        VBxConfig(max_evidence_windows=0)
+
+
+@pytest.mark.parametrize("loop_p", [0.0, 0.5, 0.99])
+def test_forward_backward_matches_the_textbook_recursion(loop_p: float) -> None:
+    from scipy.special import logsumexp
+
+    from voiceflow.clustering.vbx import forward_backward
+
+    rng = np.random.default_rng(4)
+    t_len, k = 30, 4
+    log_lik = rng.normal(scale=3.0, size=(t_len, k))
+    pi = rng.dirichlet(np.ones(k))
+    log_tr = np.log(loop_p * np.eye(k) + (1 - loop_p) * pi[None, :])
+    fw = np.empty((t_len, k))
+    bw = np.zeros((t_len, k))
+    fw[0] = log_lik[0] + np.log(pi)
+    for t in range(1, t_len):
+        fw[t] = log_lik[t] + logsumexp(fw[t - 1][:, None] + log_tr, axis=0)
+    for t in range(t_len - 2, -1, -1):
+        bw[t] = logsumexp(log_tr + log_lik[t + 1] + bw[t + 1], axis=1)
+    total = logsumexp(fw[-1])
+    gamma, log_px, _ = forward_backward(log_lik, pi, loop_p)
+    assert log_px == pytest.approx(total)
+    assert np.allclose(gamma, np.exp(fw + bw - total))

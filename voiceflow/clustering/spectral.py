@@ -29,9 +29,9 @@ from voiceflow.embedding import l2_normalize
 class NMESCConfig:
     max_speakers: int = 10  # eigengaps searched (the user's max_speakers lowers it)
     max_p_fraction: float = 0.25  # p is searched in 2..fraction * N (NeMo's max_rp_threshold)
-    p_steps: int = 20  # grid points over that range (NeMo's sparse_search_volume)
+    p_steps: int = 12  # grid points over that range (NeMo's sparse_search_volume)
     center: bool = True  # subtract the recording mean first (the channel every window shares)
-    max_windows: int = 500  # cluster an even subsample of at most this many windows
+    max_windows: int = 300  # cluster an even subsample of at most this many windows (eigh is cubic)
     kmeans_restarts: int = 10
     seed: int = 0
 

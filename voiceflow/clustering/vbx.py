@@ -46,14 +46,25 @@ class VBxConfig:
     # "ahc-vbx": centroid-linkage cut on unit-normalised, recording-centred embeddings (euclidean).
     ahc_threshold: float = 0.9
     recording_mean: bool = False  # centre on the recording's mean instead of the training mean
+    # "vbx": instead of the calibrated cut, run VBx from the PLDA dendrogram cut at every count
+    # 1..max_count and keep the run with the highest ELBO (Bayesian model selection per recording)
+    select_by_elbo: bool = False
+    max_count: int = 10
+    # Evidence cap: a recording with more windows than this has fa scaled down so its windows
+    # weigh as much as this many. The model takes windows as independent given the speaker, but a
+    # voice drifts slowly over minutes; uncapped, a long monologue's drift outweighs the prior and
+    # is split into several speakers. None: no cap.
+    max_evidence_windows: int | None = None
 
     def __post_init__(self) -> None:
         if self.fa <= 0 or self.fb <= 0:
             raise ValueError("VBx fa and fb must be positive")
         if not 0.0 <= self.loop_p < 1.0:
             raise ValueError("VBx loop_p must be a probability in [0, 1)")
-        if self.max_iters < 1 or self.lda_dim < 1:
-            raise ValueError("VBx max_iters and lda_dim must be >= 1")
+        if self.max_evidence_windows is not None and self.max_evidence_windows < 1:
+            raise ValueError("VBx max_evidence_windows must be >= 1")
+        if self.max_iters < 1 or self.lda_dim < 1 or self.max_count < 1:
+            raise ValueError("VBx max_iters, lda_dim and max_count must be >= 1")
         if not 0.0 < self.ahc_threshold < 2.0:
             raise ValueError("ahc_threshold must be a euclidean distance of unit vectors in (0, 2)")
 
@@ -95,15 +106,17 @@ def vbx(
     """VB inference from initial responsibilities `gamma` [T, K]: (gamma, pi, ELBO per iteration)."""
     x = np.asarray(features, dtype=np.float64)
     dim = x.shape[1]
+    cap = config.max_evidence_windows
+    fa = config.fa * min(1.0, cap / len(x)) if cap is not None else config.fa
     pi = np.full(gamma.shape[1], 1.0 / gamma.shape[1])
     const = -0.5 * (np.sum(x**2, axis=1, keepdims=True) + dim * np.log(2 * np.pi))
     rho = x * np.sqrt(phi)
-    ratio = config.fa / config.fb
+    ratio = fa / config.fb
     elbos: list[float] = []
     for _ in range(config.max_iters):
         inv_l = 1.0 / (1.0 + ratio * gamma.sum(axis=0, keepdims=True).T * phi)  # [K, d] posterior variances
         alpha = ratio * inv_l * (gamma.T @ rho)  # [K, d] posterior means of the speakers' voices
-        log_lik = config.fa * (rho @ alpha.T - 0.5 * (inv_l + alpha**2) @ phi + const)
+        log_lik = fa * (rho @ alpha.T - 0.5 * (inv_l + alpha**2) @ phi + const)
         gamma, log_px, switch = forward_backward(log_lik, pi, config.loop_p)
         elbo = log_px + config.fb * 0.5 * float(np.sum(np.log(inv_l) - inv_l - alpha**2 + 1.0))
         pi = gamma[0] + switch  # (with loop_p = 0 this is gamma.sum(axis=0): a plain GMM)
@@ -146,18 +159,39 @@ def _pair_scores(scores: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).choice(upper, size=limit, replace=False)
 
 
+def plda_tree(features: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(average-linkage dendrogram on PLDA scores, the score matrix, the distance offset used)."""
+    scores = plda_scores(features, features, phi)
+    # average linkage wants distances: the same ordering, shifted to be non-negative
+    top = float(scores.max())
+    return linkage(top - scores[np.triu_indices(len(features), k=1)], method="average"), scores, top
+
+
 def plda_ahc(features: np.ndarray, phi: np.ndarray, offset: float) -> np.ndarray:
     """Average-linkage AHC on PLDA scores, cut at the recording's calibrated threshold + offset."""
     n = len(features)
     if n < 2:
         return np.zeros(n, dtype=int)
-    scores = plda_scores(features, features, phi)
+    tree, scores, top = plda_tree(features, phi)
     threshold = two_gaussian_threshold(_pair_scores(scores, 200_000)) + offset
-    # average linkage wants distances: the same ordering, shifted to be non-negative
-    top = float(scores.max())
-    dist = top - scores[np.triu_indices(n, k=1)]
-    tree = linkage(dist, method="average")
     return fcluster(tree, t=max(top - threshold, 0.0), criterion="distance") - 1
+
+
+def vbx_by_elbo(features: np.ndarray, phi: np.ndarray, config: VBxConfig) -> np.ndarray:
+    """VBx from the PLDA dendrogram cut at each count 1..max_count; the labels of the run whose
+    ELBO is highest. The ELBO weighs fit against the speakers' prior (scaled by fb), so the count
+    is the one the recording's own evidence supports best, with no threshold on any score."""
+    tree, _, _ = plda_tree(features, phi)
+    best: tuple[float, np.ndarray] | None = None
+    for k in range(1, min(config.max_count, len(features)) + 1):
+        start = fcluster(tree, t=k, criterion="maxclust") - 1
+        if k > 1 and len(np.unique(start)) < k:
+            break  # the tree has no more distinct cuts
+        gamma, _, elbos = vbx(features, phi, initial_gamma(start, config.init_smoothing), config)
+        if best is None or elbos[-1] > best[0]:
+            best = (elbos[-1], np.argmax(gamma, axis=1))
+    assert best is not None
+    return best[1]
 
 
 def centred_unit(embeddings: np.ndarray) -> np.ndarray:
@@ -194,6 +228,8 @@ def vbx_cluster(embeddings: np.ndarray, plda: PLDA, config: VBxConfig = VBxConfi
         return np.zeros(n, dtype=int)
     features = plda_features(embeddings, plda, config)
     phi = plda.phi(config.lda_dim)
+    if config.select_by_elbo:
+        return relabel_by_first_appearance(vbx_by_elbo(features, phi, config))
     start = plda_ahc(features, phi, config.calibration_offset)
     if len(np.unique(start)) == 1:
         return np.zeros(n, dtype=int)
