@@ -125,6 +125,9 @@ class Context:
         self.default_model = default_model
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._models: dict[str, CachedEmbeddingModel] = {}
+        # once per run: the code this process imported, not whatever the files say an hour later
+        # (another edit mid-run must not make each system miss the cache the previous one filled)
+        self.code = engine_code_digest()
 
     def model(self, path: str | None) -> CachedEmbeddingModel:
         from voiceflow.embedding import EmbeddingModel
@@ -151,9 +154,7 @@ def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[Diari
     settings = (
         repr((config.pipeline, config.streaming, config.segmentation.streaming)) if mode == STREAMING else repr(config)
     )
-    key = digest(
-        model.bundle_digest, settings, mode, network.sha256 if network is not None else "", engine_code_digest()
-    )
+    key = digest(model.bundle_digest, settings, mode, network.sha256 if network is not None else "", ctx.code)
     if mode == STREAMING:
         return (lambda it: stream_file(it.audio, model, config, network)), key
     if config.pipeline == "segmentation":
