@@ -78,7 +78,7 @@ class AuditAndLimitMiddleware:
                 await self._audit(scope, refusal.status)  # who is unknown: refused before authentication
             return
         receive = edge.capped_receive(receive, edge.body_limit(scope["method"], scope["path"], self.policy))
-        send = edge.close_when_too_large(send)
+        send = edge.close_when_body_refused(send)
         if scope.get("method") not in MUTATING:
             await self.app(scope, receive, send)
             return

@@ -12,6 +12,7 @@ applies them. The rules:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
@@ -20,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from control_api.security import TokenError, decode_token, role_allows
+from voiceflow.servers import BODY_IDLE_S
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes that read their own credentials from the body (or need none).
@@ -98,14 +100,23 @@ def _check_token(token: str | None, role: str | None, policy: EdgePolicy) -> Ref
     return None
 
 
-def capped_receive(receive: Receive, limit: int) -> Receive:
-    """`receive` that answers 413 once more than `limit` body bytes arrived: chunked bodies have no
-    Content-Length to refuse up front, so they are counted as they come."""
+def capped_receive(receive: Receive, limit: int, idle_s: float = BODY_IDLE_S) -> Receive:
+    """`receive` that answers 413 once more than `limit` body bytes arrived (chunked bodies have no
+    Content-Length to refuse up front, so they are counted as they come), and 408 when the body stops
+    arriving for `idle_s` (a trickling upload would hold its connection and staging file forever)."""
     received = 0
+    body_done = False
 
     async def wrapped() -> Message:
-        nonlocal received
-        message = await receive()
+        nonlocal received, body_done
+        if body_done:  # later calls wait for a disconnect, as long as the response takes
+            return await receive()
+        try:
+            message = await asyncio.wait_for(receive(), idle_s)
+        except TimeoutError:
+            raise HTTPException(status_code=408, detail=f"request body stalled for {idle_s:.0f} s") from None
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            body_done = True
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
@@ -115,12 +126,12 @@ def capped_receive(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
-def close_when_too_large(send: Send) -> Send:
-    """`send` that adds Connection: close to a 413: the rest of that body is never read, so the client
-    must stop sending it (kept alive, the server would drain it to reuse the connection)."""
+def close_when_body_refused(send: Send) -> Send:
+    """`send` that adds Connection: close to a 408 or 413: the rest of that body is never read, so the
+    client must stop sending it (kept alive, the server would drain it to reuse the connection)."""
 
     async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 413:
+        if message["type"] == "http.response.start" and message["status"] in (408, 413):
             headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
             message = {**message, "headers": [*headers, (b"connection", b"close")]}
         await send(message)

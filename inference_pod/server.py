@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -23,13 +24,16 @@ from inference_pod.pod import Pod
 from inference_pod.protocol import ErrorCode, ProtocolError
 from inference_pod.settings import Settings
 from inference_pod.stream import StreamConnection
+from voiceflow import servers
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def _error_body(code: ErrorCode, message: str, status: int) -> JSONResponse:
-    return JSONResponse(protocol.error_message(code, message), status_code=status)
+def _error_body(code: ErrorCode, message: str, status: int, close: bool = False) -> JSONResponse:
+    # close: the rest of the request body is never read, so the client must stop sending it.
+    headers = {"Connection": "close"} if close else None
+    return JSONResponse(protocol.error_message(code, message), status_code=status, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -127,12 +131,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         declared = request.headers.get("content-length")
         length = protocol.decimal_int(declared) if declared else None
         if length is not None and length > pod.settings.max_infer_bytes:
-            return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413)
+            return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413, close=True)
         body = bytearray()
-        async for chunk in request.stream():
+        chunks = request.stream().__aiter__()
+        while True:
+            try:
+                # A body that stops arriving is abandoned: it would hold an /infer slot forever.
+                chunk = await asyncio.wait_for(chunks.__anext__(), servers.BODY_IDLE_S)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                return _error_body(ErrorCode.IDLE_TIMEOUT, "request body stalled", 408, close=True)
             body.extend(chunk)
             if len(body) > pod.settings.max_infer_bytes:
-                return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413)
+                return _error_body(ErrorCode.FRAME_TOO_LARGE, "request body too large", 413, close=True)
         try:
             # Parsing a large JSON body or decoding audio is CPU work: keep it off the event loop.
             audio = await pod.run_infer(_infer_audio, bytes(body), request.headers.get("content-type", ""))

@@ -20,6 +20,11 @@ from typing import Any
 HEADER_TIMEOUT_S = 10.0
 # An idle kept-alive connection is closed after this long (uvicorn's own timer, between requests).
 KEEP_ALIVE_S = 5
+# A request's line and headers may hold at most this many bytes (then 400 and close).
+MAX_HEADER_BYTES = 64 * 1024
+# A request body that stops arriving for this long is abandoned (408): a trickling upload must not hold
+# a connection, a worker and a half-written staging file forever.
+BODY_IDLE_S = 60.0
 # Loopback unless told otherwise: a server reachable from the network is a decision, not a default.
 DEFAULT_HOST = "127.0.0.1"
 
@@ -56,7 +61,7 @@ def uvicorn_options(trusted_proxies: str = "") -> dict[str, Any]:
     return {
         "http": HeaderTimeoutProtocol,
         "timeout_keep_alive": KEEP_ALIVE_S,
-        "h11_max_incomplete_event_size": 64 * 1024,
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
         "proxy_headers": bool(proxies),
         "forwarded_allow_ips": proxies or None,
     }

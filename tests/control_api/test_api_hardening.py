@@ -24,9 +24,10 @@ import soundfile as sf
 import uvicorn
 from api_support import ADMIN_PASSWORD, login, with_
 from fastapi.testclient import TestClient
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from test_api_queue import add_job, factory_for
 
-from control_api import cli, queue, train_paths, training, users
+from control_api import cli, edge, queue, train_paths, training, users
 from control_api.app import MULTIPART_SLACK_BYTES
 from control_api.db import make_engine, session_scope
 from control_api.edge import MAX_JSON_BODY_BYTES
@@ -399,3 +400,24 @@ def test_viewers_read_one_line_of_a_failed_jobs_error(db_settings: Settings, cli
     assert client.get(f"/api/models/{model_id}", headers=viewer).json()["error"] == one_line
     assert client.get("/api/models", headers=viewer).json()["items"][0]["error"] == one_line
     assert client.get(f"/api/models/{model_id}", headers=admin).json()["error"] == traceback
+
+
+def test_a_stalled_upload_body_is_abandoned() -> None:
+    async def run() -> None:
+        calls = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                return {"type": "http.request", "body": b"--xyz\r\n", "more_body": True}
+            await asyncio.Event().wait()  # the client stopped sending
+            raise AssertionError("unreachable")
+
+        capped = edge.capped_receive(receive, limit=1 << 20, idle_s=0.2)
+        await capped()
+        with pytest.raises(StarletteHTTPException) as info:
+            await capped()
+        assert info.value.status_code == 408
+
+    asyncio.run(run())

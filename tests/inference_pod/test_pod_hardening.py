@@ -205,3 +205,34 @@ def test_non_ascii_or_huge_digit_strings_are_protocol_errors(text: str) -> None:
 def test_infer_num_speakers_superscript_is_a_400(pod: RunningPod) -> None:
     r = httpx.post(pod.http + "/infer", params={"num_speakers": "²"}, json=[0.0] * 1600, timeout=60)
     assert r.status_code == 400, r.text
+
+
+# --- request heads and bodies that never finish -----------------------------------------------------------
+
+
+def test_an_oversized_request_head_is_refused(pod: RunningPod) -> None:
+    with socket.create_connection(("127.0.0.1", pod.port)) as sock:
+        sock.settimeout(20)
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        for _ in range(100):  # 100 KiB of headers, never ending: httptools alone buffers them all
+            try:
+                sock.sendall(b"X-Pad: " + b"a" * 1016 + b"\r\n")
+            except OSError:  # closed on us mid-way: that is the refusal
+                break
+        answer = sock.recv(200)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer
+    # A large body right behind a small head (one read holds both) is not a large head.
+    big = httpx.post(pod.http + "/infer", json=[0.0] * 60000, timeout=60)
+    assert big.status_code == 200, big.text
+
+
+def test_a_stalled_infer_body_is_abandoned(pod: RunningPod, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(servers, "BODY_IDLE_S", 0.3)
+    with socket.create_connection(("127.0.0.1", pod.port)) as sock:
+        sock.settimeout(20)  # a bound on the test: the old pod waited for the rest forever
+        sock.sendall(
+            b"POST /infer HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 100000\r\n\r\nRIFF"
+        )
+        answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"connection: close" in answer.lower()
