@@ -17,13 +17,14 @@ import numpy as np
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio, resample
 from voiceflow.clustering.offline import (
+    AUTO,
     OfflineClusteringConfig,
     cluster_embeddings,
     needs_plda,
     shift_merge_threshold,
     validate_speaker_bounds,
 )
-from voiceflow.clustering.plda import model_plda
+from voiceflow.clustering.plda import model_plda, optional_model_plda
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
@@ -221,7 +222,14 @@ class Diarizer:
         self.overlap_model = overlap_model
         self.overlap_config = overlap_config or OverlapConfig()
         # A method that needs the model's PLDA fails here, at start-up, not on the first request.
-        self.plda = model_plda(self.embedding_model) if needs_plda(self.config.clustering.algorithm) else None
+        algorithm = self.config.clustering.algorithm
+        self.plda = (
+            model_plda(self.embedding_model)
+            if needs_plda(algorithm)
+            else optional_model_plda(self.embedding_model)
+            if algorithm == AUTO
+            else None
+        )
 
     def speech_mask(self, audio: np.ndarray) -> np.ndarray:
         return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)

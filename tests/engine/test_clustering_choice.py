@@ -83,3 +83,20 @@ def test_streaming_plda_scoring_loads_the_models_plda(bare_model: EmbeddingModel
     save_plda(plda_path(bare_model.path), train_plda(rng.standard_normal((400, dim)), np.repeat(np.arange(40), 10), 16))
     session = StreamingSession.for_model(bare_model, config=config)
     assert session.clusterer.plda is not None and session.clusterer.centred == (bare_model.background_mean is not None)
+
+
+def test_auto_runs_vbx_with_a_plda_and_ahc_without(bare_model: EmbeddingModel) -> None:
+    from voiceflow.clustering.offline import resolve_algorithm
+
+    auto = DiarizationConfig().with_overrides(clustering=OfflineClusteringConfig(algorithm="auto"))
+    assert Diarizer(auto, embedding_model=bare_model).plda is None  # no PLDA: today's AHC runs
+    assert resolve_algorithm("auto", False) == "ahc" and resolve_algorithm("auto", True) == "vbx"
+    assert resolve_algorithm("nme-sc", True) == "nme-sc"
+    path = plda_path(bare_model.path)
+    path.write_bytes(b"not a PLDA")
+    with pytest.raises(PLDAError, match="unreadable"):  # a PLDA that is there but broken is never skipped
+        Diarizer(auto, embedding_model=bare_model)
+    rng = np.random.default_rng(3)
+    dim = bare_model.dimension
+    save_plda(path, train_plda(rng.standard_normal((400, dim)), np.repeat(np.arange(40), 10), 16))
+    assert Diarizer(auto, embedding_model=bare_model).plda is not None

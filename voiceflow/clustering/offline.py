@@ -44,12 +44,23 @@ from voiceflow.clustering.spectral import NMESCConfig, spectral_cluster
 from voiceflow.clustering.vbx import VBxConfig, ahc_vbx_cluster, vbx_cluster
 from voiceflow.embedding import l2_normalize
 
-ALGORITHMS = ("ahc", "nme-sc", "vbx", "ahc-vbx")
+# "auto": "vbx" when the embedding model ships a PLDA (X.plda.npz, a listed part of its bundle),
+# else "ahc" — so a user's bare ONNX model, or a candidate before its PLDA is built, still runs.
+AUTO = "auto"
+ALGORITHMS = (AUTO, "ahc", "nme-sc", "vbx", "ahc-vbx")
 PLDA_ALGORITHMS = ("vbx", "ahc-vbx")
 
 
 def needs_plda(algorithm: str) -> bool:
+    """Whether `algorithm` cannot run without the model's PLDA ("auto" can)."""
     return algorithm in PLDA_ALGORITHMS
+
+
+def resolve_algorithm(algorithm: str, plda_available: bool) -> str:
+    """The method that runs: "auto" becomes "vbx" with a PLDA and "ahc" without."""
+    if algorithm != AUTO:
+        return algorithm
+    return "vbx" if plda_available else "ahc"
 
 
 @dataclass(frozen=True)
@@ -89,18 +100,19 @@ def cluster_embeddings(
     n = len(embeddings)
     if n <= 1:
         return np.zeros(n, dtype=int)
-    if config.algorithm == "ahc":
+    algorithm = resolve_algorithm(config.algorithm, plda is not None)
+    if algorithm == "ahc":
         return ahc_cluster(embeddings, config, num_speakers, min_speakers, max_speakers)
-    if config.algorithm == "nme-sc":
+    if algorithm == "nme-sc":
         return spectral_cluster(embeddings, num_speakers, min_speakers, max_speakers, config.nmesc)
     if plda is None:
-        raise PLDAError(f"clustering algorithm {config.algorithm!r} needs the embedding model's PLDA (X.plda.npz)")
+        raise PLDAError(f"clustering algorithm {algorithm!r} needs the embedding model's PLDA (X.plda.npz)")
     unit = l2_normalize(np.asarray(embeddings, dtype=np.float64))
     space = l2_normalize(unit - unit.mean(axis=0))
     if num_speakers is not None:
         # a known count needs no counting: AHC cut at it, as for the other methods
         return relabel_by_first_appearance(cut_to_count(space, min(num_speakers, n)))
-    if config.algorithm == "vbx":
+    if algorithm == "vbx":
         labels = vbx_cluster(embeddings, plda, config.vbx)
     else:
         labels = ahc_vbx_cluster(embeddings, plda, config.ahc_vbx)

@@ -126,9 +126,18 @@ def save_plda(path: str | Path, plda: PLDA) -> None:
     np.savez(Path(path), **{k: getattr(plda, k).astype(np.float64) for k in PLDA_KEYS})
 
 
+def model_plda_path(model: EmbeddingModel) -> Path:
+    return (model.bundle.part("plda") if model.bundle is not None else None) or plda_path(model.path)
+
+
+def optional_model_plda(model: EmbeddingModel) -> PLDA | None:
+    """`model`'s PLDA when it has one (None when no file is there; a corrupt one is still an error)."""
+    return model_plda(model) if model_plda_path(model).is_file() else None
+
+
 def model_plda(model: EmbeddingModel) -> PLDA:
     """The PLDA of `model`'s bundle (X.plda.npz beside X.onnx), checked against its embedding size."""
-    path = (model.bundle.part("plda") if model.bundle is not None else None) or plda_path(model.path)
+    path = model_plda_path(model)
     try:
         plda = load_plda(path)
     except PLDAError as exc:
