@@ -32,6 +32,12 @@ MAX_CHANNELS = 8
 # Decoding work allowed per second of the duration limit: 192 kHz stereo. With the duration limit this
 # bounds the samples a decoder must produce (frames x channels) before any of them is decoded.
 MAX_DECODE_SAMPLES_PER_LIMIT_SECOND = MAX_SAMPLE_RATE * 2
+# A decompression bomb decodes to far more than its size: 895 KB of FLAC holding 25 min at 192 kHz is
+# 576 MB as 16-bit PCM, 640x. Real recordings stay far below MAX_EXPANSION (FLAC ~2x, Vorbis ~10-40x,
+# Opus at 6 kbit/s 128x, all against 16-bit PCM); files decoding to less than EXPANSION_FLOOR_BYTES are
+# never refused for it, so short synthetic or silent clips pass.
+MAX_EXPANSION = 256
+EXPANSION_FLOOR_BYTES = 32 * 1024 * 1024
 # Frames decoded at a time: memory while decoding is this block plus the 16 kHz mono result.
 DECODE_BLOCK_FRAMES = 1 << 16
 # libsndfile's frame count when a header does not say (a FLAC streamed with total_samples = 0).
@@ -71,11 +77,13 @@ def clip_finite(samples: np.ndarray) -> np.ndarray:
     return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def max_decoded_frames(frames: int, channels: int, sample_rate: int, max_seconds: float, name: str) -> int:
+def max_decoded_frames(
+    frames: int, channels: int, sample_rate: int, max_seconds: float, name: str, encoded_bytes: int | None = None
+) -> int:
     """The most frames a decoder may produce for this header; AudioError/AudioTooLarge before any decoding.
 
     `frames` may be unknown (libsndfile's huge sentinel): then the bound is the limit alone and the decoder
-    enforces it block by block.
+    enforces it block by block. `encoded_bytes`, the file's size, bounds the expansion (MAX_EXPANSION).
     """
     try:
         check_sample_rate(sample_rate)
@@ -97,6 +105,13 @@ def max_decoded_frames(frames: int, channels: int, sample_rate: int, max_seconds
             f"{name}: {frames / sample_rate:.0f} s of {channels}-channel {sample_rate} Hz audio is more to decode "
             f"than {max_seconds:.0f} s of {MAX_SAMPLE_RATE} Hz stereo"
         )
+    if encoded_bytes and frames < _UNKNOWN_FRAMES:
+        pcm_bytes = frames * channels * 2
+        if pcm_bytes > max(EXPANSION_FLOOR_BYTES, MAX_EXPANSION * encoded_bytes):
+            raise AudioTooLarge(
+                f"{name}: {encoded_bytes} bytes would decode to {frames / sample_rate:.0f} s of {channels}-channel "
+                f"{sample_rate} Hz audio, {pcm_bytes // encoded_bytes}x its size (at most {MAX_EXPANSION}x)"
+            )
     return limit
 
 
@@ -108,8 +123,9 @@ def _decode(
         handle = sf.SoundFile(source)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(f"{name}: not a readable audio file ({_short(exc)})") from exc
+    size = source.getbuffer().nbytes if isinstance(source, io.BytesIO) else Path(source).stat().st_size
     with handle:
-        limit = max_decoded_frames(handle.frames, handle.channels, handle.samplerate, max_seconds, name)
+        limit = max_decoded_frames(handle.frames, handle.channels, handle.samplerate, max_seconds, name, size)
         return _decode_blocks(handle, sample_rate, limit, name)
 
 

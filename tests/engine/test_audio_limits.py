@@ -18,6 +18,7 @@ from voiceflow.audio import (
     load_audio,
     max_decoded_frames,
     pcm_bytes_to_float,
+    probe_audio_bytes,
 )
 
 
@@ -45,6 +46,18 @@ def test_header_promising_far_too_much_is_refused_before_decoding() -> None:
         decode_audio_bytes(bomb)
 
 
+def test_a_file_decoding_to_hundreds_of_times_its_size_is_refused() -> None:
+    # The bomb: under 1 MB of FLAC holding 25 minutes at 192 kHz (576 MB as 16-bit PCM). It is
+    # within the duration limit, so only its expansion gives it away; the old code decoded it (+2.3 GB).
+    bomb = with_total_samples(flac_bytes(np.zeros(192000, dtype=np.float32), 192000), 25 * 60 * 192000)
+    with pytest.raises(AudioTooLarge, match=r"x its size \(at most 256x\)"):
+        decode_audio_bytes(bomb)
+    with pytest.raises(AudioTooLarge):
+        probe_audio_bytes(bomb)
+    # Short clips are never refused for compressing well: 10 s of silence is ~1000x smaller as FLAC.
+    assert decode_audio_bytes(flac_bytes(np.zeros(160000, dtype=np.float32), 16000)).shape == (160000,)
+
+
 def test_eight_channel_655_khz_flac_is_a_clear_error_not_a_memory_error() -> None:
     # 3 h by its header (under the 4 h limit): the old code allocated 226 GB for it and died of MemoryError.
     bomb = with_total_samples(flac_bytes(np.zeros((4096, 8), dtype=np.float32), 655350), 655350 * 3 * 3600)
@@ -67,16 +80,17 @@ def test_decode_work_is_bounded_per_channel() -> None:
 
 
 def test_decoding_runs_in_blocks_with_bounded_memory() -> None:
-    # 60 s of 192 kHz stereo silence: ~40 KB of FLAC, 92 MB as float32 if decoded in one piece.
-    flac = flac_bytes(np.zeros((60 * 192000, 2), dtype=np.float32), 192000)
+    # 30 s of 192 kHz stereo silence: ~20 KB of FLAC, 46 MB as float32 if decoded in one piece (and
+    # 23 MB as 16-bit PCM: under the expansion floor, so not refused as a bomb).
+    flac = flac_bytes(np.zeros((30 * 192000, 2), dtype=np.float32), 192000)
     tracemalloc.start()
     try:
         audio = decode_audio_bytes(flac)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert audio.shape == (60 * 16000,)
-    # The 16 kHz mono result is 3.8 MB; a block of float64 stereo is 1 MB.
+    assert audio.shape == (30 * 16000,)
+    # The 16 kHz mono result is 1.9 MB; a block of float64 stereo is 1 MB.
     assert peak < 16 * 1024 * 1024, f"peak {peak / 1e6:.0f} MB"
 
 
