@@ -174,83 +174,10 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_segmentation(args: argparse.Namespace) -> bool:
-    if args.preset:
-        return str(args.preset).startswith("segmentation-")
-    from pipelines.segmentation.train import is_segmentation_config
-
-    return is_segmentation_config(Path(args.config))
-
-
-def _prepare_out(out: Path, restart: bool, checkpoint: str) -> None:
-    import shutil
-    import signal
-
-    if restart and (out / checkpoint).exists():
-        shutil.move(str(out / checkpoint), str(out / (checkpoint + ".discarded")))
-
-    def _on_sigterm(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # a pod eviction: stop like Ctrl-C; the last checkpoint stays valid
-
-    signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def _train_segmentation(args: argparse.Namespace) -> int:
-    from pipelines.segmentation import train as seg
-
-    if args.epochs is not None:
-        print("voiceflow train: error: the segmentation model trains for --steps, not --epochs", file=sys.stderr)
-        return 2
-    config = seg.load_config(Path(args.config)) if args.config else seg.load_preset(args.preset)
-    config = seg.with_overrides(
-        config,
-        data_root=args.data_root,
-        workers=args.workers,
-        seed=args.seed,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        torch_threads=args.threads,
-        device=args.device,
-    )
-    out = Path(args.out)
-    _prepare_out(out, args.restart, seg.CHECKPOINT)
-    result = seg.train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
-    return _report_training(result.model_path, result.steps_done, result.seconds, out)
-
-
 def _train(args: argparse.Namespace) -> int:
-    if _is_segmentation(args):
-        return _train_segmentation(args)
-    if args.steps is not None or args.workers is not None:
-        print("voiceflow train: error: --steps and --workers apply to segmentation training", file=sys.stderr)
-        return 2
-    from pipelines.training.config import load_config, load_preset, with_data_root, with_overrides
-    from pipelines.training.loop import CHECKPOINT, train
+    from pipelines.train_command import run_train
 
-    config = load_config(Path(args.config)) if args.config else load_preset(args.preset)
-    config = with_overrides(
-        config,
-        seed=args.seed,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        torch_threads=args.threads,
-        device=args.device,
-    )
-    config = with_data_root(config, args.data_root)
-    out = Path(args.out)
-    _prepare_out(out, args.restart, CHECKPOINT)
-    result = train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
-    return _report_training(result.model_path, result.steps_done, result.seconds, out)
-
-
-def _report_training(model_path: Path | None, steps: int, seconds: float, out: Path) -> int:
-    """Both trainers end the same way; an interrupted run (no model yet) says so itself."""
-    if model_path is not None:
-        print(f"trained {steps} steps in {seconds:.0f} s -> {model_path}")
-        print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
-    return 0
+    return run_train(args)
 
 
 def _batch(args: argparse.Namespace) -> int:

@@ -1,22 +1,19 @@
-"""Training loop for the segmentation model, on the patterns of pipelines/training/loop.py.
+"""The segmentation model's task in the training framework (pipelines/training/framework.py).
 
-Deterministic and resumable the same way: every random draw of step i comes from
-`default_rng([seed, i])`, the initial weights from `torch.manual_seed(seed)` right before the
-model is built, `torch.use_deterministic_algorithms`; so a checkpoint (written atomically with
-the embedding trainer's `save_atomic`) holds only weights, optimiser state, step and history,
-and a resumed run ends where an uninterrupted one would. Chunks are generated on the fly, so
-there is no epoch: a run is a number of steps. Batches may be built by worker processes
-(`data.workers`, `loader.py`) without changing them. Validation uses a fixed set of chunks
-built from LibriSpeech voices never trained on (no AMI, no augmentation: a stable yardstick).
+Its config, data, network and loss. Every random draw of step i comes from `default_rng([seed,
+i])`, so the framework's checkpoint holds only weights, optimiser state, step and history, and a
+resumed run ends where an uninterrupted one would. Chunks are generated on the fly, so there is
+no epoch: a run is a number of steps. Batches may be built by worker processes (`data.workers`,
+`loader.py`) without changing them. Validation uses a fixed set of chunks built from LibriSpeech
+voices never trained on (no AMI, no augmentation: a stable yardstick).
 
-`voiceflow train --preset segmentation-tiny|segmentation-full` (pipelines/cli.py) runs this.
+`voiceflow train --preset segmentation-tiny|segmentation-full`, or a `--config` with `kind:
+segmentation` (pipelines/training/presets.py), runs this.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,23 +21,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from pipelines.nn.device import configure_determinism, resolve_device
 from pipelines.segmentation.augment import SegAugmentConfig, load_chunk_assets
 from pipelines.segmentation.count import count_loss, count_metrics, count_targets
 from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools, load_ami, make_batch, synthetic_pools
 from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
 from pipelines.segmentation.powerset import decode, permutation_invariant_powerset_loss
+from pipelines.training.checkpoint import CHECKPOINT as CHECKPOINT  # re-exported: callers import it from here
+from pipelines.training.checkpoint import MODEL, on_cpu, save_atomic
 from pipelines.training.config import DataConfig, build_config, read_mapping
-from pipelines.training.config import preset_names as training_preset_names
-from pipelines.training.loop import save_atomic
+from pipelines.training.framework import StepLoss, TrainResult, Validation, run_training
+from pipelines.training.presets import PRESET_FOLDERS, SEGMENTATION, find_preset, presets
 from voiceflow.simulate import ChunkConfig
 
-PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
+PRESETS_DIR = PRESET_FOLDERS[SEGMENTATION][0]
 MODEL_FORMAT = "voiceflow-segmentation-1"
 
 
@@ -81,14 +76,6 @@ class SegTrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dict(json.loads(json.dumps(asdict(self))))
 
-    def identity(self) -> dict[str, Any]:
-        """What a checkpoint must match to be resumed: everything but where it runs (device,
-        workers), which may change between an interruption and the resume."""
-        values = self.to_dict()
-        values.pop("device")
-        values["data"].pop("workers")
-        return values
-
     def chunk_config(self) -> ChunkConfig:
         return ChunkConfig(chunk_seconds=self.data.chunk_seconds, max_speakers=self.model.max_speakers)
 
@@ -108,40 +95,17 @@ def load_config(path: Path) -> SegTrainConfig:
 
 
 def preset_names() -> list[str]:
-    return training_preset_names(PRESETS_DIR)
+    return list(presets(SEGMENTATION))
 
 
 def load_preset(name: str) -> SegTrainConfig:
-    """`tiny` or `full` (the CLI's `segmentation-tiny` / `segmentation-full`)."""
-    path = PRESETS_DIR / f"{name.removeprefix('segmentation-')}.yaml"
-    if not path.exists():
-        raise ValueError(f"unknown segmentation preset {name!r}; presets: {', '.join(preset_names())}")
-    config = load_config(path)
+    """`segmentation-tiny` (the command line's name) or just `tiny`."""
+    prefix = PRESET_FOLDERS[SEGMENTATION][1]
+    config = load_config(find_preset(prefix + name.removeprefix(prefix), SEGMENTATION).path)
     if config.init_from and not Path(config.init_from).is_absolute():
         # A preset's starting weights ship with the package (pipelines/segmentation/weights/).
         config = replace(config, init_from=str(PRESETS_DIR.parent / config.init_from))
     return config
-
-
-def is_segmentation_config(path: Path) -> bool:
-    """True when a config file says `kind: segmentation` (the CLI's dispatch rule)."""
-    values = yaml.safe_load(Path(path).read_text())
-    return isinstance(values, dict) and values.get("kind") == "segmentation"
-
-
-def with_overrides(
-    config: SegTrainConfig, data_root: str | None = None, workers: int | None = None, **top: Any
-) -> SegTrainConfig:
-    """Command-line overrides (None = keep the config's value)."""
-    config = replace(config, **{k: v for k, v in top.items() if v is not None})
-    data: dict[str, Any] = {k: v for k, v in {"data_root": data_root, "workers": workers}.items() if v is not None}
-    return replace(config, data=replace(config.data, **data)) if data else config
-
-
-def learning_rate(config: SegTrainConfig, step: int) -> float:
-    """Linear warm-up then cosine decay, the embedding trainer's schedule, over `steps`."""
-    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
-    return config.lr * warm * 0.5 * (1 + math.cos(math.pi * min(step / max(config.steps, 1), 1.0)))
 
 
 def voice_pools(config: SegDataConfig) -> VoicePools:
@@ -176,13 +140,7 @@ def batch_maker(config: SegTrainConfig, pools: VoicePools | None = None) -> Batc
     )
 
 
-@dataclass(frozen=True)
-class SegTrainResult:
-    out_dir: Path
-    model_path: Path | None  # None when stopped early (max_steps)
-    steps_done: int
-    seconds: float
-    history: list[dict[str, Any]]
+SegTrainResult = TrainResult  # the framework's result, under the name the tests have used
 
 
 def frame_metrics(hyp: np.ndarray, ref: np.ndarray) -> dict[str, float]:
@@ -269,6 +227,91 @@ def initialise_from(model: SegmentationModel, path: Path) -> list[str]:
     return [f"kept fresh: {k}" for k in own if k not in taken] or ["all tensors"]
 
 
+class SegmentationTask:
+    """The segmentation network (or the overlap detector, `model.task` "count") as a task of the
+    training framework: chunks simulated on the fly (no epochs), a fixed validation set."""
+
+    shown = ("loss",)
+
+    def __init__(self, config: SegTrainConfig, device: torch.device, log: Callable[[str], None]) -> None:
+        self.config, self.device, self.log = config, device, log
+        self.total_steps = config.steps
+        pools = voice_pools(config.data)
+        self.maker = batch_maker(config, pools)
+        val_wave, val_labels = make_batch(
+            pools.val,
+            np.random.default_rng([config.seed, 999_983]),
+            config.data.val_chunks,
+            config.chunk_config(),
+            config.data.snr_db,
+        )
+        self.val_wave, self.val_labels = torch.from_numpy(val_wave), torch.from_numpy(val_labels.astype(np.float32))
+        self.stream: BatchStream | None = None
+
+    def batches(self, start: int, stop: int) -> BatchStream:
+        # Workers start here (from a clean forkserver process: they never see the model or CUDA).
+        self.stream = BatchStream(self.maker, start, stop, workers=self.config.data.workers)
+        return self.stream
+
+    def build(self, fresh: bool) -> list[torch.nn.Parameter]:
+        config = self.config
+        self.model = SegmentationModel(config.model).train().to(self.device)
+        if config.init_from and fresh:
+            kept = initialise_from(self.model, Path(config.init_from))
+            self.log(f"initialised from {config.init_from}: {', '.join(kept)}")
+        return list(self.model.parameters())
+
+    def weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"model": self.model.state_dict()}
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+
+    def first_entries(self) -> list[dict[str, Any]]:
+        """The untrained model's validation scores: the curves' first point."""
+        return [{"kind": "val", "step": 0, **evaluate(self.model, self.val_wave, self.val_labels)}]
+
+    def loss(self, batch: tuple[np.ndarray, np.ndarray]) -> StepLoss:
+        wave, labels = batch
+        log_probs = self.model(torch.from_numpy(wave).to(self.device))
+        return StepLoss(task_loss(self.model, log_probs, torch.from_numpy(labels.astype(np.float32)).to(self.device)))
+
+    def validation(self, last: dict[str, Any], elapsed_s: float) -> Validation | None:
+        step = last["step"]
+        if step % self.config.validate_every and step != self.config.steps:
+            return None
+        entry = {"kind": "val", "step": step, **evaluate(self.model, self.val_wave, self.val_labels)}
+        scores = " ".join(f"{k} {v:.4f}" for k, v in entry.items() if k.startswith("val_"))
+        return Validation(entry, f"step {step}: loss {last['loss']:.4f} {scores}")
+
+    def checkpoint_due(self, step: int) -> bool:
+        return False  # no epochs: only every checkpoint_every steps and the last
+
+    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> tuple[Path, dict[str, float]]:
+        config = self.config
+        last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "val"), {})
+        metrics = {k: float(v) for k, v in last.items() if k.startswith("val_")}
+        model_path = out_dir / MODEL
+        save_atomic(
+            {
+                "format": MODEL_FORMAT,
+                "spec": config.model.to_dict(),
+                "model": on_cpu(self.model.state_dict()),
+                "config": config.to_dict(),
+                "metrics": metrics,
+                "step": config.steps,
+            },
+            model_path,
+        )
+        summary = {"steps": config.steps, "seconds": round(seconds, 1), "device": str(self.device), **metrics}
+        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return model_path, metrics
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
 def train(
     config: SegTrainConfig,
     out_dir: Path,
@@ -276,112 +319,13 @@ def train(
     max_steps: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-) -> SegTrainResult:
-    """Train (or resume) a segmentation model into `out_dir`.
+) -> TrainResult:
+    """Train (or resume) a segmentation model into `out_dir` (the framework's loop, `run_training`)."""
 
-    `max_steps` stops after that many steps with a checkpoint written, as if interrupted there.
-    """
-    from tqdm import tqdm
+    def make_task(device: torch.device) -> SegmentationTask:
+        return SegmentationTask(config, device, log)
 
-    started = time.monotonic()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(config.torch_threads, 1))
-    device = resolve_device(config.device)
-    configure_determinism(device)
-
-    chunk = config.chunk_config()
-    pools = voice_pools(config.data)
-    maker = batch_maker(config, pools)
-    val_wave, val_labels = make_batch(
-        pools.val, np.random.default_rng([config.seed, 999_983]), config.data.val_chunks, chunk, config.data.snr_db
-    )
-    val_w, val_l = torch.from_numpy(val_wave), torch.from_numpy(val_labels.astype(np.float32))
-
-    ckpt_path = out_dir / CHECKPOINT
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path.exists() else None
-    if state is not None and _identity(state["config"]) != config.identity():
-        raise ValueError(f"{ckpt_path} was written with another config; use a new out dir or --restart")
-    step = int(state["step"]) if state is not None else 0
-    stop_at = config.steps if max_steps is None else min(config.steps, max_steps)
-    # Workers start here (from a clean forkserver process: they never see the model or CUDA).
-    stream = BatchStream(maker, step, stop_at, workers=config.data.workers)
-
-    torch.manual_seed(config.seed)
-    model = SegmentationModel(config.model).train().to(device)
-    if config.init_from and state is None:
-        log(f"initialised from {config.init_from}: {', '.join(initialise_from(model, Path(config.init_from)))}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    history: list[dict[str, Any]] = []
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        history = list(state["history"])
-        log(f"resuming from step {step}/{config.steps}")
-    else:  # a fresh run: the untrained model's validation scores are the curves' first point
-        history.append({"kind": "val", "step": 0, **evaluate(model, val_w, val_l)})
-
-    def checkpoint() -> None:
-        state = {"config": config.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict()}
-        save_atomic({**state, "step": step, "history": history}, ckpt_path)
-
-    bar = tqdm(total=config.steps, initial=step, desc=config.name, unit="step", disable=not progress)
-    try:
-        for wave, labels in stream:
-            lr = learning_rate(config, step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            log_probs = model(torch.from_numpy(wave).to(device))
-            loss = task_loss(model, log_probs, torch.from_numpy(labels.astype(np.float32)).to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            optimizer.step()
-            step += 1
-            history.append({"kind": "step", "step": step, "lr": lr, "loss": loss.item()})
-            bar.update(1)
-            bar.set_postfix(loss=f"{history[-1]['loss']:.4f}")
-            if step % config.validate_every == 0 or step == config.steps:
-                history.append({"kind": "val", "step": step, **evaluate(model, val_w, val_l)})
-                scores = " ".join(f"{k} {v:.4f}" for k, v in history[-1].items() if k.startswith("val_"))
-                (bar.write if progress else log)(f"step {step}: loss {loss.item():.4f} {scores}")
-            if step % config.checkpoint_every == 0 or step == stop_at:
-                checkpoint()
-    finally:
-        stream.close()
-        bar.close()
-    seconds = time.monotonic() - started
-    if step < config.steps:
-        log(f"stopped at step {step}/{config.steps}; rerun the same command to resume")
-        return SegTrainResult(out_dir, None, step, seconds, history)
-    from pipelines.training.curves import write_curves
-
-    write_curves(history, out_dir)
-    last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "val"), {})
-    metrics = {k: float(v) for k, v in last.items() if k.startswith("val_")}
-    model_path = out_dir / MODEL
-    save_atomic(
-        {
-            "format": MODEL_FORMAT,
-            "spec": config.model.to_dict(),
-            "model": {k: v.cpu() for k, v in model.state_dict().items()},
-            "config": config.to_dict(),
-            "metrics": metrics,
-            "step": step,
-        },
-        model_path,
-    )
-    summary = {"steps": step, "seconds": round(seconds, 1), "device": str(device), **metrics}
-    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return SegTrainResult(out_dir, model_path, step, seconds, history)
-
-
-def _identity(stored: dict[str, Any]) -> dict[str, Any]:
-    """`SegTrainConfig.identity` of a config dict read from a checkpoint."""
-    values = json.loads(json.dumps(stored))
-    values.pop("device", None)
-    values.get("data", {}).pop("workers", None)
-    return dict(values)
+    return run_training(config, make_task, out_dir, max_steps=max_steps, progress=progress, log=log)
 
 
 def load_model(path: Path) -> SegmentationModel:

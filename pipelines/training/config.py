@@ -14,7 +14,9 @@ from typing import Any, TypeVar
 
 import yaml
 
-PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
+from pipelines.training.presets import EMBEDDING, PRESET_FOLDERS, find_preset
+
+PRESETS_DIR = PRESET_FOLDERS[EMBEDDING][0]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLING_MODES = ("grid", "file")
 
@@ -209,16 +211,31 @@ def preset_names(folder: Path = PRESETS_DIR) -> list[str]:
 
 
 def load_preset(name: str) -> TrainConfig:
-    path = PRESETS_DIR / f"{name}.yaml"
-    if not path.exists():
-        raise ValueError(f"unknown preset {name!r}; presets: {', '.join(preset_names())}")
-    return load_config(path)
+    return load_config(find_preset(name, EMBEDDING).path)
+
+
+def with_values(config: T, values: dict[str, Any]) -> T:
+    """`config` with the values at dotted paths ("seed", "data.data_root") replaced; None keeps a
+    value. How both trainers take command-line overrides."""
+    changes: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        if value is None:
+            continue
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            changes[head] = value
+    for head, inner in nested.items():
+        changes[head] = with_values(getattr(config, head), inner)
+    return replace(config, **changes) if changes else config  # type: ignore[type-var]
 
 
 def with_overrides(config: TrainConfig, **overrides: Any) -> TrainConfig:
     """Top-level overrides from the command line (None = keep the config's value)."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    return with_values(config, overrides)
 
 
 def with_data_root(config: TrainConfig, data_root: str | None) -> TrainConfig:
-    return config if data_root is None else replace(config, data=replace(config.data, data_root=data_root))
+    return with_values(config, {"data.data_root": data_root})

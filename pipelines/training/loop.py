@@ -1,18 +1,15 @@
-"""The training loop: deterministic, resumable, with progress bar, checkpoints and curves.
+"""The embedding student's task in the training framework (pipelines/training/framework.py).
 
-Determinism and resume rest on one rule: everything random in a step is drawn from an rng
-seeded by (seed, epoch, step-in-epoch), and the epoch's crop order from (seed, epoch). A
-checkpoint therefore needs only weights, optimiser state, the global step and the history; a
-run interrupted and resumed ends with exactly the weights of an uninterrupted one.
+Its data, networks and losses: everything random in a step is drawn from an rng seeded by (seed,
+epoch, step-in-epoch), and the epoch's crop order from (seed, epoch), which is what lets the
+framework's checkpoint hold only weights, optimiser state, step and history.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipelines.nn.device import configure_determinism, resolve_device
 from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
+from pipelines.training.checkpoint import CHECKPOINT as CHECKPOINT  # re-exported: callers import it from here
+from pipelines.training.checkpoint import MODEL, on_cpu, save_atomic
+from pipelines.training.checkpoint import same_run as same_run
 from pipelines.training.config import TrainConfig
 from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
+from pipelines.training.framework import StepLoss, TrainResult, Validation, run_training
 from pipelines.training.losses import (
     AAMSoftmax,
     centered_cosine_distillation,
@@ -38,25 +38,7 @@ from pipelines.training.staggered import StaggeredReading
 from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.teacher import cached_teacher_embeddings, default_teacher
 
-CHECKPOINT = "checkpoint.pt"  # resume state, rewritten atomically
-MODEL = "model.pt"  # the final student, what `voiceflow export` takes
 STFT_MODE = "conv"  # the students' front end: same spectrum as GE2E's, faster in onnxruntime
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    out_dir: Path
-    model_path: Path | None  # None when stopped early (max_steps)
-    steps_done: int
-    total_steps: int
-    seconds: float
-    metrics: dict[str, float]
-
-
-def learning_rate(config: TrainConfig, step: int, total: int) -> float:
-    """Linear warm-up then cosine decay: a pure function of the step, so nothing to checkpoint."""
-    warm = min(1.0, (step + 1) / max(config.warmup_steps, 1))
-    return config.lr * warm * 0.5 * (1 + math.cos(math.pi * min(step / max(total, 1), 1.0)))
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -201,20 +183,176 @@ def embed_clean(
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
 
-def on_cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Weights as CPU tensors: a checkpoint written on a GPU loads anywhere."""
-    return {k: v.detach().cpu() for k, v in state.items()}
+@dataclass(frozen=True)
+class StudentBatch:
+    epoch: int
+    grid: np.ndarray  # the step's slice of the epoch's crop order (indexes the clean teacher cache)
+    crops: list[Crop]
+    rng: np.random.Generator  # the step's draws, shared by the batch and the staggered readout
+    wave: torch.Tensor
 
 
-def same_run(config: dict[str, Any]) -> dict[str, Any]:
-    """The config minus where it runs: a run may stop on a GPU machine and resume on a CPU one."""
-    return {k: v for k, v in config.items() if k != "device"}
+class StudentTask:
+    """The embedding student as a task of the training framework: a GE2E-distilled encoder with an
+    AAM-softmax head, trained in epochs over the crop grid (or file draws) of `build_dataset`."""
 
+    shown = ("loss", "distill", "centered")
 
-def save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a kill mid-write leaves the previous checkpoint intact
+    def __init__(self, config: TrainConfig, device: torch.device, progress: bool, log: Callable[[str], None]) -> None:
+        self.config, self.device, self.log = config, device, log
+        self.reading = StaggeredReading.from_config(config)
+        check_sequence_loss(config)  # config errors before minutes of data loading
+        check_anchor(config)
+        check_sampling(config)
+        data = self.reading.data_config(config.data) if self.reading else config.data
+        self.dataset = dataset = build_dataset(data, config.seed)
+        if len(dataset.train) < config.batch_size:
+            raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
+        self.assets = load_assets(config.data.root() / config.data.augmentation)
+        if self.reading is None:  # the staggered objective's targets are windows of its segments, never cached
+            cache = config.cache_path()
+            train_cache = cached_teacher_embeddings(dataset, dataset.train, cache, progress)
+            self.teacher_train = torch.from_numpy(train_cache).to(device)
+            self.teacher_val = cached_teacher_embeddings(dataset, dataset.val, cache, progress)
+            self.teacher_mean = self.teacher_train.mean(dim=0)
+        self.live_teacher = live_teacher_for(config.loss.teacher_input)
+        if self.live_teacher is not None:
+            self.live_teacher.to(device)
+        self.sequence_stride = config.student.frame_stride if config.loss.sequence_weight > 0 else 0
+        self.val_labels = np.array([c.label for c in dataset.val])
+        self.spec = StudentSpec.from_mapping(asdict(config.student))
+        self.steps_per_epoch = len(dataset.train) // config.batch_size
+        self.total_steps = self.steps_per_epoch * config.epochs
+
+    def batches(self, start: int, stop: int) -> Iterator[StudentBatch]:
+        config, dataset = self.config, self.dataset
+        order, order_epoch = np.zeros(0, np.int64), -1
+        for step in range(start, stop):
+            epoch, i = divmod(step, self.steps_per_epoch)
+            if order_epoch != epoch:
+                order, order_epoch = epoch_order(config.seed, epoch, len(dataset.train)), epoch
+            grid = order[i * config.batch_size : (i + 1) * config.batch_size]
+            rng = np.random.default_rng([config.seed, epoch, i])
+            crops = step_crops(dataset, config, grid, rng)
+            wave = torch.from_numpy(make_batch(dataset, crops, rng, config, self.assets)).to(self.device)
+            yield StudentBatch(epoch, grid, crops, rng, wave)
+
+    def build(self, fresh: bool) -> list[torch.nn.Parameter]:
+        config = self.config
+        self.model = build_student(self.spec).train()
+        copied = initialise_student(self.model, config.student.init)
+        if copied:
+            self.log(f"student initialised from GE2E: {', '.join(copied)}")
+        speakers = len(self.dataset.speakers)
+        self.head = AAMSoftmax(self.spec.embedding_dim, speakers, config.loss.margin, config.loss.scale)
+        self.model.to(self.device)
+        self.head.to(self.device)
+        # on the device, and taken before a resume loads later weights: the anchor is always the start
+        encoder = self.model.encoder.parameters()
+        self.anchor = [p.detach().clone() for p in encoder] if config.loss.anchor_weight else []
+        return [*self.model.encoder.parameters(), *self.head.parameters()]
+
+    def weights(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"encoder": self.model.encoder.state_dict(), "head": self.head.state_dict()}
+
+    def load_weights(self, state: dict[str, Any]) -> None:
+        self.model.encoder.load_state_dict(state["encoder"])
+        self.head.load_state_dict(state["head"])
+
+    def first_entries(self) -> list[dict[str, Any]]:
+        return []
+
+    def loss(self, batch: StudentBatch) -> StepLoss:
+        config, device, wave = self.config, self.device, batch.wave
+        model, reading, live_teacher = self.model, self.reading, self.live_teacher
+        sequence = torch.zeros((), device=device)
+        centered = torch.zeros((), device=device)
+        labels = torch.tensor([c.label for c in batch.crops], dtype=torch.long, device=device)
+        if reading is not None:
+            assert live_teacher is not None
+            ends = reading.draw_ends(batch.rng, config.loss.windows_per_segment)
+            target = teacher_on(live_teacher, reading.windows(wave, ends))
+            emb = reading.readouts(model, wave, ends)
+            labels = labels.repeat_interleave(len(ends))
+        elif self.sequence_stride:
+            assert isinstance(live_teacher, WaveformEmbedder)
+            target, target_sequence = teacher_with_sequence(live_teacher, wave, self.sequence_stride)
+            emb, student_sequence = student_with_sequence(model, wave)
+            sequence = sequence_distillation(student_sequence, target_sequence)
+        else:
+            target = self.teacher_train[batch.grid] if live_teacher is None else teacher_on(live_teacher, wave)
+            emb = model(wave)
+        distill = cosine_distillation(emb, target)
+        if reading is None:
+            centered = centered_cosine_distillation(emb, target, self.teacher_mean)
+        cls = self.head(emb, labels)
+        relation = relational_distillation(emb, target)
+        anchor = self.anchor
+        drift = weight_drift(list(model.encoder.parameters()), anchor) if anchor else torch.zeros((), device=device)
+        weights = config.loss
+        total = (
+            weights.distill_weight * distill
+            + weights.centered_weight * centered
+            + weights.cls_weight * cls
+            + weights.relation_weight * relation
+            + weights.sequence_weight * sequence
+            + weights.anchor_weight * drift
+        )
+        terms = {"distill": distill, "centered": centered, "cls": cls, "relation": relation}
+        return StepLoss(total, {**terms, "sequence": sequence, "drift": drift}, {"epoch": batch.epoch})
+
+    def validation(self, last: dict[str, Any], elapsed_s: float) -> Validation | None:
+        """At every epoch end: the student on held-out speakers."""
+        step = last["step"]
+        if not self.checkpoint_due(step):
+            return None
+        epoch = (step - 1) // self.steps_per_epoch
+        entry = {"kind": "epoch", "step": step, "epoch": epoch, **self.validate(), "elapsed_s": elapsed_s}
+        return Validation(entry, json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in entry.items()}))
+
+    def validate(self) -> dict[str, float]:
+        dataset = self.dataset
+        if self.reading is not None:
+            assert self.live_teacher is not None
+            return self.reading.validate(self.model, self.live_teacher, dataset, self.val_labels, self.device)
+        if not len(dataset.val):
+            return {"val_cos": float("nan"), "val_eer": float("nan"), "teacher_eer": float("nan")}
+        val_emb = embed_clean(self.model, dataset, dataset.val, self.device)
+        return {
+            "val_cos": mean_cosine(val_emb, self.teacher_val),
+            "val_eer": equal_error_rate(val_emb, self.val_labels),
+            "teacher_eer": equal_error_rate(self.teacher_val, self.val_labels),
+        }
+
+    def checkpoint_due(self, step: int) -> bool:
+        return step % self.steps_per_epoch == 0  # every epoch end
+
+    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> tuple[Path, dict[str, float]]:
+        config, dataset = self.config, self.dataset
+        last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "epoch"), {})
+        metrics: dict[str, float] = {k: float(last[k]) for k in ("val_cos", "val_eer", "teacher_eer") if k in last}
+        model_path = out_dir / MODEL
+        save_atomic(
+            {
+                "format": "voiceflow-student-1",
+                "spec": self.spec.to_dict(),
+                "stft": STFT_MODE,
+                "encoder": on_cpu(self.model.encoder.state_dict()),
+                "config": config.to_dict(),
+                "speakers": dataset.speakers,
+                "metrics": metrics,
+            },
+            model_path,
+        )
+        summary: dict[str, Any] = {**calibrate_final_model(model_path, self.log)}
+        store_background_mean(model_path, self.log)
+        summary |= {"steps": self.total_steps, "train_crops": len(dataset.train), "val_crops": len(dataset.val)}
+        summary.update(metrics)
+        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return model_path, metrics
+
+    def close(self) -> None:
+        pass
 
 
 def train(
@@ -225,209 +363,12 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train (or resume training of) a student into `out_dir`.
+    """Train (or resume training of) a student into `out_dir` (the framework's loop, `run_training`)."""
 
-    `max_steps` stops after that many global steps with a checkpoint written, as if the run
-    had been interrupted there (used by tests and by time-boxed jobs).
-    """
-    from tqdm import tqdm
+    def make_task(device: torch.device) -> StudentTask:
+        return StudentTask(config, device, progress, log)
 
-    started = time.monotonic()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(config.torch_threads, 1))
-    device = resolve_device(config.device)
-    configure_determinism(device)
-
-    reading = StaggeredReading.from_config(config)
-    check_sequence_loss(config)  # config errors before minutes of data loading
-    check_anchor(config)
-    check_sampling(config)
-    dataset = build_dataset(reading.data_config(config.data) if reading else config.data, config.seed)
-    if len(dataset.train) < config.batch_size:
-        raise ValueError(f"only {len(dataset.train)} training crops for a batch of {config.batch_size}")
-    assets = load_assets(config.data.root() / config.data.augmentation)
-    if reading is None:  # the staggered objective's targets are windows of its segments, never cached
-        teacher_train = torch.from_numpy(
-            cached_teacher_embeddings(dataset, dataset.train, config.cache_path(), progress)
-        ).to(device)
-        teacher_val = cached_teacher_embeddings(dataset, dataset.val, config.cache_path(), progress)
-        teacher_mean = teacher_train.mean(dim=0)
-    live_teacher = live_teacher_for(config.loss.teacher_input)
-    if live_teacher is not None:
-        live_teacher.to(device)
-    sequence_stride = config.student.frame_stride if config.loss.sequence_weight > 0 else 0
-    val_labels = np.array([c.label for c in dataset.val])
-
-    s = config.student
-    spec = StudentSpec.from_mapping(asdict(s))
-    # Seed right before the weights are drawn: the teacher cache may or may not have built (and
-    # randomly initialised) a GE2E network above, which must not change the student's init.
-    torch.manual_seed(config.seed)
-    model = build_student(spec).train()
-    copied = initialise_student(model, s.init)
-    if copied:
-        log(f"student initialised from GE2E: {', '.join(copied)}")
-    head = AAMSoftmax(spec.embedding_dim, len(dataset.speakers), config.loss.margin, config.loss.scale)
-    model.to(device)
-    head.to(device)
-    # on the device, and taken before a resume loads later weights: the anchor is always the start
-    anchor = [p.detach().clone() for p in model.encoder.parameters()] if config.loss.anchor_weight else []
-    params = [*model.encoder.parameters(), *head.parameters()]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-
-    steps_per_epoch = len(dataset.train) // config.batch_size
-    total = steps_per_epoch * config.epochs
-    step, history = 0, []
-
-    def validate() -> dict[str, float]:
-        if reading is not None:
-            assert live_teacher is not None
-            return reading.validate(model, live_teacher, dataset, val_labels, device)
-        if not len(dataset.val):
-            return {"val_cos": float("nan"), "val_eer": float("nan"), "teacher_eer": float("nan")}
-        val_emb = embed_clean(model, dataset, dataset.val, device)
-        return {
-            "val_cos": mean_cosine(val_emb, teacher_val),
-            "val_eer": equal_error_rate(val_emb, val_labels),
-            "teacher_eer": equal_error_rate(teacher_val, val_labels),
-        }
-
-    ckpt_path = out_dir / CHECKPOINT
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if same_run(state["config"]) != same_run(config.to_dict()):
-            raise ValueError(f"{ckpt_path} was written with another config; use a new --out or --restart")
-        model.encoder.load_state_dict(state["encoder"])
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, history = int(state["step"]), list(state["history"])
-        log(f"resuming from step {step}/{total} ({ckpt_path})")
-
-    def checkpoint() -> None:
-        save_atomic(
-            {
-                "config": config.to_dict(),
-                "encoder": on_cpu(model.encoder.state_dict()),
-                "head": on_cpu(head.state_dict()),
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "history": history,
-            },
-            ckpt_path,
-        )
-
-    stop_at = total if max_steps is None else min(total, max_steps)
-    bar = tqdm(total=total, initial=step, desc=config.name, unit="step", disable=not progress)
-    order: np.ndarray | None = None
-    order_epoch = -1
-    while step < stop_at:
-        epoch, i = divmod(step, steps_per_epoch)
-        if order_epoch != epoch:
-            order, order_epoch = epoch_order(config.seed, epoch, len(dataset.train)), epoch
-        assert order is not None
-        idx = order[i * config.batch_size : (i + 1) * config.batch_size]
-        rng = np.random.default_rng([config.seed, epoch, i])
-        crops = step_crops(dataset, config, idx, rng)
-        wave = torch.from_numpy(make_batch(dataset, crops, rng, config, assets)).to(device)
-        lr = learning_rate(config, step, total)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-        sequence = torch.zeros((), device=device)
-        centered = torch.zeros((), device=device)
-        batch_labels = torch.tensor([c.label for c in crops], dtype=torch.long, device=device)
-        if reading is not None:
-            assert live_teacher is not None
-            ends = reading.draw_ends(rng, config.loss.windows_per_segment)
-            target = teacher_on(live_teacher, reading.windows(wave, ends))
-            emb = reading.readouts(model, wave, ends)
-            batch_labels = batch_labels.repeat_interleave(len(ends))
-        elif sequence_stride:
-            assert isinstance(live_teacher, WaveformEmbedder)
-            target, target_sequence = teacher_with_sequence(live_teacher, wave, sequence_stride)
-            emb, student_sequence = student_with_sequence(model, wave)
-            sequence = sequence_distillation(student_sequence, target_sequence)
-        else:
-            target = teacher_train[idx] if live_teacher is None else teacher_on(live_teacher, wave)
-            emb = model(wave)
-        distill = cosine_distillation(emb, target)
-        if reading is None:
-            centered = centered_cosine_distillation(emb, target, teacher_mean)
-        cls = head(emb, batch_labels)
-        relation = relational_distillation(emb, target)
-        drift = weight_drift(list(model.encoder.parameters()), anchor) if anchor else torch.zeros((), device=device)
-        loss = (
-            config.loss.distill_weight * distill
-            + config.loss.centered_weight * centered
-            + config.loss.cls_weight * cls
-            + config.loss.relation_weight * relation
-            + config.loss.sequence_weight * sequence
-            + config.loss.anchor_weight * drift
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 5.0)
-        optimizer.step()
-        step += 1
-
-        entry = {"kind": "step", "step": step, "epoch": epoch, "lr": lr}
-        entry.update(
-            loss=loss.item(),
-            distill=distill.item(),
-            centered=centered.item(),
-            cls=cls.item(),
-            relation=relation.item(),
-            sequence=sequence.item(),
-            drift=drift.item(),
-        )
-        history.append(entry)
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{entry['loss']:.4f}",
-            distill=f"{entry['distill']:.4f}",
-            centered=f"{entry['centered']:.4f}",
-        )
-
-        if step % steps_per_epoch == 0:  # epoch end: validate on held-out speakers
-            history.append(
-                {"kind": "epoch", "step": step, "epoch": epoch, **validate(), "elapsed_s": time.monotonic() - started}
-            )
-            bar.write(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in history[-1].items()}))
-        if step % config.checkpoint_every == 0 or step % steps_per_epoch == 0 or step == stop_at:
-            checkpoint()
-    bar.close()
-    seconds = time.monotonic() - started
-    if step < total:
-        log(f"stopped at step {step}/{total}; rerun the same command to resume")
-        return TrainResult(out_dir, None, step, total, seconds, {})
-
-    write_history_outputs(history, out_dir)
-    last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "epoch"), {})
-    metrics: dict[str, float] = {k: float(last[k]) for k in ("val_cos", "val_eer", "teacher_eer") if k in last}
-    model_path = out_dir / MODEL
-    save_atomic(
-        {
-            "format": "voiceflow-student-1",
-            "spec": spec.to_dict(),
-            "stft": STFT_MODE,
-            "encoder": on_cpu(model.encoder.state_dict()),
-            "config": config.to_dict(),
-            "speakers": dataset.speakers,
-            "metrics": metrics,
-        },
-        model_path,
-    )
-    summary: dict[str, Any] = {**calibrate_final_model(model_path, log)}
-    store_background_mean(model_path, log)
-    summary |= {
-        "steps": total,
-        "train_crops": len(dataset.train),
-        "val_crops": len(dataset.val),
-    }
-    summary.update(metrics)
-    (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return TrainResult(out_dir, model_path, step, total, seconds, metrics)
+    return run_training(config, make_task, out_dir, max_steps=max_steps, progress=progress, log=log)
 
 
 def calibrate_final_model(model_path: Path, log: Callable[[str], None]) -> dict[str, float]:
@@ -458,9 +399,3 @@ def store_background_mean(model_path: Path, log: Callable[[str], None]) -> None:
         mean = checkpoint_background(exported.path, state.get("config", {}))
     save_atomic({**state, "background_mean": mean.tolist()}, model_path)
     log(f"background mean stored (norm {float((mean**2).sum()) ** 0.5:.3f})")
-
-
-def write_history_outputs(history: list[dict[str, Any]], out_dir: Path) -> None:
-    from pipelines.training.curves import write_curves
-
-    write_curves(history, out_dir)

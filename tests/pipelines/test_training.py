@@ -73,6 +73,7 @@ def test_end_to_end_train_evaluate_export_diarize(tiny_run, shared_data: Path, t
             quantize=None,
             streams=None,
             calibrate=True,
+            background=True,
         )
     )
     assert rc == 0 and onnx_path.is_file()

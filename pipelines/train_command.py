@@ -1,0 +1,96 @@
+"""`voiceflow train`: one command for every training task.
+
+The task comes from the preset's folder or the config file's `kind` (pipelines.training.presets),
+never from guessing. Each task names the command-line options it takes and the config values they
+set, so an option that does not apply (--epochs for the segmentation network, which trains for
+--steps) is refused rather than ignored. Every task then runs in the one training loop
+(pipelines.training.framework): same checkpoint, resume and curves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.training.checkpoint import CHECKPOINT
+from pipelines.training.config import read_mapping, with_values
+from pipelines.training.presets import EMBEDDING, SEGMENTATION, find_preset, task_of
+
+# Option (argparse dest) -> the config value it overrides, for every task.
+_SHARED_OPTIONS = {
+    "seed": "seed",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "threads": "torch_threads",
+    "device": "device",
+    "data_root": "data.data_root",
+}
+
+
+@dataclass(frozen=True)
+class Trainer:
+    """How the command loads and trains one task; the task's modules import torch, so lazily."""
+
+    options: dict[str, str]  # option (argparse dest) -> the config value it overrides (dotted path)
+    load_preset: Callable[[str], Any]
+    config_from_dict: Callable[[dict[str, Any]], Any]
+    train: Callable[..., Any]  # (config, out_dir, *, max_steps, progress) -> framework.TrainResult
+
+
+def trainer(task: str) -> Trainer:
+    if task == SEGMENTATION:
+        from pipelines.segmentation import train as segmentation
+
+        options = {**_SHARED_OPTIONS, "steps": "steps", "workers": "data.workers"}
+        return Trainer(options, segmentation.load_preset, segmentation.config_from_dict, segmentation.train)
+    from pipelines.training import config, loop
+
+    return Trainer({**_SHARED_OPTIONS, "epochs": "epochs"}, config.load_preset, config.config_from_dict, loop.train)
+
+
+def load_run(preset: str | None, config_path: str | None) -> tuple[str, Any]:
+    """(task, config) of `--preset NAME` or `--config FILE`."""
+    if preset:
+        task = find_preset(preset).task
+        return task, trainer(task).load_preset(preset)
+    values = read_mapping(Path(str(config_path)))
+    task = task_of(values)
+    return task, trainer(task).config_from_dict({k: v for k, v in values.items() if k != "kind"})
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """The `voiceflow train` handler; returns the exit code."""
+    task, config = load_run(args.preset, args.config)
+    chosen = trainer(task)
+    every = {dest for t in (EMBEDDING, SEGMENTATION) for dest in trainer(t).options}
+    refused = sorted(dest for dest in every - set(chosen.options) if getattr(args, dest, None) is not None)
+    if refused:
+        given = ", ".join("--" + dest.replace("_", "-") for dest in refused)
+        takes = ", ".join("--" + dest.replace("_", "-") for dest in sorted(set(chosen.options) - set(_SHARED_OPTIONS)))
+        print(f"voiceflow train: error: {given}: not for {task} training (it takes {takes})", file=sys.stderr)
+        return 2
+    config = with_values(config, {path: getattr(args, dest) for dest, path in chosen.options.items()})
+    out = Path(args.out)
+    prepare_out(out, args.restart)
+    result = chosen.train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
+    if result.model_path is not None:  # an interrupted run (no model yet) has said so itself
+        print(f"trained {result.steps_done} steps in {result.seconds:.0f} s -> {result.model_path}")
+        print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
+    return 0
+
+
+def prepare_out(out: Path, restart: bool) -> None:
+    """--restart sets an existing checkpoint aside; SIGTERM (a pod eviction) stops like Ctrl-C."""
+    if restart and (out / CHECKPOINT).exists():
+        shutil.move(str(out / CHECKPOINT), str(out / (CHECKPOINT + ".discarded")))
+
+    def _on_sigterm(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # the last checkpoint stays valid
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
