@@ -48,6 +48,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-memory", default=None, metavar="QUANTITY",
                    help="largest memory request/limit (default 64Gi)")
     p.add_argument("--max-gpus", type=int, default=None, help="largest GPU request/limit (default 1)")
+    p.add_argument("--max-replicas", type=int, default=None,
+                   help="largest spec.serving.autoscaling.maxReplicas (default 20)")
     p.add_argument("--print-rbac", action="store_true",
                    help="print the (apiGroup, resource, verbs) the operator needs as JSON and exit")
     p.set_defaults(handler=_run)
@@ -78,6 +80,7 @@ def policy_from_args(args: argparse.Namespace) -> Policy:
         max_cpu=args.max_cpu or builtin.max_cpu,
         max_memory=args.max_memory or builtin.max_memory,
         max_gpus=builtin.max_gpus if args.max_gpus is None else args.max_gpus,
+        max_replicas=builtin.max_replicas if args.max_replicas is None else args.max_replicas,
     )
 
 

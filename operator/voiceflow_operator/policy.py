@@ -44,6 +44,7 @@ class Policy:
     max_cpu: str = "16"
     max_memory: str = "64Gi"
     max_gpus: int = 1
+    max_replicas: int = 20  # serving pods per version: with the per-pod maxima, the most a resource can hold
 
 
 def parse_quantity(text: str | int | float) -> Decimal:
@@ -110,3 +111,8 @@ def check_spec(spec: ModelSpec, images: ImageDefaults | None, policy: Policy) ->
         check_resources("spec.training.resources", spec.training.resources, policy)
     check_image("spec.serving.image", spec.serving.image, defaults, policy)
     check_resources("spec.serving.resources", spec.serving.resources, policy)
+    if spec.serving.autoscaling.max_replicas > policy.max_replicas:
+        raise PolicyError(
+            f"spec.serving.autoscaling.maxReplicas {spec.serving.autoscaling.max_replicas} is above this "
+            f"installation's maximum of {policy.max_replicas}"
+        )

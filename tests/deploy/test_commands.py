@@ -84,10 +84,10 @@ def test_operator_policy_comes_from_the_chart_values(helm_bin: str, parser: argp
     extra = (
         "--set-json",
         'operator.policy={"allowedImages":["registry.example/voiceflow/"],"datasetRoots":["/mnt/audio"],'
-        '"maxCpu":"4","maxMemory":"8Gi","maxGpus":0}',
+        '"maxCpu":"4","maxMemory":"8Gi","maxGpus":0,"maxReplicas":3}',
     )
     policy = policy_from_args(operator_args(render(helm_bin, "default", extra=extra), parser))
-    assert policy == Policy(("registry.example/voiceflow/",), ("/mnt/audio",), "4", "8Gi", 0)
+    assert policy == Policy(("registry.example/voiceflow/",), ("/mnt/audio",), "4", "8Gi", 0, 3)
 
 
 def test_dockerfile_commands_parse(parser: argparse.ArgumentParser) -> None:

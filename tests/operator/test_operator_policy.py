@@ -50,6 +50,14 @@ def test_specs_beyond_the_policy_fail_before_anything_is_created(training: dict[
     assert not plan.ensure  # no Workflow, Job or Deployment for a refused spec
 
 
+def test_serving_replicas_are_bounded_by_the_policy() -> None:
+    body = model()
+    body["spec"]["serving"] = {"autoscaling": {"minReplicas": 1, "maxReplicas": 50}}
+    plan = decide(body, {}, T0)
+    assert plan.permanent_error and "maxReplicas 50 is above this installation's maximum of 20" in plan.permanent_error
+    assert decide(body, {}, T0, policy=Policy(max_replicas=50)).permanent_error is None
+
+
 def test_what_the_installation_allows_is_accepted() -> None:
     policy = Policy(allowed_images=("registry.example/voiceflow/",), dataset_roots=("/mnt/audio",))
     body = model(
