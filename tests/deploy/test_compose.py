@@ -89,6 +89,8 @@ def test_no_secret_ships_in_the_compose_file(compose: dict) -> None:
     assert api["VOICEFLOW_ADMIN_PASSWORD_FILE"].startswith("/var/lib/voiceflow/")
     pod = compose["services"]["inference"]
     assert pod["environment"]["VOICEFLOW_JWT_KEY_FILE"] == "/var/lib/voiceflow/jwt_secret"
+    # A secret you set reaches both; unset, the pod reads the one the API generated.
+    assert pod["environment"]["VOICEFLOW_JWT_KEY"] == api["VOICEFLOW_JWT_SECRET"]
     assert "api-state:/var/lib/voiceflow:ro" in pod["volumes"]
     for svc in ("control-api", "inference"):
         for name, value in compose["services"][svc]["environment"].items():
