@@ -33,8 +33,8 @@ def parse_roots(text: str, state_dir: Path) -> list[Path]:
 def confine(config: dict[str, Any], roots: Sequence[Path]) -> None:
     """ConfigError (a 422 naming the key) for any user-given path outside `roots`."""
     resolved_roots = [Path(os.path.realpath(root)) for root in roots]
-    data = config.get("data") if isinstance(config.get("data"), dict) else {}
-    assert isinstance(data, dict)
+    given = config.get("data")
+    data: dict[str, Any] = given if isinstance(given, dict) else {}
     if data.get("data_root") is not None:
         _inside(("config", "data", "data_root"), str(data["data_root"]), resolved_roots)
     for key in DATA_FOLDER_KEYS:
