@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from pipelines.training.checkpoint import MODEL, on_cpu, save_atomic
 from pipelines.training.config import DataConfig, build_config, read_mapping
 from pipelines.training.framework import StepLoss, TrainResult, Validation, run_training
 from pipelines.training.presets import PRESET_FOLDERS, SEGMENTATION, find_preset, presets
+from pipelines.training.settings import RunConfig
 from voiceflow.simulate import ChunkConfig
 
 PRESETS_DIR = PRESET_FOLDERS[SEGMENTATION][0]
@@ -54,27 +55,18 @@ class SegDataConfig:
 
 
 @dataclass(frozen=True)
-class SegTrainConfig:
+class SegTrainConfig(RunConfig):
+    """The segmentation network's config: the run settings (training.settings.RunConfig) and its own."""
+
     name: str = "segmentation"
-    seed: int = 0
     steps: int = 2000
-    batch_size: int = 32
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    torch_threads: int = 2
-    checkpoint_every: int = 100
     validate_every: int = 100
-    device: str = "auto"  # auto (cuda when available) | cpu | cuda
     # A trained model.pt whose weights start this run (every tensor of matching name and shape:
     # an overlap detector starts from the segmentation network, all but its last layer).
     init_from: str | None = None
     data: SegDataConfig = field(default_factory=SegDataConfig)
     augment: SegAugmentConfig = field(default_factory=SegAugmentConfig)
     model: SegmentationSpec = field(default_factory=SegmentationSpec)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(json.loads(json.dumps(asdict(self))))
 
     def chunk_config(self) -> ChunkConfig:
         return ChunkConfig(chunk_seconds=self.data.chunk_seconds, max_speakers=self.model.max_speakers)

@@ -6,15 +6,15 @@ resolved config is stored in every checkpoint and manifest so a version can be r
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
 from pipelines.training.presets import EMBEDDING, PRESET_FOLDERS, find_preset
+from pipelines.training.settings import RunConfig
 
 PRESETS_DIR = PRESET_FOLDERS[EMBEDDING][0]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -140,25 +140,19 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfig):
+    """The embedding student's config: the run settings (settings.RunConfig) and its own."""
+
     name: str = "student"
-    seed: int = 0
-    epochs: int = 10
     batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 50
-    torch_threads: int = 2
     checkpoint_every: int = 50  # steps; a checkpoint is also written at every epoch end
+    device: str = "cpu"
+    epochs: int = 10
     cache_dir: str = "runs/cache"  # teacher embeddings, relative to the repo root unless absolute
-    device: str = "cpu"  # cpu | cuda | auto (CUDA when present); a run may resume on another device
     data: DataConfig = field(default_factory=DataConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self)))
 
     def cache_path(self) -> Path:
         path = Path(self.cache_dir)

@@ -20,32 +20,10 @@ import torch
 
 from pipelines.nn.device import configure_determinism, resolve_device
 from pipelines.training.checkpoint import CHECKPOINT, read_checkpoint, write_checkpoint
+from pipelines.training.settings import RunConfig
 
 GRADIENT_CLIP = 5.0
 Batch_contra = TypeVar("Batch_contra", contravariant=True)
-
-
-class RunSettings(Protocol):
-    """The settings every task's config carries (TrainConfig, SegTrainConfig)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def seed(self) -> int: ...
-    @property
-    def lr(self) -> float: ...
-    @property
-    def weight_decay(self) -> float: ...
-    @property
-    def warmup_steps(self) -> int: ...
-    @property
-    def torch_threads(self) -> int: ...
-    @property
-    def checkpoint_every(self) -> int: ...
-    @property
-    def device(self) -> str: ...
-
-    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -121,7 +99,7 @@ def warmup_cosine(peak: float, warmup_steps: int, step: int, total: int) -> floa
 
 
 def run_training(
-    config: RunSettings,
+    config: RunConfig,
     make_task: Callable[[torch.device], Task[Any]],
     out_dir: Path,
     *,
