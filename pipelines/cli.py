@@ -80,16 +80,10 @@ def _register_train(subparsers: Any) -> None:
         "segmentation-tiny, segmentation-full",
     )
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, model.pt, curves.json/png")
-    p.add_argument("--data-root", help="folder holding librispeech-train-clean-100/, ami-excerpts/, augmentation/")
-    p.add_argument("--seed", type=int, help="override the config's seed")
-    p.add_argument("--epochs", type=int, help="override the config's epochs (embedding student)")
-    p.add_argument("--steps", type=int, help="override the config's steps (segmentation)")
-    p.add_argument("--batch-size", type=int, help="override the config's batch size")
-    p.add_argument("--lr", type=float, help="override the config's learning rate")
-    p.add_argument("--threads", type=int, help="torch threads (override the config's torch_threads)")
+    from pipelines.training.overrides import add_override_arguments
+
+    add_override_arguments(p)  # --data-root, --seed, --epochs | --steps, --lr, ... (one table)
     p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps in total")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (auto: CUDA when present)")
-    p.add_argument("--workers", type=int, help="segmentation: batch-building processes (same batches for any N)")
     p.add_argument("--restart", action="store_true", help="discard an existing checkpoint in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs in pods)")
     p.set_defaults(handler=_train)

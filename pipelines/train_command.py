@@ -20,24 +20,14 @@ from typing import Any
 
 from pipelines.training.checkpoint import CHECKPOINT
 from pipelines.training.config import read_mapping, with_values
-from pipelines.training.presets import EMBEDDING, SEGMENTATION, find_preset, task_of
-
-# Option (argparse dest) -> the config value it overrides, for every task.
-_SHARED_OPTIONS = {
-    "seed": "seed",
-    "batch_size": "batch_size",
-    "lr": "lr",
-    "threads": "torch_threads",
-    "device": "device",
-    "data_root": "data.data_root",
-}
+from pipelines.training.overrides import overrides_for, task_options
+from pipelines.training.presets import SEGMENTATION, find_preset, task_of
 
 
 @dataclass(frozen=True)
 class Trainer:
     """How the command loads and trains one task; the task's modules import torch, so lazily."""
 
-    options: dict[str, str]  # option (argparse dest) -> the config value it overrides (dotted path)
     load_preset: Callable[[str], Any]
     config_from_dict: Callable[[dict[str, Any]], Any]
     train: Callable[..., Any]  # (config, out_dir, *, max_steps, progress) -> framework.TrainResult
@@ -47,11 +37,10 @@ def trainer(task: str) -> Trainer:
     if task == SEGMENTATION:
         from pipelines.segmentation import train as segmentation
 
-        options = {**_SHARED_OPTIONS, "steps": "steps", "workers": "data.workers"}
-        return Trainer(options, segmentation.load_preset, segmentation.config_from_dict, segmentation.train)
+        return Trainer(segmentation.load_preset, segmentation.config_from_dict, segmentation.train)
     from pipelines.training import config, loop
 
-    return Trainer({**_SHARED_OPTIONS, "epochs": "epochs"}, config.load_preset, config.config_from_dict, loop.train)
+    return Trainer(config.load_preset, config.config_from_dict, loop.train)
 
 
 def load_run(preset: str | None, config_path: str | None) -> tuple[str, Any]:
@@ -67,18 +56,15 @@ def load_run(preset: str | None, config_path: str | None) -> tuple[str, Any]:
 def run_train(args: argparse.Namespace) -> int:
     """The `voiceflow train` handler; returns the exit code."""
     task, config = load_run(args.preset, args.config)
-    chosen = trainer(task)
-    every = {dest for t in (EMBEDDING, SEGMENTATION) for dest in trainer(t).options}
-    refused = sorted(dest for dest in every - set(chosen.options) if getattr(args, dest, None) is not None)
+    values, refused = overrides_for(task, vars(args))
     if refused:
-        given = ", ".join("--" + dest.replace("_", "-") for dest in refused)
-        takes = ", ".join("--" + dest.replace("_", "-") for dest in sorted(set(chosen.options) - set(_SHARED_OPTIONS)))
+        given, takes = ", ".join(refused), ", ".join(task_options(task))
         print(f"voiceflow train: error: {given}: not for {task} training (it takes {takes})", file=sys.stderr)
         return 2
-    config = with_values(config, {path: getattr(args, dest) for dest, path in chosen.options.items()})
+    config = with_values(config, values)
     out = Path(args.out)
     prepare_out(out, args.restart)
-    result = chosen.train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
+    result = trainer(task).train(config, out, max_steps=args.max_steps, progress=not args.no_progress)
     if result.model_path is not None:  # an interrupted run (no model yet) has said so itself
         print(f"trained {result.steps_done} steps in {result.seconds:.0f} s -> {result.model_path}")
         print(f"curves: {out / 'curves.png'}  {out / 'curves.json'}")
