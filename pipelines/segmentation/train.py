@@ -13,7 +13,6 @@ segmentation` (pipelines/training/presets.py), runs this.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,9 +28,9 @@ from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
 from pipelines.segmentation.powerset import decode, permutation_invariant_powerset_loss
 from pipelines.training.checkpoint import CHECKPOINT as CHECKPOINT  # re-exported: callers import it from here
-from pipelines.training.checkpoint import MODEL, on_cpu, save_atomic
+from pipelines.training.checkpoint import MODEL, write_model
 from pipelines.training.config import DataConfig, build_config, read_mapping
-from pipelines.training.framework import StepLoss, TrainResult, Validation, run_training
+from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
 from pipelines.training.presets import PRESET_FOLDERS, SEGMENTATION, find_preset, presets
 from pipelines.training.settings import RunConfig
 from voiceflow.simulate import ChunkConfig
@@ -279,25 +278,17 @@ class SegmentationTask:
     def checkpoint_due(self, step: int) -> bool:
         return False  # no epochs: only every checkpoint_every steps and the last
 
-    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> tuple[Path, dict[str, float]]:
+    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> Finished:
         config = self.config
         last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "val"), {})
         metrics = {k: float(v) for k, v in last.items() if k.startswith("val_")}
         model_path = out_dir / MODEL
-        save_atomic(
-            {
-                "format": MODEL_FORMAT,
-                "spec": config.model.to_dict(),
-                "model": on_cpu(self.model.state_dict()),
-                "config": config.to_dict(),
-                "metrics": metrics,
-                "step": config.steps,
-            },
-            model_path,
+        weights = {"model": self.model.state_dict()}
+        write_model(
+            model_path, MODEL_FORMAT, config.model.to_dict(), weights, config.to_dict(), metrics, step=config.steps
         )
         summary = {"steps": config.steps, "seconds": round(seconds, 1), "device": str(self.device), **metrics}
-        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        return model_path, metrics
+        return Finished(model_path, metrics, summary)
 
     def close(self) -> None:
         if self.stream is not None:

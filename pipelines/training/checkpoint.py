@@ -67,3 +67,17 @@ def write_checkpoint(
     save_atomic(
         {"config": config, **state, "optimizer": optimizer.state_dict(), "step": step, "history": history}, path
     )
+
+
+def write_model(
+    path: Path,
+    format_name: str,
+    spec: dict[str, Any],
+    weights: dict[str, dict[str, torch.Tensor]],
+    config: dict[str, Any],
+    metrics: dict[str, float],
+    **extra: Any,
+) -> None:
+    """model.pt: the final network as `voiceflow export` reads it; `format_name` says which task's."""
+    state = {name: on_cpu(tensors) for name, tensors in weights.items()}
+    save_atomic({"format": format_name, "spec": spec, **state, "config": config, "metrics": metrics, **extra}, path)

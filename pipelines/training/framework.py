@@ -9,6 +9,7 @@ an uninterrupted one, and a checkpoint needs only weights, optimiser state, step
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -39,6 +40,15 @@ class StepLoss:
 class Validation:
     entry: dict[str, Any]  # the history entry
     message: str  # what the run prints
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a task's `finish` wrote and measured."""
+
+    model_path: Path
+    metrics: dict[str, float]  # the final validation scores (TrainResult.metrics)
+    summary: dict[str, Any]  # train_summary.json, beside the model
 
 
 class Task(Protocol[Batch_contra]):
@@ -74,8 +84,8 @@ class Task(Protocol[Batch_contra]):
         """Extra checkpoints besides every `checkpoint_every` steps and the last step."""
         ...
 
-    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> tuple[Path, dict[str, float]]:
-        """Write the final model (and summary); returns its path and final metrics."""
+    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> Finished:
+        """Write the final model (model.pt, checkpoint.write_model) of a completed run."""
         ...
 
     def close(self) -> None: ...
@@ -172,5 +182,6 @@ def run_training(
         log(f"stopped at step {step}/{total}; rerun the same command to resume")
         return TrainResult(out_dir, None, step, total, seconds, {}, history)
     write_curves(history, out_dir)
-    model_path, metrics = task.finish(out_dir, history, seconds)
-    return TrainResult(out_dir, model_path, step, total, seconds, metrics, history)
+    finished = task.finish(out_dir, history, seconds)
+    (out_dir / "train_summary.json").write_text(json.dumps(finished.summary, indent=2) + "\n")
+    return TrainResult(out_dir, finished.model_path, step, total, seconds, finished.metrics, history)

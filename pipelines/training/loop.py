@@ -20,11 +20,12 @@ import torch
 from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
 from pipelines.training.checkpoint import CHECKPOINT as CHECKPOINT  # re-exported: callers import it from here
-from pipelines.training.checkpoint import MODEL, on_cpu, save_atomic
+from pipelines.training.checkpoint import MODEL, save_atomic, write_model
+from pipelines.training.checkpoint import on_cpu as on_cpu
 from pipelines.training.checkpoint import same_run as same_run
 from pipelines.training.config import TrainConfig
 from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
-from pipelines.training.framework import StepLoss, TrainResult, Validation, run_training
+from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
 from pipelines.training.losses import (
     AAMSoftmax,
     centered_cosine_distillation,
@@ -38,6 +39,7 @@ from pipelines.training.staggered import StaggeredReading
 from pipelines.training.student import StudentSpec, build_encoder
 from pipelines.training.teacher import cached_teacher_embeddings, default_teacher
 
+STUDENT_FORMAT = "voiceflow-student-1"  # model.pt's "format": what export/checkpoint.py reads
 STFT_MODE = "conv"  # the students' front end: same spectrum as GE2E's, faster in onnxruntime
 
 
@@ -327,29 +329,20 @@ class StudentTask:
     def checkpoint_due(self, step: int) -> bool:
         return step % self.steps_per_epoch == 0  # every epoch end
 
-    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> tuple[Path, dict[str, float]]:
+    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> Finished:
         config, dataset = self.config, self.dataset
         last: dict[str, Any] = next((h for h in reversed(history) if h["kind"] == "epoch"), {})
         metrics: dict[str, float] = {k: float(last[k]) for k in ("val_cos", "val_eer", "teacher_eer") if k in last}
         model_path = out_dir / MODEL
-        save_atomic(
-            {
-                "format": "voiceflow-student-1",
-                "spec": self.spec.to_dict(),
-                "stft": STFT_MODE,
-                "encoder": on_cpu(self.model.encoder.state_dict()),
-                "config": config.to_dict(),
-                "speakers": dataset.speakers,
-                "metrics": metrics,
-            },
-            model_path,
+        encoder = {"encoder": self.model.encoder.state_dict()}
+        spec, settings = self.spec.to_dict(), config.to_dict()
+        write_model(
+            model_path, STUDENT_FORMAT, spec, encoder, settings, metrics, stft=STFT_MODE, speakers=dataset.speakers
         )
         summary: dict[str, Any] = {**calibrate_final_model(model_path, self.log)}
         store_background_mean(model_path, self.log)
         summary |= {"steps": self.total_steps, "train_crops": len(dataset.train), "val_crops": len(dataset.val)}
-        summary.update(metrics)
-        (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        return model_path, metrics
+        return Finished(model_path, metrics, {**summary, **metrics})
 
     def close(self) -> None:
         pass

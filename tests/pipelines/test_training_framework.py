@@ -8,6 +8,7 @@ task is closed whatever happens. No data, a second or two on one core.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 
 from pipelines.training import framework
 from pipelines.training.checkpoint import CHECKPOINT, same_run
-from pipelines.training.framework import StepLoss, Validation, run_training, warmup_cosine
+from pipelines.training.framework import Finished, StepLoss, Validation, run_training, warmup_cosine
 from pipelines.training.settings import RunConfig
 
 CONFIG = RunConfig(name="toy", lr=0.3, warmup_steps=2, torch_threads=1, checkpoint_every=5, device="cpu")
@@ -69,10 +70,10 @@ class ToyTask:
     def checkpoint_due(self, step: int) -> bool:
         return step % 4 == 0
 
-    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> tuple[Path, dict[str, float]]:
+    def finish(self, out_dir: Path, history: list[dict[str, Any]], seconds: float) -> Finished:
         path = out_dir / "model.pt"
         torch.save(self.model.state_dict(), path)
-        return path, {"val_loss": history[-1]["val_loss"]}
+        return Finished(path, {"val_loss": history[-1]["val_loss"]}, {"steps": self.total_steps})
 
     def close(self) -> None:
         self.closed = True
@@ -104,6 +105,7 @@ def test_a_resumed_run_ends_with_the_weights_and_history_of_an_uninterrupted_one
     assert [h["step"] for h in vals] == [0, 4, 8, 12] and vals[-1]["val_loss"] < 0.5 * vals[0]["val_loss"]
     assert whole.metrics == {"val_loss": vals[-1]["val_loss"]}
     assert (tmp_path / "whole" / "curves.json").is_file()
+    assert json.loads((tmp_path / "whole" / "train_summary.json").read_text()) == {"steps": 12}
 
 
 def test_checkpoints_every_n_steps_when_the_task_asks_and_at_the_stop(
