@@ -330,7 +330,9 @@ def test_vad_plus_confident_speech_keeps_the_networks_sure_speech_only() -> None
     both = speech_frames(local, SegmentationPipelineConfig(speech="vad+confident", confident_speech=0.9))
     assert both is not None and both.tolist() == [True, True, True, False, False]
     network_speech = np.array([0, 1, 1, 1, 1], dtype=bool)
-    confirmed = speech_frames(local, SegmentationPipelineConfig(speech="confirmed"), network_speech)
+    confirmed = speech_frames(
+        local, SegmentationPipelineConfig(speech="confirmed", confident_speech=0.9), network_speech
+    )
     assert confirmed is not None and confirmed.tolist() == [False, True, True, False, False], (
         "the network's speech, kept where the VAD agrees or the network is sure; nothing added"
     )
