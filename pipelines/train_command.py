@@ -35,9 +35,10 @@ class Trainer:
 
 def trainer(task: str) -> Trainer:
     if task == SEGMENTATION:
-        from pipelines.segmentation import train as segmentation
+        from pipelines.segmentation import config as segmentation
+        from pipelines.segmentation.train import train as train_segmentation
 
-        return Trainer(segmentation.load_preset, segmentation.config_from_dict, segmentation.train)
+        return Trainer(segmentation.load_preset, segmentation.config_from_dict, train_segmentation)
     from pipelines.training import config, loop
 
     return Trainer(config.load_preset, config.config_from_dict, loop.train)

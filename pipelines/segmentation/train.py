@@ -14,89 +14,24 @@ segmentation` (pipelines/training/presets.py), runs this.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from pipelines.segmentation.augment import SegAugmentConfig, load_chunk_assets
+from pipelines.segmentation.augment import load_chunk_assets
+from pipelines.segmentation.config import SegDataConfig, SegTrainConfig
 from pipelines.segmentation.count import count_loss, count_metrics, count_targets
 from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools, load_ami, make_batch, synthetic_pools
 from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
 from pipelines.segmentation.powerset import decode, permutation_invariant_powerset_loss
-from pipelines.training.checkpoint import CHECKPOINT as CHECKPOINT  # re-exported: callers import it from here
 from pipelines.training.checkpoint import MODEL, write_model
-from pipelines.training.config import DataConfig, build_config, read_mapping
+from pipelines.training.config import DataConfig
 from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
-from pipelines.training.presets import PRESET_FOLDERS, SEGMENTATION, find_preset, presets
-from pipelines.training.settings import RunConfig
-from voiceflow.simulate import ChunkConfig
 
-PRESETS_DIR = PRESET_FOLDERS[SEGMENTATION][0]
 MODEL_FORMAT = "voiceflow-segmentation-1"
-
-
-@dataclass(frozen=True)
-class SegDataConfig:
-    source: str = "librispeech"  # "librispeech" (shared data) or "synthetic" (no files needed)
-    data_root: str | None = None  # as the embedding trainer's: None = $VOICEFLOW_SHARED_DATA or ../shared/data
-    train_voices: int | None = None  # None = every training-split speaker
-    val_voices: int = 20
-    val_chunks: int = 64
-    chunk_seconds: float = 5.0
-    snr_db: tuple[float, float] = (5.0, 30.0)  # the white noise floor every chunk gets
-    p_ami: float = 0.0  # probability that a training chunk is a crop of a real AMI meeting
-    ami_files: list[str] = field(default_factory=lambda: [f"trn{i:02d}" for i in range(10)])  # never dev*
-    workers: int = 0  # batch-building processes (0 = in the training process); batches are the same
-
-
-@dataclass(frozen=True)
-class SegTrainConfig(RunConfig):
-    """The segmentation network's config: the run settings (training.settings.RunConfig) and its own."""
-
-    name: str = "segmentation"
-    steps: int = 2000
-    validate_every: int = 100
-    # A trained model.pt whose weights start this run (every tensor of matching name and shape:
-    # an overlap detector starts from the segmentation network, all but its last layer).
-    init_from: str | None = None
-    data: SegDataConfig = field(default_factory=SegDataConfig)
-    augment: SegAugmentConfig = field(default_factory=SegAugmentConfig)
-    model: SegmentationSpec = field(default_factory=SegmentationSpec)
-
-    def chunk_config(self) -> ChunkConfig:
-        return ChunkConfig(chunk_seconds=self.data.chunk_seconds, max_speakers=self.model.max_speakers)
-
-
-def config_from_dict(values: dict[str, Any]) -> SegTrainConfig:
-    """Unknown keys are errors, exactly as for the embedding trainer (same builder). A top-level
-    `kind: segmentation` (what routes a `voiceflow train --config` file here) is accepted."""
-    values = dict(values)
-    kind = values.pop("kind", "segmentation")
-    if kind != "segmentation":
-        raise ValueError(f"kind {kind!r} is not a segmentation config")
-    return build_config(SegTrainConfig, values)
-
-
-def load_config(path: Path) -> SegTrainConfig:
-    return config_from_dict(read_mapping(path))
-
-
-def preset_names() -> list[str]:
-    return list(presets(SEGMENTATION))
-
-
-def load_preset(name: str) -> SegTrainConfig:
-    """`segmentation-tiny` (the command line's name) or just `tiny`."""
-    prefix = PRESET_FOLDERS[SEGMENTATION][1]
-    config = load_config(find_preset(prefix + name.removeprefix(prefix), SEGMENTATION).path)
-    if config.init_from and not Path(config.init_from).is_absolute():
-        # A preset's starting weights ship with the package (pipelines/segmentation/weights/).
-        config = replace(config, init_from=str(PRESETS_DIR.parent / config.init_from))
-    return config
 
 
 def voice_pools(config: SegDataConfig) -> VoicePools:
@@ -129,9 +64,6 @@ def batch_maker(config: SegTrainConfig, pools: VoicePools | None = None) -> Batc
         ami=ami_corpus(config.data),
         p_ami=config.data.p_ami,
     )
-
-
-SegTrainResult = TrainResult  # the framework's result, under the name the tests have used
 
 
 def frame_metrics(hyp: np.ndarray, ref: np.ndarray) -> dict[str, float]:

@@ -19,10 +19,7 @@ import torch
 
 from pipelines.nn.ge2e import WaveformEmbedder
 from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
-from pipelines.training.checkpoint import CHECKPOINT as CHECKPOINT  # re-exported: callers import it from here
 from pipelines.training.checkpoint import MODEL, save_atomic, write_model
-from pipelines.training.checkpoint import on_cpu as on_cpu
-from pipelines.training.checkpoint import same_run as same_run
 from pipelines.training.config import TrainConfig
 from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
 from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training

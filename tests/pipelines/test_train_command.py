@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.segmentation.train import SegTrainConfig
+from pipelines.segmentation.config import SegTrainConfig
 from pipelines.train_command import load_run
 from pipelines.training.config import TrainConfig, with_values
 from pipelines.training.overrides import OVERRIDES, overrides_for, task_options

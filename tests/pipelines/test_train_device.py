@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pipelines.nn.device import resolve_device
+from pipelines.training.checkpoint import on_cpu, same_run
 from pipelines.training.config import TrainConfig
-from pipelines.training.loop import on_cpu, same_run
 
 
 @pytest.mark.parametrize("cuda_present", [False, True])

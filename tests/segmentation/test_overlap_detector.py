@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from pipelines.segmentation.config import load_preset
 from pipelines.segmentation.count import count_loss, count_metrics, count_targets
 from pipelines.segmentation.model import SegmentationSpec
-from pipelines.segmentation.train import initialise_from, load_preset, train
+from pipelines.segmentation.train import initialise_from, train
 from voiceflow.cli.main import main
 
 torch.set_num_threads(1)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.segmentation.train import load_preset, train
+from pipelines.segmentation.config import load_preset
+from pipelines.segmentation.train import train
 from voiceflow.cli.main import main
 
 torch.set_num_threads(1)
@@ -72,7 +73,7 @@ def test_segmentation_only_options_are_refused_for_the_student(tmp_path: Path) -
 
 
 def test_config_file_with_kind_segmentation_dispatches(tmp_path: Path) -> None:
-    from pipelines.segmentation.train import PRESETS_DIR
+    from pipelines.segmentation.config import PRESETS_DIR
 
     config = tmp_path / "seg.yaml"
     config.write_text("kind: segmentation\n" + (PRESETS_DIR / "tiny.yaml").read_text())

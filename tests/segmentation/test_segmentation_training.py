@@ -12,17 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from pipelines.segmentation.config import SegTrainConfig, config_from_dict, load_preset
 from pipelines.segmentation.data import make_batch
 from pipelines.segmentation.powerset import multilabel_to_powerset
-from pipelines.segmentation.train import (
-    SegTrainConfig,
-    SegTrainResult,
-    config_from_dict,
-    load_model,
-    load_preset,
-    train,
-    voice_pools,
-)
+from pipelines.segmentation.train import load_model, train, voice_pools
+from pipelines.training.framework import TrainResult
 
 torch.set_num_threads(1)
 
@@ -35,7 +29,7 @@ def tiny() -> SegTrainConfig:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tiny: SegTrainConfig, tmp_path_factory: pytest.TempPathFactory) -> SegTrainResult:
+def tiny_run(tiny: SegTrainConfig, tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     return train(tiny, tmp_path_factory.mktemp("seg-tiny"), log=lambda _m: None)
 
 
@@ -49,7 +43,7 @@ def prior_entropy(config: SegTrainConfig) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def test_loss_decreases_on_training_and_held_out_voices(tiny: SegTrainConfig, tiny_run: SegTrainResult) -> None:
+def test_loss_decreases_on_training_and_held_out_voices(tiny: SegTrainConfig, tiny_run: TrainResult) -> None:
     assert tiny_run.model_path is not None and tiny_run.model_path.is_file()
     steps = [h["loss"] for h in tiny_run.history if h["kind"] == "step"]
     val = [h["val_loss"] for h in tiny_run.history if h["kind"] == "val"]
@@ -62,7 +56,7 @@ def test_loss_decreases_on_training_and_held_out_voices(tiny: SegTrainConfig, ti
 
 
 def test_interrupted_then_resumed_run_equals_uninterrupted(
-    tiny: SegTrainConfig, tiny_run: SegTrainResult, tmp_path: Path
+    tiny: SegTrainConfig, tiny_run: TrainResult, tmp_path: Path
 ) -> None:
     first = train(tiny, tmp_path, max_steps=tiny.steps // 2 + 1, log=lambda _m: None)
     assert first.model_path is None and first.steps_done == tiny.steps // 2 + 1
@@ -87,7 +81,7 @@ def test_unknown_config_keys_are_errors() -> None:
         load_preset("nope")
 
 
-def test_trained_model_exports_and_matches_onnxruntime(tiny_run: SegTrainResult, tmp_path: Path) -> None:
+def test_trained_model_exports_and_matches_onnxruntime(tiny_run: TrainResult, tmp_path: Path) -> None:
     import onnxruntime as ort
 
     from pipelines.segmentation.export import OUTPUT_NAME, export_segmentation_model
