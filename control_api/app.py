@@ -21,7 +21,7 @@ from control_api.routes import audit as audit_routes
 from control_api.routes import auth, batch, health, models
 from control_api.settings import Settings
 from control_api.worker import WorkerPool
-from voiceflow import servers
+from voiceflow_edge import servers
 
 log = logging.getLogger(__name__)
 MULTIPART_SLACK_BYTES = 1 << 20  # boundaries and form fields around the files themselves

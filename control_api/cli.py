@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from voiceflow.servers import DEFAULT_HOST
+from voiceflow_edge.servers import DEFAULT_HOST
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,7 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from voiceflow.servers import exposure_problems, uvicorn_options
+    from voiceflow_edge.servers import exposure_problems, uvicorn_options
 
     if args.embedded_workers is not None:
         os.environ["VOICEFLOW_EMBEDDED_WORKERS"] = str(args.embedded_workers)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
 from control_api.security import TokenError, decode_token, role_allows
-from voiceflow.servers import BODY_IDLE_S
+from voiceflow_edge.servers import BODY_IDLE_S
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Routes that read their own credentials from the body (or need none).

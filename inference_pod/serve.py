@@ -18,7 +18,7 @@ import uvicorn
 from inference_pod.pod import Pod
 from inference_pod.server import create_app
 from inference_pod.settings import Settings
-from voiceflow import servers
+from voiceflow_edge import servers
 
 log = logging.getLogger(__name__)
 

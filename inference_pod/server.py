@@ -24,7 +24,7 @@ from inference_pod.pod import Pod
 from inference_pod.protocol import ErrorCode, ProtocolError
 from inference_pod.settings import Settings
 from inference_pod.stream import StreamConnection
-from voiceflow import servers
+from voiceflow_edge import servers
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

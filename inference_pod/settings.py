@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from voiceflow.config import DEFAULT_PIPELINE, PIPELINES
-from voiceflow.servers import DEFAULT_HOST
+from voiceflow_edge.servers import DEFAULT_HOST
 
 ENV_PREFIX = "VOICEFLOW_"
 

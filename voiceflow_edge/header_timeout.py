@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol with a deadline and a size cap on each request's head (see voiceflow.servers)."""
+"""uvicorn's httptools protocol with a deadline and a size cap on each request's head (see voiceflow_edge.servers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from voiceflow.servers import HEADER_TIMEOUT_S, MAX_HEADER_BYTES
+from voiceflow_edge.servers import HEADER_TIMEOUT_S, MAX_HEADER_BYTES
 
 
 class HeaderTimeoutProtocol(HttpToolsProtocol):

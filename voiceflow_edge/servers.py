@@ -55,7 +55,7 @@ def uvicorn_options(trusted_proxies: str = "") -> dict[str, Any]:
     default): none is, so the client address is the peer's. uvicorn's own default believes any
     127.0.0.1 peer, so anything on the host could claim to be any client and dodge per-client limits.
     """
-    from voiceflow.header_timeout import HeaderTimeoutProtocol  # uvicorn: imported only by a server
+    from voiceflow_edge.header_timeout import HeaderTimeoutProtocol  # uvicorn: imported only by a server
 
     proxies = trusted_proxies.strip()
     return {

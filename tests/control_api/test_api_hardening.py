@@ -36,7 +36,7 @@ from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginG
 from control_api.models import BatchFile, RegistryModel, utcnow
 from control_api.security import issue_token
 from control_api.settings import Settings
-from voiceflow.servers import MIN_PASSWORD_CHARS, uvicorn_options
+from voiceflow_edge.servers import MIN_PASSWORD_CHARS, uvicorn_options
 
 ClientFor = Callable[..., Any]
 

@@ -81,7 +81,7 @@ def test_environment_is_what_the_apps_read(compose: dict) -> None:
 
 
 def test_no_secret_ships_in_the_compose_file(compose: dict) -> None:
-    from voiceflow.servers import KNOWN_SECRETS
+    from voiceflow_edge.servers import KNOWN_SECRETS
 
     api = compose["services"]["control-api"]["environment"]
     assert api["VOICEFLOW_JWT_SECRET"] == "${VOICEFLOW_JWT_SECRET:-}"

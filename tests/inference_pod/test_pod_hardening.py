@@ -23,7 +23,7 @@ from inference_pod import engine, protocol
 from inference_pod.protocol import ProtocolError
 from inference_pod.serve import build_server
 from inference_pod.settings import Settings
-from voiceflow import header_timeout, servers
+from voiceflow_edge import header_timeout, servers
 
 
 @pytest.fixture(scope="module")
