@@ -174,6 +174,11 @@ def test_long_infer_requests_do_not_starve_live_streams(monkeypatch: pytest.Monk
             for thread in infers:
                 thread.start()
             assert started.acquire(timeout=30)  # one is running, the other waits for the infer worker
+            # Both admitted before the third is sent (on a loaded machine the second may still be in flight).
+            deadline = time.monotonic() + 30
+            while p.call(lambda: p.pod.infer_requests) < 2:
+                assert time.monotonic() < deadline, "the second /infer was never admitted"
+                time.sleep(0.05)
             third = httpx.post(p.http + "/infer", json=[0.0] * 1600, timeout=30)
             assert third.status_code == 503 and third.json()["code"] == "overloaded"
             with connect(p.ws, open_timeout=10) as ws:
