@@ -123,3 +123,16 @@ def test_a_bare_model_without_index_still_loads_described(tmp_path: Path) -> Non
     shutil.copyfile(DEFAULT_MODEL, tmp_path / "mine.onnx")
     model = EmbeddingModel.load(tmp_path / "mine.onnx")
     assert model.bundle is not None and not model.bundle.indexed and model.bundle_parts == ["model"]
+
+
+def test_every_part_of_a_shipped_bundle_is_package_data() -> None:
+    import fnmatch
+    import tomllib
+
+    root = DEFAULT_MODEL.parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["voiceflow"]
+    for index in DEFAULT_MODEL.parent.glob("*.bundle.json"):
+        bundle = verify_bundle(index.with_name(index.name.removesuffix(".bundle.json") + ".onnx"))
+        for path in [*(part.path for part in bundle.parts.values()), index]:
+            relative = str(path.relative_to(root / "voiceflow"))
+            assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), f"{relative} is not packaged"
