@@ -35,10 +35,14 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
         "p0.10": ((f"{A}.algorithm", "nme-sc"), (f"{A}.nmesc.max_p_fraction", "0.1")),
         "p0.25-raw": ((f"{A}.algorithm", "nme-sc"), (f"{A}.nmesc.center", "false")),
     },
-    "vbx (calibrated start)": {
-        "fb17": ((f"{A}.algorithm", "vbx"),),
-        "fb5": ((f"{A}.algorithm", "vbx"), (f"{A}.vbx.fb", "5")),
-        "fb40": ((f"{A}.algorithm", "vbx"), (f"{A}.vbx.fb", "40")),
+    "vbx (calibrated start)": {  # the BUT recipe: AHC at the recording's calibrated PLDA threshold
+        f"fb{fb}": (
+            (f"{A}.algorithm", "vbx"),
+            (f"{A}.vbx.fb", fb),
+            (f"{A}.vbx.select_by_elbo", "false"),
+            (f"{A}.vbx.max_evidence_windows", "null"),
+        )
+        for fb in ("17", "5", "40")
     },
     # the count by ELBO over dendrogram cuts, evidence capped (clustering/vbx.py); these settings
     # were picked after looking at whole-suite figures (research/clustering_explore.py), so the
@@ -70,10 +74,8 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     },
     # streaming (--mode streaming): the online clusterer's new-speaker decision
     "online cosine (today)": {"default": ()},
-    "online plda": {
-        "w0.3": ((f"{S}.scoring", "plda"),),
-        "w0.1": ((f"{S}.scoring", "plda"), (f"{S}.plda_window_weight", "0.1")),
-    },
+    # one setting only: a streaming run re-embeds every window (~8 min per system on 2 idle cores)
+    "online plda": {"w0.3": ((f"{S}.scoring", "plda"),)},
 }
 
 
