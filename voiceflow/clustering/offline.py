@@ -71,12 +71,18 @@ class OfflineClusteringConfig:
     reassign_iterations: int = 2
     min_cluster_fraction: float = 0.15  # clusters smaller than this share of windows are absorbed
     merge_threshold: float | None = 0.85  # raw-centroid cosine above which two clusters are one speaker
-    algorithm: str = "ahc"  # one of ALGORITHMS; the settings above are "ahc"'s
+    # one of ALGORITHMS; the settings above are "ahc"'s. "auto" (VBx with the model's PLDA, else
+    # AHC) won the dev-suite comparison (docs/evaluation.md, "Speaker counting")
+    algorithm: str = "ahc"
     nmesc: NMESCConfig = field(default_factory=NMESCConfig)
     vbx: VBxConfig = field(default_factory=VBxConfig)
     # pyannote 3.x runs VBx as a plain mixture (no HMM: loop_p 0) after its cosine AHC; its own
     # fa 0.07 / fb 0.8 suit one embedding per 10 s chunk, not ours (1.6 s every 0.2 s)
-    ahc_vbx: VBxConfig = field(default_factory=lambda: VBxConfig(fa=0.1, fb=5.0, loop_p=0.0, ahc_threshold=0.7))
+    ahc_vbx: VBxConfig = field(
+        default_factory=lambda: VBxConfig(
+            fa=0.1, fb=5.0, loop_p=0.0, ahc_threshold=0.7, select_by_elbo=False, max_evidence_windows=None
+        )
+    )
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
