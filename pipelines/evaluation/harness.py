@@ -167,13 +167,15 @@ def mean_der(rows: dict[str, dict[str, float]]) -> float:
 
 def format_side_by_side(reports: dict[str, dict[str, Any]]) -> str:
     """A plain-text table: one row per (model, set), DER at both collars, then speed."""
-    header = f"{'model':<30} {'set':<8} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'ms/win':>7}"
+    # suite strata ("speakers:5-6", "channel:telephone") are longer than the dev sets' names
+    width = max([8] + [len(name) for rep in reports.values() for name in rep["der"]])
+    header = f"{'model':<30} {'set':<{width}} {'DER':>7} {'DER.25':>7} {'FA':>6} {'miss':>6} {'conf':>6} {'ms/win':>7}"
     lines = [header]
     for name, rep in reports.items():
         ms = rep.get("speed", {}).get("ms_per_window_b32")
         for set_name, row in rep["der"].items():
             lines.append(
-                f"{name:<30} {set_name:<8} {100 * row['der']:6.2f}% {100 * row['der_collar_0.25']:6.2f}% "
+                f"{name:<30} {set_name:<{width}} {100 * row['der']:6.2f}% {100 * row['der_collar_0.25']:6.2f}% "
                 f"{100 * row['false_alarm']:5.1f}% {100 * row['missed']:5.1f}% "
                 f"{100 * row['confusion']:5.1f}% "
                 + (f"{ms:7.2f}" if ms is not None else f"{'-':>7}")
