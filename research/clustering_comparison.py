@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipelines.evaluation.gate import suite_gate
 from pipelines.evaluation.suite.command import context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate
 from pipelines.evaluation.suite.report import der_table, detail_table, summarise
@@ -48,24 +49,18 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     # were picked after looking at whole-suite figures (research/clustering_explore.py), so the
     # per-fold choice among them is what keeps the reported figure honest
     "vbx (ELBO count)": {
-        "fb5-cap600": (
+        name: (
             (f"{A}.algorithm", "vbx"),
             (f"{A}.vbx.fb", "5"),
             (f"{A}.vbx.select_by_elbo", "true"),
-            (f"{A}.vbx.max_evidence_windows", "600"),
-        ),
-        "fb5-cap300": (
-            (f"{A}.algorithm", "vbx"),
-            (f"{A}.vbx.fb", "5"),
-            (f"{A}.vbx.select_by_elbo", "true"),
-            (f"{A}.vbx.max_evidence_windows", "300"),
-        ),
-        "fb10-cap600": (
-            (f"{A}.algorithm", "vbx"),
-            (f"{A}.vbx.fb", "10"),
-            (f"{A}.vbx.select_by_elbo", "true"),
-            (f"{A}.vbx.max_evidence_windows", "600"),
-        ),
+            (f"{A}.vbx.max_evidence_windows", cap),
+            (f"{A}.vbx.min_evidence_windows", floor),
+        )
+        for name, cap, floor in (
+            ("fb5-cap600", "600", "null"),
+            ("fb5-cap600-floor300", "600", "300"),
+            ("fb5-cap600-floor600", "600", "600"),
+        )
     },
     "ahc-vbx": {
         "fa0.1-fb5": ((f"{A}.algorithm", "ahc-vbx"),),
@@ -83,6 +78,15 @@ def pooled(rows: list[dict[str, Any]], recordings: set[str]) -> float:
     errors = sum(r["der"]["errors"] for r in rows if r["recording"] in recordings)
     total = sum(r["der"]["total"] for r in rows if r["recording"] in recordings)
     return errors / max(total, 1e-9)
+
+
+def _compact(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "recording": row["recording"],
+        "tags": row["tags"],
+        "errors": row["der"]["errors"],
+        "total": row["der"]["total"],
+    }
 
 
 def cross_validated(runs: dict[str, list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], dict[int, str]]:
@@ -122,11 +126,22 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"  pooled DER per setting: {payload['methods'][method]['pooled_per_setting']}", file=sys.stderr)
     columns = list(summaries)
+    baseline = "ahc (today)" if "ahc (today)" in payload["methods"] else "online cosine (today)"
+    gate_lines = []
+    if baseline in payload["methods"]:
+        # the engine's own stratum gate (paired bootstrap per stratum) against today's method
+        base_rows = [_compact(r) for r in payload["methods"][baseline]["rows"]]
+        for name in columns:
+            if name != baseline:
+                decision = suite_gate([_compact(r) for r in payload["methods"][name]["rows"]], base_rows)
+                verdict = "passes" if decision.passed else "refused: " + "; ".join(decision.reasons)
+                gate_lines.append(f"- {name} vs {baseline}: {verdict}")
     markdown = "\n\n".join(
         [
             f"{args.mode}: DER (collar 0) per stratum, each method's setting chosen on the other folds",
             der_table(summaries, columns),
         ]
+        + (["Stratum gate (pipelines.evaluation.gate.suite_gate):\n\n" + "\n".join(gate_lines)] if gate_lines else [])
         + [f"#### {name}\n\n" + detail_table(summaries[name]) for name in columns]
     )
     print(markdown)

@@ -73,7 +73,7 @@ class OfflineClusteringConfig:
     merge_threshold: float | None = 0.85  # raw-centroid cosine above which two clusters are one speaker
     # one of ALGORITHMS; the settings above are "ahc"'s. "auto" (VBx with the model's PLDA, else
     # AHC) won the dev-suite comparison (docs/evaluation.md, "Speaker counting")
-    algorithm: str = "ahc"
+    algorithm: str = AUTO
     nmesc: NMESCConfig = field(default_factory=NMESCConfig)
     vbx: VBxConfig = field(default_factory=VBxConfig)
     # pyannote 3.x runs VBx as a plain mixture (no HMM: loop_p 0) after its cosine AHC; its own

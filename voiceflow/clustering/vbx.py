@@ -60,7 +60,7 @@ class VBxConfig:
     # The other side: a recording with fewer windows has fa scaled up so they weigh as much as
     # this many (a short meeting's evidence is otherwise too thin against the prior to split
     # anyone). None: no floor.
-    min_evidence_windows: int | None = None
+    min_evidence_windows: int | None = 300
 
     def __post_init__(self) -> None:
         if self.fa <= 0 or self.fb <= 0:
