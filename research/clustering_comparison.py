@@ -42,6 +42,7 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
             (f"{A}.vbx.fb", fb),
             (f"{A}.vbx.select_by_elbo", "false"),
             (f"{A}.vbx.max_evidence_windows", "null"),
+            (f"{A}.vbx.min_evidence_windows", "null"),
         )
         for fb in ("17", "5", "40")
     },

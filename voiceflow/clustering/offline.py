@@ -80,7 +80,13 @@ class OfflineClusteringConfig:
     # fa 0.07 / fb 0.8 suit one embedding per 10 s chunk, not ours (1.6 s every 0.2 s)
     ahc_vbx: VBxConfig = field(
         default_factory=lambda: VBxConfig(
-            fa=0.1, fb=5.0, loop_p=0.0, ahc_threshold=0.7, select_by_elbo=False, max_evidence_windows=None
+            fa=0.1,
+            fb=5.0,
+            loop_p=0.0,
+            ahc_threshold=0.7,
+            select_by_elbo=False,
+            max_evidence_windows=None,
+            min_evidence_windows=None,
         )
     )
 
