@@ -2,11 +2,14 @@
 
 `OfflineClusteringConfig.algorithm` picks the method (one selection point for the engine, the CLI
 config and the evaluation suite):
-* "ahc" (below): centred average-linkage AHC with a merge rule;
+* "auto" (the default): "vbx" when the model has a PLDA, else "ahc";
+* "ahc" (below): centred average-linkage AHC with a merge rule (the default until the dev suite);
 * "nme-sc": spectral clustering, count by the normalised maximum eigengap (clustering/spectral.py);
-* "vbx": calibrated PLDA AHC then Bayesian HMM clustering (clustering/vbx.py);
+* "vbx": Bayesian HMM clustering over PLDA features, by default with the count chosen by the ELBO
+  (clustering/vbx.py);
 * "ahc-vbx": cosine AHC, VBx, centroid assignment, as pyannote 3.x (clustering/vbx.py).
-The two VBx methods need the embedding model's PLDA (clustering/plda.py).
+The two VBx methods need the embedding model's PLDA (clustering/plda.py). The comparison that
+chose the default: docs/evaluation.md, "Speaker counting and clustering".
 
 "ahc":
 1. Centre the recording's embeddings (subtract their mean): what all windows share — room,
