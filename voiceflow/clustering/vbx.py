@@ -9,10 +9,14 @@ a speaker nobody needs sees pi_s shrink towards zero, which is how the count com
 recording itself rather than from a global threshold. `fa` scales the evidence (windows overlap,
 so they are not independent), `fb` the prior's pull: larger `fb`, fewer speakers.
 
-Two ways in:
-* "vbx" (the BUT recipe): AHC on PLDA log-likelihood ratios cut at a threshold calibrated on the
-  recording's own score distribution (a two-Gaussian fit: same vs different speaker pairs), then
-  VBx from that start; each window takes its most responsible speaker.
+Ways in:
+* "vbx", count by ELBO (the default, `select_by_elbo`): VBx from the PLDA dendrogram cut at every
+  count 1..max_count; the run with the highest ELBO wins. The evidence is held between
+  `min_evidence_windows` and `max_evidence_windows` windows' worth, so a recording's length does
+  not decide its count. Each window takes its most responsible speaker.
+* "vbx", calibrated start (the BUT recipe): AHC on PLDA log-likelihood ratios cut at a threshold
+  calibrated on the recording's own score distribution (a two-Gaussian fit: same vs different
+  speaker pairs), then VBx from that start.
 * "ahc-vbx" (pyannote 3.x): centroid-linkage AHC on L2-normalised (recording-centred) embeddings,
   then VBx, then the surviving speakers' centroids in embedding space and every window to its
   nearest centroid.
