@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipelines.evaluation.suite.channels import telephone
 from pipelines.training.augment import AugmentAssets, add_noise, load_assets, reverberate
 
 __all__ = ["AugmentAssets", "SegAugmentConfig", "augment_chunk", "load_assets", "no_assets"]
@@ -27,6 +28,9 @@ class SegAugmentConfig:
     noise_snr_db: tuple[float, float] = (0.0, 25.0)  # relative to the chunk (speech + noise floor)
     gain_db: tuple[float, float] = (-18.0, 6.0)  # overall level; the chunk is then clipped to [-1, 1]
     level_spread_db: float = 6.0  # each simulated speaker's level: uniform +-spread dB
+    # a narrowband call (the dev suite's telephone channel: 300-3400 Hz, 8 kHz, G.711 mu-law),
+    # applied last, after noise: the codec sees what the line carries
+    p_telephone: float = 0.0
 
     @property
     def needs_assets(self) -> bool:
@@ -58,4 +62,6 @@ def augment_chunk(
         noise = assets.noises[int(rng.integers(len(assets.noises)))]
         y = add_noise(y, noise, float(rng.uniform(*config.noise_snr_db)), rng)
     y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
+    if config.p_telephone > 0 and rng.random() < config.p_telephone:
+        y = telephone(y)
     return np.clip(y, -1.0, 1.0).astype(np.float32)

@@ -156,3 +156,23 @@ def test_batches_are_identical_for_any_worker_count(assets_dir: Path, ami_dir: P
     for (w0, l0), (w1, l1) in zip(expected, got, strict=True):
         assert np.array_equal(w0, w1) and np.array_equal(l0, l1)
     assert not np.array_equal(expected[0][0], expected[1][0])
+
+
+def test_the_telephone_channel_keeps_only_the_narrow_band() -> None:
+    from pipelines.segmentation.augment import no_assets
+
+    rng = np.random.default_rng(3)
+    wideband = (rng.standard_normal(3 * SAMPLE_RATE) * 0.1).astype(np.float32)
+
+    def high_band_share(x: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(len(x), 1 / SAMPLE_RATE)
+        return float(spectrum[freqs > 4000].sum() / spectrum.sum())
+
+    phone = augment_chunk(
+        wideband,
+        np.random.default_rng(0),
+        SegAugmentConfig(p_rir=0, p_noise=0, gain_db=(0.0, 0.0), p_telephone=1.0),
+        no_assets(),
+    )
+    assert high_band_share(wideband) > 0.4 and high_band_share(phone) < 0.01, "nothing above the 8 kHz line's band"
