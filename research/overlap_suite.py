@@ -480,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the AMI excerpts the segmentation network and the detector trained on (left out by default)",
     )
+    parser.add_argument("--segmentation-model", help="another segmentation network (ONNX) for the segmentation systems")
     parser.add_argument("--limit", type=int, default=0, help="only the N shortest items (a smoke test, never a result)")
     args = parser.parse_args(argv)
 
@@ -487,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     items = load_items(spec)
     whole = args.strata == ["all"]
     config = EngineConfig()
+    if args.segmentation_model:
+        config = dataclasses.replace(
+            config, segmentation=dataclasses.replace(config.segmentation, model=args.segmentation_model)
+        )
     heard = set() if args.keep_trained_ami else trained_ami(config)
     if heard:
         log(f"left out (the networks trained on them): {', '.join(sorted(heard))}")
@@ -539,7 +544,11 @@ def main(argv: list[str] | None = None) -> int:
         "spec": spec,
         "left_out": sorted(heard),
         "strata": strata,
-        "engine": {"clustering": repr(config.offline.clustering), "model": analyser.model.version},
+        "engine": {
+            "clustering": repr(config.offline.clustering),
+            "model": analyser.model.version,
+            "segmentation": analyser.segmentation.version,
+        },
         "der": {},
         "overlap": {},
     }
