@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from voiceflow.clustering.plda import PLDA
+from voiceflow.clustering.plda import PLDA, PLDAError
 from voiceflow.embedding import l2_normalize
 
 SCORINGS = ("cosine", "plda")
@@ -77,8 +77,6 @@ class OnlineClusterer:
 
     def __post_init__(self) -> None:
         if self.config.scoring == "plda" and self.plda is None:
-            from voiceflow.clustering.plda import PLDAError
-
             raise PLDAError("online scoring 'plda' needs the embedding model's PLDA (X.plda.npz)")
 
     @property
