@@ -4,6 +4,7 @@ against (Kubernetes' own via kubernetes-validate, third-party CRDs via jsonschem
 from __future__ import annotations
 
 import functools
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,30 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
     return workload["spec"]["template"]["spec"]
+
+
+def render_notes(helm_bin: str, combo: str, tmp_path: Path) -> str:
+    """NOTES.txt as `helm install` would print it for a value combination of COMBOS."""
+    # `helm install --dry-run` wants a cluster: render NOTES.txt through `tpl` in a copy of the chart.
+    chart = tmp_path / "voiceflow"
+    shutil.copytree(CHART, chart)
+    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n'
+    )
+    args = [a.replace(str(CHART), str(chart)) for a in value_args(combo)]
+    proc = helm(
+        helm_bin,
+        "template",
+        RELEASE,
+        str(chart),
+        "--namespace",
+        NAMESPACE,
+        *args,
+        *api_args(combo),
+        "--show-only",
+        "templates/zz-notes.yaml",
+    )
+    notes: str = yaml.safe_load(proc.stdout)["data"]["notes"]
+    return notes

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from .chart import (
     helm,
     pod_spec,
     render,
+    render_notes,
     validate_object,
     value_args,
 )
@@ -251,25 +251,7 @@ def test_bad_values_fail_at_install(helm_bin: str, sets: list[str], message: str
 
 
 def test_notes_render(helm_bin: str, tmp_path: Path) -> None:
-    # `helm install --dry-run` wants a cluster: render NOTES.txt through `tpl` in a copy of the chart.
-    chart = tmp_path / "voiceflow"
-    shutil.copytree(CHART, chart)
-    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
-    (chart / "templates" / "zz-notes.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n'
-    )
-    proc = helm(
-        helm_bin,
-        "template",
-        RELEASE,
-        str(chart),
-        "--namespace",
-        NAMESPACE,
-        "--show-only",
-        "templates/zz-notes.yaml",
-    )
-    notes = yaml.safe_load(proc.stdout)["data"]["notes"]
+    notes = render_notes(helm_bin, "default", tmp_path)
     assert f"port-forward svc/{RELEASE}-voiceflow-inference 3000:3000" in notes
     assert f"port-forward svc/{RELEASE}-voiceflow-control-api 8000:8000" in notes
     assert "kubectl get dm" in notes

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,14 +15,13 @@ import yaml
 
 from .chart import (
     COMBOS,
-    NAMESPACE,
     RELEASE,
-    api_args,
     by_kind,
     crd_schema,
     helm,
     pod_spec,
     render,
+    render_notes,
     validate_object,
     value_args,
 )
@@ -191,32 +189,6 @@ def test_ingress_routes_to_the_charts_services(helm_bin: str) -> None:
 # --- NOTES.txt: every name it tells the user to type exists in what the chart renders -------------
 
 NOTES_COMBOS = ["default", "keda", "prometheus-adapter", "monitoring-operator", "external-db", "streaming-only"]
-
-
-def render_notes(helm_bin: str, combo: str, tmp_path: Path) -> str:
-    # `helm install --dry-run` wants a cluster: render NOTES.txt through `tpl` in a copy of the chart.
-    chart = tmp_path / "voiceflow"
-    shutil.copytree(CHART, chart)
-    shutil.copy(chart / "templates" / "NOTES.txt", chart / "notes.txt")
-    (chart / "templates" / "zz-notes.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data:\n  notes: {{ tpl (.Files.Get "notes.txt") . | quote }}\n'
-    )
-    args = [a.replace(str(CHART), str(chart)) for a in value_args(combo)]
-    proc = helm(
-        helm_bin,
-        "template",
-        RELEASE,
-        str(chart),
-        "--namespace",
-        NAMESPACE,
-        *args,
-        *api_args(combo),
-        "--show-only",
-        "templates/zz-notes.yaml",
-    )
-    notes: str = yaml.safe_load(proc.stdout)["data"]["notes"]
-    return notes
 
 
 @pytest.mark.parametrize("combo", NOTES_COMBOS)
