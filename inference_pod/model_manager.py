@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from inference_pod import engine
-from voiceflow.bundle import INDEX_SUFFIX, BundleError, model_file_in
+from voiceflow.bundle import BundleError, index_path, model_file_in
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +76,7 @@ def fingerprint(path: str | None, preferred_name: str = "model.onnx") -> Fingerp
     if model_file is None:
         return ()
     parts = []
-    index = model_file.with_name(model_file.name.removesuffix(".onnx") + INDEX_SUFFIX)
-    for f in (model_file, model_file.with_suffix(".json"), index):
+    for f in (model_file, model_file.with_suffix(".json"), index_path(model_file)):
         try:
             st = os.stat(f)  # follows symlinks: a ConfigMap's `..data` swap shows here
         except OSError:

@@ -12,6 +12,7 @@ import pytest
 from voiceflow.bundle import active_bundle, publish_bundle, verify_bundle
 from voiceflow.cli.up import SEEDED_MARKER, plan_services, seed_active_model
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, default_model_path
+from voiceflow.rttm import parse_rttm
 
 
 def free_port() -> int:
@@ -72,8 +73,8 @@ def segments_of_demo(stdout: str) -> list[tuple[float, float, str]]:
 
 
 def segments_of_rttm(text: str) -> list[tuple[float, float, str]]:
-    rows = [line.split() for line in text.splitlines() if line.startswith("SPEAKER")]
-    return [(round(float(r[3]), 2), round(float(r[3]) + float(r[4]), 2), r[7]) for r in rows]
+    (segments,) = parse_rttm(text).values()
+    return [(round(s.start, 2), round(s.end, 2), s.speaker) for s in segments]
 
 
 @pytest.mark.parametrize("pipeline", [None, "segmentation"])

@@ -212,7 +212,6 @@ def publish_bundle(model_path: Path, directory: Path, keep: int = 2) -> ModelBun
             os.replace(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    verify_bundle(final / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
     os.utime(final)  # the newest published, for pruning, even when an earlier copy was reused
     link = directory / f".{CURRENT_LINK}.{os.getpid()}.tmp"
     link.unlink(missing_ok=True)

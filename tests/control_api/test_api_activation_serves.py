@@ -18,6 +18,7 @@ from control_api.settings import Settings
 from voiceflow.bundle import active_bundle
 from voiceflow.cli.up import seed_active_model
 from voiceflow.embedding import DEFAULT_MODEL
+from voiceflow.rttm import parse_rttm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = Path(__file__).resolve().parents[2] / "voiceflow" / "samples" / "conversation.wav"
@@ -89,10 +90,8 @@ def test_activated_bundle_is_what_the_pod_serves(tmp_path: Path) -> None:
         timeout=240,
         check=True,
     )
-    expected = [
-        (round(float(r[3]), 3), round(float(r[3]) + float(r[4]), 3), r[7])
-        for r in (line.split() for line in cli.stdout.splitlines() if line.startswith("SPEAKER"))
-    ]
+    (segments,) = parse_rttm(cli.stdout).values()
+    expected = [(round(s.start, 3), round(s.end, 3), s.speaker) for s in segments]
     got = [
         (round(s["start"], 3), round(s["start"] + round(s["end"] - s["start"], 3), 3), s["speaker"])
         for s in answer.json()["segments"]
