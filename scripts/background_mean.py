@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.export.background import background_mean, training_sources
+from pipelines.training.config import DataConfig
 from voiceflow.bundle import index_path, write_index
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, background_path
 from voiceflow.evaluation import shared_data_dir
@@ -28,7 +29,8 @@ def main() -> None:
     background_path(model_path).unlink(missing_ok=True)
     index_path(model_path).unlink(missing_ok=True)
     model = EmbeddingModel.load(model_path)
-    meetings, speakers = training_sources(Path(args.data), [f"trn{i:02d}" for i in range(10)])
+    data = DataConfig()  # the training recipe's own folders and AMI train excerpts
+    meetings, speakers = training_sources(Path(args.data), data.ami_files, data.librispeech, data.ami)
     mean = background_mean(model, meetings, speakers)
     np.save(background_path(model_path), mean)
     bundle = write_index(model_path)

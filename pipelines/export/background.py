@@ -42,8 +42,9 @@ def set_mean(model: EmbeddingModel, files: Sequence[Path]) -> np.ndarray | None:
     return np.mean(means, axis=0) if means else None
 
 
-def training_sources(data_root: Path, ami_files: Sequence[str], librispeech: str = "librispeech-train-clean-100",
-                     ami: str = "ami-excerpts") -> tuple[list[Path], list[Path]]:
+def training_sources(
+    data_root: Path, ami_files: Sequence[str], librispeech: str, ami: str
+) -> tuple[list[Path], list[Path]]:
     """(AMI train excerpts, LibriSpeech training speakers) under `data_root`; refuses a missing root."""
     meetings = [data_root / ami / f"{name}.wav" for name in ami_files]
     meetings = [p for p in meetings if p.is_file()]
