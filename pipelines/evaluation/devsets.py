@@ -1,19 +1,20 @@
 """The development sets and the one evaluation harness every model and pipeline is scored with.
 
 Dev sets: AMI dev00 + dev01 (real meetings, UEM-scored) and simulated conversations of held-out
-LibriSpeech speakers (`voiceflow.simulate`). Both are scored collar 0 with overlap (the published
+LibriSpeech speakers (`pipelines.simulation`). Both are scored collar 0 with overlap (the published
 convention) and with a 0.25 s collar.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from pipelines.paths import shared_data_dir
+from pipelines.simulation import build_dev_conversations
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio
 from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings
@@ -22,7 +23,6 @@ from voiceflow.pipeline import WindowPlan, plan_windows
 from voiceflow.rttm import read_rttm, read_uem
 from voiceflow.scoring import DERReport, score_der
 from voiceflow.segments import Segment, frames_to_segments
-from voiceflow.simulate import build_dev_conversations
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
 
 # (audio, true speaker count) -> segments. The count is only for oracle baselines.
@@ -41,10 +41,6 @@ class DevItem:
     @property
     def num_speakers(self) -> int:
         return len({s.speaker for s in self.reference})
-
-
-def shared_data_dir() -> Path:
-    return Path(os.environ.get("VOICEFLOW_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def load_ami_dev(data_dir: Path | None = None) -> list[DevItem]:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voiceflow.cli.errors import fail
+from voiceflow import SAMPLE_CONVERSATION
+from voiceflow_cli.errors import fail
 
-SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "conversation.wav"
+SAMPLE = SAMPLE_CONVERSATION
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def register(subparsers: Any) -> None:
 
 def plan_services(args: argparse.Namespace, active_dir: Path) -> list[Service]:
     """The two child commands (pure: what would run, for tests and for humans)."""
-    exe = [sys.executable, "-m", "voiceflow.cli.main"]
+    exe = [sys.executable, "-m", "voiceflow_cli.main"]
     pod = Service(
         "inference-pod",
         [*exe, "serve", "--host", args.host, "--port", str(args.pod_port), "--model", str(active_dir)],

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pipelines.simulation import build_dev_conversations
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import write_wav
 from voiceflow.rttm import segments_to_rttm
-from voiceflow.simulate import build_dev_conversations
 
 
 def run_simulate(args: argparse.Namespace) -> int:

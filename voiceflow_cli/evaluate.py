@@ -13,9 +13,9 @@ from voiceflow.scoring import DERReport, score_der
 from voiceflow.segments import Segment
 
 if TYPE_CHECKING:  # the handlers import the engine lazily, so `voiceflow --help` stays instant
+    from pipelines.evaluation.devsets import DiarizeFn, SetScore
     from voiceflow.config import EngineConfig
     from voiceflow.embedding import EmbeddingModel
-    from voiceflow.evaluation import DiarizeFn, SetScore
     from voiceflow.segmentation.model import SegmentationModel
     from voiceflow.selection import OfflineDiarizer
 
@@ -77,15 +77,15 @@ def _offline(diarizer: OfflineDiarizer) -> DiarizeFn:
 
 
 def _streaming(model: EmbeddingModel, config: EngineConfig, segmentation: SegmentationModel | None) -> DiarizeFn:
-    from voiceflow.cli.diarize import stream_file
+    from voiceflow.selection import stream_audio
 
-    return lambda audio, _count: stream_file(audio, model, config, segmentation)
+    return lambda audio, _count: stream_audio(audio, model, config, segmentation)
 
 
 def print_gate(results: dict[str, dict[str, SetScore]], pipelines: list[str], mode: str) -> None:
     """Which pipeline the dev sets say should be the default for `mode`, and why."""
+    from pipelines.evaluation.gate import choose_default
     from voiceflow.config import DEFAULT_PIPELINE
-    from voiceflow.gate import choose_default
 
     scores = {
         p: {name: score.collar0.der for name, score in sets_.items()}
@@ -102,9 +102,9 @@ def print_gate(results: dict[str, dict[str, SetScore]], pipelines: list[str], mo
 def run_dev_evaluation(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from pipelines.evaluation.devsets import evaluate_sets, format_table, load_dev_sets, naive_baseline
     from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
     from voiceflow.embedding import EmbeddingModel
-    from voiceflow.evaluation import evaluate_sets, format_table, load_dev_sets, naive_baseline
     from voiceflow.selection import load_segmentation_model, make_offline_diarizer
 
     model = EmbeddingModel.load(args.model)
@@ -119,9 +119,7 @@ def run_dev_evaluation(args: argparse.Namespace) -> int:
         diarizer = make_offline_diarizer(config, model, segmentation)
         results[f"{pipeline} offline ({name})"] = evaluate_sets(sets, _offline(diarizer))
         if args.streaming:
-            results[f"{pipeline} streaming ({name})"] = evaluate_sets(
-                sets, _streaming(model, config, segmentation)
-            )
+            results[f"{pipeline} streaming ({name})"] = evaluate_sets(sets, _streaming(model, config, segmentation))
     if args.baseline:
         results["naive floor (oracle count)"] = evaluate_sets(sets, naive_baseline(model))
     print(format_table(results))

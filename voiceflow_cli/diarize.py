@@ -7,34 +7,19 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from voiceflow import SAMPLE_RATE
+from voiceflow import SAMPLE_CONVERSATION, SAMPLE_RATE
 from voiceflow.api import DiarizationResult, engine_config
 from voiceflow.audio import AudioError, load_audio
-from voiceflow.cli.errors import fail, print_error
 from voiceflow.config import ConfigError, EngineConfig, load_engine_config
 from voiceflow.embedding import EmbeddingModel, ModelError
 from voiceflow.rttm import RTTMError, read_rttm
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
-from voiceflow.selection import OfflineDiarizer, load_segmentation_model, make_offline_diarizer, make_streaming_session
+from voiceflow.selection import OfflineDiarizer, load_segmentation_model, make_offline_diarizer, stream_audio
+from voiceflow_cli.errors import fail, print_error
 
-SAMPLE_AUDIO = Path(__file__).resolve().parents[1] / "samples" / "conversation.wav"
+SAMPLE_AUDIO = SAMPLE_CONVERSATION
 PROGRESS_MIN_SECONDS = 60.0  # a progress bar only where one is worth looking at
-STREAM_CHUNK = 8000  # 0.5 s per feed, as a live client would send
-
-
-def stream_file(
-    audio: np.ndarray,
-    model: EmbeddingModel,
-    config: EngineConfig,
-    segmentation_model: SegmentationModel | None = None,
-) -> list[Segment]:
-    session = make_streaming_session(config, model, segmentation_model=segmentation_model)
-    for start in range(0, len(audio), STREAM_CHUNK):
-        session.feed(audio[start : start + STREAM_CHUNK])
-    return session.finish()
 
 
 def _progress_bar(total_seconds: float, name: str, quiet: bool) -> tuple[Callable[[int, int], None] | None, object]:
@@ -61,7 +46,7 @@ def diarize_one(
     audio = load_audio(path)
     duration = len(audio) / SAMPLE_RATE
     if args.streaming:
-        segments = stream_file(audio, diarizer.embedding_model, config, segmentation_model)
+        segments = stream_audio(audio, diarizer.embedding_model, config, segmentation_model)
         return DiarizationResult(segments, path.stem, duration)
     update, bar = _progress_bar(duration, path.name, args.quiet)
     try:
@@ -110,7 +95,7 @@ def write_outputs(
         written.append(out_dir / f"{path.stem}.json")
         written[-1].write_text(result.to_json(), encoding="utf-8")
     if args.plot:
-        from voiceflow.plot import plot_timeline
+        from voiceflow_cli.plot import plot_timeline
 
         written.append(out_dir / f"{path.stem}.png")
         plot_timeline(written[-1], result.segments, reference, title=path.name, duration=result.duration)

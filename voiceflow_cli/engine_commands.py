@@ -1,4 +1,4 @@
-"""`voiceflow diarize`, `voiceflow evaluate`, `voiceflow simulate`: argument parsing only here.
+"""`voiceflow diarize`, `voiceflow batch`, `voiceflow evaluate`, `voiceflow simulate`: argument parsing only here.
 
 Heavy imports happen inside the handlers so `voiceflow --help` stays instant.
 """
@@ -6,6 +6,7 @@ Heavy imports happen inside the handlers so `voiceflow --help` stays instant.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 
@@ -55,6 +56,8 @@ def register(subparsers: Any) -> None:
     diarize.add_argument("--quiet", action="store_true", help="no progress bar")
     diarize.set_defaults(handler=_run_diarize)
 
+    register_batch(subparsers)
+
     evaluate = subparsers.add_parser(
         "evaluate",
         help="DER of RTTMs against references, or of a model on the dev sets",
@@ -87,18 +90,51 @@ def register(subparsers: Any) -> None:
 
 
 def _run_diarize(args: argparse.Namespace) -> int:
-    from voiceflow.cli.diarize import run_diarize
+    from voiceflow_cli.diarize import run_diarize
 
     return run_diarize(args)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from voiceflow.cli.evaluate import run_evaluate
+    from voiceflow_cli.evaluate import run_evaluate
 
     return run_evaluate(args)
 
 
 def _run_simulate(args: argparse.Namespace) -> int:
-    from voiceflow.cli.simulate import run_simulate
+    from voiceflow_cli.simulate import run_simulate
 
     return run_simulate(args)
+
+
+def register_batch(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "batch",
+        help="diarize many files with a worker pool (resumable; failures never stop the rest)",
+        description="INPUT is a folder (audio files, recursively) or a manifest (.txt: one path per "
+        'line; .jsonl: {"path": ..., "num_speakers": ...} per line).',
+    )
+    p.add_argument("input", help="INPUT_DIR or MANIFEST (.txt / .jsonl)")
+    p.add_argument("--out-dir", required=True, help="one RTTM per input + summary.json")
+    p.add_argument("--model", help="ONNX embedding model (default: the bundled default)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--num-speakers", type=int, help="known speaker count for every file")
+    p.add_argument("--overwrite", action="store_true", help="redo files whose RTTM already exists")
+    add_pipeline_arguments(p)
+    p.set_defaults(handler=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    from pipelines.batch.runner import run_batch
+
+    summary = run_batch(
+        Path(args.input),
+        Path(args.out_dir),
+        model=args.model,
+        workers=args.workers,
+        num_speakers=args.num_speakers,
+        overwrite=args.overwrite,
+        pipeline=args.pipeline,
+        segmentation_model=args.segmentation_model,
+    )
+    return 1 if summary.failed else 0

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 
 # Order is the order in `--help`.
 COMMAND_MODULES: tuple[str, ...] = (
-    "voiceflow.cli.engine_commands",  # diarize, evaluate, simulate
-    "voiceflow.cli.bundle",  # bundle: verify / seal / publish a model bundle
-    "voiceflow.cli.up",  # up: the embedded platform (pod + control API as child processes)
+    "voiceflow_cli.engine_commands",  # diarize, evaluate, simulate
+    "voiceflow_cli.bundle",  # bundle: verify / seal / publish a model bundle
+    "voiceflow_cli.up",  # up: the embedded platform (pod + control API as child processes)
     "pipelines.cli",  # export, train, batch, workflows
     "inference_pod.cli",  # serve, stream
     "voiceflow_operator.cli",  # operator
