@@ -65,16 +65,16 @@ def long_recording(minutes: float) -> np.ndarray:
 
 
 def bench_rtf(model: EmbeddingModel, minutes: float, label: str) -> None:
-    from voiceflow.cli.diarize import stream_file
     from voiceflow.config import EngineConfig
     from voiceflow.pipeline import Diarizer
+    from voiceflow.selection import stream_audio
 
     audio = long_recording(minutes)
     t0 = time.perf_counter()
     Diarizer(embedding_model=model).diarize(audio)
     offline = time.perf_counter() - t0
     t0 = time.perf_counter()
-    stream_file(audio, model, EngineConfig())
+    stream_audio(audio, model, EngineConfig())
     streaming = time.perf_counter() - t0
     seconds = len(audio) / 16000
     print(
@@ -84,7 +84,7 @@ def bench_rtf(model: EmbeddingModel, minutes: float, label: str) -> None:
 
 
 def der_side_by_side(models: dict[str, EmbeddingModel]) -> None:
-    from voiceflow.evaluation import evaluate_sets, format_table, load_dev_sets
+    from pipelines.evaluation.devsets import evaluate_sets, format_table, load_dev_sets
     from voiceflow.pipeline import Diarizer
 
     sets = load_dev_sets()

@@ -38,13 +38,13 @@ def main() -> int:
 
     from inference_pod.client import stream_samples
     from voiceflow.audio import load_audio
-    from voiceflow.cli.diarize import stream_file  # exactly what `voiceflow diarize --streaming` runs
     from voiceflow.config import EngineConfig
     from voiceflow.embedding import EmbeddingModel
     from voiceflow.pipeline import Diarizer
     from voiceflow.rttm import read_rttm, read_uem
     from voiceflow.scoring import score_der
     from voiceflow.segments import Segment
+    from voiceflow.selection import stream_audio  # exactly what `voiceflow diarize --streaming` runs
 
     refs = read_rttm(AMI / "development.rttm")
     uems = read_uem(AMI / "development.uem")
@@ -62,7 +62,7 @@ def main() -> int:
             if outcome.final is None:
                 raise SystemExit(f"{uri}: no final from the pod: {outcome.errors}")
             hyps["pod streaming"][uri] = [Segment(s["start"], s["end"], s["speaker"], True) for s in outcome.final]
-            hyps["CLI --streaming"][uri] = stream_file(audio, model, EngineConfig())
+            hyps["CLI --streaming"][uri] = stream_audio(audio, model, EngineConfig())
             hyps["offline"][uri] = offline.diarize(audio)
             same = hyps["pod streaming"][uri] == [
                 Segment(s.start, s.end, s.speaker, True) for s in hyps["CLI --streaming"][uri]

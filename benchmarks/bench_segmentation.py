@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pod_process import segmentation_model_file  # noqa: E402
 
-from voiceflow.cli.diarize import STREAM_CHUNK  # noqa: E402
+from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK  # noqa: E402
 from voiceflow.config import EngineConfig  # noqa: E402
 from voiceflow.embedding import EmbeddingModel  # noqa: E402
 from voiceflow.segmentation import streaming as seg_streaming  # noqa: E402

@@ -1,4 +1,4 @@
-"""`voiceflow api` sub-commands. Only argparse is imported at module level (see voiceflow.cli.main)."""
+"""`voiceflow api` sub-commands. Only argparse is imported at module level (see voiceflow_cli.main)."""
 
 from __future__ import annotations
 

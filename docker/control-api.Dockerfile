@@ -15,6 +15,7 @@ ENV PATH=/opt/venv/bin:$PATH
 # rooted at /app so `tilt up` can live-sync Python files into the running container.
 COPY pyproject.toml README.md ./
 COPY voiceflow ./voiceflow
+COPY voiceflow_cli ./voiceflow_cli
 COPY voiceflow_edge ./voiceflow_edge
 COPY inference_pod ./inference_pod
 COPY pipelines ./pipelines

@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # VoiceFlow operator: the Kopf controller for DiarizationModel resources (`voiceflow operator`).
-# Runtime deps only (the `operator` extra: kopf, kubernetes, hera builders); Kopf's liveness
-# endpoint on :8080/healthz (`--liveness`).
+# Runtime deps only (the `operator` extra: kopf, kubernetes, hera); Kopf's liveness endpoint on
+# :8080/healthz (`--liveness`). It carries the Argo workflow builders (voiceflow_workflows) but not
+# the torch package `pipelines`: the operator only renders the steps the pipelines image runs.
 # Build from the repository root:  docker build -f docker/operator.Dockerfile -t voiceflow/operator .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
@@ -14,9 +15,10 @@ ENV PATH=/opt/venv/bin:$PATH
 # rooted at /app so `tilt up` can live-sync Python files into the running container.
 COPY pyproject.toml README.md ./
 COPY voiceflow ./voiceflow
+COPY voiceflow_cli ./voiceflow_cli
 COPY voiceflow_edge ./voiceflow_edge
 COPY inference_pod ./inference_pod
-COPY pipelines ./pipelines
+COPY voiceflow_workflows ./voiceflow_workflows
 COPY control_api ./control_api
 COPY operator ./operator
 RUN pip install --editable ".[operator]"

@@ -1,13 +1,54 @@
-"""The only module that calls the core engine (`voiceflow`): one seam, so the server code reads as
-"feed audio, get segments" and a change in the engine's API is absorbed here.
+"""The pod's seam to the core engine (`voiceflow`), and the only module that calls it: the server
+code reads as "feed audio, get segments", and a change in the engine's API is absorbed here.
+
+The seam is shaped like KServe's `Model`: a served model is loaded (and warmed) once, then answers
+POST /infer with `predict` (a whole recording -> its segments) and each WebSocket stream with
+`open_stream` (a `StreamSession`: `feed` audio -> the segments it updated, `finish` -> all of
+them). `ServingModel` is that interface; `inference_pod.model_manager.LoadedModel` implements it
+(`LoadedModel.load`) and swaps it on hot reload. Every type here is the engine's own, so the audio
+path can be followed, by a reader and by mypy, from the socket to the JSON:
+
+    PCM frame -> protocol.decode_pcm -> float32 at the client's rate
+      -> stream.EngineStream (resample to 16 kHz, re-block to FEED_SAMPLES)
+      -> StreamSession.feed -> list[Segment] -> protocol.result_message -> JSON
+    /infer body -> 16 kHz float32 -> ServingModel.predict -> list[Segment] -> JSON
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
+
+from voiceflow.audio import AudioError, AudioTooLarge
+from voiceflow.audio import decode_audio_bytes as _decode_audio_bytes
+from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
+from voiceflow.config import uses_segmentation_model as _uses_segmentation_model
+from voiceflow.embedding import EmbeddingModel
+from voiceflow.segmentation.model import SegmentationModel
+from voiceflow.segmentation.streaming import EmbedFn, SegmentFn
+from voiceflow.segments import Segment
+from voiceflow.selection import StreamSession, make_offline_diarizer, make_streaming_session
+from voiceflow.selection import load_segmentation_model as _load_segmentation_model
+from voiceflow.vad import SileroVAD, VADJob, VADRunner, run_lockstep
+
+# The engine's types, named through the seam by the rest of the pod.
+__all__ = [
+    "ENGINE_SAMPLE_RATE",
+    "FEED_SAMPLES",
+    "EmbedFn",
+    "EmbeddingModel",
+    "Segment",
+    "SegmentFn",
+    "SegmentationModel",
+    "ServingModel",
+    "StreamRoutes",
+    "StreamSession",
+    "VADJob",
+    "VADRunner",
+]
 
 ENGINE_SAMPLE_RATE = 16000
 # The engine is fed in blocks of exactly this many samples, counted from the stream's start,
@@ -15,54 +56,80 @@ ENGINE_SAMPLE_RATE = 16000
 # `voiceflow diarize --streaming` (voiceflow.cli.diarize.STREAM_CHUNK), so the pod's `final` is
 # the CLI's output for the same audio, and results never depend on network framing.
 FEED_SAMPLES = 8000
-EmbedFn = Callable[[np.ndarray], np.ndarray]
-SegmentFn = Callable[[np.ndarray], np.ndarray]
 
 
-def vad_lockstep() -> tuple[Any, Callable[[list[Any]], list[Any]]]:
+@dataclass(frozen=True)
+class StreamRoutes:
+    """Where one stream's network calls go instead of straight to its models: the pod's
+    cross-stream batchers, so one model call holds the rows of every stream that is waiting.
+
+    `embed` and `segment` bind a batcher to the model the stream pinned (a stream keeps its model
+    across a hot reload, so its calls never share a batch with another model's); `vad` runs a
+    stream's VAD frames in lockstep with the other streams' (voiceflow.vad.run_lockstep).
+    """
+
+    embed: Callable[[EmbeddingModel], EmbedFn]  # windows [B, T] -> embeddings [B, D]
+    segment: Callable[[SegmentationModel], SegmentFn]  # chunks [B, T] -> hard activity [B, T // frame, S]
+    vad: VADRunner
+
+
+class ServingModel(Protocol):
+    """A model the pod serves, loaded and warmed (LoadedModel.load): what /infer and each stream
+    code against. Immutable: a hot reload serves a new one, and a stream keeps the one it started on."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def bundle_digest(self) -> str: ...
+
+    @property
+    def pipeline(self) -> str: ...
+
+    def predict(self, audio: np.ndarray, num_speakers: int | None = None) -> list[Segment]:
+        """A whole recording (16 kHz float32 mono) -> its diarization, as `voiceflow diarize` gives."""
+        ...
+
+    def open_stream(self, routes: StreamRoutes | None = None) -> StreamSession:
+        """A new live session on this model; its network calls go through `routes` (None: the
+        session calls its models itself)."""
+        ...
+
+
+def vad_lockstep() -> tuple[object, Callable[[list[VADJob]], list[VADJob]]]:
     """(owner, call) for batching streams' VAD frames: the shared Silero session and
     voiceflow.vad.run_lockstep over several streams' jobs."""
-    from voiceflow.vad import SileroVAD, run_lockstep
-
     session = SileroVAD.shared_session()
     return session, lambda jobs: run_lockstep(session, jobs)
 
 
-def load_embedding_model(path: str | None) -> Any:
-    from voiceflow.embedding import EmbeddingModel
-
+def load_embedding_model(path: str | None) -> EmbeddingModel:
     return EmbeddingModel.load(path)
 
 
-def engine_config(pipeline: str | None) -> Any:
+def engine_config(pipeline: str | None) -> EngineConfig:
     """The engine's default configuration with `pipeline` selected (None: the default pipeline):
     the same as the CLI's `voiceflow diarize [--streaming] --pipeline PIPELINE` without a config file."""
-    from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
-
     return EngineConfig(pipeline=pipeline or DEFAULT_PIPELINE)
 
 
 def uses_segmentation_model(pipeline: str) -> bool:
-    from voiceflow.config import uses_segmentation_model as uses
-
-    return uses(pipeline)
+    return _uses_segmentation_model(pipeline)
 
 
-def load_segmentation_model(pipeline: str, path: str | None) -> Any | None:
+def load_segmentation_model(pipeline: str, path: str | None) -> SegmentationModel | None:
     """The segmentation model when `pipeline` needs one (None otherwise; None path = bundled default)."""
-    from voiceflow.selection import load_segmentation_model as load
-
-    return load(engine_config(pipeline), path)
+    return _load_segmentation_model(engine_config(pipeline), path)
 
 
 def new_stream_session(
-    model: Any,
+    model: EmbeddingModel,
     embed: EmbedFn,
     pipeline: str | None = None,
-    segmentation_model: Any | None = None,
+    segmentation_model: SegmentationModel | None = None,
     segment: SegmentFn | None = None,
-    vad: Callable[[Any], Any] | None = None,
-) -> Any:
+    vad: VADRunner | None = None,
+) -> StreamSession:
     """A streaming session whose embedding calls go through `embed` (the cross-session batcher),
     whose VAD frames (embedding pipelines) go through `vad` (a runner of voiceflow.vad jobs; None =
     the session runs its VAD itself) and, with the segmentation pipeline, whose network calls go
@@ -74,8 +141,6 @@ def new_stream_session(
     equals the CLI's output. With the segmentation pipeline the session's segments may overlap
     (two speakers at once) and are identified by (speaker, start).
     """
-    from voiceflow.selection import make_streaming_session
-
     config = engine_config(pipeline)
     return make_streaming_session(
         config, model, embed=embed, segmentation_model=segmentation_model, segment=segment, vad=vad
@@ -83,19 +148,17 @@ def new_stream_session(
 
 
 def diarize(
-    model: Any,
+    model: EmbeddingModel,
     audio: np.ndarray,
     num_speakers: int | None = None,
     pipeline: str | None = None,
-    segmentation_model: Any | None = None,
-) -> list[Any]:
-    from voiceflow.selection import make_offline_diarizer
-
+    segmentation_model: SegmentationModel | None = None,
+) -> list[Segment]:
     diarizer = make_offline_diarizer(engine_config(pipeline), model, segmentation_model)
     return list(diarizer.diarize(audio, num_speakers=num_speakers))
 
 
-def segment_key(segment: Any) -> tuple[str, float]:
+def segment_key(segment: Segment) -> tuple[str, float]:
     """What identifies a segment across results: (speaker, start). Segments of different speakers
     may share a start (overlapped speech, segmentation pipeline); a later result's view of the
     same key supersedes an earlier one (an open segment re-sent with a later end)."""
@@ -103,19 +166,13 @@ def segment_key(segment: Any) -> tuple[str, float]:
 
 
 def decode_audio_bytes(data: bytes) -> np.ndarray:
-    from voiceflow.audio import decode_audio_bytes as decode
-
-    return np.asarray(decode(data, sample_rate=ENGINE_SAMPLE_RATE), dtype=np.float32)
+    return np.asarray(_decode_audio_bytes(data, sample_rate=ENGINE_SAMPLE_RATE), dtype=np.float32)
 
 
 def audio_error_types() -> tuple[type[BaseException], ...]:
-    from voiceflow.audio import AudioError
-
     return (AudioError,)
 
 
 def audio_too_large_types() -> tuple[type[BaseException], ...]:
     """The audio errors that are a size limit (413), not bad data (400)."""
-    from voiceflow.audio import AudioTooLarge
-
     return (AudioTooLarge,)

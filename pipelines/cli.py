@@ -1,4 +1,4 @@
-"""`voiceflow export | train | batch | register`, and the model-evaluation side of `evaluate`.
+"""`voiceflow export | train | register`, and the model-evaluation side of `evaluate`.
 
 Only argparse is imported here: the handlers import torch and friends when they run, so
 `voiceflow --help` stays fast. These arguments are what the Argo workflow steps call: keep them
@@ -16,7 +16,6 @@ from typing import Any
 def register(subparsers: Any) -> None:
     _register_export(subparsers)
     _register_train(subparsers)
-    _register_batch(subparsers)
     _register_register(subparsers)
     from pipelines.evaluation.cli_args import add_model_evaluation_arguments
 
@@ -89,25 +88,6 @@ def _register_train(subparsers: Any) -> None:
     p.set_defaults(handler=_train)
 
 
-def _register_batch(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "batch",
-        help="diarize many files with a worker pool (resumable; failures never stop the rest)",
-        description="INPUT is a folder (audio files, recursively) or a manifest (.txt: one path per "
-        'line; .jsonl: {"path": ..., "num_speakers": ...} per line).',
-    )
-    p.add_argument("input", help="INPUT_DIR or MANIFEST (.txt / .jsonl)")
-    p.add_argument("--out-dir", required=True, help="one RTTM per input + summary.json")
-    p.add_argument("--model", help="ONNX embedding model (default: the bundled default)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
-    p.add_argument("--num-speakers", type=int, help="known speaker count for every file")
-    p.add_argument("--overwrite", action="store_true", help="redo files whose RTTM already exists")
-    from voiceflow.cli.engine_commands import add_pipeline_arguments
-
-    add_pipeline_arguments(p)
-    p.set_defaults(handler=_batch)
-
-
 def _register_register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "register",
@@ -140,9 +120,11 @@ def _export(args: argparse.Namespace) -> int:
 
         if is_segmentation_checkpoint(Path(args.checkpoint)):
             if args.quantize or args.streams:
-                from voiceflow.cli.errors import fail
-
-                return fail("export", "--quantize/--streams are not supported for segmentation models")
+                print(
+                    "voiceflow export: error: --quantize/--streams are not supported for segmentation models",
+                    file=sys.stderr,
+                )
+                return 2
             result = export_segmentation_checkpoint(Path(args.checkpoint), Path(args.out))
             print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}")
             return 0
@@ -172,22 +154,6 @@ def _train(args: argparse.Namespace) -> int:
     from pipelines.train_command import run_train
 
     return run_train(args)
-
-
-def _batch(args: argparse.Namespace) -> int:
-    from pipelines.batch.runner import run_batch
-
-    summary = run_batch(
-        Path(args.input),
-        Path(args.out_dir),
-        model=args.model,
-        workers=args.workers,
-        num_speakers=args.num_speakers,
-        overwrite=args.overwrite,
-        pipeline=args.pipeline,
-        segmentation_model=args.segmentation_model,
-    )
-    return 1 if summary.failed else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

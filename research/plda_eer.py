@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.clustering.build_plda import through_channel, voiced_windows
+from pipelines.paths import shared_data_dir
+from pipelines.simulation import split_speakers
 from pipelines.training.augment import load_assets
 from pipelines.training.data import read_audio
 from voiceflow.clustering.plda import model_plda, plda_scores
 from voiceflow.embedding import EmbeddingModel, l2_normalize
-from voiceflow.evaluation import shared_data_dir
 from voiceflow.pipeline import embed_plan
-from voiceflow.simulate import split_speakers
 
 
 def eer(scores: np.ndarray, same: np.ndarray) -> float:

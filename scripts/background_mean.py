@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.export.background import background_mean, training_sources
+from pipelines.paths import shared_data_dir
 from pipelines.training.config import DataConfig
 from voiceflow.bundle import index_path, write_index
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, background_path
-from voiceflow.evaluation import shared_data_dir
 
 
 def main() -> None:

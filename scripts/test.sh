@@ -8,5 +8,5 @@ bash scripts/services.sh
 .venv/bin/pip install -q -e ".[dev]"
 .venv/bin/ruff check .
 .venv/bin/lint-imports
-.venv/bin/mypy voiceflow voiceflow_edge inference_pod pipelines control_api operator/voiceflow_operator benchmarks scripts
+.venv/bin/mypy voiceflow voiceflow_cli voiceflow_edge inference_pod pipelines voiceflow_workflows control_api operator/voiceflow_operator benchmarks scripts
 .venv/bin/python -m pytest --cov --cov-report=term --cov-report=xml "$@"

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voiceflow.cli.main import build_parser, main
+from voiceflow_cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_MODULES = [

@@ -41,7 +41,7 @@ def test_every_preset_the_crd_offers_ships_with_the_package() -> None:
 
 def test_the_api_group_is_spelled_in_one_python_module() -> None:
     quoted = re.compile(r"['\"]voiceflow\.io")
-    packages = ["voiceflow", "inference_pod", "pipelines", "control_api", "operator"]
+    packages = ["voiceflow", "inference_pod", "pipelines", "voiceflow_workflows", "control_api", "operator"]
     spelled = sorted(
         str(path.relative_to(ROOT))
         for package in packages

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from voiceflow.bundle import active_bundle, publish_bundle, verify_bundle
-from voiceflow.cli.up import SEEDED_MARKER, plan_services, seed_active_model
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, default_model_path
 from voiceflow.rttm import parse_rttm
+from voiceflow_cli.up import SEEDED_MARKER, plan_services, seed_active_model
 
 
 def free_port() -> int:
@@ -83,7 +83,7 @@ def test_up_demo_end_to_end(tmp_path: Path, pipeline: str | None) -> None:
         [
             sys.executable,
             "-m",
-            "voiceflow.cli.main",
+            "voiceflow_cli.main",
             "up",
             "--state-dir",
             str(tmp_path / "state"),
@@ -108,7 +108,7 @@ def test_up_demo_end_to_end(tmp_path: Path, pipeline: str | None) -> None:
         [
             sys.executable,
             "-m",
-            "voiceflow.cli.main",
+            "voiceflow_cli.main",
             "diarize",
             "--sample",
             "--streaming",

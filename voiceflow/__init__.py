@@ -4,6 +4,7 @@ The Python API (`voiceflow.diarize`, `voiceflow.StreamingDiarizer`; docs/python_
 imported on first use, so `import voiceflow` stays cheap (no numpy, no ONNX runtime).
 """
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -11,7 +12,21 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 SAMPLE_RATE = 16000
-__all__ = ["SAMPLE_RATE", "DiarizationResult", "StreamingDiarizer", "__version__", "diarize"]
+# Streaming sessions are fed in blocks of this many samples counted from the stream's start (0.5 s,
+# as a live client sends), wherever they run: the CLI's --streaming, the dev suite and the pod, so
+# the pod's `final` is the CLI's output for the same audio whatever the network framing.
+STREAM_FEED_SAMPLES = 8000
+# A 3-speaker conversation with its reference (samples/README.md): `diarize --sample`, `up --demo`.
+SAMPLE_CONVERSATION = Path(__file__).resolve().parent / "samples" / "conversation.wav"
+__all__ = [
+    "SAMPLE_CONVERSATION",
+    "SAMPLE_RATE",
+    "STREAM_FEED_SAMPLES",
+    "DiarizationResult",
+    "StreamingDiarizer",
+    "__version__",
+    "diarize",
+]
 _API = ("diarize", "DiarizationResult", "StreamingDiarizer")
 
 

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voiceflow import STREAM_FEED_SAMPLES
 from voiceflow.config import EngineConfig, uses_segmentation_model
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import Diarizer, ProgressCallback
@@ -90,3 +91,17 @@ def make_streaming_session(
     return StreamingSession.for_model(
         embedding_model, embed, config.streaming, overlap_model=network, vad=SileroVAD(runner=vad) if vad else None
     )
+
+
+def stream_audio(
+    audio: np.ndarray,
+    model: EmbeddingModel,
+    config: EngineConfig,
+    segmentation_model: SegmentationModel | None = None,
+) -> list[Segment]:
+    """A whole recording through a live session, fed as a client would (STREAM_FEED_SAMPLES blocks):
+    what `voiceflow diarize --streaming` prints and what the pod's `final` holds for the same audio."""
+    session = make_streaming_session(config, model, segmentation_model=segmentation_model)
+    for start in range(0, len(audio), STREAM_FEED_SAMPLES):
+        session.feed(audio[start : start + STREAM_FEED_SAMPLES])
+    return session.finish()

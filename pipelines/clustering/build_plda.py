@@ -3,7 +3,7 @@
     python -m pipelines.clustering.build_plda --model voiceflow/models/student.onnx [--seed 0]
     python -m pipelines.clustering.build_plda --model voiceflow/models/ge2e.onnx
 
-Speakers: `voiceflow.simulate.split_speakers(...)[0]` (never the held-out evaluation voices, never
+Speakers: `pipelines.simulation.split_speakers(...)[0]` (never the held-out evaluation voices, never
 AMI). Each utterance, also played 0.9x and 1.1x as two more pseudo-speakers (speed changes pitch
 and formants, so the between-speaker covariance sees three times as many voices), is heard through
 several channels — clean, telephone band (300-3400 Hz, 8 kHz, G.711 mu-law), noise at 0-20 dB SNR,
@@ -25,15 +25,15 @@ import numpy as np
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from pipelines.clustering.plda_train import train_plda
+from pipelines.paths import shared_data_dir
+from pipelines.simulation import ENERGY_FRAME, split_speakers, voiced_mask
 from pipelines.training.augment import AugmentAssets, add_noise, change_speed, load_assets, reverberate, synthetic_rir
 from pipelines.training.data import read_audio
 from voiceflow import SAMPLE_RATE
 from voiceflow.bundle import index_path, write_index
 from voiceflow.clustering.plda import plda_path, save_plda
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.evaluation import shared_data_dir
 from voiceflow.pipeline import WindowPlan, embed_plan
-from voiceflow.simulate import ENERGY_FRAME, split_speakers, voiced_mask
 from voiceflow.vad import FRAME_SECONDS
 
 CHANNELS = ("clean", "telephone", "noise", "room", "room+noise", "telephone+noise")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 DEFAULT_MARGIN = 0.0
-MAX_PHASES = 20  # voiceflow.evaluation.MAX_PHASES, kept here so the CLI's start loads no engine
+MAX_PHASES = 20  # pipelines.evaluation.devsets.MAX_PHASES, kept here so the CLI's start loads no engine
 
 
 def phase_count(text: str) -> int:

@@ -1,6 +1,8 @@
-"""The promotion gate: a candidate ships only if its DER is no worse than the current default's.
+"""The gates: a candidate model ships only if its DER is no worse than the current default's
+(`gate`, `suite_gate`), and a challenger pipeline becomes the default only where it wins
+(`pipeline_gate`, `choose_default`). One decision type serves both.
 
-A pure function of two evaluation reports, so the decision is reproducible from the manifest.
+Pure functions of evaluation reports, so a decision is reproducible from the manifest.
 On the dev suite (reports with per-recording counts, `voiceflow evaluate --suite dev`) the rule is
 the issue's: better pooled, and not significantly worse on any stratum (`suite_gate`).
 """
@@ -19,9 +21,14 @@ class GateDecision:
     passed: bool
     margin: float
     reasons: tuple[str, ...]  # why it failed (empty when passed) or, when passed, what was compared
+    candidate: str = ""  # what was gated, where several candidates are (pipelines)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def line(self, incumbent: str) -> str:
+        verdict = "adopted" if self.passed else "refused"
+        return f"gate: {self.candidate} vs {incumbent}: {verdict} ({'; '.join(self.reasons)})"
 
 
 def gate(candidate: dict[str, Any], baseline: dict[str, Any], margin: float = 0.0) -> GateDecision:
@@ -98,3 +105,36 @@ def suite_gate(
         )
         (failures if diff.low > 0 else checks).append(line + (", significantly worse" if diff.low > 0 else ""))
     return GateDecision(not failures, margin, tuple(failures) if failures else tuple(checks))
+
+
+def pipeline_gate(
+    incumbent: dict[str, float], challenger: dict[str, float], name: str, margin: float = 0.0
+) -> GateDecision:
+    """A challenger pipeline wins when it is no worse than the incumbent on *every* dev set (by
+    more than `margin`, DER points as fractions) and strictly better on their mean: averaging alone
+    would let a gain on simulated conversations hide a loss on real meetings, and a tie is no
+    reason to change. incumbent/challenger: dev set -> DER (collar 0); both must name the same sets."""
+    if set(incumbent) != set(challenger) or not incumbent:
+        raise ValueError(
+            f"both pipelines must be scored on the same dev sets, got {sorted(incumbent)} / {sorted(challenger)}"
+        )
+    reasons = [f"{s} {100 * challenger[s]:.2f}% vs {100 * incumbent[s]:.2f}%" for s in sorted(incumbent)]
+    worse = [s for s in sorted(incumbent) if challenger[s] > incumbent[s] + margin]
+    better_mean = sum(challenger.values()) / len(challenger) < sum(incumbent.values()) / len(incumbent)
+    if worse:
+        reasons.append(f"worse on {', '.join(worse)}")
+    elif not better_mean:
+        reasons.append("no better on the mean")
+    return GateDecision(not worse and better_mean, margin, tuple(reasons), candidate=name)
+
+
+def choose_default(
+    scores: dict[str, dict[str, float]], incumbent: str, margin: float = 0.0
+) -> tuple[str, list[GateDecision]]:
+    """The pipeline to ship as default: the incumbent unless challengers pass the gate (best mean wins)."""
+    decisions = [pipeline_gate(scores[incumbent], scores[c], c, margin) for c in sorted(scores) if c != incumbent]
+    passed = [d.candidate for d in decisions if d.passed]
+    if not passed:
+        return incumbent, decisions
+    best = min(passed, key=lambda c: sum(scores[c].values()) / len(scores[c]))
+    return best, decisions

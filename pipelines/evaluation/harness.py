@@ -1,6 +1,6 @@
 """`voiceflow evaluate --model M`: DER on the dev sets + speed, through the engine's own harness.
 
-There is one harness (`voiceflow.evaluation`): this module only plugs a model into it and
+There is one harness (`pipelines.evaluation.devsets`): this module only plugs a model into it and
 shapes the result into a JSON-able report that manifests and the gate consume.
 """
 
@@ -23,7 +23,7 @@ KNOWN_SETS = (*SETS, AMI_TRAIN_SET)
 
 
 def load_sets(names: Sequence[str] = SETS, data_dir: Path | None = None, sim_count: int = 12) -> dict[str, Any]:
-    from voiceflow.evaluation import load_ami_dev, load_ami_split, load_sim_dev
+    from pipelines.evaluation.devsets import load_ami_dev, load_ami_split, load_sim_dev
 
     loaders = {
         "ami-dev": lambda: load_ami_dev(data_dir),
@@ -65,8 +65,8 @@ def load_folder_set(folder: Path) -> dict[str, Any]:
     References come from any *.rttm in the folder (keyed by uri = audio file stem); an optional
     *.uem limits scoring, else the whole file is scored.
     """
+    from pipelines.evaluation.devsets import DevItem
     from voiceflow.audio import load_audio
-    from voiceflow.evaluation import DevItem
     from voiceflow.rttm import read_rttm, read_uem
 
     refs: dict[str, Any] = {}
@@ -91,9 +91,9 @@ def load_sets_from_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """Load the dev sets a report names in its "sets_spec" (so a baseline sees the same audio).
 
     `"phases": N` reads every recording at N positions of the engine's window grid
-    (`voiceflow.evaluation.at_phases`); absent, once, as before.
+    (`pipelines.evaluation.devsets.at_phases`); absent, once, as before.
     """
-    from voiceflow.evaluation import at_phases
+    from pipelines.evaluation.devsets import at_phases
     from voiceflow.pipeline import DiarizationConfig
 
     if spec.get("suite"):  # the dev suite: its own items (phases apply to its AMI excerpts)
@@ -126,8 +126,8 @@ def evaluate_model(
     (true count given) for the side-by-side table. `sets` (already loaded) wins over `sets_spec`
     ({"names": [...], "data_dir": ...} or {"folder": ...}); the spec is recorded in the report.
     """
+    from pipelines.evaluation.devsets import evaluate_sets, naive_baseline
     from voiceflow.embedding import EmbeddingModel
-    from voiceflow.evaluation import evaluate_sets, naive_baseline
     from voiceflow.pipeline import DiarizationConfig, Diarizer
 
     path = Path(model_path)

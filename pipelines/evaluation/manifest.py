@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.export.checkpoint import sha256_file
+from pipelines.paths import REPO_ROOT
 from voiceflow.bundle import index_path, part_path, present_parts, verify_bundle, write_index
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POINTER = "default.json"  # in voiceflow/models/: which bundled model the engine should load
 
 
@@ -99,7 +99,7 @@ def data_sources(config: dict[str, Any]) -> dict[str, Any]:
         "librispeech_speakers": data.get("max_speakers") or "all training-split speakers",
         "ami": [f"{data.get('ami')}/{name}" for name in data.get("ami_files", [])],
         "augmentation": data.get("augmentation"),
-        "held_out": "voiceflow.simulate.split_speakers held-out speakers (the sim-dev voices): never trained on",
+        "held_out": "pipelines.simulation.split_speakers held-out speakers (the sim-dev voices): never trained on",
     }
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.simulation import split_speakers
 from voiceflow.audio import load_audio
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.simulate import split_speakers
 
 WINDOW = 25600  # 1.6 s at 16 kHz
 HOP = 16000

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.evaluation.devsets import DevItem, load_ami_split
 from pipelines.training.config import DataConfig, build_config
 from voiceflow.clustering.offline import centroids_of
 from voiceflow.embedding import DEFAULT_MODEL, MAX_MERGE_THRESHOLD_SHIFT, EmbeddingModel, l2_normalize
-from voiceflow.evaluation import DevItem, load_ami_split
 from voiceflow.pipeline import FRAME_SECONDS, Diarizer, WindowPlan, embed_plan, plan_windows
 
 MIN_WINDOWS_PER_SPEAKER = 5  # windows a speaker needs for a centroid (~2.4 s of speech)

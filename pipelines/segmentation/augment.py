@@ -5,7 +5,7 @@ mono, RIRs aligned to the direct path and energy-normalised) and implements reve
 additive noise; this module only decides what a *chunk* gets. Labels never change: reverberation
 is applied to the mix and `reverberate` keeps the dry signal's timing (no pre-delay), noise and
 gain add no speech. Per-speaker level differences are drawn earlier, in
-`voiceflow.simulate.render_chunk` (`level_spread_db`), where the speakers are still separate.
+`pipelines.simulation.render_chunk` (`level_spread_db`), where the speakers are still separate.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from typing import Any
 
 from pipelines.segmentation.augment import SegAugmentConfig
 from pipelines.segmentation.model import SegmentationSpec
+from pipelines.simulation import ChunkConfig
 from pipelines.training.config import build_config, read_mapping
 from pipelines.training.presets import PRESET_FOLDERS, SEGMENTATION, find_preset, presets
 from pipelines.training.settings import RunConfig
-from voiceflow.simulate import ChunkConfig
 
 PRESETS_DIR = PRESET_FOLDERS[SEGMENTATION][0]
 

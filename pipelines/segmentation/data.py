@@ -1,8 +1,8 @@
-"""Training chunks for the segmentation model: voices + `voiceflow.simulate` chunk targets.
+"""Training chunks for the segmentation model: voices + `pipelines.simulation` chunk targets.
 
 Two voice sources for simulated chunks:
 - "librispeech": the *training* side of the engine's fixed speaker split
-  (`voiceflow.simulate.split_speakers`), validation from the held-out side, so validation
+  (`pipelines.simulation.split_speakers`), validation from the held-out side, so validation
   speakers are never trained on.
 - "synthetic": deterministic buzz-through-formant voices (a pitch, two formants and a syllable
   rate per voice), for tests and smoke runs that must not need ../shared/data. They are easy to
@@ -23,11 +23,7 @@ from scipy.signal import lfilter
 
 from pipelines.segmentation.augment import AugmentAssets, SegAugmentConfig, augment_chunk, no_assets
 from pipelines.segmentation.powerset import MAX_SIMULTANEOUS
-from voiceflow import SAMPLE_RATE
-from voiceflow.audio import load_audio
-from voiceflow.rttm import read_rttm
-from voiceflow.segments import Segment
-from voiceflow.simulate import (
+from pipelines.simulation import (
     ChunkConfig,
     Interval,
     frame_labels,
@@ -36,6 +32,10 @@ from voiceflow.simulate import (
     sample_chunk_turns,
     split_speakers,
 )
+from voiceflow import SAMPLE_RATE
+from voiceflow.audio import load_audio
+from voiceflow.rttm import read_rttm
+from voiceflow.segments import Segment
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def crop_labels(
     turns: list[Segment], start: int, config: ChunkConfig, max_simultaneous: int = MAX_SIMULTANEOUS
 ) -> np.ndarray | None:
     """[frames, max_speakers] labels of the crop starting at sample `start`, or None when it does
-    not fit the powerset. Frame-centre rule as `voiceflow.simulate.frame_labels`; local speakers
+    not fit the powerset. Frame-centre rule as `pipelines.simulation.frame_labels`; local speakers
     are numbered by their first active frame (ties: by RTTM label), as a model cannot know more."""
     end = start + config.num_samples
     speakers = sorted({t.speaker for t in turns})

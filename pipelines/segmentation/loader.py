@@ -19,7 +19,7 @@ import numpy as np
 
 from pipelines.segmentation.augment import AugmentAssets, SegAugmentConfig
 from pipelines.segmentation.data import AmiCorpus, make_batch
-from voiceflow.simulate import ChunkConfig
+from pipelines.simulation import ChunkConfig
 
 Batch = tuple[np.ndarray, np.ndarray]  # waveforms [B, samples] float32, labels [B, frames, speakers] uint8
 

@@ -15,7 +15,7 @@ consumers can exp() it into class probabilities.
 
 Frames: the mel front end gives T//160 + 1 centred 10 ms frames; the last (padding-only) frame
 is dropped, and the stride-2 convolution makes (T//160 + 1) // 2 frames — exactly T / 320 for a
-chunk that is a whole number of 20 ms frames, matching `voiceflow.simulate.frame_labels`.
+chunk that is a whole number of 20 ms frames, matching `pipelines.simulation.frame_labels`.
 """
 
 from __future__ import annotations

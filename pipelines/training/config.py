@@ -6,18 +6,17 @@ resolved config is stored in every checkpoint and manifest so a version can be r
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from pipelines.paths import REPO_ROOT, shared_data_dir
 from pipelines.training.presets import EMBEDDING, PRESET_FOLDERS, find_preset
 from pipelines.training.settings import RunConfig
 
 PRESETS_DIR = PRESET_FOLDERS[EMBEDDING][0]
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLING_MODES = ("grid", "file")
 
 
@@ -62,8 +61,7 @@ class DataConfig:
     def root(self) -> Path:
         if self.data_root:
             return Path(self.data_root)
-        env = os.environ.get("VOICEFLOW_SHARED_DATA")
-        return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+        return shared_data_dir()
 
 
 @dataclass(frozen=True)

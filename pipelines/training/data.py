@@ -71,8 +71,8 @@ def read_rttm_turns(path: Path) -> dict[str, list[tuple[float, float, str]]]:
 
 def librispeech_split(folder: Path) -> tuple[list[Path], list[Path]]:
     """(training files, held-out files): the engine's fixed speaker split, so the simulated dev
-    conversations (`voiceflow.evaluation`) are always of voices the student never trained on."""
-    from voiceflow.simulate import split_speakers
+    conversations (`pipelines.evaluation.devsets`) are always of voices the student never trained on."""
+    from pipelines.simulation import split_speakers
 
     return split_speakers(sorted(folder.glob("*.flac")))
 

@@ -25,6 +25,7 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 
+from pipelines.evaluation.devsets import load_ami_split, load_dev_sets
 from pipelines.export.calibration import window_speakers
 from pipelines.training.metrics import equal_error_rate
 from voiceflow.clustering.offline import (
@@ -34,7 +35,6 @@ from voiceflow.clustering.offline import (
     shift_merge_threshold,
 )
 from voiceflow.embedding import MODELS_DIR, EmbeddingModel, l2_normalize
-from voiceflow.evaluation import load_ami_split, load_dev_sets
 from voiceflow.pipeline import (
     FRAME_SECONDS,
     Diarizer,

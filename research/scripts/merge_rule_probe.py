@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import voiceflow.pipeline as pipeline
+from pipelines.evaluation.devsets import DevItem, at_phases, load_ami_split, load_sim_dev, score_items
 from voiceflow.clustering.offline import (
     OfflineClusteringConfig,
     centroids_of,
@@ -27,7 +28,6 @@ from voiceflow.clustering.offline import (
     relabel_by_first_appearance,
 )
 from voiceflow.embedding import EmbeddingModel, l2_normalize
-from voiceflow.evaluation import DevItem, at_phases, load_ami_split, load_sim_dev, score_items
 from voiceflow.segments import Segment
 
 Merge = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (raw embeddings, labels) -> labels

@@ -9,14 +9,13 @@ Prints DER (collar 0, overlap scored) and the missed overlap per talk and system
 
 from __future__ import annotations
 
-from voiceflow.cli.diarize import stream_file
+from pipelines.paths import shared_data_dir
+from pipelines.simulation import SimulationConfig, build_dev_conversations
 from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.evaluation import shared_data_dir
 from voiceflow.scoring import score_der
 from voiceflow.segmentation.oracle import OracleSegmentation
-from voiceflow.selection import make_offline_diarizer
-from voiceflow.simulate import SimulationConfig, build_dev_conversations
+from voiceflow.selection import make_offline_diarizer, stream_audio
 
 TALK = SimulationConfig(
     min_speakers=2, max_speakers=3, duration_seconds=25.0, overlap_probability=0.8, max_overlap_seconds=2.5
@@ -32,12 +31,12 @@ def main() -> None:
         oracle = OracleSegmentation(talk.audio, talk.reference)
         runs = {
             "embedding offline": make_offline_diarizer(EngineConfig(), model).diarize(talk.audio),
-            "embedding streaming": stream_file(talk.audio, model, EngineConfig()),
+            "embedding streaming": stream_audio(talk.audio, model, EngineConfig()),
         }
         for pipeline in ("segmentation", "embedding-overlap"):
             config = EngineConfig(pipeline=pipeline)
             runs[f"{pipeline} offline (oracle)"] = make_offline_diarizer(config, model, oracle).diarize(talk.audio)  # type: ignore[arg-type]
-            runs[f"{pipeline} streaming (oracle)"] = stream_file(talk.audio, model, config, oracle)  # type: ignore[arg-type]
+            runs[f"{pipeline} streaming (oracle)"] = stream_audio(talk.audio, model, config, oracle)  # type: ignore[arg-type]
         for name, hyp in runs.items():
             report = score_der({talk.uri: talk.reference}, {talk.uri: hyp})
             missed = f"{report.missed_overlap:.2f} s of {report.overlap_speech:.2f}"

@@ -23,11 +23,11 @@ import argparse
 import numpy as np
 import torch
 
+from pipelines.evaluation.devsets import evaluate_sets, load_dev_sets
 from pipelines.nn.frame_reader import FrameReader
 from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import GE2EEncoder, WaveformEmbedder
 from voiceflow.clustering.offline import cluster_embeddings
-from voiceflow.evaluation import evaluate_sets, load_dev_sets
 from voiceflow.pipeline import (
     FRAME_SECONDS,
     Diarizer,

@@ -10,9 +10,9 @@ import itertools
 
 import numpy as np
 
+from pipelines.evaluation.devsets import load_dev_sets
 from voiceflow.clustering.offline import OfflineClusteringConfig, cluster_embeddings
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.evaluation import load_dev_sets
 from voiceflow.pipeline import (
     DiarizationConfig,
     absorb_short_turns,

@@ -14,11 +14,11 @@ from dataclasses import replace
 
 import numpy as np
 
+from pipelines.evaluation.devsets import load_dev_sets
 from voiceflow.clustering.constrained import ConstrainedOnlineConfig
 from voiceflow.clustering.offline import OfflineClusteringConfig
 from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.evaluation import load_dev_sets
 from voiceflow.scoring import score_der
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import SegmentationDiarizer, SegmentationPipelineConfig, assemble

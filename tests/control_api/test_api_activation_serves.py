@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from control_api.app import build_context, create_app
 from control_api.settings import Settings
 from voiceflow.bundle import active_bundle
-from voiceflow.cli.up import seed_active_model
 from voiceflow.embedding import DEFAULT_MODEL
 from voiceflow.rttm import parse_rttm
+from voiceflow_cli.up import seed_active_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 SAMPLE = Path(__file__).resolve().parents[2] / "voiceflow" / "samples" / "conversation.wav"
@@ -84,7 +84,7 @@ def test_activated_bundle_is_what_the_pod_serves(tmp_path: Path) -> None:
 
     artifact = exported["artifact_uri"].removeprefix("file://")
     cli = subprocess.run(
-        [sys.executable, "-m", "voiceflow.cli.main", "diarize", str(SAMPLE), "--model", artifact],
+        [sys.executable, "-m", "voiceflow_cli.main", "diarize", str(SAMPLE), "--model", artifact],
         capture_output=True,
         text=True,
         timeout=240,

@@ -52,8 +52,17 @@ def test_settings_from_environment() -> None:
         }
     )
     assert (settings.rate_limit, settings.lease_s, settings.state_dir) == (7, 2.5, Path("/tmp/x"))
-    with pytest.raises(ValueError, match="VOICEFLOW_RATE_LIMIT"):
+    with pytest.raises(ValueError, match=r"VOICEFLOW_RATE_LIMIT: .*valid integer.*\(got 'many'\)"):
         Settings.from_env({"VOICEFLOW_RATE_LIMIT": "many"})
+    # An empty variable is a value here (no Redis key prefix), unlike the pod where it means unset.
+    assert Settings.from_env({"VOICEFLOW_REDIS_PREFIX": ""}).redis_prefix == ""
+
+
+def test_only_from_env_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICEFLOW_RATE_LIMIT", "3")
+    assert Settings().rate_limit == 100
+    assert Settings.from_env().rate_limit == 3
+    assert Settings.from_env(rate_limit=5).rate_limit == 5
 
 
 def test_jwt_secret_is_generated_once_and_shared(tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_an_invalid_config_is_a_422_at_request_time_naming_the_key(
 def test_without_the_train_extra_training_is_a_clear_503(
     db_settings: Settings, client_for: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = client_for(db_settings)  # the default train command: `{python} -m voiceflow.cli.main train`
+    client = client_for(db_settings)  # the default train command: `{python} -m voiceflow_cli.main train`
     admin = login(client)
     monkeypatch.setitem(sys.modules, "torch", None)  # what `import torch` sees on an install without it
     response = client.post("/api/models/train", json=SEED_BODY, headers=admin)
@@ -116,7 +116,7 @@ def test_without_the_train_extra_training_is_a_clear_503(
 def test_an_external_train_command_needs_no_local_torch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(training.MissingExtra):
-        training.check_train_extra("{python} -m voiceflow.cli.main train --config {config}")
+        training.check_train_extra("{python} -m voiceflow_cli.main train --config {config}")
     training.check_train_extra("/opt/trainer/bin/train {config} {output_dir}")
 
 

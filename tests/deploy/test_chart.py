@@ -260,8 +260,6 @@ def test_notes_render(helm_bin: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("combo", sorted(COMBOS))
 def test_environment_is_what_the_apps_read(helm_bin: str, combo: str) -> None:
     """Every VOICEFLOW_* variable the chart sets is a field of that app's Settings."""
-    import dataclasses
-
     settings = {
         "control-api": pytest.importorskip("control_api.settings").Settings,
         "inference": pytest.importorskip("inference_pod.settings").Settings,
@@ -270,7 +268,7 @@ def test_environment_is_what_the_apps_read(helm_bin: str, combo: str) -> None:
         component = dep["metadata"]["labels"]["app.kubernetes.io/component"]
         if component not in settings:
             continue
-        fields = {f"VOICEFLOW_{f.name.upper()}" for f in dataclasses.fields(settings[component])}
+        fields = {f"VOICEFLOW_{name.upper()}" for name in settings[component].model_fields}
         env = {e["name"] for c in pod_spec(dep)["containers"] for e in c.get("env", [])}
         unknown = {e for e in env if e.startswith("VOICEFLOW_")} - fields
         assert not unknown, f"{combo} {component}: {sorted(unknown)} are not settings of the app"

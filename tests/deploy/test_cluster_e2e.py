@@ -137,7 +137,7 @@ def stream_file(port: int, wav: Path) -> str:
         [
             sys.executable,
             "-m",
-            "voiceflow.cli.main",
+            "voiceflow_cli.main",
             "stream",
             str(wav),
             "--url",

@@ -1,5 +1,5 @@
 """Every command line the deployment files give `voiceflow` parses with the real CLI parser
-(voiceflow.cli.main.build_parser): chart containers, Dockerfile CMDs, compose commands, the dev
+(voiceflow_cli.main.build_parser): chart containers, Dockerfile CMDs, compose commands, the dev
 watchfiles command lines and the workflow."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .conftest import ROOT
 
 @pytest.fixture(scope="module")
 def parser() -> argparse.ArgumentParser:
-    main = pytest.importorskip("voiceflow.cli.main")
+    main = pytest.importorskip("voiceflow_cli.main")
     p: argparse.ArgumentParser = main.build_parser()
     subcommands = {a.dest: a for a in p._actions if a.dest == "command"}
     choices = set(subcommands["command"].choices)

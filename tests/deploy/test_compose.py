@@ -3,7 +3,6 @@ and its wiring (images, health checks, environment the apps actually read, mount
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -73,7 +72,7 @@ def test_environment_is_what_the_apps_read(compose: dict) -> None:
     api_settings = pytest.importorskip("control_api.settings")
     pod_settings = pytest.importorskip("inference_pod.settings")
     for service, settings in (("control-api", api_settings.Settings), ("inference", pod_settings.Settings)):
-        fields = {f"VOICEFLOW_{f.name.upper()}" for f in dataclasses.fields(settings)}
+        fields = {f"VOICEFLOW_{name.upper()}" for name in settings.model_fields}
         env = set(compose["services"][service]["environment"])
         assert env <= fields, f"{service}: {sorted(env - fields)} are not settings of the app"
     url = compose["services"]["control-api"]["environment"]["VOICEFLOW_DATABASE_URL"]

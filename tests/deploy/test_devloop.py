@@ -139,14 +139,25 @@ def test_tiltfile_builds_the_agreed_images(tilt: TiltDouble) -> None:
             assert (ROOT / path).exists(), path
 
 
+def test_build_context_holds_what_each_dockerfile_copies(tilt: TiltDouble) -> None:
+    for args, kwargs in tilt.calls["docker_build"]:
+        text = (ROOT / kwargs["dockerfile"]).read_text()
+        copied = {p for src in re.findall(r"^COPY (?!--from)(?:--\S+ )*(.+) \S+$", text, re.M) for p in src.split()}
+        assert copied - set(kwargs["only"]) == set(), f"{args[0]}: COPY outside the build context"
+
+
 def test_live_update_syncs_code_where_the_images_install_it(tilt: TiltDouble) -> None:
     syncs = [args for args, _ in tilt.calls["sync"]]
     assert syncs
-    for local, remote in syncs:
-        assert (ROOT / local).is_dir(), local
-        assert remote == f"/app/{local}"
-        for dockerfile in IMAGES.values():
-            assert re.search(rf"^COPY {local} \./{local}$", (ROOT / dockerfile).read_text(), re.M)
+    for args, kwargs in tilt.calls["docker_build"]:
+        text = (ROOT / kwargs["dockerfile"]).read_text()
+        for step in kwargs["live_update"]:
+            if step["__tilt__"] != "sync":
+                continue
+            local, remote = step["args"]
+            assert (ROOT / local).is_dir(), local
+            assert remote == f"/app/{local}"
+            assert re.search(rf"^COPY {local} \./{local}$", text, re.M), f"{args[0]} syncs {local} it does not install"
     ((fallback,), _), *_ = tilt.calls["fall_back_on"]
     assert "pyproject.toml" in fallback
     live = {args[0] for args, kwargs in tilt.calls["docker_build"] if kwargs["live_update"]}

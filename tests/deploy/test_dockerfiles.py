@@ -109,14 +109,29 @@ def test_images_install_extras_that_exist_and_only_pipelines_gets_torch() -> Non
         assert has_torch == (image == "voiceflow/pipelines"), image
 
 
+def test_operator_image_carries_what_the_operator_imports_and_not_the_torch_package() -> None:
+    """The operator renders training workflows with the hera builders (voiceflow_workflows); the
+    torch package `pipelines` belongs to the image that runs the steps."""
+    import tomllib
+
+    import grimp
+
+    first_party = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["root_packages"]
+    graph = grimp.build_graph(*first_party, cache_dir=None)
+    imported = {m.split(".")[0] for m in graph.find_upstream_modules("voiceflow_operator", as_package=True)}
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (DOCKER / "operator.Dockerfile").read_text(), re.M))
+    assert "voiceflow_workflows" in imported
+    assert "operator" in copied  # the folder voiceflow_operator lives in
+    assert imported <= copied, f"the operator imports {sorted(imported - copied)}, which its image lacks"
+    assert "pipelines" not in copied
+
+
 @pytest.mark.parametrize(
     ("dockerfile", "settings_module"),
     [("inference-pod.Dockerfile", "inference_pod.settings"), ("control-api.Dockerfile", "control_api.settings")],
 )
 def test_image_environment_is_what_the_app_reads(dockerfile: str, settings_module: str) -> None:
-    import dataclasses
-
     settings = pytest.importorskip(settings_module).Settings
-    fields = {f"VOICEFLOW_{f.name.upper()}" for f in dataclasses.fields(settings)}
+    fields = {f"VOICEFLOW_{name.upper()}" for name in settings.model_fields}
     env = set(re.findall(r"\b(VOICEFLOW_[A-Z_]+)=", (DOCKER / dockerfile).read_text()))
     assert env and env <= fields, sorted(env - fields)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from voiceflow.audio import write_wav
-from voiceflow.cli.main import main
 from voiceflow.rttm import read_rttm
+from voiceflow_cli.main import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -93,7 +93,7 @@ def test_evaluate_scores_rttms_uem_aware(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_console_script_help_is_fast_and_lists_commands() -> None:
-    result = subprocess.run([sys.executable, "-m", "voiceflow.cli.main", "--help"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "voiceflow_cli.main", "--help"], capture_output=True, text=True)
     assert result.returncode == 0
     for command in ("diarize", "evaluate", "simulate"):
         assert command in result.stdout

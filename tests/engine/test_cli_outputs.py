@@ -11,10 +11,10 @@ import pytest
 import soundfile as sf
 
 from voiceflow.audio import load_audio
-from voiceflow.cli.main import main
-from voiceflow.plot import reference_colours, timeline_figure
 from voiceflow.rttm import read_rttm
 from voiceflow.segments import Segment
+from voiceflow_cli.main import main
+from voiceflow_cli.plot import reference_colours, timeline_figure
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RTTM = ROOT / "voiceflow" / "samples" / "conversation.rttm"
@@ -66,7 +66,7 @@ def test_plot_gets_the_duration_and_the_reference(
         calls.append({"path": path, "hypothesis": hypothesis, "reference": reference, **kwargs})
         Path(path).write_bytes(b"png")
 
-    monkeypatch.setattr("voiceflow.plot.plot_timeline", spy)
+    monkeypatch.setattr("voiceflow_cli.plot.plot_timeline", spy)
     padded = tmp_path / "dev00.wav"  # 30 s of meeting and 10 s of silence after it
     sf.write(padded, np.concatenate([load_audio(DEV00), np.zeros(160000, np.float32)]), 16000)
     rttm = ROOT / "tests" / "data" / "dev00.rttm"

@@ -1,4 +1,4 @@
-"""Scoring a dev set at several positions of the window grid (voiceflow.evaluation.at_phases)."""
+"""Scoring a dev set at several positions of the window grid (pipelines.evaluation.devsets.at_phases)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.evaluation.devsets import DevItem, at_phases, phase_offsets, score_items, shifted_item
 from voiceflow import SAMPLE_RATE
-from voiceflow.evaluation import DevItem, at_phases, phase_offsets, score_items, shifted_item
 from voiceflow.segments import Segment
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -76,8 +76,8 @@ def test_each_phase_is_scored_on_its_own_as_well_as_pooled() -> None:
 def test_evaluate_at_phases_records_them_and_refuses_a_baseline_scored_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from voiceflow.cli.main import main
     from voiceflow.embedding import MODELS_DIR
+    from voiceflow_cli.main import main
 
     ge2e = str(Path(MODELS_DIR) / "ge2e.onnx")
     once, phased = tmp_path / "once.json", tmp_path / "phased.json"
@@ -105,14 +105,14 @@ def test_an_unshifted_uri_that_looks_like_a_phase_is_not_one() -> None:
 
 def test_the_cli_bound_is_the_engines() -> None:
     from pipelines.evaluation import cli_args
-    from voiceflow import evaluation
+    from pipelines.evaluation import devsets as evaluation
 
     assert cli_args.MAX_PHASES == evaluation.MAX_PHASES
 
 
 @pytest.mark.parametrize("value", ["0", "21", "two", "1.5"])
 def test_the_cli_refuses_a_bad_phase_count(value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--model", "m.onnx", "--phases", value])

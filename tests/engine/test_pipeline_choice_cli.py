@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from voiceflow.cli.main import main
 from voiceflow.config import ConfigError, parse_engine_config
 from voiceflow.rttm import read_rttm
+from voiceflow_cli.main import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

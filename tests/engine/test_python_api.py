@@ -14,10 +14,10 @@ import soxr
 
 import voiceflow
 from voiceflow.audio import load_audio
-from voiceflow.cli.main import main
 from voiceflow.rttm import parse_rttm, read_rttm
 from voiceflow.scoring import score_der
 from voiceflow.segments import Segment
+from voiceflow_cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "voiceflow" / "samples" / "conversation.wav"

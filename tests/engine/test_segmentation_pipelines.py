@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.simulation import SimulationConfig, build_dev_conversations
 from voiceflow.audio import load_audio
 from voiceflow.config import EngineConfig, SegmentationSettings
 from voiceflow.scoring import score_der
@@ -23,7 +24,6 @@ from voiceflow.segmentation.oracle import OracleSegmentation
 from voiceflow.segmentation.streaming import SegmentationStreamingConfig, SegmentationStreamingSession
 from voiceflow.segments import Segment
 from voiceflow.selection import make_offline_diarizer, make_streaming_session
-from voiceflow.simulate import SimulationConfig, build_dev_conversations
 
 SAMPLE = Path(__file__).resolve().parents[2] / "voiceflow" / "samples" / "conversation.wav"
 
@@ -68,11 +68,11 @@ def test_oracle_segmentation_recovers_overlap_offline_and_streaming(embedding_mo
     assert fallback.der < baseline.der
 
     # The same fallback on a live stream: the detector runs on the session's rolling buffer.
-    from voiceflow.cli.diarize import stream_file
+    from voiceflow.selection import stream_audio
 
     config = EngineConfig(pipeline="embedding-overlap")
-    plain = score_der(ref, {conv.uri: stream_file(conv.audio, embedding_model, EngineConfig())})
-    live = score_der(ref, {conv.uri: stream_file(conv.audio, embedding_model, config, oracle)})  # type: ignore[arg-type]
+    plain = score_der(ref, {conv.uri: stream_audio(conv.audio, embedding_model, EngineConfig())})
+    live = score_der(ref, {conv.uri: stream_audio(conv.audio, embedding_model, config, oracle)})  # type: ignore[arg-type]
     assert live.missed_overlap < 0.8 * plain.missed_overlap, "the streaming detector adds no second speaker"
 
     session = SegmentationStreamingSession.for_model(embedding_model, oracle)  # type: ignore[arg-type]
@@ -177,15 +177,15 @@ def test_streaming_agrees_with_offline_on_a_short_meeting() -> None:
     Measured when this test was written: FA 0.0 %, miss 7.6 %, confusion 25.4 % of the offline
     speech. GE2E, not the default model: the segmentation pipelines were tuned and gated with it,
     and with the promoted student their streaming AMI dev DER is worse (docs/pipelines.md)."""
-    from voiceflow.cli.diarize import stream_file
     from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel
     from voiceflow.scoring import score_der
+    from voiceflow.selection import stream_audio
 
     embedding_model = EmbeddingModel.load(DEFAULT_MODEL)
     audio = load_audio(Path(__file__).resolve().parents[1] / "data" / "dev00.wav")
     config = EngineConfig(pipeline="segmentation")
     offline = make_offline_diarizer(config, embedding_model).diarize(audio)
-    streamed = stream_file(audio, embedding_model, config)
+    streamed = stream_audio(audio, embedding_model, config)
     rates = score_der({"dev00": offline}, {"dev00": streamed}).component_rates()
     assert rates["false_alarm"] + rates["missed"] < 0.10, rates
     assert rates["confusion"] < 0.35, rates

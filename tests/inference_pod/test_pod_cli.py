@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 from pod_support import ROOT, RunningPod, speech
 
-from voiceflow.cli.main import build_parser
+from voiceflow_cli.main import build_parser
 
 # Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
 pytestmark = pytest.mark.timeout(240)
@@ -38,7 +38,7 @@ def test_voiceflow_stream_prints_segments_and_writes_rttm(pod: RunningPod, tmp_p
     cmd = [
         sys.executable,
         "-m",
-        "voiceflow.cli.main",
+        "voiceflow_cli.main",
         "stream",
         str(wav),
         "--url",
@@ -58,7 +58,7 @@ def test_voiceflow_stream_prints_segments_and_writes_rttm(pod: RunningPod, tmp_p
 def test_voiceflow_stream_reports_a_refused_stream(pod: RunningPod, tmp_path: Path) -> None:
     wav = tmp_path / "talk.wav"
     sf.write(wav, speech(1.0), 16000)
-    cmd = [sys.executable, "-m", "voiceflow.cli.main", "stream", str(wav), "--url", pod.ws + "?sample_rate=5"]
+    cmd = [sys.executable, "-m", "voiceflow_cli.main", "stream", str(wav), "--url", pod.ws + "?sample_rate=5"]
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert "invalid_sample_rate" in out.stdout

@@ -19,7 +19,7 @@ from inference_pod.client import earliest_send_s
 from inference_pod.settings import Settings
 
 pytestmark = pytest.mark.timeout(240)
-STREAM = [sys.executable, "-m", "voiceflow.cli.main", "stream"]
+STREAM = [sys.executable, "-m", "voiceflow_cli.main", "stream"]
 DEV00 = ROOT / "tests" / "data" / "dev00.wav"  # 30 s of real AMI speech, in the repository
 
 

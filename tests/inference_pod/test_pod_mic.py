@@ -17,8 +17,8 @@ import pytest
 from pod_support import RunningPod
 
 from voiceflow.audio import load_audio
-from voiceflow.cli.main import main
 from voiceflow.rttm import read_rttm
+from voiceflow_cli.main import main
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -28,7 +28,7 @@ from pod_support import ROOT, RunningPod, running_pod
 from prometheus_client.parser import text_string_to_metric_families
 
 from inference_pod import engine
-from inference_pod.model_manager import LoadedModel, ModelError, load_and_warm
+from inference_pod.model_manager import LoadedModel, ModelError
 from inference_pod.pod import Pod
 from inference_pod.settings import Settings
 from inference_pod.stream import EngineStream
@@ -77,9 +77,10 @@ def test_server_final_equals_the_cli_segmentation_streaming_run(
     seg_pod: RunningPod, segmentation_model_file: Path
 ) -> None:
     from inference_pod.client import stream_samples
-    from voiceflow.cli.diarize import STREAM_CHUNK, stream_file
+    from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK
     from voiceflow.config import EngineConfig
     from voiceflow.segmentation.model import SegmentationModel
+    from voiceflow.selection import stream_audio
 
     assert engine.FEED_SAMPLES == STREAM_CHUNK
     audio = dev_audio(20.0)
@@ -90,7 +91,7 @@ def test_server_final_equals_the_cli_segmentation_streaming_run(
 
     config = EngineConfig(pipeline="segmentation")
     seg = SegmentationModel.load(segmentation_model_file)
-    segments = stream_file(audio, seg_pod.pod.model.model, config, seg)
+    segments = stream_audio(audio, seg_pod.pod.model.model, config, seg)
     direct = [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in segments]
     assert direct
     assert outcome.final == direct
@@ -129,9 +130,9 @@ def test_concurrent_streams_finals_equal_the_cli_run_with_the_network_batched_ac
     seg_pod = batching_seg_pod
     from inference_pod.client import stream_samples
     from voiceflow.audio import load_audio
-    from voiceflow.cli.diarize import stream_file
     from voiceflow.config import EngineConfig
     from voiceflow.segmentation.model import SegmentationModel
+    from voiceflow.selection import stream_audio
 
     full = load_audio(DEV).astype(np.float32)
     # different audio per stream; staggered starts, so some streams are still in their first,
@@ -157,7 +158,7 @@ def test_concurrent_streams_finals_equal_the_cli_run_with_the_network_batched_ac
     seg = SegmentationModel.load(segmentation_model_file)
     for clip, outcome in zip(clips, outcomes, strict=True):
         assert outcome.final is not None and not outcome.errors, outcome.errors
-        segments = stream_file(clip, seg_pod.pod.model.model, config, seg)
+        segments = stream_audio(clip, seg_pod.pod.model.model, config, seg)
         direct = [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in segments]
         assert direct and outcome.final == direct
 
@@ -209,21 +210,20 @@ class _FakeSession:
         return []
 
 
-def _engine_stream(monkeypatch: pytest.MonkeyPatch, session: _FakeSession) -> EngineStream:
-    monkeypatch.setattr(engine, "new_stream_session", lambda *args, **kwargs: session)
-    loaded = LoadedModel(model=object(), version="v", sha256="", path=None, loaded_at=0.0, pipeline="segmentation")
-    pod = SimpleNamespace(batcher=SimpleNamespace(embed_fn=lambda model: None))
-    return EngineStream(loaded, pod, 16000)  # type: ignore[arg-type]
+def _engine_stream(session: _FakeSession) -> EngineStream:
+    # All a stream asks of its model (engine.ServingModel) is a session.
+    model = SimpleNamespace(open_stream=lambda routes: session)
+    return EngineStream(model, object(), 16000)  # type: ignore[arg-type]  # routes: unused by this session
 
 
-def test_overlapping_segments_with_the_same_start_are_both_delivered(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_overlapping_segments_with_the_same_start_are_both_delivered() -> None:
     a_open = Segment(1.0, 2.0, "SPEAKER_00", final=False)
     b_open = Segment(1.0, 1.5, "SPEAKER_01", final=False)
     a_longer = Segment(1.0, 2.5, "SPEAKER_00", final=False)
     b_closed = Segment(1.0, 2.2, "SPEAKER_01", final=True)
     c = Segment(0.2, 0.9, "SPEAKER_02", final=True)
     # one job of two engine blocks: the second block's view of a (speaker, start) supersedes the first's
-    stream = _engine_stream(monkeypatch, _FakeSession([[a_open, b_open], [c, a_longer, b_closed]]))
+    stream = _engine_stream(_FakeSession([[a_open, b_open], [c, a_longer, b_closed]]))
     out = stream.feed(np.zeros(2 * engine.FEED_SAMPLES, np.float32))
     assert out == [c, a_longer, b_closed]
 
@@ -247,11 +247,11 @@ def test_a_corrupt_segmentation_model_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "segmentation.onnx"
     bad.write_bytes(b"this is not an onnx model")
     with pytest.raises(ModelError, match="segmentation model"):
-        load_and_warm(None, "segmentation", str(bad))
+        LoadedModel.load(None, "segmentation", str(bad))
     with pytest.raises(ModelError, match="segmentation model"):
-        load_and_warm(None, "segmentation", str(tmp_path / "missing.onnx"))
+        LoadedModel.load(None, "segmentation", str(tmp_path / "missing.onnx"))
     # the embedding pipeline never looks at it
-    assert load_and_warm(None, "embedding", str(bad)).segmentation is None
+    assert LoadedModel.load(None, "embedding", str(bad)).segmentation is None
 
 
 def test_a_corrupt_segmentation_model_push_is_refused_and_the_old_one_keeps_serving(
@@ -280,9 +280,9 @@ def test_embedding_overlap_pod_streams_what_the_cli_streams() -> None:
     """VOICEFLOW_PIPELINE=embedding-overlap: streams run the embedding session with the bundled
     overlap detector on their rolling buffer; the pod's `final` is the CLI's for the same audio."""
     from inference_pod.client import stream_samples
-    from voiceflow.cli.diarize import stream_file
     from voiceflow.config import EngineConfig
     from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
+    from voiceflow.selection import stream_audio
 
     audio = dev_audio(15.0)
     with running_pod(pipeline="embedding-overlap", max_realtime_factor=50.0, realtime_burst_seconds=60.0) as pod:
@@ -292,5 +292,5 @@ def test_embedding_overlap_pod_streams_what_the_cli_streams() -> None:
         assert ready["pipeline"] == "embedding-overlap"
         model = pod.pod.model.model
     detector = SegmentationModel.load(default_overlap_model_path())
-    segments = stream_file(audio, model, EngineConfig(pipeline="embedding-overlap"), detector)
+    segments = stream_audio(audio, model, EngineConfig(pipeline="embedding-overlap"), detector)
     assert outcome.final == [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in segments]

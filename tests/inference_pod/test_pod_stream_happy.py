@@ -93,7 +93,7 @@ def test_query_configured_48k_float_stream_is_resampled(pod: RunningPod) -> None
 def test_server_final_equals_the_cli_streaming_run(pod: RunningPod) -> None:
     """The pod's `final` for a file == `voiceflow diarize --streaming` on it, whatever the framing."""
     from inference_pod.client import stream_samples
-    from voiceflow.cli.diarize import STREAM_CHUNK
+    from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK
 
     assert engine.FEED_SAMPLES == STREAM_CHUNK  # the pod feeds the engine exactly as the CLI does
     audio = speech(8.0, "dev00.wav")
@@ -102,7 +102,7 @@ def test_server_final_equals_the_cli_streaming_run(pod: RunningPod) -> None:
     assert outcome.final is not None and not outcome.errors
     model = pod.pod.model.model
     session = engine.new_stream_session(model, model.embed)
-    for i in range(0, audio.size, STREAM_CHUNK):  # what voiceflow.cli.diarize.stream_file does
+    for i in range(0, audio.size, STREAM_CHUNK):  # what voiceflow.selection.stream_audio does
         session.feed(audio[i : i + STREAM_CHUNK])
     direct = [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in session.finish()]
     assert direct

@@ -29,7 +29,7 @@ def two_voices(seconds: float, seed: int) -> np.ndarray:
 
 
 def test_corrupt_file_in_the_middle_never_stops_the_rest(tmp_path: Path) -> None:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     inputs = tmp_path / "in"
     inputs.mkdir()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipelines.evaluation.devsets import DevItem, load_ami_split
 from pipelines.export.calibration import (
     Calibration,
     PairCosine,
@@ -26,12 +27,11 @@ from pipelines.training.config import DataConfig, load_preset
 from pipelines.training.loop import calibrate_final_model
 from pipelines.training.student import StudentSpec
 from pipelines.training.student_lstm import PooledLSTMEncoder, copy_teacher_weights
-from voiceflow.cli.main import main
 from voiceflow.clustering.offline import OfflineClusteringConfig, shift_merge_threshold
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, ModelError
-from voiceflow.evaluation import DevItem, load_ami_split
 from voiceflow.pipeline import FRAME_SECONDS, WindowPlan
 from voiceflow.segments import Segment
+from voiceflow_cli.main import main
 
 
 def unit(v: list[float]) -> np.ndarray:

@@ -28,7 +28,7 @@ def test_unknown_config_keys_are_errors(tmp_path: Path) -> None:
 
 
 def test_commands_are_registered_with_stable_arguments() -> None:
-    from voiceflow.cli.main import build_parser
+    from voiceflow_cli.main import build_parser
 
     parser = build_parser()
     args = parser.parse_args(["train", "--preset", "tiny", "--out", "runs/x", "--max-steps", "3"])

@@ -82,7 +82,7 @@ def test_conv_frontend_matches_stft_frontend() -> None:
 
 @pytest.mark.slow
 def test_export_pretrained_ge2e_reproduces_bundled_model(tmp_path: Path) -> None:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     out = tmp_path / "ge2e.onnx"
     assert main(["export", "--pretrained", "ge2e", "--out", str(out)]) == 0
@@ -143,7 +143,7 @@ def test_int8_export_is_smaller_and_close_to_float(tmp_path: Path) -> None:
 
 
 def test_export_cli_rejects_ambiguous_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     assert main(["export", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "CHECKPOINT" in capsys.readouterr().err

@@ -157,7 +157,7 @@ def test_the_engine_reads_each_window_off_its_serving_segment(tmp_path: Path, st
 
 
 def test_export_cli_streams_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "f.onnx"), "--streams", "3"]) == 0

@@ -85,7 +85,7 @@ def test_manifest_records_version_sha_git_and_metrics(tmp_path: Path) -> None:
 
 
 def test_register_stores_a_refused_version_and_exits_3(tmp_path: Path) -> None:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     model = tmp_path / "model.onnx"
     model.write_bytes(b"onnx bytes")

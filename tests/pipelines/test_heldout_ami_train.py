@@ -45,7 +45,7 @@ def test_a_malformed_training_record_is_a_clear_error() -> None:
 
 
 def evaluate(tmp_path: Path, meta: str, sets: str) -> int:
-    from voiceflow.cli.main import main
+    from voiceflow_cli.main import main
 
     model = tmp_path / "model.onnx"
     model.write_bytes(b"not onnx: the refusal comes before the model is read")

@@ -32,8 +32,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def items(workspace: Path) -> list[EvalItem]:
+    from pipelines.evaluation.devsets import load_ami_split
     from tests.conftest import require_shared
-    from voiceflow.evaluation import load_ami_split
 
     data = require_shared()
     recordings, _ = load_suite(TINY, data, workspace)

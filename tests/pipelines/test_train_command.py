@@ -68,7 +68,7 @@ def test_overrides_set_nested_values_and_keep_the_rest() -> None:
 
 
 def test_the_parser_offers_every_override_flag() -> None:
-    from voiceflow.cli.main import build_parser
+    from voiceflow_cli.main import build_parser
 
     argv = ["train", "--preset", "tiny", "--out", "o"]
     for option in OVERRIDES:

@@ -1,4 +1,4 @@
-"""Ground-truth bookkeeping of the segmentation chunk generator in voiceflow.simulate."""
+"""Ground-truth bookkeeping of the segmentation chunk generator in pipelines.simulation."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from voiceflow import SAMPLE_RATE
-from voiceflow.segments import Segment
-from voiceflow.simulate import (
+from pipelines.simulation import (
     ChunkConfig,
     Empirical,
     Interval,
@@ -21,6 +19,8 @@ from voiceflow.simulate import (
     sample_chunk_turns,
     turn_taking_statistics,
 )
+from voiceflow import SAMPLE_RATE
+from voiceflow.segments import Segment
 
 FRAME = 320  # 20 ms
 

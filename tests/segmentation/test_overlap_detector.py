@@ -15,7 +15,7 @@ from pipelines.segmentation.config import load_preset
 from pipelines.segmentation.count import count_loss, count_metrics, count_targets
 from pipelines.segmentation.model import SegmentationSpec
 from pipelines.segmentation.train import initialise_from, train
-from voiceflow.cli.main import main
+from voiceflow_cli.main import main
 
 torch.set_num_threads(1)
 BUNDLED = Path(__file__).resolve().parents[2] / "voiceflow" / "models" / "segmentation.onnx"

@@ -16,7 +16,7 @@ import torch
 
 from pipelines.segmentation.config import load_preset
 from pipelines.segmentation.train import train
-from voiceflow.cli.main import main
+from voiceflow_cli.main import main
 
 torch.set_num_threads(1)
 

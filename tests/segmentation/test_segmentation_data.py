@@ -16,10 +16,10 @@ import soundfile as sf
 from pipelines.segmentation.augment import SegAugmentConfig, augment_chunk, load_chunk_assets
 from pipelines.segmentation.data import AmiCorpus, crop_labels, load_ami, synthetic_pools, synthetic_voice
 from pipelines.segmentation.loader import BatchMaker, BatchStream
+from pipelines.simulation import ChunkConfig
 from voiceflow import SAMPLE_RATE
 from voiceflow.rttm import read_rttm
 from voiceflow.segments import Segment
-from voiceflow.simulate import ChunkConfig
 
 CHUNK = ChunkConfig(chunk_seconds=3.0)
 

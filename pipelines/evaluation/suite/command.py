@@ -52,7 +52,8 @@ def suite_spec(
 
 
 def load_items(spec: dict[str, Any]) -> list[EvalItem]:
-    from voiceflow.evaluation import load_ami_split, shared_data_dir
+    from pipelines.evaluation.devsets import load_ami_split
+    from pipelines.paths import shared_data_dir
     from voiceflow.pipeline import DiarizationConfig
 
     data = Path(spec["data_dir"]) if spec.get("data_dir") else shared_data_dir()

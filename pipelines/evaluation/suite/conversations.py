@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voiceflow.simulate import LogNormal
+from pipelines.simulation import LogNormal
 
-FRAME = 160  # samples per layout frame (10 ms), the resolution of `voiceflow.simulate.voiced_mask`
+FRAME = 160  # samples per layout frame (10 ms), the resolution of `pipelines.simulation.voiced_mask`
 FRAME_SECONDS = 0.01
 # A dominant speaker holds at least this share of the turn time (the 60 %, with headroom
 # for the voiced-speech share, which is what the reference measures).

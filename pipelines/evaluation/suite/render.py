@@ -2,7 +2,7 @@
 
 The reference is built from the sources, never from the mix: each turn copies a stretch of its
 speaker's clean recording and, frame for frame (10 ms), that stretch's voiced mask
-(`voiceflow.simulate.voiced_mask`, computed once on the whole utterance). Where two turns overlap
+(`pipelines.simulation.voiced_mask`, computed once on the whole utterance). Where two turns overlap
 both speakers are labelled on exactly the frames where each one's own source is voiced, whatever
 the channel does to the audio afterwards.
 """
@@ -17,10 +17,10 @@ import numpy as np
 from pipelines.evaluation.suite import channels
 from pipelines.evaluation.suite.conversations import FRAME, FRAME_SECONDS, Turn, layout, style_for
 from pipelines.evaluation.suite.manifest import RecordingSpec
+from pipelines.simulation import speaker_of, split_speakers, voiced_mask
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio
 from voiceflow.segments import Segment
-from voiceflow.simulate import speaker_of, split_speakers, voiced_mask
 
 NOISE_EXTENSIONS = (".wav", ".flac", ".ogg")
 SHORT_PIECE_FRAMES = 100  # pieces under 1 s look for a mostly voiced stretch of their source

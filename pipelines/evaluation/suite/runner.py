@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.evaluation.devsets import DevItem, at_phases, naive_embeddings, naive_labels, naive_segments
 from pipelines.evaluation.suite.features import CachedEmbeddingModel, CachedVAD, digest
 from pipelines.evaluation.suite.folds import assign_folds, cross_validate
 from pipelines.evaluation.suite.render import SuiteRecording
 from pipelines.evaluation.suite.stats import pooled_ratio
 from pipelines.evaluation.suite.systems import ENGINE, NAIVE_ORACLE, NAIVE_TUNED, SystemSpec
-from voiceflow.evaluation import DevItem, at_phases, naive_embeddings, naive_labels, naive_segments
 from voiceflow.segments import Segment
 
 FOLDS = 4
@@ -142,9 +142,8 @@ DiarizeItem = Callable[[EvalItem], list[Segment]]
 
 
 def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[DiarizeItem, str]:
-    from voiceflow.cli.diarize import stream_file
     from voiceflow.pipeline import Diarizer
-    from voiceflow.selection import load_segmentation_model, make_offline_diarizer
+    from voiceflow.selection import load_segmentation_model, make_offline_diarizer, stream_audio
 
     config = system.engine_config()
     model = ctx.model(system.model)
@@ -156,7 +155,7 @@ def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[Diari
     )
     key = digest(model.bundle_digest, settings, mode, network.sha256 if network is not None else "", ctx.code)
     if mode == STREAMING:
-        return (lambda it: stream_file(it.audio, model, config, network)), key
+        return (lambda it: stream_audio(it.audio, model, config, network)), key
     if config.pipeline == "segmentation":
         offline = make_offline_diarizer(config, model, network)
         return (lambda it: offline.diarize(it.audio)), key
