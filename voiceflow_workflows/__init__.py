@@ -5,9 +5,9 @@
 through any Kubernetes client and tests can validate them without an Argo server.
 """
 
-from pipelines.workflows.batch import BatchWorkflowParams, build_batch_workflow
-from pipelines.workflows.steps import STEP_COMMANDS, StepCommand
-from pipelines.workflows.training import TrainingWorkflowParams, build_training_workflow
+from voiceflow_workflows.batch import BatchWorkflowParams, build_batch_workflow
+from voiceflow_workflows.steps import STEP_COMMANDS, StepCommand
+from voiceflow_workflows.training import TrainingWorkflowParams, build_training_workflow
 
 __all__ = [
     "STEP_COMMANDS",

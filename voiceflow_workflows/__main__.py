@@ -1,8 +1,8 @@
 """Render a workflow to YAML without a server, for `argo submit` or review:
 
-    python -m pipelines.workflows training --name meetings-1-2-0 --version 1.2.0 \\
+    python -m voiceflow_workflows training --name meetings-1-2-0 --version 1.2.0 \\
         --dataset pvc://voiceflow-data/corpus --image ghcr.io/voiceflow/voiceflow-train:0.1.0 | argo submit -
-    python -m pipelines.workflows batch --name nightly --input /data/in --output /data/rttm --image IMG
+    python -m voiceflow_workflows batch --name nightly --input /data/in --output /data/rttm --image IMG
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 
 import yaml
 
-from pipelines.workflows.batch import BatchWorkflowParams, build_batch_workflow
-from pipelines.workflows.training import TrainingWorkflowParams, build_training_workflow
+from voiceflow_workflows.batch import BatchWorkflowParams, build_batch_workflow
+from voiceflow_workflows.training import TrainingWorkflowParams, build_training_workflow
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.workflows")
+    parser = argparse.ArgumentParser(prog="python -m voiceflow_workflows")
     sub = parser.add_subparsers(dest="kind", required=True)
     t = sub.add_parser("training", help="prepare -> train -> export -> evaluate -> register")
     t.add_argument("--name", required=True)

@@ -13,8 +13,8 @@ from typing import Any
 from hera.workflows import DAG, Parameter, Task, Workflow
 from hera.workflows.models import TTLStrategy
 
-from pipelines.workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
-from pipelines.workflows.steps import batch_step
+from voiceflow_workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
+from voiceflow_workflows.steps import batch_step
 
 
 @dataclass(frozen=True)

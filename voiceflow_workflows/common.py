@@ -18,8 +18,8 @@ from hera.workflows.models import (
 from hera.workflows.models import ObjectMeta as ModelObjectMeta
 from hera.workflows.models import ResourceRequirements as ModelResources
 
-from pipelines.workflows.steps import WORKSPACE, StepCommand, param
 from voiceflow.contracts import qualified
+from voiceflow_workflows.steps import WORKSPACE, StepCommand, param
 
 WORKSPACE_VOLUME = "workspace"
 

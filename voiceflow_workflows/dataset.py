@@ -13,7 +13,7 @@ from hera.workflows.models import (
     VolumeMount,
 )
 
-from pipelines.workflows.steps import DATASET_FETCHED, DATASET_MOUNT, STORE
+from voiceflow_workflows.steps import DATASET_FETCHED, DATASET_MOUNT, STORE
 
 S3_SECRET = "voiceflow-s3"  # accessKey / secretKey, in the workflow's namespace
 

@@ -2,7 +2,7 @@
 
 Every step of every workflow is a real `voiceflow` sub-command, so what runs in-cluster is exactly
 what a developer runs locally. The argv lists here are the single source: the builders template
-them, and tests/workflows parses each rendered one with `voiceflow.cli.main.build_parser()`.
+them, and tests/workflows parses each rendered one with `voiceflow_cli.main.build_parser()`.
 Argo substitutes `{{workflow.parameters.*}}` before the container starts; the test does the same.
 
 Dataset layout (the `dataset` location, mounted or fetched to DATASET_ROOT): what

@@ -14,9 +14,10 @@ from typing import Any
 from hera.workflows import DAG, Parameter, Task, Workflow
 from hera.workflows.models import TTLStrategy, ValueFrom
 
-from pipelines.workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
-from pipelines.workflows.dataset import dataset_access, store_access
-from pipelines.workflows.steps import (
+from voiceflow.contracts import TRAINING_PRESETS
+from voiceflow_workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
+from voiceflow_workflows.dataset import dataset_access, store_access
+from voiceflow_workflows.steps import (
     METRICS,
     evaluate_step,
     export_step,
@@ -24,7 +25,6 @@ from pipelines.workflows.steps import (
     register_step,
     train_step,
 )
-from voiceflow.contracts import TRAINING_PRESETS
 
 PRESETS = TRAINING_PRESETS
 

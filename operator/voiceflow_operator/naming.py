@@ -48,5 +48,5 @@ def model_store_uri(artifacts: str, version: str) -> str:
 
 def checkpoint_uri(artifacts: str, version: str) -> str:
     """Where the training workflow's train step leaves the version's trained model (its run
-    folder lives in the model store, see pipelines/workflows/steps.py)."""
+    folder lives in the model store, see voiceflow_workflows/steps.py)."""
     return f"{artifacts.rstrip('/')}/{version}/run/model.pt"

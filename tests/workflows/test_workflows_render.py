@@ -15,7 +15,7 @@ import pytest
 import yaml
 from vf_cli_contract import check_argv, substitute
 
-from pipelines.workflows import (
+from voiceflow_workflows import (
     STEP_COMMANDS,
     BatchWorkflowParams,
     TrainingWorkflowParams,
@@ -141,7 +141,7 @@ def test_every_declared_step_command_is_rendered_somewhere() -> None:
 
 
 def test_module_renders_yaml_for_argo_submit(capsys: pytest.CaptureFixture[str]) -> None:
-    from pipelines.workflows.__main__ import main
+    from voiceflow_workflows.__main__ import main
 
     assert main(["batch", "--name", "batch-2026-11-25", "--namespace", "voiceflow", "--input",
                  "/data/incoming/manifest.txt", "--output", "/data/rttm", "--image",

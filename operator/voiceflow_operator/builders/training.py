@@ -1,14 +1,14 @@
-"""The training Workflow for a DiarizationModel: the pipelines' hera builder, plus ownership."""
+"""The training Workflow for a DiarizationModel: the hera builder (voiceflow_workflows), plus ownership."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipelines.workflows import TrainingWorkflowParams, build_training_workflow
 from voiceflow_operator.builders.common import Owner, labels, metadata
 from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
 from voiceflow_operator.naming import workflow_name
 from voiceflow_operator.spec import ModelSpec
+from voiceflow_workflows import TrainingWorkflowParams, build_training_workflow
 
 
 def _int(value: float | None) -> int | None:
