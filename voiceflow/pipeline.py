@@ -148,11 +148,6 @@ class LazyWindows:
         return window_samples(self.audio, WindowPlan(self.plan.starts[part], self.plan.frames_per_window))
 
 
-def assign_frames(mask: np.ndarray, plan: WindowPlan, labels: np.ndarray, num_clusters: int) -> np.ndarray:
-    """Per-frame speaker index (-1 for non-speech) by Hann-weighted votes of covering windows."""
-    return labels_from_votes(mask, window_votes(len(mask), plan, labels, num_clusters))
-
-
 def labels_from_votes(mask: np.ndarray, votes: np.ndarray) -> np.ndarray:
     """Each speech frame's best-voted speaker (-1 for non-speech); speech no window reached takes
     the nearest labelled frame's."""

@@ -40,9 +40,10 @@ from voiceflow.pipeline import (
     Diarizer,
     WindowPlan,
     absorb_short_turns,
-    assign_frames,
     embed_plan,
+    labels_from_votes,
     plan_windows,
+    window_votes,
 )
 from voiceflow.scoring import score_der
 from voiceflow.segments import Segment, frames_to_segments
@@ -68,7 +69,7 @@ def segments_for(
     if len(plan.starts) == 0:
         return []
     labels = cluster_embeddings(emb, clustering)
-    frames = assign_frames(mask, plan, labels, int(labels.max()) + 1)
+    frames = labels_from_votes(mask, window_votes(len(mask), plan, labels, int(labels.max()) + 1))
     frames = absorb_short_turns(frames, round(d.config.min_turn_seconds / FRAME_SECONDS))
     return frames_to_segments(frames, FRAME_SECONDS)
 

@@ -1,5 +1,5 @@
 """The pipelines' own accuracy, apart from the network: an oracle segmentation (the reference's local
-speakers, voiceflow/segmentation/oracle.py) on overlap-heavy simulated talks of held-out
+speakers, pipelines/evaluation/oracle.py) on overlap-heavy simulated talks of held-out
 LibriSpeech speakers, beside the embedding pipeline. Needs ../shared.
 
     .venv/bin/python research/scripts/oracle_segmentation.py
@@ -9,12 +9,12 @@ Prints DER (collar 0, overlap scored) and the missed overlap per talk and system
 
 from __future__ import annotations
 
+from pipelines.evaluation.oracle import OracleSegmentation
 from pipelines.paths import shared_data_dir
 from pipelines.simulation import SimulationConfig, build_dev_conversations
 from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.scoring import score_der
-from voiceflow.segmentation.oracle import OracleSegmentation
 from voiceflow.selection import make_offline_diarizer, stream_audio
 
 TALK = SimulationConfig(

@@ -32,10 +32,11 @@ from voiceflow.pipeline import (
     FRAME_SECONDS,
     Diarizer,
     absorb_short_turns,
-    assign_frames,
+    labels_from_votes,
     plan_windows,
     window_ends,
     window_samples,
+    window_votes,
 )
 from voiceflow.segments import Segment, frames_to_segments
 from voiceflow.staggered import FramesFn, read_staggered
@@ -91,7 +92,7 @@ def main() -> int:
             windowed = diarizer.embedding_model.embed_batched(window)
             cosines.setdefault(set_name, []).append(float(np.mean(np.sum(windowed * embeddings, axis=1))))
             labels = cluster_embeddings(embeddings, diarizer.config.clustering)
-            frame_labels = assign_frames(mask, plan, labels, int(labels.max()) + 1)
+            frame_labels = labels_from_votes(mask, window_votes(len(mask), plan, labels, int(labels.max()) + 1))
             frame_labels = absorb_short_turns(frame_labels, round(diarizer.config.min_turn_seconds / FRAME_SECONDS))
             return frames_to_segments(frame_labels, FRAME_SECONDS)
 

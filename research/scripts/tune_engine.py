@@ -16,9 +16,10 @@ from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import (
     DiarizationConfig,
     absorb_short_turns,
-    assign_frames,
+    labels_from_votes,
     plan_windows,
     window_samples,
+    window_votes,
 )
 from voiceflow.scoring import score_der
 from voiceflow.segments import frames_to_segments
@@ -47,7 +48,7 @@ def main() -> None:
                 for it in items:
                     mask, plan, emb = cache[it.uri]
                     labels = cluster_embeddings(emb, clustering)
-                    frames = assign_frames(mask, plan, labels, int(labels.max()) + 1)
+                    frames = labels_from_votes(mask, window_votes(len(mask), plan, labels, int(labels.max()) + 1))
                     frames = absorb_short_turns(frames, round(min_turn / FRAME_SECONDS))
                     hyps[it.uri] = frames_to_segments(frames, FRAME_SECONDS)
                 refs = {it.uri: it.reference for it in items}

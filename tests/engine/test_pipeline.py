@@ -5,7 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceflow.pipeline import DiarizationConfig, Diarizer, absorb_short_turns, assign_frames, plan_windows
+from voiceflow.pipeline import (
+    DiarizationConfig,
+    Diarizer,
+    absorb_short_turns,
+    labels_from_votes,
+    plan_windows,
+    window_votes,
+)
 from voiceflow.rttm import read_rttm, read_uem
 from voiceflow.scoring import score_der
 
@@ -24,12 +31,12 @@ def test_plan_windows_covers_short_isolated_speech() -> None:
     assert covered[100:110].all()
 
 
-def test_assign_frames_and_short_turns() -> None:
+def test_frame_labels_from_window_votes_and_short_turns() -> None:
     mask = np.ones(100, dtype=bool)
     mask[50:55] = False
     plan = plan_windows(mask, DiarizationConfig(window_seconds=0.64, step_seconds=0.32))
     labels = np.array([0 if s < 45 else 1 for s in plan.starts])
-    frames = assign_frames(mask, plan, labels, 2)
+    frames = labels_from_votes(mask, window_votes(len(mask), plan, labels, 2))
     assert (frames[50:55] == -1).all() and frames[0] == 0 and frames[-1] == 1
     assert list(absorb_short_turns(np.array([0, 0, 0, 0, 1, 0, 0, 0]), 2)) == [0] * 8
 

@@ -20,7 +20,7 @@ from voiceflow.config import EngineConfig, SegmentationSettings
 from voiceflow.scoring import score_der
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import SegmentationDiarizer
-from voiceflow.segmentation.oracle import OracleSegmentation
+from pipelines.evaluation.oracle import OracleSegmentation
 from voiceflow.segmentation.streaming import SegmentationStreamingConfig, SegmentationStreamingSession
 from voiceflow.segments import Segment
 from voiceflow.selection import make_offline_diarizer, make_streaming_session
