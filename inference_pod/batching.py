@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -33,6 +33,25 @@ log = logging.getLogger(__name__)
 BatchFn = Callable[[np.ndarray], np.ndarray]
 EmbedFn = BatchFn  # windows [B, T] -> embeddings [B, D]
 SegmentFn = BatchFn  # chunks [B, T] -> hard local-speaker activity [B, T // frame, S]
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class Embedder(Protocol):
+    """What `embed_fn` batches (voiceflow.embedding.EmbeddingModel)."""
+
+    def embed(self, windows: np.ndarray, /) -> np.ndarray: ...
+
+
+class Activity(Protocol):
+    @property
+    def hard(self) -> np.ndarray: ...
+
+
+class Segmenter(Protocol):
+    """What `segment_fn` batches (voiceflow.segmentation.model.SegmentationModel)."""
+
+    def activity(self, chunks: np.ndarray, /) -> Activity: ...
 
 
 @dataclass(eq=False)  # identity: a request is one caller's
@@ -169,11 +188,11 @@ class Batcher:
 
         return run
 
-    def joint(self, owner: Any, name: str, call: JointFn) -> Callable[[Any], Any]:
+    def joint(self, owner: Any, name: str, call: Callable[[list[In]], list[Out]]) -> Callable[[In], Out]:
         """`call` (one of `owner`'s, named `name`) run once over every caller queued meanwhile:
         each caller passes its own input and gets its own output back."""
 
-        def run(inputs: Any) -> Any:
+        def run(inputs: In) -> Out:
             if self._stopped or self._thread is None:
                 return call([inputs])[0]
             req = _JointRequest(owner, name, call, inputs)
@@ -182,11 +201,11 @@ class Batcher:
 
         return run
 
-    def embed_fn(self, model: Any) -> EmbedFn:
+    def embed_fn(self, model: Embedder) -> EmbedFn:
         """The `embed` callable handed to one stream's engine session (bound to that stream's model)."""
         return self.batched(model, "embed", model.embed)
 
-    def segment_fn(self, segmentation_model: Any) -> SegmentFn:
+    def segment_fn(self, segmentation_model: Segmenter) -> SegmentFn:
         """The `segment` callable handed to one stream's segmentation session: chunks [B, T] ->
         that stream's rows of `segmentation_model.activity(batch).hard` (bound to that model)."""
         return self.batched(segmentation_model, "segment", lambda chunks: segmentation_model.activity(chunks).hard)

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voiceflow import STREAM_FEED_SAMPLES
 from voiceflow.audio import AudioError, AudioTooLarge
 from voiceflow.audio import decode_audio_bytes as _decode_audio_bytes
 from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
@@ -53,9 +54,9 @@ __all__ = [
 ENGINE_SAMPLE_RATE = 16000
 # The engine is fed in blocks of exactly this many samples, counted from the stream's start,
 # whatever the client's framing or the pod's merging of late steps: the same blocks as
-# `voiceflow diarize --streaming` (voiceflow.cli.diarize.STREAM_CHUNK), so the pod's `final` is
+# `voiceflow diarize --streaming` (voiceflow.selection.stream_audio), so the pod's `final` is
 # the CLI's output for the same audio, and results never depend on network framing.
-FEED_SAMPLES = 8000
+FEED_SAMPLES = STREAM_FEED_SAMPLES
 
 
 @dataclass(frozen=True)

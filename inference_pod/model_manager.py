@@ -6,6 +6,9 @@ sanely, and only then makes it current. Streams already running keep the model t
 (their speaker embeddings must stay in one space), so nothing live is dropped. A bad file is
 refused and the old model keeps serving. With the segmentation pipeline the segmentation model is
 loaded, checked and watched beside the embedding model: the pair is one unit, swapped together.
+
+`LoadedModel` is that unit and the pod's `engine.ServingModel`: `LoadedModel.load` (load, check,
+warm), then `predict` for /infer or `open_stream` for a stream.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from inference_pod import engine
+from inference_pod.engine import EmbeddingModel, Segment, SegmentationModel, StreamSession
 from voiceflow.bundle import BundleError, index_path, model_file_in
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,10 @@ class ModelError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedModel:
-    model: Any  # voiceflow.embedding.EmbeddingModel
+    """The model the pod serves (an `engine.ServingModel`): the embedding model and, for the
+    pipelines that use one, the segmentation model, loaded, checked and warmed as one unit by `load`."""
+
+    model: EmbeddingModel
     version: str
     sha256: str
     path: str | None
@@ -43,7 +49,7 @@ class LoadedModel:
     bundle_digest: str = ""
     bundle_parts: tuple[str, ...] = ()
     pipeline: str = "embedding"
-    segmentation: Any | None = None  # voiceflow.segmentation.model.SegmentationModel (segmentation pipeline)
+    segmentation: SegmentationModel | None = None  # the segmentation network, or embedding-overlap's detector
     segmentation_version: str | None = None
     segmentation_sha256: str | None = None
     segmentation_path: str | None = None
@@ -51,6 +57,66 @@ class LoadedModel:
     @property
     def label(self) -> str:
         return f"{self.version} ({self.sha256[:12]})"
+
+    @classmethod
+    def load(cls, path: str | None, pipeline: str = "embedding", segmentation_path: str | None = None) -> LoadedModel:
+        """Load the models `pipeline` serves from `path` (a file or a mounted bundle folder; None:
+        the bundled default) and prove they answer sanely; ModelError (one line) when they do not."""
+        model_file = resolve_model_file(path)
+        try:
+            model = engine.load_embedding_model(str(model_file) if model_file else None)
+        except ModelError:
+            raise
+        except Exception as exc:  # onnxruntime/engine errors vary; the operator needs one line
+            raise ModelError(f"cannot load model {model_file}: {exc}") from exc
+        segmentation = None
+        seg_file: Path | None = None
+        if engine.uses_segmentation_model(pipeline):
+            seg_file = resolve_model_file(segmentation_path, SEGMENTATION_FILE)
+            try:
+                segmentation = engine.load_segmentation_model(pipeline, str(seg_file) if seg_file else None)
+            except ModelError:
+                raise
+            except Exception as exc:
+                where = seg_file or "(bundled default)"
+                raise ModelError(f"cannot load segmentation model {where}: {exc}") from exc
+            if segmentation is not None:
+                segmentation_warm_check(segmentation)
+        warm_check(model, pipeline, segmentation)
+        return cls(
+            model=model,
+            version=model.version,
+            sha256=model.sha256,
+            path=str(model_file) if model_file else None,
+            loaded_at=time.time(),
+            bundle_digest=model.bundle_digest,
+            bundle_parts=tuple(model.bundle_parts),
+            pipeline=pipeline,
+            segmentation=segmentation,
+            segmentation_version=segmentation.version if segmentation is not None else None,
+            segmentation_sha256=segmentation.sha256 if segmentation is not None else None,
+            segmentation_path=str(segmentation.path) if segmentation is not None else None,
+        )
+
+    def predict(self, audio: np.ndarray, num_speakers: int | None = None) -> list[Segment]:
+        return engine.diarize(self.model, audio, num_speakers, self.pipeline, self.segmentation)
+
+    def open_stream(self, routes: engine.StreamRoutes | None = None) -> StreamSession:
+        if routes is None:
+            return engine.new_stream_session(self.model, self.model.embed, self.pipeline, self.segmentation)
+        # Both networks run through cross-stream batchers; a batch only ever holds inputs of one
+        # shape, so each stream gets exactly the rows an unbatched call would give it.
+        # embedding-overlap's detector only counts speakers: its session calls it directly.
+        segment = (
+            routes.segment(self.segmentation)
+            if self.segmentation is not None and self.pipeline == "segmentation"
+            else None
+        )
+        # The embedding pipelines' VAD frames go through a batcher too: streams stepped in lockstep.
+        vad = None if self.pipeline == "segmentation" else routes.vad
+        return engine.new_stream_session(
+            self.model, routes.embed(self.model), self.pipeline, self.segmentation, segment, vad
+        )
 
 
 def resolve_model_file(path: str | None, preferred_name: str = "model.onnx") -> Path | None:
@@ -94,10 +160,12 @@ def models_fingerprint(path: str | None, pipeline: str, segmentation_path: str |
     return fp
 
 
-def warm_check(model: Any, pipeline: str = "embedding", segmentation: Any | None = None) -> None:
+def warm_check(
+    model: EmbeddingModel, pipeline: str = "embedding", segmentation: SegmentationModel | None = None
+) -> None:
     """Run the model once on silence and noise; refuse it unless it gives finite [B, D] output."""
-    seconds = float(getattr(model, "metadata", {}).get("window_seconds", 1.6))
-    window = int(seconds * 16000)
+    seconds = float(str(model.metadata.get("window_seconds", 1.6)))  # JSON metadata: a number (or its text)
+    window = int(seconds * engine.ENGINE_SAMPLE_RATE)
     rng = np.random.default_rng(0)
     probe = np.stack([np.zeros(window, np.float32), (0.1 * rng.standard_normal(window)).astype(np.float32)])
     out = np.asarray(model.embed(probe))
@@ -108,15 +176,15 @@ def warm_check(model: Any, pipeline: str = "embedding", segmentation: Any | None
     # Run the streaming path once too (VAD session, clustering, code paths), so the first real
     # stream on this model is not the one paying for cold start.
     # The segmentation pipeline's session needs a chunk's worth of audio before it steps.
-    repeats = 2 if segmentation is None else max(2, -(-int(getattr(segmentation, "chunk_samples", 0)) // window) + 1)
+    repeats = 2 if segmentation is None else max(2, -(-segmentation.chunk_samples // window) + 1)
     session = engine.new_stream_session(model, model.embed, pipeline, segmentation)
     session.feed(np.concatenate([probe[1]] * repeats))
     session.finish()
 
 
-def segmentation_warm_check(segmentation: Any) -> None:
+def segmentation_warm_check(segmentation: SegmentationModel) -> None:
     """Refuse a segmentation model unless it gives finite per-frame activity on a probe chunk."""
-    samples = int(getattr(segmentation, "chunk_samples", 80000))
+    samples = segmentation.chunk_samples
     rng = np.random.default_rng(0)
     probe = (0.1 * rng.standard_normal((1, samples))).astype(np.float32)
     scores = np.asarray(segmentation.log_probs(probe))
@@ -124,43 +192,6 @@ def segmentation_warm_check(segmentation: Any) -> None:
         raise ModelError(f"segmentation model output has shape {scores.shape}, expected (1, frames, classes)")
     if not np.isfinite(scores).all():
         raise ModelError("segmentation model output is not finite on the warm-up probe")
-
-
-def load_and_warm(path: str | None, pipeline: str = "embedding", segmentation_path: str | None = None) -> LoadedModel:
-    model_file = resolve_model_file(path)
-    try:
-        model = engine.load_embedding_model(str(model_file) if model_file else None)
-    except ModelError:
-        raise
-    except Exception as exc:  # onnxruntime/engine errors vary; the operator needs one line
-        raise ModelError(f"cannot load model {model_file}: {exc}") from exc
-    segmentation = None
-    seg_file: Path | None = None
-    if engine.uses_segmentation_model(pipeline):
-        seg_file = resolve_model_file(segmentation_path, SEGMENTATION_FILE)
-        try:
-            segmentation = engine.load_segmentation_model(pipeline, str(seg_file) if seg_file else None)
-        except ModelError:
-            raise
-        except Exception as exc:
-            where = seg_file or "(bundled default)"
-            raise ModelError(f"cannot load segmentation model {where}: {exc}") from exc
-        segmentation_warm_check(segmentation)
-    warm_check(model, pipeline, segmentation)
-    return LoadedModel(
-        model=model,
-        version=str(getattr(model, "version", "unknown")),
-        sha256=str(getattr(model, "sha256", "")),
-        path=str(model_file) if model_file else None,
-        loaded_at=time.time(),
-        bundle_digest=str(getattr(model, "bundle_digest", "")),
-        bundle_parts=tuple(getattr(model, "bundle_parts", ())),
-        pipeline=pipeline,
-        segmentation=segmentation,
-        segmentation_version=str(getattr(segmentation, "version", "unknown")) if segmentation is not None else None,
-        segmentation_sha256=str(getattr(segmentation, "sha256", "")) if segmentation is not None else None,
-        segmentation_path=str(getattr(segmentation, "path", seg_file)) if segmentation is not None else None,
-    )
 
 
 class ModelManager:
@@ -229,7 +260,7 @@ class ModelManager:
         return models_fingerprint(self.path, self.pipeline, self.segmentation_path)
 
     def _load(self) -> LoadedModel:
-        return load_and_warm(self.path, self.pipeline, self.segmentation_path)
+        return LoadedModel.load(self.path, self.pipeline, self.segmentation_path)
 
     def _set(self, loaded: LoadedModel) -> None:
         self._current = loaded

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from inference_pod import engine
 from inference_pod.auth import ConnectionLimiter
@@ -21,11 +21,28 @@ from inference_pod.model_manager import LoadedModel, ModelManager
 from inference_pod.settings import Settings
 from inference_pod.shared_limits import TokenLimiter
 
-if TYPE_CHECKING:
-    from inference_pod.stream import StreamConnection
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class LiveStream(Protocol):
+    """What the pod needs of one open stream (inference_pod.stream.StreamConnection) to shed and
+    drain it. Streams are built on the pod, never the reverse: this module does not import them."""
+
+    @property
+    def sheddable(self) -> bool: ...
+
+    @property
+    def first_audio_at(self) -> float | None: ...
+
+    @property
+    def done(self) -> asyncio.Future[None] | None: ...  # set when the stream has ended
+
+    def shed(self, message: str) -> None: ...
+
+    def begin_shutdown(self) -> None: ...
+
+    def abort_shutdown(self) -> None: ...
 
 
 class Pod:
@@ -66,7 +83,12 @@ class Pod:
             on_cpu=self.metrics.engine_cpu.labels(stage="vad").inc,
         )
         vad_owner, vad_call = engine.vad_lockstep()
-        self.vad_fn = self.vad_batcher.joint(vad_owner, "vad", vad_call)
+        # Every stream's network calls go through these batchers (bound to the model it pinned).
+        self.routes = engine.StreamRoutes(
+            embed=self.batcher.embed_fn,
+            segment=self.segment_batcher.segment_fn,
+            vad=self.vad_batcher.joint(vad_owner, "vad", vad_call),
+        )
         self._engine_cpu = self.metrics.engine_cpu.labels(stage="clustering")
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="engine")
         # Separate capacity for POST /infer: its long jobs queue here, never in front of stream steps.
@@ -74,7 +96,7 @@ class Pod:
         self.infer_requests = 0
         # Replaced by a shared-memory count when several worker processes serve (inference_pod/workers.py).
         self.token_limits: TokenLimiter = ConnectionLimiter(settings.max_connections_per_token)
-        self.connections: set[StreamConnection] = set()
+        self.connections: set[LiveStream] = set()
         self.pending_jobs = 0
         # Smoothed queue delay of recent engine jobs: the "are we behind" signal for admission.
         # It decays with time too, so once load is gone a stale high value cannot lock new streams out.

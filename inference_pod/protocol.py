@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from voiceflow.segments import Segment
+
 PROTOCOL_VERSION = 1
 ENGINE_SAMPLE_RATE = 16000
 # Bytes per sample of each accepted raw PCM encoding.
@@ -280,7 +282,7 @@ def exceeds_realtime(received_seconds: float, elapsed_seconds: float, factor: fl
 # --- server -> client messages -------------------------------------------------------------------
 
 
-def segment_dict(segment: Any) -> dict[str, Any]:
+def segment_dict(segment: Segment) -> dict[str, Any]:
     return {
         "start": float(segment.start),
         "end": float(segment.end),
@@ -305,7 +307,7 @@ def ready_message(
     return message
 
 
-def result_message(sequence: int, segments: Iterable[Any], latency_ms: float) -> dict[str, Any]:
+def result_message(sequence: int, segments: Iterable[Segment], latency_ms: float) -> dict[str, Any]:
     return {
         "type": "result",
         "sequence": sequence,
@@ -314,7 +316,7 @@ def result_message(sequence: int, segments: Iterable[Any], latency_ms: float) ->
     }
 
 
-def final_message(segments: Iterable[Any], reason: str = "end") -> dict[str, Any]:
+def final_message(segments: Iterable[Segment], reason: str = "end") -> dict[str, Any]:
     return {"type": "final", "segments": [segment_dict(s) for s in segments], "reason": reason}
 
 

@@ -154,9 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error_body(exc.code, exc.message, 413 if exc.code is ErrorCode.FRAME_TOO_LARGE else 400)
         model = pod.model
         try:
-            segments = await pod.run_infer(
-                engine.diarize, model.model, audio, num_speakers, model.pipeline, model.segmentation
-            )
+            segments = await pod.run_infer(model.predict, audio, num_speakers)
         except Exception:
             log.exception("/infer failed")
             pod.metrics.errors.labels(code="internal_error").inc()

@@ -27,7 +27,7 @@ import soxr
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from inference_pod import engine, protocol
-from inference_pod.model_manager import LoadedModel
+from inference_pod.engine import Segment, ServingModel, StreamRoutes
 from inference_pod.pod import Pod
 from inference_pod.protocol import ErrorCode, ProtocolError, StreamConfig
 
@@ -59,18 +59,8 @@ SHUTDOWN = _Marker("shutdown")
 class EngineStream:
     """The engine side of one stream, used only from worker threads, one call at a time."""
 
-    def __init__(self, loaded: LoadedModel, pod: Pod, sample_rate: int) -> None:
-        self.loaded = loaded
-        # Both networks run through cross-stream batchers; a batch only ever holds inputs of one
-        # shape, so each stream gets exactly the rows an unbatched call would give it.
-        # embedding-overlap's detector only counts speakers: its session calls it directly.
-        batched = loaded.segmentation is not None and loaded.pipeline == "segmentation"
-        segment = pod.segment_batcher.segment_fn(loaded.segmentation) if batched else None
-        # The embedding pipelines' VAD frames go through a batcher too: streams stepped in lockstep.
-        vad = None if loaded.pipeline == "segmentation" else pod.vad_fn
-        self.session = engine.new_stream_session(
-            loaded.model, pod.batcher.embed_fn(loaded.model), loaded.pipeline, loaded.segmentation, segment, vad
-        )
+    def __init__(self, model: ServingModel, routes: StreamRoutes, sample_rate: int) -> None:
+        self.session = model.open_stream(routes)
         # A streaming resampler keeps filter state across chunks (one-shot per chunk would click).
         self.resampler = (
             soxr.ResampleStream(sample_rate, engine.ENGINE_SAMPLE_RATE, 1, dtype="float32")
@@ -80,7 +70,7 @@ class EngineStream:
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
 
-    def feed(self, samples: np.ndarray) -> list[Any]:
+    def feed(self, samples: np.ndarray) -> list[Segment]:
         """Buffer audio; feed the engine whole FEED_SAMPLES blocks; return the segments they updated."""
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples, last=False)
@@ -97,14 +87,14 @@ class EngineStream:
             [self.session.feed(audio[i : i + engine.FEED_SAMPLES]) for i in range(0, whole, engine.FEED_SAMPLES)]
         )
 
-    def finish(self) -> tuple[list[Any], list[Any]]:
+    def finish(self) -> tuple[list[Segment], list[Segment]]:
         """End of audio: feed what is buffered (the CLI's last, partial block) and decide the rest.
         Returns what that changed (the last live update, all final) and the whole stream's result."""
         if self.resampler is not None:
             tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)
             if tail.size:
                 self._buffer.append(np.asarray(tail, dtype=np.float32))
-        reports = []
+        reports: list[list[Segment]] = []
         if self._buffer:
             rest = np.ascontiguousarray(np.concatenate(self._buffer), dtype=np.float32)
             reports = [
@@ -115,11 +105,11 @@ class EngineStream:
         return _newest(reports), list(self.session.finish())
 
 
-def _newest(reports: list[list[Any]]) -> list[Any]:
+def _newest(reports: list[list[Segment]]) -> list[Segment]:
     """Several engine reports as one update: a later report's view of a segment supersedes an
     earlier one. Keyed by (speaker, start), not start alone: with the segmentation pipeline two
     speakers' segments may overlap, even start at the same frame, and both must get through."""
-    updated: dict[tuple[str, float], Any] = {}
+    updated: dict[tuple[str, float], Segment] = {}
     for report in reports:
         for seg in report:
             updated[engine.segment_key(seg)] = seg
@@ -140,7 +130,7 @@ class StreamConnection:
         self.session_id = uuid.uuid4().hex
         self.started = False  # a start message was accepted
         self.audio_seen = False
-        self.model: LoadedModel | None = None  # pinned at the first audio (or start) for the stream's life
+        self.model: ServingModel | None = None  # pinned at the first audio (or start) for the stream's life
         self.engine: EngineStream | None = None
         self.queue: asyncio.Queue[Job | _Marker] = asyncio.Queue()
         self.queued_seconds = 0.0
@@ -369,10 +359,10 @@ class StreamConnection:
     def _engine(self) -> EngineStream:
         if self.engine is None:  # created lazily: an idle connection costs no engine state
             assert self.model is not None
-            self.engine = EngineStream(self.model, self.pod, self.config.sample_rate)
+            self.engine = EngineStream(self.model, self.pod.routes, self.config.sample_rate)
         return self.engine
 
-    def _feed(self, job: Job) -> tuple[float, list[Any] | None]:
+    def _feed(self, job: Job) -> tuple[float, list[Segment] | None]:
         """Worker thread: feed the job, unless it waited so long its result is worthless (None).
 
         Skipping here, not only at dequeue, is what bounds latency when the pool's own queue is
@@ -400,7 +390,7 @@ class StreamConnection:
             f"server overloaded: audio waited {waited:.1f} s for processing; retry later",
         )
 
-    def _finish_engine(self) -> tuple[list[Any], list[Any]]:
+    def _finish_engine(self) -> tuple[list[Segment], list[Segment]]:
         if self.engine is None and not self.audio_seen:
             return [], []
         return self._engine().finish()

@@ -21,6 +21,7 @@ from inference_pod.protocol import (
     exceeds_realtime,
     parse_text_message,
 )
+from voiceflow.segments import Segment
 
 
 def code_of(fn, *args):
@@ -141,16 +142,8 @@ def test_realtime_bound() -> None:
 
 
 def test_messages_are_json_serialisable() -> None:
-    from dataclasses import dataclass
-
-    @dataclass
-    class Seg:
-        start: float
-        end: float
-        speaker: str
-        final: bool
-
-    seg = Seg(np.float32(0.5), 1.25, "SPEAKER_00", np.bool_(True))  # type: ignore[arg-type]
+    # numpy scalars, as the engine's arithmetic may leave them in a segment
+    seg = Segment(np.float32(0.5), 1.25, "SPEAKER_00", np.bool_(True))  # type: ignore[arg-type]
     for msg in (
         protocol.result_message(3, [seg], 12.34567),
         protocol.final_message([seg]),
