@@ -18,7 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "voiceflow_cli.engine_commands",  # diarize, evaluate, simulate
     "voiceflow_cli.bundle",  # bundle: verify / seal / publish a model bundle
     "voiceflow_cli.up",  # up: the embedded platform (pod + control API as child processes)
-    "pipelines.cli",  # export, train, batch, workflows
+    "pipelines.cli",  # export, train, register
     "inference_pod.cli",  # serve, stream
     "voiceflow_operator.cli",  # operator
     "control_api.cli",  # api

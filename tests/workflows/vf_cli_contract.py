@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from voiceflow.cli.main import build_parser
+from voiceflow_cli.main import build_parser
 
 PARAM = re.compile(r"\{\{workflow\.parameters\.([\w-]+)\}\}")
 
