@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import io
 import json
 import os
 import socket
@@ -20,7 +19,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
 import uvicorn
 from api_support import ADMIN_PASSWORD, login, with_
 from fastapi.testclient import TestClient
@@ -36,19 +34,10 @@ from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginG
 from control_api.models import BatchFile, RegistryModel, utcnow
 from control_api.security import issue_token
 from control_api.settings import Settings
+from tests.audio_bombs import flac
 from voiceflow_edge.servers import MIN_PASSWORD_CHARS, uvicorn_options
 
 ClientFor = Callable[..., Any]
-
-
-def flac(samples: np.ndarray, rate: int, total_samples: int | None = None) -> bytes:
-    out = io.BytesIO()
-    sf.write(out, samples, rate, format="FLAC")
-    data = bytearray(out.getvalue())
-    if total_samples is not None:  # rewrite STREAMINFO's 36-bit total_samples: a header that lies
-        value = int.from_bytes(data[21:26], "big")
-        data[21:26] = ((value & ~((1 << 36) - 1)) | total_samples).to_bytes(5, "big")
-    return bytes(data)
 
 
 def test_upload_bombs_get_4xx_with_the_production_validator(db_settings: Settings, client_for: ClientFor) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import socket
@@ -14,7 +13,6 @@ import httpx
 import jwt
 import numpy as np
 import pytest
-import soundfile as sf
 from pod_support import RunningPod, running_pod
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -23,6 +21,7 @@ from inference_pod import engine, protocol
 from inference_pod.protocol import ProtocolError
 from inference_pod.serve import build_server
 from inference_pod.settings import Settings
+from tests.audio_bombs import flac
 from voiceflow_edge import header_timeout, servers
 
 
@@ -30,16 +29,6 @@ from voiceflow_edge import header_timeout, servers
 def pod() -> Iterator[RunningPod]:
     with running_pod() as p:
         yield p
-
-
-def flac(samples: np.ndarray, rate: int, total_samples: int | None = None) -> bytes:
-    out = io.BytesIO()
-    sf.write(out, samples, rate, format="FLAC")
-    data = bytearray(out.getvalue())
-    if total_samples is not None:  # rewrite STREAMINFO's 36-bit total_samples: a header that lies
-        value = int.from_bytes(data[21:26], "big")
-        data[21:26] = ((value & ~((1 << 36) - 1)) | total_samples).to_bytes(5, "big")
-    return bytes(data)
 
 
 def test_infer_refuses_a_flac_whose_header_promises_too_much(pod: RunningPod) -> None:
