@@ -1,40 +1,40 @@
 """Runtime settings of the Control API, read once from the environment (`VOICEFLOW_*`).
 
-A frozen dataclass rather than a settings framework: every field has a plain default that makes
-`voiceflow api` work embedded on a laptop (SQLite file, in-process rate limits, local storage), and
-tests build one directly with `dataclasses.replace`.
+Every field has a plain default that makes `voiceflow api` work embedded on a laptop (SQLite file,
+in-process rate limits, local storage); `Settings.from_env()` alone reads the environment
+(voiceflow_edge.settings), and tests build one directly.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+
+from pydantic import Field
+
+from voiceflow_edge.settings import EnvSettings
 
 DEFAULT_STATE_DIR = Path(os.path.expanduser("~")) / ".voiceflow" / "control_api"
 
 # `{python}` is the interpreter running the API, so the templates work inside any virtualenv.
 # The pipelines' commands (docs/pipelines.md): `train` writes checkpoint.pt/model.pt into --out,
 # `export` writes the ONNX file and its .json metadata.
-DEFAULT_TRAIN_COMMAND = "{python} -m voiceflow.cli.main train --config {config} --out {output_dir} --no-progress"
-DEFAULT_EXPORT_COMMAND = "{python} -m voiceflow.cli.main export {checkpoint} --out {output}"
+DEFAULT_TRAIN_COMMAND = "{python} -m voiceflow_cli.main train --config {config} --out {output_dir} --no-progress"
+DEFAULT_EXPORT_COMMAND = "{python} -m voiceflow_cli.main export {checkpoint} --out {output}"
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(EnvSettings):
     database_url: str = ""  # empty: SQLite file under state_dir
     redis_url: str = ""  # empty: in-process rate limits
     redis_prefix: str = "voiceflow:"
     state_dir: Path = DEFAULT_STATE_DIR
-    jwt_secret: str = field(default="", repr=False)  # empty: generated once, kept in state_dir
+    jwt_secret: str = Field(default="", repr=False)  # empty: generated once, kept in state_dir
     jwt_algorithm: str = "HS256"
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 7 * 24 * 3600
     admin_username: str = "admin"
-    admin_password: str = field(default="", repr=False)  # empty: admin_password_file, else no admin
+    admin_password: str = Field(default="", repr=False)  # empty: admin_password_file, else no admin
     # With admin_password empty: the admin's password is read from this file, generated (0600) on first
     # start when missing, as the JWT secret is (deploy/compose.yaml ships no password).
     admin_password_file: str = ""
@@ -62,7 +62,7 @@ class Settings:
     k8s_namespace: str = "default"
     train_command: str = DEFAULT_TRAIN_COMMAND
     export_command: str = DEFAULT_EXPORT_COMMAND
-    # Run after a successful export when set, e.g. "{python} -m voiceflow.cli.main evaluate --model {model}
+    # Run after a successful export when set, e.g. "{python} -m voiceflow_cli.main evaluate --model {model}
     # --data ... --gate --json-out {json_out}": a non-zero exit (a refused gate) fails the model, and the
     # numbers of the report's "model" section become its metrics (DER, speed).
     evaluate_command: str = ""
@@ -96,19 +96,6 @@ class Settings:
             return self.admin_password
         return generated_secret(Path(self.admin_password_file), 18)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Fields map to `VOICEFLOW_<FIELD>` (upper case); explicit overrides win over the environment."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(f"VOICEFLOW_{f.name.upper()}")
-            if raw is None:
-                continue
-            values[f.name] = _coerce(f.type, raw, f.name)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
 
 def generated_secret(path: Path, nbytes: int) -> str:
     """The secret kept in `path`, created (random, mode 600) by whichever process gets there first."""
@@ -127,18 +114,3 @@ def generated_secret(path: Path, nbytes: int) -> str:
         finally:
             tmp.unlink()
     return path.read_text().strip()
-
-
-def _coerce(type_name: Any, raw: str, name: str) -> Any:
-    # With `from __future__ import annotations` the field types are strings.
-    kind = str(type_name)
-    try:
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "Path":
-            return Path(raw)
-    except ValueError as exc:
-        raise ValueError(f"VOICEFLOW_{name.upper()}={raw!r} is not a valid {kind}") from exc
-    return raw

@@ -47,7 +47,6 @@ class LiveStream(Protocol):
 
 class Pod:
     def __init__(self, settings: Settings) -> None:
-        settings.validate()  # a bad pipeline name (or limit) fails here, at start-up, not at the first stream
         self.settings = settings
         self.metrics = Metrics(pipeline=settings.pipeline)
         self.jwt_key = settings.resolved_jwt_key()

@@ -1,31 +1,32 @@
 """Pod settings, read once from the environment (`VOICEFLOW_*`) so Helm can set every limit.
 
-One frozen dataclass with defaults that suit a small CPU pod; `Settings.from_env()` is the only
-place that reads `os.environ`, so everything else takes a `Settings` and stays testable.
+One frozen pydantic-settings model with defaults that suit a small CPU pod; `Settings.from_env()` is the
+only place that reads `os.environ` (voiceflow_edge.settings), so everything else takes a `Settings` and
+stays testable. Every limit is checked when a `Settings` is built: a bad value fails at start-up, naming
+its variable, rather than at the first stream.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from voiceflow.config import DEFAULT_PIPELINE, PIPELINES
 from voiceflow_edge.servers import DEFAULT_HOST
+from voiceflow_edge.settings import CommaSeparated, EnvSettings
 
-ENV_PREFIX = "VOICEFLOW_"
 
+class Settings(EnvSettings):
+    # Positive limits: zero or less would make the pod misbehave (refuse everything, never time out).
+    # The pod treats an empty variable as unset (Helm renders optional values as "").
+    model_config = SettingsConfigDict(env_ignore_empty=True)
 
-@dataclass(frozen=True)
-class Settings:
     host: str = DEFAULT_HOST  # loopback; containers set VOICEFLOW_HOST=0.0.0.0 on purpose
-    port: int = 3000
+    port: int = Field(default=3000, gt=0, lt=65536)
     # Model file (.onnx) or mounted directory holding one; None = the engine's bundled default.
     model_path: str | None = None
     # How often the model file is polled for changes (a ConfigMap/volume swap shows as a new mtime/inode).
-    reload_poll_seconds: float = 2.0
+    reload_poll_seconds: PositiveFloat = 2.0
     # Which diarization pipeline serves streams and /infer: "embedding" (VAD + window embeddings,
     # one speaker at a time) or "segmentation" (overlap-aware: two speakers' segments may overlap).
     pipeline: str = DEFAULT_PIPELINE
@@ -34,73 +35,65 @@ class Settings:
     segmentation_model_path: str | None = None
 
     # Limits.
-    max_connections: int = 1200
-    max_connections_per_token: int = 50
-    max_frame_bytes: int = 256 * 1024  # one binary frame
+    max_connections: PositiveInt = 1200
+    max_connections_per_token: PositiveInt = 50
+    max_frame_bytes: PositiveInt = 256 * 1024  # one binary frame
     # One JSON text message. The seed's clients send float samples as text (~17 bytes each, 25 at
     # worst), so 1 MiB holds 2 s of 16 kHz audio even at worst (800 KB) and ~3.8 s typically.
-    max_text_frame_bytes: int = 1024 * 1024
-    max_session_seconds: float = 4 * 3600.0  # audio seconds per stream
-    idle_timeout_seconds: float = 30.0  # no message at all for this long -> error + close
-    max_infer_bytes: int = 50 * 1024 * 1024  # POST /infer body
+    max_text_frame_bytes: PositiveInt = 1024 * 1024
+    max_session_seconds: PositiveFloat = 4 * 3600.0  # audio seconds per stream
+    idle_timeout_seconds: PositiveFloat = 30.0  # no message at all for this long -> error + close
+    max_infer_bytes: PositiveInt = 50 * 1024 * 1024  # POST /infer body
     # Audio may arrive up to this many times faster than real time, after an initial burst allowance;
     # past that the client is told `too_fast` (a paced client never gets near it).
-    max_realtime_factor: float = 4.0
+    max_realtime_factor: PositiveFloat = 4.0
     realtime_burst_seconds: float = 10.0
 
     # Processing.
-    step_seconds: float = 0.5  # binary audio is processed (and answered) in steps of this many seconds
+    step_seconds: PositiveFloat = 0.5  # binary audio is processed (and answered) in steps of this many seconds
     # Backpressure: once this much of a stream's audio waits unprocessed, the server stops reading
     # its socket (TCP pushes back on the sender) until the worker catches up.
-    max_session_queue_seconds: float = 2.0
+    max_session_queue_seconds: PositiveFloat = 2.0
     # Load shedding: audio that waited longer than this before processing means the pod is behind:
     # the newest stream is shed (`overloaded`, close 1013), and any stream whose audio waited 3x
     # this is shed too, instead of ever-growing latency for everybody.
-    max_queue_delay_seconds: float = 1.0
+    max_queue_delay_seconds: PositiveFloat = 1.0
     # Global bound on feed jobs waiting for a worker; past it new streams are refused and the
     # most-behind streams shed, so latency stays bounded instead of growing for everybody.
-    max_pending_jobs: int = 512
+    max_pending_jobs: PositiveInt = 512
     # Engine threads for live streams, per worker process. They mostly wait on the cross-stream
     # batchers, and each in-flight step adds a row to a batch: 16 rather than 4 cut the CPU per
     # stream by ~20% at 64 streams (benchmarks/loadgen.py, docs/deploy.md).
-    workers: int = 16
+    workers: PositiveInt = 16
     # POST /infer runs on threads of its own, so whole-file requests never take the streams' workers
     # (two 40-minute requests once held the shared pool for 27 s and every live stream was shed).
-    infer_workers: int = 1
+    infer_workers: PositiveInt = 1
     # /infer requests admitted at once (running or waiting for an infer worker); more get 503.
-    max_infer_requests: int = 4
-    batch_max_windows: int = 64  # cross-session embedding batch size
+    max_infer_requests: PositiveInt = 4
+    batch_max_windows: PositiveInt = 64  # cross-session embedding batch size
     # 0 = opportunistic: a batch is whatever queued while the previous one ran (no added latency).
     batch_wait_ms: float = 0.0
     # Worker processes behind the one port (SO_REUSEPORT), each a whole pod with its own model:
     # the GIL serialises a process's Python work (protocol, clustering), so only processes use
     # every core. 0 = one per CPU the pod may use (its cgroup quota, else its affinity); set by
     # `voiceflow serve --workers N`. The global limits are split across them (inference_pod/workers.py).
-    processes: int = 0
+    processes: int = Field(default=0, ge=0)
 
     # Auth: when set, /ws/stream and /infer need a JWT signed with this key (the control API's).
-    jwt_key: str | None = None
+    jwt_key: str | None = Field(default=None, repr=False)
     jwt_key_file: str | None = None  # a mounted Secret; read at start-up when jwt_key is unset
-    jwt_algorithms: tuple[str, ...] = ("HS256",)
+    jwt_algorithms: CommaSeparated = ("HS256",)  # VOICEFLOW_JWT_ALGORITHMS=HS256,HS512
     jwt_audience: str | None = None
 
     shutdown_grace_seconds: float = 20.0
     log_level: str = "info"
 
+    @field_validator("pipeline")
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Build settings from `VOICEFLOW_<FIELD>` variables (upper-case field names), then overrides."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None or raw == "":
-                continue
-            values[f.name] = parse_field(f.name, raw, type_name=str(f.type))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.validate()
-        return settings
+    def _known_pipeline(cls, pipeline: str) -> str:
+        if pipeline not in PIPELINES:
+            raise ValueError(f"must be one of {', '.join(PIPELINES)}")
+        return pipeline
 
     def resolved_jwt_key(self) -> str | None:
         if self.jwt_key:
@@ -120,53 +113,3 @@ class Settings:
             "max_session_seconds": self.max_session_seconds,
             "idle_timeout_seconds": self.idle_timeout_seconds,
         }
-
-    def validate(self) -> None:
-        """Refuse settings that would make the pod misbehave rather than fail at the first stream."""
-        positive = [
-            "max_connections",
-            "max_connections_per_token",
-            "max_frame_bytes",
-            "max_text_frame_bytes",
-            "max_session_seconds",
-            "idle_timeout_seconds",
-            "max_realtime_factor",
-            "step_seconds",
-            "max_session_queue_seconds",
-            "max_queue_delay_seconds",
-            "max_pending_jobs",
-            "workers",
-            "infer_workers",
-            "max_infer_requests",
-            "batch_max_windows",
-            "max_infer_bytes",
-            "reload_poll_seconds",
-        ]
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"setting {name} must be > 0, got {getattr(self, name)!r}")
-        if self.processes < 0:
-            raise ValueError(f"setting processes must be >= 0 (0 = one per CPU), got {self.processes}")
-        if self.pipeline not in PIPELINES:
-            raise ValueError(
-                f"setting pipeline (env {ENV_PREFIX}PIPELINE) must be one of {', '.join(PIPELINES)}, "
-                f"got {self.pipeline!r}"
-            )
-        if not 0 < self.port < 65536:
-            raise ValueError(f"setting port must be 1-65535, got {self.port}")
-
-
-def parse_field(name: str, raw: str, type_name: str) -> Any:
-    """Convert one environment string to the field's type (types are strings under `from __future__`)."""
-    try:
-        if "tuple" in type_name:
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if type_name.startswith("int"):
-            return int(raw)
-        if type_name.startswith("float"):
-            return float(raw)
-        if type_name.startswith("bool"):
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-    except ValueError as exc:
-        raise ValueError(f"environment {ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from None
-    return raw

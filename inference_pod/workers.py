@@ -30,7 +30,6 @@ gives up with that worker's exit status if one dies before it ever served (bad s
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 import math
@@ -90,7 +89,7 @@ def resolve_processes(requested: int) -> int:
 def worker_settings(settings: Settings, processes: int) -> Settings:
     """One worker's settings: the global limits split N ways, and never itself a supervisor."""
     split = {name: max(1, math.ceil(getattr(settings, name) / processes)) for name in SPLIT_LIMITS}
-    return dataclasses.replace(settings, processes=1, **split)
+    return settings.replace(processes=1, **split)
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:

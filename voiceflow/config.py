@@ -15,13 +15,16 @@ Layout:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
 from voiceflow.clustering.offline import OfflineClusteringConfig
 from voiceflow.clustering.online import OnlineClusteringConfig
@@ -74,39 +77,66 @@ class EngineConfig:
 
 
 def build_dataclass(cls: type, data: Any, where: str) -> Any:
-    """Construct frozen dataclass `cls` from a mapping, recursing into nested dataclass fields."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}: unknown setting(s) {', '.join(map(str, unknown))}")
-    kwargs = {}
-    for key, value in data.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            kwargs[key] = build_dataclass(hint, value, f"{where}.{key}")  # type: ignore[arg-type]
-        else:
-            kwargs[key] = _coerce(value, hint, f"{where}.{key}")
+    """Frozen dataclass `cls` from a mapping of its settings, nested groups included, validated strictly:
+    unknown keys, wrong types and out-of-bounds values are a `ConfigError` naming each setting."""
     try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+        return _adapter(cls).validate_python(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe_errors(exc, where)) from None
 
 
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    allowed = typing.get_args(hint) or (hint,)
-    if value is None and type(None) in allowed:
-        return None
-    if isinstance(value, bool) and bool not in allowed:
-        raise ConfigError(f"{where}: expected {hint}, got a boolean")
-    if float in allowed and isinstance(value, int | float):
-        return float(value)
-    for kind in allowed:
-        if isinstance(kind, type) and isinstance(value, kind):
-            return value
-    raise ConfigError(f"{where}: expected {hint}, got {type(value).__name__}")
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter[Any]:
+    return TypeAdapter(_settings_model(cls))
+
+
+@functools.cache
+def _settings_model(cls: type) -> Any:
+    """A strict pydantic model of dataclass `cls` whose validated value is a `cls` instance.
+
+    Generated from the dataclass so each setting keeps one definition (name, type, default and the
+    bounds its `__post_init__` checks); the model adds the file-facing strictness. A setting the file
+    leaves out is not passed on, so the dataclass's own default applies.
+    """
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {
+        f.name: (_settings_model(hints[f.name]) if dataclasses.is_dataclass(hints[f.name]) else hints[f.name], None)
+        for f in dataclasses.fields(cls)
+        if f.init
+    }
+    model = create_model(cls.__name__, __config__=_STRICT, **fields)
+
+    def build(values: BaseModel) -> Any:
+        # A bound check in __post_init__ raises ValueError: pydantic reports it at this group's path.
+        return cls(**{name: getattr(values, name) for name in values.model_fields_set})
+
+    return Annotated[model, AfterValidator(build)]
+
+
+# Strict: a boolean or a string is no number and a float no integer (an integer is a float, though),
+# so a typo in a file is an error rather than a silent conversion.
+_STRICT = ConfigDict(strict=True, extra="forbid")
+# A hostile file can hold thousands of bad keys; the first few say what is wrong.
+MAX_REPORTED_ERRORS = 5
+
+
+def _describe_errors(exc: ValidationError, where: str) -> str:
+    """One line naming each bad setting by its dotted path under `where` (the file or "config")."""
+    problems = [_describe(error, where) for error in exc.errors(include_url=False)]
+    more = len(problems) - MAX_REPORTED_ERRORS
+    return "; ".join(problems[:MAX_REPORTED_ERRORS]) + (f"; and {more} more" if more > 0 else "")
+
+
+def _describe(error: ErrorDetails, where: str) -> str:
+    path = ".".join([where, *map(str, error["loc"])])
+    got = type(error["input"]).__name__
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown setting"
+    if error["type"] == "model_type":
+        return f"{path}: expected a mapping of settings, got {got}"
+    if error["type"] == "value_error":
+        return f"{path}: {error.get('ctx', {}).get('error', error['msg'])}"
+    return f"{path}: {error['msg']}, got {got}"
 
 
 def parse_engine_config(data: Any, source: str = "config") -> EngineConfig:

@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.simulation import SimulationConfig, simulate_conversation, split_speakers, voiced_mask
 from voiceflow.config import ConfigError, EngineConfig, load_engine_config, parse_engine_config
-from voiceflow.simulate import SimulationConfig, simulate_conversation, split_speakers, voiced_mask
 from voiceflow.vad import SileroVAD, VADConfig, probabilities_to_mask, speech_regions
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -24,9 +24,10 @@ def test_config_round_trip_and_nesting(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"offline": {"nope": 1}}, "unknown setting"),
-        ({"offline": {"step_seconds": "fast"}}, "expected"),
-        ({"offline": {"step_seconds": True}}, "boolean"),
+        ({"offline": {"nope": 1}}, r"offline\.nope: unknown setting"),
+        ({"offline": {"step_seconds": "fast"}}, r"offline\.step_seconds: .*valid number, got str"),
+        ({"offline": {"step_seconds": True}}, r"offline\.step_seconds: .*valid number, got bool"),
+        ({"offline": {"embed_batch_size": 2.0}}, r"offline\.embed_batch_size: .*valid integer, got float"),
         ({"offline": {"vad": {"threshold": 3}}}, "threshold"),
         ({"offline": []}, "expected a mapping"),
         (["not", "a", "mapping"], "expected a mapping"),
@@ -36,6 +37,12 @@ def test_config_round_trip_and_nesting(tmp_path: Path) -> None:
 def test_malformed_configs_are_refused_clearly(data: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_engine_config(data)
+
+
+def test_a_flood_of_bad_settings_gives_a_short_message() -> None:
+    with pytest.raises(ConfigError, match=r"config\.k4: unknown setting; and 995 more$") as caught:
+        parse_engine_config({f"k{i}": 1 for i in range(1000)})
+    assert len(str(caught.value)) < 300
 
 
 def test_hostile_config_files(tmp_path: Path) -> None:

@@ -32,11 +32,27 @@ def test_settings_from_env_and_overrides() -> None:
 
 
 @pytest.mark.parametrize(
-    "env", [{"VOICEFLOW_PORT": "x"}, {"VOICEFLOW_MAX_CONNECTIONS": "0"}, {"VOICEFLOW_PORT": "70000"}]
+    ("env", "message"),
+    [
+        ({"VOICEFLOW_PORT": "x"}, r"VOICEFLOW_PORT: .*valid integer.*\(got 'x'\)"),
+        ({"VOICEFLOW_MAX_CONNECTIONS": "0"}, r"VOICEFLOW_MAX_CONNECTIONS: .*greater than 0"),
+        ({"VOICEFLOW_PORT": "70000"}, r"VOICEFLOW_PORT: .*less than 65536"),
+        ({"VOICEFLOW_STEP_SECONDS": "nan"}, r"VOICEFLOW_STEP_SECONDS: .*greater than 0"),
+        ({"VOICEFLOW_PROCESSES": "-1"}, r"VOICEFLOW_PROCESSES: .*greater than or equal to 0"),
+        ({"VOICEFLOW_WORKERS": "x" * 10_000}, r"VOICEFLOW_WORKERS: .*\(got 'x{70,}\.\.\.\)$"),
+    ],
 )
-def test_bad_settings_are_refused(env: dict[str, str]) -> None:
-    with pytest.raises(ValueError):
+def test_bad_settings_are_refused_naming_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
+
+
+def test_an_empty_variable_is_unset_and_a_bad_override_is_named_as_a_setting() -> None:
+    assert Settings.from_env({"VOICEFLOW_PORT": "", "VOICEFLOW_MODEL_PATH": ""}) == Settings()
+    with pytest.raises(ValueError, match=r"^setting workers: .*greater than 0 \(got 0\)$"):
+        Settings.from_env({"VOICEFLOW_WORKERS": "3"}, workers=0)
+    with pytest.raises(ValueError, match="max_connections"):
+        Settings(max_connections=0)  # built directly, too: a Settings is valid or does not exist
 
 
 def test_jwt_key_file(tmp_path) -> None:
@@ -235,12 +251,11 @@ def test_overload_signal_decays_once_load_is_gone() -> None:
 
 
 def test_docs_list_every_setting_and_metric() -> None:
-    import dataclasses
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
-    for f in dataclasses.fields(Settings):
-        assert f"`VOICEFLOW_{f.name.upper()}`" in doc, f.name
+    for name in Settings.model_fields:
+        assert f"`VOICEFLOW_{name.upper()}`" in doc, name
     for name in METRIC_NAMES:
         assert name in doc, name
 
