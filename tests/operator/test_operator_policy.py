@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from vf_k8s_schema import admit
-from vf_operator_harness import DM, NS, WORKFLOWS, OperatorProcess, cluster, condition, owned, wait_for
+from vf_operator_harness import DM, NS, WORKFLOWS, condition, operator_running, owned, wait_for
 from voiceflow_operator import children as ch
 from voiceflow_operator.policy import Policy, PolicyError, check_dataset, check_resources, parse_quantity
 from voiceflow_operator.reconcile import decide
@@ -101,18 +101,12 @@ def test_crd_refuses_what_it_can_express_for_every_cluster(dataset: str, admitte
 
 
 async def test_operator_refuses_a_forbidden_dataset_against_the_api_emulator() -> None:
-    async with cluster() as (emu, url):
-        op = OperatorProcess(url).start()
-        try:
-            bad = copy.deepcopy(model(dataset="file:///etc/shadow", image="attacker/miner:1"))
-            bad["metadata"] = {"name": "m", "namespace": NS}
-            await emu.create_object(DM, NS, bad)
-            await wait_for(
-                "Failed", lambda: ((emu.get(DM, NS, "m") or {}).get("status") or {}).get("phase") == "Failed"
-            )
-            ready = condition(emu.get(DM, NS, "m"), "Ready")
-            assert ready is not None and ready["reason"] == "InvalidSpec", ready
-            assert "not allowed" in ready["message"] or "outside the allowed dataset roots" in ready["message"]
-            assert owned(emu, WORKFLOWS, "m") == []
-        finally:
-            await op.stop()
+    async with operator_running() as emu:
+        bad = copy.deepcopy(model(dataset="file:///etc/shadow", image="attacker/miner:1"))
+        bad["metadata"] = {"name": "m", "namespace": NS}
+        await emu.create_object(DM, NS, bad)
+        await wait_for("Failed", lambda: ((emu.get(DM, NS, "m") or {}).get("status") or {}).get("phase") == "Failed")
+        ready = condition(emu.get(DM, NS, "m"), "Ready")
+        assert ready is not None and ready["reason"] == "InvalidSpec", ready
+        assert "not allowed" in ready["message"] or "outside the allowed dataset roots" in ready["message"]
+        assert owned(emu, WORKFLOWS, "m") == []

@@ -84,6 +84,17 @@ async def cluster() -> AsyncIterator[tuple[ClusterEmulator, str]]:
             assert not emu.denied, f"the operator was forbidden by its RBAC: {sorted(set(emu.denied))}"
 
 
+@contextlib.asynccontextmanager
+async def operator_running(**overrides: Any) -> AsyncIterator[ClusterEmulator]:
+    """The emulator with one operator run against it, stopped gracefully however the scenario ends."""
+    async with cluster() as (emu, url):
+        op = OperatorProcess(url, **overrides).start()
+        try:
+            yield emu
+        finally:
+            await op.stop()
+
+
 async def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -111,13 +122,31 @@ def owned(emu: ClusterEmulator, res: str, model: str) -> list[dict[str, Any]]:
 
 async def finish_workflow(emu: ClusterEmulator, name: str, der: float = 0.12) -> None:
     # The shape `voiceflow evaluate --model M --json-out F` writes, as Argo's output parameter.
-    metrics = json.dumps({"model": {"mean_der": der, "speed": {"ms_per_window_b32": 1.5},
-                                    "der": {"ami-dev": {"der": der, "der_collar_0.25": der / 2}}}})
-    await emu.patch_object(WORKFLOWS, NS, name, {"status": {
-        "phase": "Succeeded",
-        "nodes": {f"{name}-1": {"templateName": "evaluate", "outputs": {
-            "parameters": [{"name": "metrics", "value": metrics}]}}},
-    }})
+    metrics = json.dumps(
+        {
+            "model": {
+                "mean_der": der,
+                "speed": {"ms_per_window_b32": 1.5},
+                "der": {"ami-dev": {"der": der, "der_collar_0.25": der / 2}},
+            }
+        }
+    )
+    await emu.patch_object(
+        WORKFLOWS,
+        NS,
+        name,
+        {
+            "status": {
+                "phase": "Succeeded",
+                "nodes": {
+                    f"{name}-1": {
+                        "templateName": "evaluate",
+                        "outputs": {"parameters": [{"name": "metrics", "value": metrics}]},
+                    }
+                },
+            }
+        },
+    )
 
 
 async def fail_workflow(emu: ClusterEmulator, name: str, message: str) -> None:
@@ -125,28 +154,54 @@ async def fail_workflow(emu: ClusterEmulator, name: str, message: str) -> None:
 
 
 async def finish_job(emu: ClusterEmulator, name: str) -> None:
-    await emu.patch_object(JOBS, NS, name, {"status": {
-        "succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}, status=True)
+    await emu.patch_object(
+        JOBS,
+        NS,
+        name,
+        {"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}},
+        status=True,
+    )
 
 
 async def make_available(emu: ClusterEmulator, name: str) -> None:
     dep = emu.get(DEPLOYMENTS, NS, name)
     assert dep is not None, name
-    await emu.patch_object(DEPLOYMENTS, NS, name, {"status": {
-        "observedGeneration": dep["metadata"]["generation"],
-        "replicas": 1, "availableReplicas": 1, "updatedReplicas": 1,
-        "conditions": [{"type": "Available", "status": "True"},
-                       {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}],
-    }}, status=True)
+    await emu.patch_object(
+        DEPLOYMENTS,
+        NS,
+        name,
+        {
+            "status": {
+                "observedGeneration": dep["metadata"]["generation"],
+                "replicas": 1,
+                "availableReplicas": 1,
+                "updatedReplicas": 1,
+                "conditions": [
+                    {"type": "Available", "status": "True"},
+                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+                ],
+            }
+        },
+        status=True,
+    )
 
 
 async def stall(emu: ClusterEmulator, name: str) -> None:
     dep = emu.get(DEPLOYMENTS, NS, name)
     assert dep is not None
-    await emu.patch_object(DEPLOYMENTS, NS, name, {"status": {
-        "observedGeneration": dep["metadata"]["generation"], "availableReplicas": 0,
-        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
-    }}, status=True)
+    await emu.patch_object(
+        DEPLOYMENTS,
+        NS,
+        name,
+        {
+            "status": {
+                "observedGeneration": dep["metadata"]["generation"],
+                "availableReplicas": 0,
+                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+            }
+        },
+        status=True,
+    )
 
 
 def route_weights(emu: ClusterEmulator, name: str) -> list[int] | None:
