@@ -26,6 +26,7 @@ from vf_operator_harness import (
     finish_job,
     finish_workflow,
     make_available,
+    observe,
     operator_running,
     owned,
     route_weights,
@@ -35,11 +36,19 @@ from vf_operator_harness import (
 
 pytestmark = [pytest.mark.timeout(90)]
 
-TRAINED: dict[str, Any] = {
-    "apiVersion": "voiceflow.io/v1alpha1",
-    "kind": "DiarizationModel",
-    "metadata": {"name": "meetings", "namespace": NS},
-    "spec": {
+
+def diarization_model(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "voiceflow.io/v1alpha1",
+        "kind": "DiarizationModel",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": spec,
+    }
+
+
+TRAINED = diarization_model(
+    "meetings",
+    {
         "version": "1.0.0",
         "training": {
             "dataset": "s3://data/ami",
@@ -52,17 +61,15 @@ TRAINED: dict[str, Any] = {
             "canary": {"trafficPercent": 10, "analysisIntervalSeconds": 1, "healthyChecksToPromote": 2},
         },
     },
-}
-SERVED: dict[str, Any] = {
-    "apiVersion": "voiceflow.io/v1alpha1",
-    "kind": "DiarizationModel",
-    "metadata": {"name": "calls", "namespace": NS},
-    "spec": {
+)
+SERVED = diarization_model(
+    "calls",
+    {
         "version": "1.0.0",
         "model": {"uri": "s3://models/calls/1.0.0.onnx"},
         "serving": {"canary": {"trafficPercent": 25, "analysisIntervalSeconds": 1, "healthyChecksToPromote": 2}},
     },
-}
+)
 
 
 def dm(emu: Any, name: str) -> dict[str, Any] | None:
@@ -299,14 +306,7 @@ async def test_kserve_mode_serves_through_an_inference_service() -> None:
 
         # Playing KServe: the predictor is ready for the current generation.
         async def kserve_ready() -> None:
-            generation = emu.get(ISVCS, NS, "calls")["metadata"]["generation"]
-            await emu.patch_object(
-                ISVCS,
-                NS,
-                "calls",
-                {"status": {"observedGeneration": generation, "conditions": [{"type": "Ready", "status": "True"}]}},
-                status=True,
-            )
+            await observe(emu, ISVCS, "calls", {"conditions": [{"type": "Ready", "status": "True"}]})
 
         await kserve_ready()
         await wait_for("Ready", lambda: is_ready(emu, "calls"))

@@ -163,45 +163,36 @@ async def finish_job(emu: ClusterEmulator, name: str) -> None:
     )
 
 
+async def observe(emu: ClusterEmulator, res: str, name: str, status: dict[str, Any]) -> None:
+    """Plays the child's controller: `status`, as observed for the child's current generation."""
+    child = emu.get(res, NS, name)
+    assert child is not None, name
+    observed = {"observedGeneration": child["metadata"]["generation"], **status}
+    await emu.patch_object(res, NS, name, {"status": observed}, status=True)
+
+
+# What the Deployment controller reports for a rollout that finished, and for one that hit its deadline.
+ROLLED_OUT = {
+    "replicas": 1,
+    "availableReplicas": 1,
+    "updatedReplicas": 1,
+    "conditions": [
+        {"type": "Available", "status": "True"},
+        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
+    ],
+}
+STALLED = {
+    "availableReplicas": 0,
+    "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+}
+
+
 async def make_available(emu: ClusterEmulator, name: str) -> None:
-    dep = emu.get(DEPLOYMENTS, NS, name)
-    assert dep is not None, name
-    await emu.patch_object(
-        DEPLOYMENTS,
-        NS,
-        name,
-        {
-            "status": {
-                "observedGeneration": dep["metadata"]["generation"],
-                "replicas": 1,
-                "availableReplicas": 1,
-                "updatedReplicas": 1,
-                "conditions": [
-                    {"type": "Available", "status": "True"},
-                    {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-                ],
-            }
-        },
-        status=True,
-    )
+    await observe(emu, DEPLOYMENTS, name, ROLLED_OUT)
 
 
 async def stall(emu: ClusterEmulator, name: str) -> None:
-    dep = emu.get(DEPLOYMENTS, NS, name)
-    assert dep is not None
-    await emu.patch_object(
-        DEPLOYMENTS,
-        NS,
-        name,
-        {
-            "status": {
-                "observedGeneration": dep["metadata"]["generation"],
-                "availableReplicas": 0,
-                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
-            }
-        },
-        status=True,
-    )
+    await observe(emu, DEPLOYMENTS, name, STALLED)
 
 
 def route_weights(emu: ClusterEmulator, name: str) -> list[int] | None:
