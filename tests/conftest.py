@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / "tests" / "data"
 SHARED_DATA = Path(os.environ.get("VOICEFLOW_SHARED_DATA", ROOT.parent / "shared" / "data"))
+_MODEL_STORE: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The engine serves the packaged default in tests, never a model a developer promoted into
+    their own store: an empty store of the session's own (child processes inherit it)."""
+    store = Path(tempfile.mkdtemp(prefix="voiceflow-test-store-"))
+    _MODEL_STORE.append(store)
+    os.environ["VOICEFLOW_MODEL_STORE"] = str(store)
+    os.environ.pop("VOICEFLOW_IGNORE_MODEL_STORE", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _MODEL_STORE:
+        shutil.rmtree(_MODEL_STORE.pop(), ignore_errors=True)
 
 
 def require_shared() -> Path:

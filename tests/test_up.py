@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from voiceflow.bundle import active_bundle, publish_bundle, verify_bundle
+from voiceflow.bundle import active_bundle, part_path, publish_bundle, verify_bundle, write_index
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, default_model_path
 from voiceflow.rttm import parse_rttm
 from voiceflow_cli.up import SEEDED_MARKER, plan_services, seed_active_model
@@ -61,6 +62,21 @@ def test_seed_replaces_the_loose_files_older_versions_copied(tmp_path: Path) -> 
     assert seed_active_model(active).startswith("seeded")
     assert not (active / "model.onnx").exists() and not (active / "model.json").exists()
     assert active_bundle(active) is not None
+
+
+def test_seed_serves_a_model_promoted_into_the_model_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up` seeds the engine's default, which a promotion moves from the package to the store."""
+    store = tmp_path / "store"
+    source = tmp_path / "export" / "cand.onnx"
+    source.parent.mkdir()
+    for role in ("model", "metadata", "background"):
+        shutil.copyfile(part_path(DEFAULT_MODEL, role), part_path(source, role))
+    write_index(source)
+    promoted = publish_bundle(source, store)  # what `evaluate --promote` does once the gate passes
+    monkeypatch.setenv("VOICEFLOW_MODEL_STORE", str(store))
+    active = tmp_path / "active"
+    assert seed_active_model(active).startswith("seeded")
+    assert active_bundle(active).digest == promoted.digest != verify_bundle(DEFAULT_MODEL).digest  # type: ignore[union-attr]
 
 
 def segments_of_demo(stdout: str) -> list[tuple[float, float, str]]:

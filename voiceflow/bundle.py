@@ -26,7 +26,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,7 @@ PART_SUFFIXES: dict[str, str] = {
 INDEX_SUFFIX = ".bundle.json"
 CURRENT_LINK = "current"  # in an active-model folder: the symlink to the bundle being served
 BUNDLES_DIR = "bundles"
+FOLDER_DIGEST_CHARS = 16  # a published bundle's folder is named by this much of its digest
 PUBLISHED_STEM = "model"
 MAX_INDEX_BYTES = 64 * 1024
 
@@ -151,17 +152,22 @@ def parse_index(text: str, where: str) -> dict[str, str]:
     return dict(parts)
 
 
-def verify_bundle(model_path: Path) -> ModelBundle:
+def verify_bundle(model_path: Path, ignore: Collection[str] = ()) -> ModelBundle:
     """The bundle `model_path` belongs to, every part checked against its index.
 
-    Without an index the model is a bare file (a user's own ONNX): described, not verified."""
+    Without an index the model is a bare file (a user's own ONNX): described, not verified.
+    Roles in `ignore` are left out, neither required nor refused, and out of the digest: promotion
+    ignores the gate's manifest, which each evaluation rewrites beside a candidate."""
     model_path = Path(model_path)
     index = index_path(model_path)
     if not index.is_file():
         return describe_bundle(model_path)
     if index.stat().st_size > MAX_INDEX_BYTES:
         raise BundleError(f"{index}: bundle index is larger than {MAX_INDEX_BYTES} bytes")
-    expected = parse_index(index.read_text(errors="replace"), str(index))
+    listed = parse_index(index.read_text(errors="replace"), str(index))
+    if MODEL_ROLE in ignore:
+        raise BundleError("the model itself cannot be left out of a bundle's check")
+    expected = {role: sha for role, sha in listed.items() if role not in ignore}
     parts: dict[str, BundlePart] = {}
     for role, sha in expected.items():
         path = part_path(model_path, role)
@@ -172,7 +178,7 @@ def verify_bundle(model_path: Path) -> ModelBundle:
             raise BundleError(f"{path}: bundle part {role!r} is corrupt (sha256 {actual[:12]}, expected {sha[:12]})")
         parts[role] = BundlePart(role, path, actual)
     for role, path in present_parts(model_path).items():
-        if role not in expected:
+        if role not in listed and role not in ignore:
             raise BundleError(f"{path}: a {role!r} file that is not part of the bundle {index.name}")
     return ModelBundle(model_path, parts, bundle_digest(expected), indexed=True)
 
@@ -202,7 +208,7 @@ def publish_bundle(model_path: Path, directory: Path, keep: int = 2) -> ModelBun
     it by renaming a new symlink over the old. Older bundles beyond the last `keep` are removed."""
     source = verify_bundle(Path(model_path))
     store = directory / BUNDLES_DIR
-    final = store / source.digest[:16]
+    final = store / source.digest[:FOLDER_DIGEST_CHARS]
     if final.is_dir() and not _intact(final):
         shutil.rmtree(final)  # a damaged earlier copy of the same bundle: copy it afresh
     if not final.is_dir():

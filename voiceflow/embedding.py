@@ -17,11 +17,12 @@ import onnxruntime as ort
 
 from voiceflow import staggered
 from voiceflow.bundle import BundleError, ModelBundle, file_sha256, model_file_in, part_path, verify_bundle
+from voiceflow.model_store import configured_store, promoted_model
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent / "models"  # installed package data: read, never written
 DEFAULT_MODEL = MODELS_DIR / "ge2e.onnx"
-# Written by the promotion gate (`voiceflow register`) only when a trained model beats the default:
-# {"model": "<file in models/>", "sha256": "...", "version": "...", "fallback": "ge2e.onnx"}.
+# The shipped choice of default, read-only: {"model": "<file in models/>", "sha256": "...",
+# "version": "...", "fallback": "ge2e.onnx"}. Promotion writes to the model store, never here.
 DEFAULT_POINTER = MODELS_DIR / "default.json"
 
 
@@ -29,8 +30,8 @@ class ModelError(ValueError):
     """A model file that cannot serve (missing, not ONNX, wrong inputs or outputs)."""
 
 
-def default_model_path(pointer: Path = DEFAULT_POINTER) -> Path:
-    """The promoted model if the pointer names an intact file, else the bundled GE2E."""
+def packaged_default_model(pointer: Path = DEFAULT_POINTER) -> Path:
+    """The package's shipped default: the model its pointer names when intact, else the bundled GE2E."""
     if not pointer.is_file():
         return DEFAULT_MODEL
     try:
@@ -41,6 +42,14 @@ def default_model_path(pointer: Path = DEFAULT_POINTER) -> Path:
     except (ValueError, KeyError, TypeError, OSError):
         pass
     return DEFAULT_MODEL
+
+
+def default_model_path(store: Path | None = None) -> Path:
+    """The model the engine serves when none is named: the model store's promoted bundle when it
+    is present and intact (voiceflow.model_store; `store` defaults to the configured one, none
+    when VOICEFLOW_IGNORE_MODEL_STORE is set), else the packaged default."""
+    promoted = promoted_model(store if store is not None else configured_store())
+    return promoted if promoted is not None else packaged_default_model()
 
 
 def background_path(model_path: Path) -> Path:

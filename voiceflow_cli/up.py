@@ -6,7 +6,8 @@ until both report ready, optionally streams the bundled sample conversation thro
 WebSocket (`--demo`), and then serves until Ctrl-C / SIGTERM, which it passes on to both.
 Child processes (not imports) keep this module free of web frameworks, per the layering.
 The pod watches the control API's "active model" folder, so `PUT /api/models/{id}/activate`
-hot-reloads it; until something is activated that folder holds the bundled default.
+hot-reloads it; until something is activated that folder holds the default model (the model
+store's promoted bundle when intact, else the packaged default: voiceflow.model_store).
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ LEGACY_FILES = ("model.onnx", "model.json")  # what `up` seeded before models mo
 
 
 def seed_active_model(active_dir: Path) -> str:
-    """Give the pod's watched folder the bundled default bundle until a model is activated.
+    """Give the pod's watched folder the default bundle (the engine's: a promoted one from the
+    model store, else the packaged default) until a model is activated.
 
     Seeds when the folder serves nothing (or only the loose files older versions copied, which
-    lacked the background mean), and re-seeds when the bundled default changed since `up` seeded
-    it, unless a user has activated another model since. Returns what it did, for the log."""
+    lacked the background mean), and re-seeds when the default changed since `up` seeded it (a
+    new release, or a promotion), unless a user has activated another model since. Returns what
+    it did, for the log."""
     from voiceflow.bundle import BundleError, active_bundle, publish_bundle, verify_bundle
     from voiceflow.embedding import default_model_path
 

@@ -44,8 +44,8 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add(
         "--baseline-model",
-        help="the gate's baseline (default: the current default model, the one voiceflow/models/default.json "
-        "names, else the bundled ge2e.onnx)",
+        help="the gate's baseline (default: the model the engine serves now: the model store's promoted "
+        "bundle when intact, else the packaged default)",
     )
     add(
         "--baseline-report",
@@ -70,11 +70,14 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     add(
         "--promote",
         action="store_true",
-        help="if the gate passes, copy the model to voiceflow/models/<--promote-name>.onnx and point "
-        "voiceflow/models/default.json at it (ge2e.onnx is never replaced)",
+        help="if the gate passes, publish the model's sealed bundle (with this manifest) into the model "
+        "store, whose `current` the engine then serves by default; the installed package is never written",
     )
-    add("--promote-name", default="student", help="file stem for a promoted model")
-    add("--models-dir", help="where --promote writes (default: the package's voiceflow/models)")
+    add(
+        "--model-store",
+        help="the model store --promote publishes into and the gate's baseline is read from (default: "
+        "$VOICEFLOW_MODEL_STORE, else $XDG_DATA_HOME/voiceflow/models, else ~/.local/share/voiceflow/models)",
+    )
     add("--speed-seconds", type=float, default=2.0, help="time budget per speed measurement (0 = skip)")
     add_suite_arguments(parser, existing)
 

@@ -23,13 +23,40 @@ def bundled_models_dir() -> Path:
     return Path(MODELS_DIR)
 
 
-def current_default_model(models_dir: Path | None = None) -> Path:
-    """The gate's baseline: the model the engine serves now. That is the promoted model when
-    `default.json` names an intact file, else the bundled GE2E; a candidate must not be worse
-    than what it would replace."""
-    from voiceflow.embedding import DEFAULT_POINTER, default_model_path
+def current_default_model(store: Path | None = None) -> Path:
+    """The gate's baseline: the model the engine serves now, resolved as the engine resolves it
+    (the model store's promoted bundle when intact, else the packaged default); a candidate must
+    not be worse than what it would replace."""
+    from voiceflow.embedding import default_model_path
 
-    return default_model_path((models_dir or bundled_models_dir()) / DEFAULT_POINTER.name)
+    return default_model_path(store)
+
+
+def chosen_store(args: argparse.Namespace) -> Path | None:
+    """`--model-store`, else None: the engine's configured store."""
+    store = getattr(args, "model_store", None)
+    return Path(store).expanduser() if store else None
+
+
+def promotion_store(args: argparse.Namespace) -> Path:
+    from voiceflow.model_store import model_store_dir
+
+    return chosen_store(args) or model_store_dir()
+
+
+def refuse_unpromotable(args: argparse.Namespace, model: Path) -> str | None:
+    """Why `--promote` cannot publish this candidate, checked before the (long) evaluation; None if it can."""
+    from pipelines.evaluation.manifest import promotable_bundle, refuse_package_store
+    from voiceflow.bundle import BundleError
+
+    if model.resolve().parent == bundled_models_dir().resolve():
+        return f"{model} is a packaged model; promote a model from outside the installed package"
+    try:
+        refuse_package_store(promotion_store(args))
+        promotable_bundle(model)
+    except (BundleError, ValueError, OSError) as err:
+        return str(err)
+    return None
 
 
 def baseline_evaluation(args: argparse.Namespace, sets: Any, spec: dict[str, Any], naive: bool) -> dict[str, Any]:
@@ -44,7 +71,7 @@ def baseline_evaluation(args: argparse.Namespace, sets: Any, spec: dict[str, Any
             raise ValueError(f"{saved} was scored on {report.get('sets_spec')}, not on {spec}")
         return report
     baseline_model = getattr(args, "baseline_model", None)
-    baseline = Path(baseline_model) if baseline_model else current_default_model()
+    baseline = Path(baseline_model) if baseline_model else current_default_model(chosen_store(args))
     return evaluate_model(baseline, sets=sets, sets_spec=spec, naive=naive, speed_seconds=args.speed_seconds)
 
 
@@ -79,6 +106,7 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
     from pipelines.evaluation.gate import gate
     from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets_from_spec
     from pipelines.evaluation.manifest import build_manifest, promote, read_model_metadata, write_manifest
+    from voiceflow.bundle import BundleError
 
     model = Path(args.model)
     if not model.is_file():
@@ -90,6 +118,11 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
         if data
         else {"names": [s for s in args.sets.split(",") if s], "data_dir": None}
     )
+    if args.promote:
+        why = refuse_unpromotable(args, model)
+        if why:
+            print(f"voiceflow evaluate: error: cannot promote: {why}", file=sys.stderr)
+            return 2
     phases = getattr(args, "phases", 1)
     if phases != 1:  # a one-phase spec stays as it always was, so earlier baseline reports still match
         spec["phases"] = phases
@@ -151,9 +184,15 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
             + "\n"
         )
     if args.promote:
-        if decision is None or not decision.passed or manifest is None:
+        if decision is None or not decision.passed:
             print("voiceflow evaluate: not promoted: the gate did not pass", file=sys.stderr)
+        elif manifest is None:  # the promoted bundle carries the gate's record; without it, no promotion
+            print("voiceflow evaluate: not promoted: --no-manifest leaves no gate record to publish", file=sys.stderr)
         else:
-            models_dir = Path(args.models_dir) if args.models_dir else bundled_models_dir()
-            print(f"promoted: {promote(model, manifest, models_dir, args.promote_name)}")
+            try:
+                promoted = promote(model, manifest, promotion_store(args))
+            except (BundleError, ValueError, OSError) as err:
+                print(f"voiceflow evaluate: error: not promoted: {err}", file=sys.stderr)
+                return 2
+            print(f"promoted: {promoted.model_path} (bundle {promoted.digest[:12]}, the model store's current)")
     return GATE_REFUSED if decision is not None and not decision.passed else 0

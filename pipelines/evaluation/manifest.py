@@ -1,4 +1,4 @@
-"""Per-version manifests (stored beside the model) and promotion of a version to the default.
+"""Per-version manifests (stored beside the model) and promotion of a version into the model store.
 
 A manifest answers "what is this model and may it serve": version, data, config, git commit,
 metrics, gate decision and the ONNX sha256 the runtime can verify against the file.
@@ -9,15 +9,28 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import voiceflow
 from pipelines.export.checkpoint import sha256_file
 from pipelines.paths import REPO_ROOT
-from voiceflow.bundle import index_path, part_path, present_parts, verify_bundle, write_index
+from voiceflow.bundle import (
+    MODEL_ROLE,
+    PART_SUFFIXES,
+    PUBLISHED_STEM,
+    BundleError,
+    ModelBundle,
+    index_path,
+    part_path,
+    publish_bundle,
+    verify_bundle,
+    write_index,
+)
 
-DEFAULT_POINTER = "default.json"  # in voiceflow/models/: which bundled model the engine should load
+MANIFEST_ROLE = "manifest"  # the bundle part the gate's record is
 
 
 def read_model_metadata(model_path: Path) -> dict[str, Any]:
@@ -109,33 +122,43 @@ def write_manifest(model_path: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def promote(model_path: Path, manifest: dict[str, Any], models_dir: Path, name: str = "student") -> Path:
-    """Copy a gate-passing model into `models_dir` as `<name>.onnx` (+ .json, manifest) and point
-    `default.json` at it. Never overwrites ge2e.onnx: the teacher stays available as a fallback."""
+def promotable_bundle(model_path: Path) -> ModelBundle:
+    """The candidate's sealed bundle, every part checked, or a BundleError saying why it cannot be
+    promoted. Its manifest is left out: the evaluation that promotes writes a fresh one."""
+    model_path = Path(model_path)
+    if not index_path(model_path).is_file():
+        raise BundleError(
+            f"{model_path}: not a sealed bundle (no {index_path(model_path).name}); "
+            f"`voiceflow bundle seal {model_path}` seals the parts beside it"
+        )
+    return verify_bundle(model_path, ignore={MANIFEST_ROLE})
+
+
+def refuse_package_store(store: Path) -> None:
+    """The store must be outside the installed engine: promotion never writes into site-packages."""
+    package = Path(voiceflow.__file__).resolve().parent
+    if store.resolve().is_relative_to(package):
+        raise ValueError(f"{store}: inside the installed package {package}; the model store must be outside it")
+
+
+def promote(model_path: Path, manifest: dict[str, Any], store: Path) -> ModelBundle:
+    """Publish a gate-passing candidate into the model store: its sealed bundle, with this
+    evaluation's manifest, becomes the store's `current` in one atomic switch, and the engine
+    serves it by default from then on (voiceflow.model_store). The installed package is not written."""
     if not manifest.get("gate", {}).get("passed"):
         raise ValueError("refusing to promote: the manifest's gate decision is not 'passed'")
-    models_dir = Path(models_dir)
-    target = models_dir / f"{name}.onnx"
-    if target.name == "ge2e.onnx":
-        raise ValueError("the bundled GE2E model is never replaced")
-    # The whole bundle moves (background mean, calibration, PLDA...): a promoted copy without its
-    # background mean would stream every speaker as one. The manifest joins it, then it is sealed.
-    source = verify_bundle(Path(model_path))
-    for stale in [*present_parts(target).values(), index_path(target)]:
-        stale.unlink(missing_ok=True)
-    for role, part in source.parts.items():
-        if role != "manifest":
+    store = Path(store)
+    refuse_package_store(store)
+    source = promotable_bundle(model_path)
+    with tempfile.TemporaryDirectory(prefix="voiceflow-promote-") as staging:
+        # The whole bundle moves (background mean, calibration, PLDA...): a promoted copy without
+        # its background mean would stream every speaker as one. The manifest joins it, sealed.
+        target = Path(staging) / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE])
+        for role, part in source.parts.items():
             shutil.copyfile(part.path, part_path(target, role))
-    write_manifest(target, dict(manifest, model=dict(manifest["model"], file=target.name)))
-    bundle = write_index(target)
-    pointer = {
-        "model": target.name,
-        "sha256": manifest["model"]["sha256"],
-        "version": manifest["version"],
-        "manifest": manifest_path(target).name,
-        "fallback": "ge2e.onnx",
-        "bundle_digest": bundle.digest,
-    }
-    pointer_path = models_dir / DEFAULT_POINTER
-    pointer_path.write_text(json.dumps(pointer, indent=2, sort_keys=True) + "\n")
-    return pointer_path
+        write_manifest(target, dict(manifest, model=dict(manifest["model"], file=target.name)))
+        staged = write_index(target)
+        changed = [role for role, part in source.parts.items() if staged.parts[role].sha256 != part.sha256]
+        if changed:
+            raise BundleError(f"{model_path}: part {changed[0]!r} changed while it was copied; not promoted")
+        return publish_bundle(target, store)

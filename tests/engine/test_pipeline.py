@@ -67,23 +67,23 @@ def test_der_regression_gate_on_bundled_sample(embedding_model) -> None:  # type
     assert report.der < 0.25, report.component_rates()
 
 
-def test_default_model_pointer_is_honoured_only_when_intact(tmp_path: Path) -> None:
+def test_packaged_default_pointer_is_honoured_only_when_intact(tmp_path: Path) -> None:
     import json
 
-    from voiceflow.embedding import DEFAULT_MODEL, default_model_path, file_sha256
+    from voiceflow.embedding import DEFAULT_MODEL, file_sha256, packaged_default_model
 
     pointer = tmp_path / "default.json"
-    assert default_model_path(pointer) == DEFAULT_MODEL
+    assert packaged_default_model(pointer) == DEFAULT_MODEL
     model = tmp_path / "student.onnx"
     model.write_bytes(DEFAULT_MODEL.read_bytes())
     pointer.write_text(json.dumps({"model": "student.onnx", "sha256": file_sha256(model)}))
-    assert default_model_path(pointer) == model
+    assert packaged_default_model(pointer) == model
     pointer.write_text(json.dumps({"model": "student.onnx", "sha256": "0" * 64}))
-    assert default_model_path(pointer) == DEFAULT_MODEL
+    assert packaged_default_model(pointer) == DEFAULT_MODEL
     pointer.write_text("{broken")
-    assert default_model_path(pointer) == DEFAULT_MODEL
+    assert packaged_default_model(pointer) == DEFAULT_MODEL
     pointer.write_text(json.dumps({"model": "../../etc/passwd", "sha256": "x"}))
-    assert default_model_path(pointer) == DEFAULT_MODEL
+    assert packaged_default_model(pointer) == DEFAULT_MODEL
 
 
 def test_lazy_windows_cut_the_same_windows_batch_by_batch() -> None:

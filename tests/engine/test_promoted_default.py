@@ -1,4 +1,4 @@
-"""The shipped default.json names an intact model that passed the gate against the model it replaced."""
+"""The shipped (read-only) default.json names an intact model that passed the gate against the model it replaced."""
 
 from __future__ import annotations
 
@@ -7,15 +7,23 @@ import json
 import numpy as np
 import pytest
 
-from voiceflow.embedding import DEFAULT_MODEL, DEFAULT_POINTER, EmbeddingModel, default_model_path, file_sha256
+from voiceflow.embedding import (
+    DEFAULT_MODEL,
+    DEFAULT_POINTER,
+    EmbeddingModel,
+    default_model_path,
+    file_sha256,
+    packaged_default_model,
+)
 
 pytestmark = pytest.mark.skipif(not DEFAULT_POINTER.is_file(), reason="no model promoted: GE2E is the default")
 
 
 def test_the_pointer_resolves_to_the_promoted_file_not_the_fallback() -> None:
     pointer = json.loads(DEFAULT_POINTER.read_text())
-    path = default_model_path()
-    assert path != DEFAULT_MODEL and path.name == pointer["model"]
+    path = packaged_default_model()
+    # tests run on an empty model store (tests/conftest.py): the engine serves the shipped choice
+    assert default_model_path() == path != DEFAULT_MODEL and path.name == pointer["model"]
     assert file_sha256(path) == pointer["sha256"]
     assert (DEFAULT_POINTER.parent / pointer["fallback"]) == DEFAULT_MODEL
 

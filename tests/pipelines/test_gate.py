@@ -1,4 +1,4 @@
-"""The promotion gate refuses a worse model, and promotion refuses what the gate refused."""
+"""The promotion gate refuses a worse model, against the model served now (promotion: test_promotion.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipelines.evaluation.gate import gate
-from pipelines.evaluation.manifest import build_manifest, manifest_path, promote, write_manifest
+from pipelines.evaluation.manifest import build_manifest, manifest_path, write_manifest
 
 
 def report(ami: float, sim: float) -> dict[str, Any]:
@@ -40,30 +40,6 @@ def test_gate_refuses_a_model_missing_a_dev_set() -> None:
     candidate = report(0.1, 0.1)
     del candidate["der"]["sim-dev"]
     assert not gate(candidate, report(0.2, 0.2)).passed
-
-
-def test_promotion_refuses_a_gate_failure_and_never_touches_ge2e(tmp_path: Path) -> None:
-    model = tmp_path / "cand.onnx"
-    model.write_bytes(b"not really onnx, only hashed here")
-    models_dir = tmp_path / "models"
-    models_dir.mkdir()
-    refused = build_manifest(
-        model, evaluation=report(0.3, 0.3), gate=gate(report(0.3, 0.3), report(0.2, 0.2)).to_dict()
-    )
-    with pytest.raises(ValueError, match="refusing to promote"):
-        promote(model, refused, models_dir)
-    assert not (models_dir / "default.json").exists()
-
-    passed = build_manifest(model, evaluation=report(0.1, 0.1), gate=gate(report(0.1, 0.1), report(0.2, 0.2)).to_dict())
-    with pytest.raises(ValueError, match="never replaced"):
-        promote(model, passed, models_dir, name="ge2e")
-    model.with_name("cand.background.npy").write_bytes(b"the model's background embedding")
-    pointer = json.loads(promote(model, passed, models_dir, name="student").read_text())
-    assert pointer["model"] == "student.onnx" and pointer["fallback"] == "ge2e.onnx"
-    assert (models_dir / "student.onnx").read_bytes() == model.read_bytes()
-    # streaming needs the model's own background embedding beside the promoted copy
-    assert (models_dir / "student.background.npy").read_bytes() == b"the model's background embedding"
-    assert pointer["sha256"] == passed["model"]["sha256"]
 
 
 def test_manifest_records_version_sha_git_and_metrics(tmp_path: Path) -> None:
@@ -114,18 +90,20 @@ def test_register_stores_a_refused_version_and_exits_3(tmp_path: Path) -> None:
 
 
 def test_the_gate_baseline_is_the_model_served_now(tmp_path: Path) -> None:
-    """After a promotion the next candidate must beat the promoted model, not the old GE2E."""
+    """After a promotion the next candidate must beat the promoted model, not the packaged default."""
     from pipelines.evaluation.command import current_default_model
-    from voiceflow.embedding import DEFAULT_MODEL, file_sha256
+    from voiceflow.bundle import publish_bundle, write_index
+    from voiceflow.embedding import DEFAULT_MODEL, packaged_default_model
 
-    assert current_default_model(tmp_path) == DEFAULT_MODEL  # nothing promoted there
+    store = tmp_path / "store"
+    assert current_default_model(store) == packaged_default_model()  # nothing promoted there
     promoted = tmp_path / "student.onnx"
-    promoted.write_bytes(b"a promoted model")
-    pointer = tmp_path / "default.json"
-    pointer.write_text(json.dumps({"model": "student.onnx", "sha256": file_sha256(promoted)}))
-    assert current_default_model(tmp_path) == promoted
-    promoted.write_bytes(b"changed after promotion")  # a file that no longer matches is not served
-    assert current_default_model(tmp_path) == DEFAULT_MODEL
+    promoted.write_bytes(DEFAULT_MODEL.read_bytes())
+    write_index(promoted)
+    served = publish_bundle(promoted, store).model_path.resolve()
+    assert current_default_model(store) == served
+    served.write_bytes(b"changed after promotion")  # a bundle that no longer matches is not served
+    assert current_default_model(store) == packaged_default_model()
 
 
 def test_register_gates_against_the_current_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +112,7 @@ def test_register_gates_against_the_current_default(tmp_path: Path, monkeypatch:
     from pipelines.evaluation.register import baseline_for
 
     served = tmp_path / "served.onnx"
-    monkeypatch.setattr(command, "current_default_model", lambda models_dir=None: served)
+    monkeypatch.setattr(command, "current_default_model", lambda store=None: served)
     monkeypatch.setattr(harness, "load_sets_from_spec", lambda spec: {})
     seen: list[Path] = []
     monkeypatch.setattr(harness, "evaluate_model", lambda model, **_: seen.append(Path(model)) or report(0.2, 0.1))
@@ -149,7 +127,7 @@ def test_register_scores_the_baseline_on_the_candidates_suite(tmp_path: Path, mo
     import pipelines.evaluation.harness as harness
     from pipelines.evaluation.register import baseline_for
 
-    monkeypatch.setattr(command, "current_default_model", lambda models_dir=None: tmp_path / "served.onnx")
+    monkeypatch.setattr(command, "current_default_model", lambda store=None: tmp_path / "served.onnx")
     monkeypatch.setattr(harness, "load_sets_from_spec", lambda spec: {"suite": ["items of " + spec["suite"]]})
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(harness, "evaluate_model", lambda model, **kw: calls.append(kw) or report(0.2, 0.1))
