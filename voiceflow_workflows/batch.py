@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera.workflows import DAG, Parameter, Task, Workflow
-from hera.workflows.models import TTLStrategy
+from hera.workflows import DAG, Parameter, Task
 
-from voiceflow_workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
+from voiceflow_workflows.common import step_container, strip_empty, voiceflow_workflow
 from voiceflow_workflows.steps import batch_step
 
 
@@ -34,22 +33,14 @@ class BatchWorkflowParams:
 
 def build_batch_workflow(p: BatchWorkflowParams) -> dict[str, Any]:
     """Render the batch diarization Workflow manifest."""
-    with Workflow(
-        name=p.name,
-        namespace=p.namespace,
-        labels=workflow_labels("batch", p.labels),
-        entrypoint="main",
-        service_account_name=p.service_account,
-        volume_claim_templates=[workspace_claim(p.workspace_size)],
-        ttl_strategy=TTLStrategy(seconds_after_success=3600, seconds_after_failure=86400),
-        arguments=[
-            Parameter(name="input", value=p.input),
-            Parameter(name="output", value=p.output),
-            Parameter(name="image", value=p.image),
-            Parameter(name="model", value=p.model or ""),
-            Parameter(name="workers", value=str(p.workers)),
-        ],
-    ) as wf:
+    arguments = [
+        Parameter(name="input", value=p.input),
+        Parameter(name="output", value=p.output),
+        Parameter(name="image", value=p.image),
+        Parameter(name="model", value=p.model or ""),
+        Parameter(name="workers", value=str(p.workers)),
+    ]
+    with voiceflow_workflow("batch", p, "main", arguments) as wf:
         step = step_container(batch_step(p.model is not None), resources=p.resources)
         with DAG(name="main"):
             Task(name="diarize", template=step)

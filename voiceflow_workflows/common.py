@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from hera.workflows import Container, Parameter
+from hera.workflows import Container, Parameter, Workflow
 from hera.workflows.models import (
     IntOrString,
     PersistentVolumeClaim,
     PersistentVolumeClaimSpec,
     Quantity,
     RetryStrategy,
+    TTLStrategy,
     VolumeMount,
     VolumeResourceRequirements,
 )
@@ -22,6 +23,39 @@ from voiceflow.contracts import qualified
 from voiceflow_workflows.steps import WORKSPACE, StepCommand, param
 
 WORKSPACE_VOLUME = "workspace"
+
+
+class WorkflowRun(Protocol):
+    """What every workflow's parameters say about the run itself, whatever its steps."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def service_account(self) -> str | None: ...
+    @property
+    def workspace_size(self) -> str: ...
+
+
+def voiceflow_workflow(
+    kind: str, run: WorkflowRun, entrypoint: str, arguments: Sequence[Parameter], **extra: Any
+) -> Workflow:
+    """A Workflow with what every VoiceFlow workflow has: labels, service account, a workspace, TTLs."""
+    return Workflow(
+        name=run.name,
+        namespace=run.namespace,
+        labels=workflow_labels(kind, run.labels),
+        entrypoint=entrypoint,
+        service_account_name=run.service_account,
+        volume_claim_templates=[workspace_claim(run.workspace_size)],
+        # Keep a failed run around for a day for debugging; successful ones go after an hour.
+        ttl_strategy=TTLStrategy(seconds_after_success=3600, seconds_after_failure=86400),
+        arguments=list(arguments),
+        **extra,
+    )
 
 
 def workspace_claim(size: str) -> PersistentVolumeClaim:
