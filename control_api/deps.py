@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from control_api.context import AppContext
 from control_api.db import session_scope
 from control_api.ratelimit import RateDecision
-from control_api.security import TokenError, decode_token, role_allows
+from control_api.security import TokenClaims, TokenError, TokenType, decode_token, role_allows
 
 log = logging.getLogger(__name__)
 bearer = HTTPBearer(auto_error=False, description="access token from POST /auth/login")
@@ -81,18 +81,23 @@ def current_caller(
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized("missing bearer token")
+    claims = authenticate(ctx, request, credentials.credentials, "access", response)
+    return Caller(claims.username, claims.role)
+
+
+def authenticate(
+    ctx: AppContext, request: Request, token: str, token_type: TokenType, response: Response | None
+) -> TokenClaims:
+    """The claims of a valid `token_type` token (else 401), named in the audit log and rate-limited."""
     try:
         claims = decode_token(
-            credentials.credentials,
-            secret=ctx.jwt_secret,
-            expected_type="access",
-            algorithm=ctx.settings.jwt_algorithm,
+            token, secret=ctx.jwt_secret, expected_type=token_type, algorithm=ctx.settings.jwt_algorithm
         )
     except TokenError as exc:
         raise unauthorized(str(exc)) from exc
     request.state.username = claims.username  # for the audit log
     enforce_rate_limit(ctx, f"user:{claims.username}", response)
-    return Caller(claims.username, claims.role)
+    return claims
 
 
 def require_role(role: str) -> Callable[..., Awaitable[Caller]]:

@@ -86,6 +86,18 @@ def run_command(argv: list[str], *, timeout_s: float, cwd: Path) -> tuple[int, s
     return proc.returncode, (proc.stdout + proc.stderr)[-MAX_LOG_CHARS:]
 
 
+def run_step(settings: Settings, what: str, template: str, work: Path, **values: str) -> str | None:
+    """Run one configured command in `work`: None when it exits 0, else why it failed (with its log tail)."""
+    argv = render_command(template, **values)
+    code, log_tail = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
+    return None if code == 0 else f"{what} exited with {code}: {log_tail}"
+
+
+def placeholders(model_id: str, name: str, version: int) -> dict[str, str]:
+    """What every registry command template may name, besides its own paths."""
+    return {"model_id": model_id, "name": name, "version": str(version)}
+
+
 def model_dir(settings: Settings, model_id: str) -> Path:
     return settings.storage_dir / "models" / model_id
 
@@ -97,17 +109,10 @@ def train(settings: Settings, model_id: str, config: dict[str, Any], name: str, 
     output_dir.mkdir(parents=True, exist_ok=True)
     config_path = work / "config.json"
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
-    argv = render_command(
-        settings.train_command,
-        config=str(config_path),
-        output_dir=str(output_dir),
-        name=name,
-        version=str(version),
-        model_id=model_id,
-    )
-    code, output = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
-    if code != 0:
-        return {"state": registry.FAILED, "error": f"train exited with {code}: {output}"}
+    paths = {"config": str(config_path), "output_dir": str(output_dir)}
+    failed = run_step(settings, "train", settings.train_command, work, **paths, **placeholders(model_id, name, version))
+    if failed:
+        return {"state": registry.FAILED, "error": failed}
     return {
         "state": registry.TRAINED,
         "checkpoint_uri": find_checkpoint(output_dir).as_uri(),
@@ -123,18 +128,11 @@ def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, ve
     output = export_dir / "model.onnx"
     output.unlink(missing_ok=True)  # a re-export must not pass on the previous file
     checkpoint = checkpoint_uri.removeprefix("file://")
-    argv = render_command(
-        settings.export_command,
-        checkpoint=checkpoint,
-        output=str(output),
-        output_dir=str(export_dir),
-        name=name,
-        version=str(version),
-        model_id=model_id,
-    )
-    code, log_tail = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
-    if code != 0:
-        return {"state": registry.FAILED, "error": f"export exited with {code}: {log_tail}"}
+    ids = placeholders(model_id, name, version)
+    paths = {"checkpoint": checkpoint, "output": str(output), "output_dir": str(export_dir)}
+    failed = run_step(settings, "export", settings.export_command, work, **paths, **ids)
+    if failed:
+        return {"state": registry.FAILED, "error": failed}
     if not output.is_file():
         return {"state": registry.FAILED, "error": f"export succeeded but wrote no {output.name}"}
     try:
@@ -145,12 +143,10 @@ def export(settings: Settings, model_id: str, checkpoint_uri: str, name: str, ve
     metrics = {**_numbers(read_metrics(output.with_suffix(".json"))), **read_metrics(export_dir / "metrics.json")}
     if settings.evaluate_command:
         report = export_dir / "evaluation.json"
-        argv = render_command(
-            settings.evaluate_command, model=str(output), json_out=str(report), name=name, version=str(version)
-        )
-        code, log_tail = run_command(argv, timeout_s=settings.command_timeout_s, cwd=work)
-        if code != 0:
-            return {"state": registry.FAILED, "error": f"evaluation exited with {code}: {log_tail}"}
+        paths = {"model": str(output), "json_out": str(report)}
+        failed = run_step(settings, "evaluation", settings.evaluate_command, work, **paths, **ids)
+        if failed:
+            return {"state": registry.FAILED, "error": failed}
         metrics.update(flatten_numbers(read_metrics(report).get("model") or {}))
     return {
         "state": registry.EXPORTED,

@@ -8,10 +8,10 @@ from typing import TypeVar
 from fastapi import APIRouter, HTTPException, Request
 
 from control_api import users
-from control_api.deps import CtxDep, SessionDep, enforce_rate_limit, unauthorized
+from control_api.deps import CtxDep, SessionDep, authenticate, enforce_rate_limit, unauthorized
 from control_api.login_guard import guard_key
 from control_api.schemas import ErrorResponse, LoginRequest, RefreshRequest, TokenResponse
-from control_api.security import TokenError, decode_token, issue_token
+from control_api.security import issue_token
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,17 +88,7 @@ def _guarded(call: Callable[[], T], fallback: T) -> T:
 @router.post("/refresh", response_model=TokenResponse, responses=RESPONSES)
 def refresh(body: RefreshRequest, request: Request, ctx: CtxDep, session: SessionDep) -> TokenResponse:
     """A new token pair from a refresh token; the account's current role is used, and must still exist."""
-    try:
-        claims = decode_token(
-            body.refresh_token,
-            secret=ctx.jwt_secret,
-            expected_type="refresh",
-            algorithm=ctx.settings.jwt_algorithm,
-        )
-    except TokenError as exc:
-        raise unauthorized(str(exc)) from exc
-    request.state.username = claims.username
-    enforce_rate_limit(ctx, f"user:{claims.username}", None)
+    claims = authenticate(ctx, request, body.refresh_token, "refresh", None)
     user = users.find_user(session, claims.username)
     if user is None:
         raise unauthorized("account no longer exists")
