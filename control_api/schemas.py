@@ -144,21 +144,21 @@ class BatchFileOut(BaseModel):
     finished_at: datetime | None
 
 
-class BatchJobOut(BaseModel):
+class BatchJobFields(BaseModel):
+    """What a job's full view and its list entry both say about it."""
+
     id: str
     state: Literal["queued", "running", "completed", "completed_with_errors", "failed"]
     progress: float = Field(ge=0, le=1)
     created_by: str
     created_at: datetime
+
+
+class BatchJobOut(BatchJobFields):
     files: list[BatchFileOut]
 
 
-class BatchJobSummary(BaseModel):
-    id: str
-    state: Literal["queued", "running", "completed", "completed_with_errors", "failed"]
-    progress: float = Field(ge=0, le=1)
-    created_by: str
-    created_at: datetime
+class BatchJobSummary(BatchJobFields):
     files: int
     failed: int
 
