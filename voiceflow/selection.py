@@ -8,12 +8,15 @@ from typing import Protocol
 import numpy as np
 
 from voiceflow import STREAM_FEED_SAMPLES
-from voiceflow.config import EngineConfig, uses_segmentation_model
+from voiceflow.blocks.embedding import EmbedFn
+from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import Diarizer, ProgressCallback
+from voiceflow.registry import pipeline_spec
+from voiceflow.segmentation.blocks import SegmentFn
 from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
 from voiceflow.segmentation.offline import SegmentationDiarizer
-from voiceflow.segmentation.streaming import EmbedFn, SegmentationStreamingSession, SegmentFn
+from voiceflow.segmentation.streaming import SegmentationStreamingSession
 from voiceflow.segments import Segment
 from voiceflow.streaming import StreamingSession
 from voiceflow.vad import SileroVAD, VADRunner
@@ -36,6 +39,9 @@ class OfflineDiarizer(Protocol):
 
 
 class StreamSession(Protocol):
+    """A live session, whatever the pipeline (voiceflow.blocks.session.BlockSession: its step, its
+    reports and its one rule for `final`): any chunking of the same audio gives the same result."""
+
     @property
     def duration(self) -> float: ...
 
@@ -52,18 +58,19 @@ class StreamSession(Protocol):
 def load_segmentation_model(config: EngineConfig, path: str | None = None) -> SegmentationModel | None:
     """The network the configured pipeline needs: the segmentation network, or embedding-overlap's
     detector (`path` overrides the config; None when the pipeline needs none)."""
-    if not uses_segmentation_model(config.pipeline):
-        return None
-    if config.pipeline == "embedding-overlap":
+    spec = pipeline_spec(config.pipeline)
+    if spec.overlap_detector:
         return SegmentationModel.load(path or config.segmentation.overlap_model or default_overlap_model_path())
-    return SegmentationModel.load(path or config.segmentation.model)
+    if spec.frontend == "segmentation":
+        return SegmentationModel.load(path or config.segmentation.model)
+    return None
 
 
 def make_offline_diarizer(
     config: EngineConfig, embedding_model: EmbeddingModel, segmentation_model: SegmentationModel | None = None
 ) -> OfflineDiarizer:
     network = segmentation_model or load_segmentation_model(config)
-    if config.pipeline == "segmentation":
+    if pipeline_spec(config.pipeline).frontend == "segmentation":
         return SegmentationDiarizer(config.segmentation.offline, embedding_model, network)
     return Diarizer(config.offline, embedding_model, overlap_model=network)
 
@@ -80,10 +87,11 @@ def make_streaming_session(
     hard local activity) and, for the embedding pipelines, `vad` (a VAD runner: voiceflow.vad.run_lockstep
     over several streams) may route through cross-session batchers.
 
-    "embedding-overlap" streams run the embedding session with the detector on its rolling buffer.
+    A pipeline with an overlap detector ("embedding-overlap") runs the embedding session with the
+    detector's block composed in.
     """
     network = segmentation_model or load_segmentation_model(config)
-    if config.pipeline == "segmentation":
+    if pipeline_spec(config.pipeline).frontend == "segmentation":
         assert network is not None
         return SegmentationStreamingSession.for_model(
             embedding_model, network, embed, config.segmentation.streaming, segment
@@ -99,8 +107,9 @@ def stream_audio(
     config: EngineConfig,
     segmentation_model: SegmentationModel | None = None,
 ) -> list[Segment]:
-    """A whole recording through a live session, fed as a client would (STREAM_FEED_SAMPLES blocks):
-    what `voiceflow diarize --streaming` prints and what the pod's `final` holds for the same audio."""
+    """A whole recording through a live session, fed as a client would (STREAM_FEED_SAMPLES blocks;
+    any chunking gives the same result): what `voiceflow diarize --streaming` prints and what the
+    pod's `final` holds for the same audio."""
     session = make_streaming_session(config, model, segmentation_model=segmentation_model)
     for start in range(0, len(audio), STREAM_FEED_SAMPLES):
         session.feed(audio[start : start + STREAM_FEED_SAMPLES])

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipelines.evaluation.oracle import OracleSegmentation
 from pipelines.simulation import SimulationConfig, build_dev_conversations
 from voiceflow.audio import load_audio
 from voiceflow.config import EngineConfig, SegmentationSettings
 from voiceflow.scoring import score_der
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.offline import SegmentationDiarizer
-from pipelines.evaluation.oracle import OracleSegmentation
 from voiceflow.segmentation.streaming import SegmentationStreamingConfig, SegmentationStreamingSession
 from voiceflow.segments import Segment
 from voiceflow.selection import make_offline_diarizer, make_streaming_session
@@ -152,8 +152,8 @@ def test_streaming_rejects_bad_audio_and_bounds_its_buffer(embedding_model, tiny
     noise = np.random.default_rng(0).standard_normal(16000 * 12).astype(np.float32) * 0.01
     for i in range(0, len(noise), 8000):
         session.feed(noise[i : i + 8000])
-    assert session._buffer.size <= tiny_segmentation.chunk_samples
-    assert len(session._chunks) <= 12
+    assert session.audio.size <= tiny_segmentation.chunk_samples
+    assert len(session.aggregation.chunks) <= 12
     assert session.duration == pytest.approx(12.0)
 
 
@@ -215,5 +215,5 @@ def test_streaming_overlap_detector_is_block_size_independent(embedding_model, s
         for i in range(0, len(sample_audio), block):
             session.feed(sample_audio[i : i + block])
         finals.append(session.finish())
-        assert session._buffer.size <= detector.chunk_samples + 8000 + 512
+        assert session.audio.size <= detector.chunk_samples + 8000 + 512
     assert finals[0] == finals[1] and finals[0]

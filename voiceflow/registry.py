@@ -1,0 +1,65 @@
+"""The diarization pipelines the engine runs, each registered once with what it is made of.
+
+The CLI's choices, the inference pod's setting, the operator's `spec.serving.pipeline` and the
+CRD's enum (tests/test_contracts.py) all come from here. No numpy: the operator imports it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    # What finds speech and who talks: the VAD then window embeddings, or the segmentation network
+    # (local speakers, one embedding each).
+    frontend: Literal["vad", "segmentation"]
+    # The embedding pipeline's optional overlap detector (the segmentation network retrained to
+    # count speakers): where it hears two, a second speaker.
+    overlap_detector: bool
+    summary: str
+
+    @property
+    def uses_segmentation_model(self) -> bool:
+        """Whether the pipeline loads a segmentation network (the network itself or the detector)."""
+        return self.frontend == "segmentation" or self.overlap_detector
+
+    @property
+    def overlap_aware(self) -> bool:
+        """Whether its segments may overlap (two speakers at once)."""
+        return self.uses_segmentation_model
+
+
+REGISTRY: tuple[PipelineSpec, ...] = (
+    PipelineSpec(
+        "embedding", "vad", False, "VAD, 1.6 s window embeddings, clustering; one speaker per moment (the default)"
+    ),
+    PipelineSpec(
+        "segmentation",
+        "segmentation",
+        False,
+        "the segmentation network, one embedding per local speaker, constrained clustering; overlapping segments",
+    ),
+    PipelineSpec(
+        "embedding-overlap",
+        "vad",
+        True,
+        "embedding plus an overlap detector that adds a second speaker where two talk",
+    ),
+)
+PIPELINES: tuple[str, ...] = tuple(spec.name for spec in REGISTRY)
+# The pipeline that won the dev-set gate (docs/segmentation.md has the table it was chosen by).
+DEFAULT_PIPELINE = "embedding"
+
+
+def pipeline_spec(name: str) -> PipelineSpec:
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    raise ValueError(f"pipeline must be one of {', '.join(PIPELINES)}, not {name!r}")
+
+
+def uses_segmentation_model(pipeline: str) -> bool:
+    return pipeline_spec(pipeline).uses_segmentation_model
