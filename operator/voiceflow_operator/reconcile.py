@@ -206,13 +206,13 @@ def _train(ctx: _Ctx, spec: ModelSpec, observed: Observed, backoff_base: float) 
             metrics = workflow_metrics(wf)
             if metrics:
                 st["metrics"] = metrics
-            # phase describes spec.version (Failed); Ready stays True while an older one serves.
-            st["phase"] = "Failed"
-            ctx.cond(TRAINED, "False", "GateRefused",
-                     f"version {spec.version} refused by the evaluation gate (workflow {wf_name})")
-            if not st.get("servedVersion"):
-                ctx.cond(READY, "False", "GateRefused", f"version {spec.version} refused by the gate")
-            ctx.event("Warning", "GateRefused", f"version {spec.version} refused by the evaluation gate")
+            _training_failed(
+                ctx,
+                "GateRefused",
+                f"version {spec.version} refused by the evaluation gate (workflow {wf_name})",
+                ready=f"version {spec.version} refused by the gate",
+                event=f"version {spec.version} refused by the evaluation gate",
+            )
             return False
         if attempt < spec.training.max_retries:
             delay = backoff_seconds(attempt + 1, backoff_base)
@@ -230,20 +230,27 @@ def _train(ctx: _Ctx, spec: ModelSpec, observed: Observed, backoff_base: float) 
             )
             ctx.event("Warning", "WorkflowFailed", f"workflow {wf_name} failed: {message}; retrying")
         else:
-            st["phase"] = "Failed"
-            ctx.cond(
-                TRAINED,
-                "False",
+            _training_failed(
+                ctx,
                 "TrainingFailed",
                 f"workflow {wf_name} failed: {message}; gave up after {attempt + 1} attempt(s)",
+                ready=f"training failed: {message}",
+                event=f"workflow {wf_name} failed: {message}",
             )
-            if not st.get("servedVersion"):
-                ctx.cond(READY, "False", "TrainingFailed", f"training failed: {message}")
-            ctx.event("Warning", "TrainingFailed", f"workflow {wf_name} failed: {message}")
         return False
     st.update(phase="Training", workflowName=wf_name)
     ctx.cond(TRAINED, "False", "WorkflowRunning", f"workflow {wf_name} is {phase}")
     return False
+
+
+def _training_failed(ctx: _Ctx, reason: str, message: str, *, ready: str, event: str) -> None:
+    """spec.version will not be trained again: phase Failed (it describes spec.version), Trained False, and
+    Ready False too unless an older version still serves (then Ready stays True)."""
+    ctx.status["phase"] = "Failed"
+    ctx.cond(TRAINED, "False", reason, message)
+    if not ctx.status.get("servedVersion"):
+        ctx.cond(READY, "False", reason, ready)
+    ctx.event("Warning", reason, event)
 
 
 def workflow_metrics(wf: Mapping[str, Any]) -> dict[str, str]:
@@ -285,9 +292,10 @@ GATE_REFUSED_EXIT = str(int(ExitCode.GATE_REFUSED))  # how Argo reports the regi
 
 def gate_refused(wf: Mapping[str, Any]) -> bool:
     for node in ((wf.get("status") or {}).get("nodes") or {}).values():
-        if node.get("templateName") == "register" and str(
-            (node.get("outputs") or {}).get("exitCode")
-        ) == GATE_REFUSED_EXIT:
+        if (
+            node.get("templateName") == "register"
+            and str((node.get("outputs") or {}).get("exitCode")) == GATE_REFUSED_EXIT
+        ):
             return True
     return False
 
@@ -328,9 +336,7 @@ def _ensure_stable_streaming(ctx: _Ctx, spec: ModelSpec, version: str, uri: str,
     owner, stable = ctx.owner, naming.stable_name(ctx.owner.name)
     ctx.plan.ensure[ch.STABLE_DEPLOY] = build_deployment(owner, spec, stable, "stable", version, uri)
     ctx.plan.ensure[ch.STABLE_SVC] = build_service(owner, stable, "stable")
-    ctx.plan.ensure[ch.STABLE_SCALER] = build_scaled_object(
-        owner, spec, stable, stable, "stable", prometheus_url
-    )
+    ctx.plan.ensure[ch.STABLE_SCALER] = build_scaled_object(owner, spec, stable, stable, "stable", prometheus_url)
 
 
 def _route(ctx: _Ctx, spec: ModelSpec, weight: int) -> None:
@@ -372,9 +378,7 @@ def _serve_streaming(
             if observed.get(slot) is not None:
                 ctx.plan.delete.append(slot)
 
-    rolled_back = (st.get("canary") or {}).get("state") == "RolledBack" and (st.get("canary") or {}).get(
-        "version"
-    ) == target
+    rolled_back = _rolled_back(st, target)
     if served is None or served == target or rolled_back:
         version = target if served is None else served
         uri = model_uri if served is None else str(st.get("servedModelUri") or model_uri)
@@ -387,29 +391,17 @@ def _serve_streaming(
         else:
             route(0)
             drop_canary()
-        if rolled_back:
-            st["phase"] = "RolledBack"
-            ctx.cond(READY, "True" if stable_ok else "False", "StableServing", f"serving {version}")
-            return
-        if stable_ok:
-            if st.get("phase") != "Ready":
-                ctx.event("Normal", "Ready", f"version {version} is serving")
-            st.update(phase="Ready", servedVersion=version, servedModelUri=uri)
-            ctx.cond(READY, "True", "Serving", f"version {version} serving with {stable} (streaming)")
-            if st.get("canary"):
-                st["canary"] = {**st["canary"], "trafficPercent": 0}
-        else:
-            st["phase"] = "Deploying"
-            ctx.cond(READY, "False", "Deploying", f"waiting for deployment {stable} to become available")
+        if stable_ok and not rolled_back and st.get("phase") != "Ready":
+            ctx.event("Normal", "Ready", f"version {version} is serving")
+        waiting_for = f"deployment {stable} to become available"
+        _without_canary(ctx, version, uri, stable_ok, rolled_back, f"{stable} (streaming)", waiting_for)
         return
 
     # A new version while an older one serves: canary.
     ensure_stable(str(served), str(st.get("servedModelUri") or ""))
     ctx.plan.ensure[ch.CANARY_DEPLOY] = build_deployment(owner, spec, canary, "canary", target, model_uri)
     ctx.plan.ensure[ch.CANARY_SVC] = build_service(owner, canary, "canary")
-    ctx.plan.ensure[ch.CANARY_SCALER] = build_scaled_object(
-        owner, spec, canary, canary, "canary", prometheus_url
-    )
+    ctx.plan.ensure[ch.CANARY_SCALER] = build_scaled_object(owner, spec, canary, canary, "canary", prometheus_url)
     verdict_state = _canary_step(
         ctx,
         spec,
@@ -424,6 +416,30 @@ def _serve_streaming(
         drop_canary()
     else:
         route(int(st["canary"]["trafficPercent"]))
+
+
+def _rolled_back(status: Mapping[str, Any], target: str) -> bool:
+    """`target` was tried as a canary and rolled back: it is not retried until the spec names another version."""
+    canary = status.get("canary") or {}
+    return bool(canary.get("state") == "RolledBack" and canary.get("version") == target)
+
+
+def _without_canary(
+    ctx: _Ctx, version: str, uri: str, ok: bool, rolled_back: bool, serving_with: str, waiting_for: str
+) -> None:
+    """Status while one version serves with no canary running: rolled back, Ready, or still deploying."""
+    st = ctx.status
+    if rolled_back:
+        st["phase"] = "RolledBack"
+        ctx.cond(READY, "True" if ok else "False", "StableServing", f"serving {version}")
+    elif ok:
+        st.update(phase="Ready", servedVersion=version, servedModelUri=uri)
+        ctx.cond(READY, "True", "Serving", f"version {version} serving with {serving_with}")
+        if st.get("canary"):
+            st["canary"] = {**st["canary"], "trafficPercent": 0}
+    else:
+        st["phase"] = "Deploying"
+        ctx.cond(READY, "False", "Deploying", f"waiting for {waiting_for}")
 
 
 def _canary_step(
@@ -491,25 +507,14 @@ def _serve_kserve(
     st, owner = ctx.status, ctx.owner
     name = naming.stable_name(owner.name)
     served, target = st.get("servedVersion"), spec.version
-    cs = st.get("canary") or {}
-    rolled_back = cs.get("state") == "RolledBack" and cs.get("version") == target
+    rolled_back = _rolled_back(st, target)
     isvc = observed.get(ch.ISVC)
     if served is None or served == target or rolled_back:
         version = target if served is None else str(served)
         uri = model_uri if served is None else str(st.get("servedModelUri") or model_uri)
         ctx.plan.ensure[ch.ISVC] = build_inference_service(owner, spec, name, version, uri, None)
         ok = inference_service_ready(isvc) and _isvc_version(isvc) == version
-        if rolled_back:
-            st["phase"] = "RolledBack"
-            ctx.cond(READY, "True" if ok else "False", "StableServing", f"serving {version}")
-        elif ok:
-            st.update(phase="Ready", servedVersion=version, servedModelUri=uri)
-            ctx.cond(READY, "True", "Serving", f"version {version} serving with InferenceService {name}")
-            if st.get("canary"):
-                st["canary"] = {**st["canary"], "trafficPercent": 0}
-        else:
-            st["phase"] = "Deploying"
-            ctx.cond(READY, "False", "Deploying", f"waiting for InferenceService {name}")
+        _without_canary(ctx, version, uri, ok, rolled_back, f"InferenceService {name}", f"InferenceService {name}")
         return
     state = _canary_step(
         ctx,
