@@ -29,47 +29,31 @@ def deployment_ready(deployment: Mapping[str, Any] | None, version: str | None =
     """Available, rolled out to its latest generation, and (optionally) running `version`."""
     if not deployment:
         return False
-    meta, status = deployment.get("metadata", {}), deployment.get("status") or {}
-    if version is not None and meta.get("labels", {}).get(LABEL_VERSION) != version:
+    labels = (deployment.get("metadata") or {}).get("labels", {})
+    if version is not None and labels.get(LABEL_VERSION) != version:
         return False
-    if status.get("observedGeneration", 0) < meta.get("generation", 1):
+    if int((deployment.get("status") or {}).get("availableReplicas", 0) or 0) < 1:
         return False
-    if int(status.get("availableReplicas", 0) or 0) < 1:
-        return False
-    available = _condition(status, "Available")
-    return available is not None and available.get("status") == "True"
+    return _current_and_true(deployment, "Available")
 
 
 def deployment_stalled(deployment: Mapping[str, Any] | None) -> str | None:
     """The controller's own verdict that a rollout will not finish (ProgressDeadlineExceeded)."""
-    if not deployment:
-        return None
-    progressing = _condition(deployment.get("status") or {}, "Progressing")
-    if progressing and progressing.get("status") == "False":
-        return str(progressing.get("reason") or "ProgressDeadlineExceeded")
-    return None
+    progressing = _false_condition(deployment, "Progressing")
+    return str(progressing.get("reason") or "ProgressDeadlineExceeded") if progressing else None
 
 
 def inference_service_ready(isvc: Mapping[str, Any] | None) -> bool:
     """Ready for the spec we last applied: KServe's Ready alone may still describe the previous
     revision right after an update, so the observed generation must have caught up."""
-    if not isvc:
-        return False
-    status = isvc.get("status") or {}
-    if status.get("observedGeneration", 0) < (isvc.get("metadata") or {}).get("generation", 1):
-        return False
-    ready = _condition(status, "Ready")
-    return ready is not None and ready.get("status") == "True"
+    return _current_and_true(isvc, "Ready")
 
 
 def inference_service_failed(isvc: Mapping[str, Any] | None) -> str | None:
     """KServe's verdict that the latest revision will not come up (e.g. RevisionFailed)."""
-    if not isvc:
-        return None
-    predictor = _condition(isvc.get("status") or {}, "PredictorReady")
-    if predictor and predictor.get("status") == "False" and "Fail" in str(predictor.get("reason", "")):
-        return str(predictor.get("reason"))
-    return None
+    predictor = _false_condition(isvc, "PredictorReady")
+    reason = str(predictor.get("reason", "")) if predictor else ""
+    return reason if "Fail" in reason else None
 
 
 def judge_canary(
@@ -106,6 +90,23 @@ def judge_canary(
                 f"canary P99 latency {p99:.3f}s > {policy.max_p99_latency_seconds:.3f}s",
             )
     return Verdict("healthy", "CanaryHealthy", "canary ready and within error/latency budgets")
+
+
+def _current_and_true(child: Mapping[str, Any] | None, ctype: str) -> bool:
+    """The child's controller has observed its latest spec and reports condition `ctype` True for it."""
+    if not child:
+        return False
+    status = child.get("status") or {}
+    if status.get("observedGeneration", 0) < (child.get("metadata") or {}).get("generation", 1):
+        return False
+    condition = _condition(status, ctype)
+    return condition is not None and condition.get("status") == "True"
+
+
+def _false_condition(child: Mapping[str, Any] | None, ctype: str) -> Mapping[str, Any] | None:
+    """The child's condition `ctype` when its controller reports it False."""
+    condition = _condition((child or {}).get("status") or {}, ctype)
+    return condition if condition is not None and condition.get("status") == "False" else None
 
 
 def _condition(status: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
