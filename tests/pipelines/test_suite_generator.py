@@ -21,16 +21,10 @@ from pipelines.evaluation.suite.manifest import (
     total_seconds,
 )
 from pipelines.evaluation.suite.render import Source, SourceBank, reference_from_active, render, render_turns
+from tests.pipelines.suite_support import tiny_suite
 
 SR = 16000
-TINY = SuiteConfig(
-    name="tiny",
-    per_cell=1,
-    speaker_strata=(("2", 2, 2), ("3", 3, 3)),
-    channels=("far-field", "telephone"),
-    max_seconds=16.0,
-    long_recordings=0,
-)
+TINY = tiny_suite("tiny", ("far-field", "telephone"))
 
 
 @pytest.fixture(scope="module")

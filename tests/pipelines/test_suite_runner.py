@@ -10,19 +10,12 @@ import pytest
 from pipelines.evaluation.gate import gate
 from pipelines.evaluation.suite.cache import load_suite
 from pipelines.evaluation.suite.command import model_report
-from pipelines.evaluation.suite.manifest import SuiteConfig
 from pipelines.evaluation.suite.report import summarise
 from pipelines.evaluation.suite.runner import OFFLINE, Context, EvalItem, build_items, run_system
 from pipelines.evaluation.suite.systems import BUILTIN, parse_system
+from tests.pipelines.suite_support import tiny_suite
 
-TINY = SuiteConfig(
-    name="tiny-run",
-    per_cell=1,
-    speaker_strata=(("2", 2, 2), ("3", 3, 3)),
-    channels=("noise", "telephone"),
-    max_seconds=16.0,
-    long_recordings=0,
-)
+TINY = tiny_suite("tiny-run", ("noise", "telephone"))
 
 
 @pytest.fixture(scope="module")
