@@ -75,15 +75,9 @@ def paired_bootstrap_difference(
     c, b, t = (np.asarray(x, dtype=float) for x in (candidate_errors, baseline_errors, totals))
     if not (c.shape == b.shape == t.shape) or c.ndim != 1:
         raise ValueError("candidate, baseline and totals must be 1-D and of one length")
-    point = pooled_ratio(c, t) - pooled_ratio(b, t)
-    if len(c) < 2:
-        return Interval(point, point, point)
-    idx = _resample_indices(len(c), resamples, seed)
-    sums = t[idx].sum(axis=1)
-    diffs = np.divide(c[idx].sum(axis=1) - b[idx].sum(axis=1), sums, out=np.zeros(resamples), where=sums > 0)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return Interval(point, float(min(low, point)), float(max(high, point)))
+    # On the full set and on every resample, sum(c)/sum(t) - sum(b)/sum(t) == sum(c - b)/sum(t): the
+    # difference of the pooled ratios is the pooled ratio of the per-recording differences.
+    return bootstrap_ratio(c - b, t, resamples, seed, level)
 
 
 def count_accuracy(hypothesis_counts: Sequence[int], reference_counts: Sequence[int]) -> dict[str, float]:
