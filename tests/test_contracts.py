@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from voiceflow import contracts
+from voiceflow import contracts, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "diarizationmodels.voiceflow.io.yaml"
@@ -30,6 +31,24 @@ def test_crd_enums_and_fields_are_the_contracts() -> None:
     assert tuple(training["preset"]["enum"]) == contracts.TRAINING_PRESETS
     assert tuple(training["hyperparameters"]["properties"]) == contracts.HYPERPARAMETERS
     assert tuple(spec["export"]["properties"]["quantize"]["enum"]) == contracts.QUANTIZATIONS
+    pipeline = spec["serving"]["properties"]["pipeline"]
+    assert tuple(pipeline["enum"]) == registry.PIPELINES and pipeline["default"] == registry.DEFAULT_PIPELINE
+
+
+def test_pipeline_names_are_spelled_in_one_python_module() -> None:
+    """The CLI, the operator, the pod and the engine take them from voiceflow.registry: no other
+    code has a string that is a pipeline's name (the one name no other concept shares)."""
+    packages = ["voiceflow", "voiceflow_cli", "inference_pod", "voiceflow_workflows", "control_api", "operator"]
+    spelled = sorted(
+        str(path.relative_to(ROOT))
+        for package in packages
+        for path in (ROOT / package).rglob("*.py")
+        if any(
+            isinstance(node, ast.Constant) and node.value == "embedding-overlap"
+            for node in ast.walk(ast.parse(path.read_text()))
+        )
+    )
+    assert spelled == ["voiceflow/registry.py"], spelled
 
 
 def test_every_preset_the_crd_offers_ships_with_the_package() -> None:

@@ -4,7 +4,7 @@ Layout:
     offline:   {window_seconds, step_seconds, min_window_speech, min_turn_seconds,
                 vad: {...}, clustering: {...}}
     streaming: {window_seconds, step_seconds, min_window_speech, vad: {...}, clustering: {...}}
-    pipeline:  embedding | segmentation   (which pipeline both modes run; see voiceflow.selection)
+    pipeline:  a name in voiceflow.registry.PIPELINES (which pipeline both modes run)
     segmentation:
       model: PATH (default: the bundled voiceflow/models/segmentation.onnx)
       overlap_model: PATH (embedding-overlap's detector; default: bundled overlap.onnx, else model)
@@ -29,6 +29,7 @@ from pydantic_core import ErrorDetails
 from voiceflow.clustering.offline import OfflineClusteringConfig
 from voiceflow.clustering.online import OnlineClusteringConfig
 from voiceflow.pipeline import DiarizationConfig
+from voiceflow.registry import DEFAULT_PIPELINE, PIPELINES, uses_segmentation_model
 from voiceflow.segmentation.offline import SegmentationPipelineConfig
 from voiceflow.segmentation.streaming import SegmentationStreamingConfig
 from voiceflow.streaming import StreamingConfig
@@ -39,19 +40,6 @@ MAX_CONFIG_BYTES = 256 * 1024
 
 class ConfigError(ValueError):
     pass
-
-
-# "embedding": VAD + window embeddings + clustering (one speaker per moment).
-# "segmentation": our segmentation network + local-speaker embeddings (overlap-aware).
-# "embedding-overlap": the embedding pipeline plus the segmentation network as an overlap
-#   detector (a second speaker where it hears two), offline and streaming.
-PIPELINES = ("embedding", "segmentation", "embedding-overlap")
-# The pipeline that won the dev-set gate (docs/segmentation.md has the table it was chosen by).
-DEFAULT_PIPELINE = "embedding"
-
-
-def uses_segmentation_model(pipeline: str) -> bool:
-    return pipeline in ("segmentation", "embedding-overlap")
 
 
 @dataclass(frozen=True)

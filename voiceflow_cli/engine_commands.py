@@ -9,6 +9,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from voiceflow.registry import PIPELINES, describe_pipelines
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -24,10 +26,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """--pipeline / --segmentation-model: the same two options wherever the engine runs."""
     parser.add_argument(
         "--pipeline",
-        choices=["embedding", "segmentation", "embedding-overlap"],
-        help="embedding: VAD + window embeddings (one speaker at a time); segmentation: our segmentation "
-        "network + local-speaker embeddings (overlap-aware); embedding-overlap: embedding plus the network "
-        "retrained as an overlap detector. Default: the config's, else the gate's choice",
+        choices=PIPELINES,
+        help=f"{describe_pipelines()}. Default: the config's, else the gate's choice",
     )
     parser.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")
 
@@ -72,7 +72,7 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument("--baseline", action="store_true", help="also score the naive floor (oracle count)")
     evaluate.add_argument(
         "--pipeline",
-        choices=["embedding", "segmentation", "embedding-overlap", "all"],
+        choices=[*PIPELINES, "all"],
         help="which pipeline(s) --dev scores (default: the default pipeline); all = side by side",
     )
     evaluate.add_argument("--segmentation-model", help="segmentation network (ONNX); default: the bundled one")

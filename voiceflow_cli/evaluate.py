@@ -85,7 +85,7 @@ def _streaming(model: EmbeddingModel, config: EngineConfig, segmentation: Segmen
 def print_gate(results: dict[str, dict[str, SetScore]], pipelines: list[str], mode: str) -> None:
     """Which pipeline the dev sets say should be the default for `mode`, and why."""
     from pipelines.evaluation.gate import choose_default
-    from voiceflow.config import DEFAULT_PIPELINE
+    from voiceflow.registry import DEFAULT_PIPELINE
 
     scores = {
         p: {name: score.collar0.der for name, score in sets_.items()}
@@ -103,13 +103,14 @@ def run_dev_evaluation(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from pipelines.evaluation.devsets import evaluate_sets, format_table, load_dev_sets, naive_baseline
-    from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
+    from voiceflow.config import EngineConfig
     from voiceflow.embedding import EmbeddingModel
+    from voiceflow.registry import DEFAULT_PIPELINE, PIPELINES
     from voiceflow.selection import load_segmentation_model, make_offline_diarizer
 
     model = EmbeddingModel.load(args.model)
     chosen = getattr(args, "pipeline", None) or DEFAULT_PIPELINE
-    pipelines = ["embedding", "segmentation", "embedding-overlap"] if chosen == "all" else [chosen]
+    pipelines = list(PIPELINES) if chosen == "all" else [chosen]
     sets = load_dev_sets()
     results = {}
     for pipeline in pipelines:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from voiceflow import SAMPLE_CONVERSATION
+from voiceflow.registry import PIPELINES
 from voiceflow_cli.errors import fail
 
 SAMPLE = SAMPLE_CONVERSATION
@@ -61,7 +62,7 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument(
         "--pipeline",
-        choices=["embedding", "segmentation", "embedding-overlap"],
+        choices=PIPELINES,
         help="diarization pipeline the pod serves (sets VOICEFLOW_PIPELINE; default: the engine's)",
     )
     up.set_defaults(handler=run_up)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from voiceflow.contracts import API_VERSION, GROUP, KIND, PLURAL, VERSION, qualified
+from voiceflow.registry import DEFAULT_PIPELINE, PIPELINES
 
 __all__ = ["API_VERSION", "GROUP", "KIND", "PLURAL", "VERSION"]
 
@@ -27,11 +28,10 @@ METRICS_PATH = "/metrics"
 STREAM_PATH = "/ws/stream"
 LATENCY_METRIC = "inference_latency_seconds"
 # The diarization pipelines the inference pod runs, chosen by spec.serving.pipeline and passed as
-# env PIPELINE_ENV (inference_pod/settings.py validates it at start). A literal, not an import of
-# voiceflow.config, so the operator stays a manifest builder; a test keeps it equal to
-# voiceflow.config.PIPELINES, and the CRD's enum to it.
-SERVING_PIPELINES = ("embedding", "segmentation", "embedding-overlap")
-DEFAULT_SERVING_PIPELINE = "embedding"
+# env PIPELINE_ENV (inference_pod/settings.py validates it at start): the engine's registry (no
+# numpy, so the operator stays a manifest builder); a test ties the CRD's enum to it.
+SERVING_PIPELINES = PIPELINES
+DEFAULT_SERVING_PIPELINE = DEFAULT_PIPELINE
 PIPELINE_ENV = "VOICEFLOW_PIPELINE"
 
 # Condition types in status.conditions.
