@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+from sqlalchemy.orm import Session, sessionmaker
 
+from control_api.db import make_engine, make_sessionmaker, migrate
 from control_api.engine import FileResult
 from control_api.settings import Settings
 
@@ -111,6 +113,13 @@ def fake_pipeline_script(directory: Path) -> tuple[str, str]:
         f"{{python}} {script} train {{config}} {{output_dir}}",
         f"{{python}} {script} export {{checkpoint}} {{output}}",
     )
+
+
+def factory_for(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on the settings' database, migrated to the latest revision."""
+    engine = make_engine(settings)
+    migrate(engine)
+    return make_sessionmaker(engine)
 
 
 def with_(settings: Settings, **changes: Any) -> Settings:

@@ -20,10 +20,10 @@ import httpx
 import numpy as np
 import pytest
 import uvicorn
-from api_support import ADMIN_PASSWORD, login, with_
+from api_support import ADMIN_PASSWORD, factory_for, login, with_
 from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from test_api_queue import add_job, factory_for
+from test_api_queue import add_job
 
 from control_api import cli, edge, queue, train_paths, training, users
 from control_api.app import MULTIPART_SLACK_BYTES

@@ -7,20 +7,14 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from api_support import soundfile_diarize, wav_bytes
+from api_support import factory_for, soundfile_diarize, wav_bytes
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_api import jobs, queue
-from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
+from control_api.db import session_scope
 from control_api.engine import FileResult
 from control_api.models import BatchFile, utcnow
 from control_api.settings import Settings
-
-
-def factory_for(settings: Settings) -> sessionmaker[Session]:
-    engine = make_engine(settings)
-    migrate(engine)
-    return make_sessionmaker(engine)
 
 
 def add_job(factory: sessionmaker[Session], tmp_path: Path, n: int, corrupt: frozenset[int] = frozenset()) -> str:

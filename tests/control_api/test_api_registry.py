@@ -11,11 +11,12 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from api_support import REPO, fake_evaluate_command, fake_pipeline_script, login, with_
+from api_support import REPO, factory_for, fake_evaluate_command, fake_pipeline_script, login, with_
+from sqlalchemy.orm import Session, sessionmaker
 
 from control_api import k8s, registry, runner
 from control_api.backends import KubernetesBackend
-from control_api.db import make_engine, make_sessionmaker, migrate, session_scope
+from control_api.db import session_scope
 from control_api.models import RegistryModel
 from control_api.settings import Settings
 from voiceflow.bundle import verify_bundle
@@ -40,14 +41,23 @@ def test_find_checkpoint(tmp_path: Path) -> None:
     assert runner.find_checkpoint(tmp_path) == tmp_path / "model.pt"
 
 
-def test_embedded_train_and_export_run_the_commands(db_settings: Settings, tmp_path: Path) -> None:
+def pipeline_settings(db_settings: Settings, tmp_path: Path, **changes: Any) -> Settings:
+    """The settings with the fake pipeline's train and export commands (tests/control_api/api_support.py)."""
     train_cmd, export_cmd = fake_pipeline_script(tmp_path)
-    settings = with_(db_settings, train_command=train_cmd, export_command=export_cmd)
-    engine = make_engine(settings)
-    migrate(engine)
-    factory = make_sessionmaker(engine)
+    return with_(db_settings, train_command=train_cmd, export_command=export_cmd, **changes)
+
+
+def queued_for_training(settings: Settings, config: dict[str, Any]) -> tuple[sessionmaker[Session], str]:
+    """A migrated database holding one model, queued for training with `config`: its sessions and id."""
+    factory = factory_for(settings)
     with session_scope(factory) as session:
-        model_id = registry.new_model(session, "m", {"epochs": 3}, "ann", registry.TRAIN_QUEUED).id
+        model_id = registry.new_model(session, "m", config, "ann", registry.TRAIN_QUEUED).id
+    return factory, model_id
+
+
+def test_embedded_train_and_export_run_the_commands(db_settings: Settings, tmp_path: Path) -> None:
+    settings = pipeline_settings(db_settings, tmp_path)
+    factory, model_id = queued_for_training(settings, {"epochs": 3})
     assert runner.process_next(factory, settings, worker_id="r1")
     with session_scope(factory) as session:
         model = session.get(RegistryModel, model_id)
@@ -75,13 +85,8 @@ def test_embedded_train_and_export_run_the_commands(db_settings: Settings, tmp_p
 
 
 def test_a_failing_train_command_fails_the_model_with_its_output(db_settings: Settings, tmp_path: Path) -> None:
-    train_cmd, export_cmd = fake_pipeline_script(tmp_path)
-    settings = with_(db_settings, train_command=train_cmd, export_command=export_cmd)
-    engine = make_engine(settings)
-    migrate(engine)
-    factory = make_sessionmaker(engine)
-    with session_scope(factory) as session:
-        model_id = registry.new_model(session, "m", {"fail": True}, "ann", registry.TRAIN_QUEUED).id
+    settings = pipeline_settings(db_settings, tmp_path)
+    factory, model_id = queued_for_training(settings, {"fail": True})
     runner.process_next(factory, settings, worker_id="r1")
     with session_scope(factory) as session:
         model = session.get(RegistryModel, model_id)
@@ -91,20 +96,8 @@ def test_a_failing_train_command_fails_the_model_with_its_output(db_settings: Se
 
 @pytest.mark.parametrize("refused", [False, True], ids=["gate-passes", "gate-refuses"])
 def test_export_runs_the_evaluation_gate_when_configured(db_settings: Settings, tmp_path: Path, refused: bool) -> None:
-    train_cmd, export_cmd = fake_pipeline_script(tmp_path)
-    settings = with_(
-        db_settings,
-        train_command=train_cmd,
-        export_command=export_cmd,
-        evaluate_command=fake_evaluate_command(tmp_path),
-    )
-    engine = make_engine(settings)
-    migrate(engine)
-    factory = make_sessionmaker(engine)
-    with session_scope(factory) as session:
-        config = {"note": "refuse"} if refused else {}
-        model = registry.new_model(session, "m", config, "ann", registry.TRAIN_QUEUED)
-        model_id = model.id
+    settings = pipeline_settings(db_settings, tmp_path, evaluate_command=fake_evaluate_command(tmp_path))
+    factory, model_id = queued_for_training(settings, {"note": "refuse"} if refused else {})
     runner.process_next(factory, settings, worker_id="r")
     with session_scope(factory) as session:
         row = session.get(RegistryModel, model_id)
