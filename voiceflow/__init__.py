@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 SAMPLE_RATE = 16000
-# Streaming sessions are fed in blocks of this many samples counted from the stream's start (0.5 s,
-# as a live client sends), wherever they run: the CLI's --streaming, the dev suite and the pod, so
-# the pod's `final` is the CLI's output for the same audio whatever the network framing.
+# Every streaming session steps every this many samples of its own stream, counted from the
+# stream's start (0.5 s, as a live client sends), whatever the chunks it is fed: the CLI's
+# --streaming, the dev suite and the pod get the same updates and result for the same audio.
 STREAM_FEED_SAMPLES = 8000
 # A 3-speaker conversation with its reference (samples/README.md): `diarize --sample`, `up --demo`.
 SAMPLE_CONVERSATION = Path(__file__).resolve().parent / "samples" / "conversation.wav"
