@@ -10,8 +10,8 @@ Prints:
       segmentation pipeline: segmentation network / local-speaker embeddings / clustering+aggregation
       embedding pipeline:    VAD                  / window embeddings       / clustering+decisions
     (p50/p95/p99 per step, total and share of the loop), and each pipeline's real-time factor.
-The split is measured by wrapping the sessions' collaborators (the model objects, the embed
-callable, the local-embedding function the session calls), never by editing the sessions; the
+The split is measured by wrapping the sessions' collaborators (the VAD, the segmentation block's
+network call, the embed callable, the local-embedding function the block calls), never by editing the sessions; the
 third part is the rest of each step. Timings are figures only, never asserted (the machine is shared).
 
 The segmentation model defaults to VOICEFLOW_SEGMENTATION_MODEL_PATH, else the bundled one, else
@@ -41,7 +41,7 @@ from pod_process import segmentation_model_file  # noqa: E402
 from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK  # noqa: E402
 from voiceflow.config import EngineConfig  # noqa: E402
 from voiceflow.embedding import EmbeddingModel  # noqa: E402
-from voiceflow.segmentation import streaming as seg_streaming  # noqa: E402
+from voiceflow.segmentation import blocks as seg_blocks  # noqa: E402
 from voiceflow.segmentation.model import SegmentationModel  # noqa: E402
 from voiceflow.selection import make_streaming_session  # noqa: E402
 
@@ -73,17 +73,6 @@ class Clock:
     def take(self) -> float:
         spent, self.spent = self.spent, 0.0
         return spent
-
-
-class TimedActivity:
-    """A segmentation model whose `activity` calls are timed (everything else passes through)."""
-
-    def __init__(self, model: SegmentationModel, clock: Clock) -> None:
-        self._model = model
-        self.activity = clock.wrap(model.activity)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
 
 
 class TimedVAD:
@@ -129,13 +118,13 @@ def run_stream(pipeline: str, audio: np.ndarray, emb: EmbeddingModel, seg: Segme
     first, second = Clock(), Clock()  # segmentation|VAD, embeddings
     embed_clock = Clock()
     session: Any = make_streaming_session(config, emb, embed=embed_clock.wrap(emb.embed), segmentation_model=seg)
-    original = seg_streaming.embed_local_speakers
+    original = seg_blocks.embed_local_speakers
     if pipeline == "segmentation":
-        session.segmentation = TimedActivity(session.segmentation, first)
-        seg_streaming.embed_local_speakers = second.wrap(original)  # what the session's step calls
+        session.segmentation.segment = first.wrap(session.segmentation.segment)  # the network block's call
+        seg_blocks.embed_local_speakers = second.wrap(original)  # what the local-embedding block calls
         names = ("segmentation", "local embeddings", "clustering+aggregation")
     else:
-        session.vad = TimedVAD(session.vad, first)
+        session.speech.vad = TimedVAD(session.speech.vad, first)  # the speech block's VAD
         names = ("VAD", "window embeddings", "clustering+decisions")
     totals, parts_a, parts_b = [], [], []
     try:
@@ -157,7 +146,7 @@ def run_stream(pipeline: str, audio: np.ndarray, emb: EmbeddingModel, seg: Segme
         second.take()
         embed_clock.take()
     finally:
-        seg_streaming.embed_local_speakers = original
+        seg_blocks.embed_local_speakers = original
     total = np.array(totals)
     a, b = np.array(parts_a), np.array(parts_b)
     rest = np.maximum(total - a - b, 0.0)
