@@ -12,13 +12,14 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from tests.stream_client import voiceflow_stream
 
 from .conftest import CHART, ROOT
 
@@ -133,23 +134,7 @@ class PortForward:
 
 
 def stream_file(port: int, wav: Path) -> str:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "voiceflow_cli.main",
-            "stream",
-            str(wav),
-            "--url",
-            f"ws://127.0.0.1:{port}/ws/stream",
-            "--speed",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = voiceflow_stream(wav, f"ws://127.0.0.1:{port}/ws/stream", "--speed", "0", timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return proc.stdout
 

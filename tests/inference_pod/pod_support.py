@@ -29,15 +29,10 @@ SHARED = ROOT.parent / "shared" / "data"
 AMI = SHARED / "ami-excerpts"
 
 
-@dataclass
-class RunningPod:
-    server: DrainingServer
-    port: int
-    thread: threading.Thread
+class OnLoopback:
+    """The addresses of a pod listening on a loopback port."""
 
-    @property
-    def pod(self) -> Pod:
-        return self.server.pod
+    port: int
 
     @property
     def http(self) -> str:
@@ -46,6 +41,17 @@ class RunningPod:
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/stream"
+
+
+@dataclass
+class RunningPod(OnLoopback):
+    server: DrainingServer
+    port: int
+    thread: threading.Thread
+
+    @property
+    def pod(self) -> Pod:
+        return self.server.pod
 
     def call(self, fn: Any) -> Any:
         """Run `fn()` on the server's event loop and return its result (for poking pod state)."""

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 from pod_support import ROOT, RunningPod, speech
 
+from tests.stream_client import voiceflow_stream
 from voiceflow_cli.main import build_parser
 
 # Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
@@ -35,20 +36,7 @@ def test_voiceflow_stream_prints_segments_and_writes_rttm(pod: RunningPod, tmp_p
     wav = tmp_path / "talk.wav"
     sf.write(wav, speech(8.0, "dev00.wav"), 16000, subtype="FLOAT")
     rttm = tmp_path / "talk.rttm"
-    cmd = [
-        sys.executable,
-        "-m",
-        "voiceflow_cli.main",
-        "stream",
-        str(wav),
-        "--url",
-        pod.ws,
-        "--speed",
-        "0",
-        "--rttm",
-        str(rttm),
-    ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = voiceflow_stream(wav, pod.ws, "--speed", "0", "--rttm", str(rttm))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ready: session" in out.stdout and "final (end)" in out.stdout
     lines = rttm.read_text().splitlines()
@@ -58,7 +46,6 @@ def test_voiceflow_stream_prints_segments_and_writes_rttm(pod: RunningPod, tmp_p
 def test_voiceflow_stream_reports_a_refused_stream(pod: RunningPod, tmp_path: Path) -> None:
     wav = tmp_path / "talk.wav"
     sf.write(wav, speech(1.0), 16000)
-    cmd = [sys.executable, "-m", "voiceflow_cli.main", "stream", str(wav), "--url", pod.ws + "?sample_rate=5"]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = voiceflow_stream(wav, pod.ws + "?sample_rate=5")
     assert out.returncode == 1
     assert "invalid_sample_rate" in out.stdout

@@ -34,7 +34,7 @@ from inference_pod import engine
 from inference_pod.settings import Settings
 from inference_pod.shared_limits import SharedConnectionLimiter, find_slot, new_table, token_key
 from inference_pod.workers import cgroup_cpu_limit, resolve_processes, worker_settings
-from tests.inference_pod.pod_support import ROOT, recv_json, speech
+from tests.inference_pod.pod_support import ROOT, OnLoopback, recv_json, speech
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -101,18 +101,10 @@ def test_shared_limiter_counts_one_identity_across_processes() -> None:
 
 
 @dataclass
-class Server:
+class Server(OnLoopback):
     proc: subprocess.Popen[bytes]
     port: int
     metrics_dir: Path
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/stream"
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
