@@ -133,10 +133,15 @@ class PortForward:
         self.proc.wait(timeout=10)
 
 
-def stream_file(port: int, wav: Path) -> str:
-    proc = voiceflow_stream(wav, f"ws://127.0.0.1:{port}/ws/stream", "--speed", "0", timeout=300)
+def assert_streams(service: str, wav: Path) -> None:
+    """`voiceflow stream` of `wav` through a port-forward to the Service gets a session and a final result."""
+    fwd = PortForward(f"svc/{service}", 3000)
+    try:
+        proc = voiceflow_stream(wav, f"ws://127.0.0.1:{fwd.local_port}/ws/stream", "--speed", "0", timeout=300)
+    finally:
+        fwd.close()
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc.stdout
+    assert "ready: session" in proc.stdout and "final" in proc.stdout
 
 
 @pytest.fixture(scope="module")
@@ -153,12 +158,7 @@ def wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_default_inference_pod_streams(release: None, wav: Path) -> None:
     # The release name contains the chart name, so the chart names objects "<release>-<component>".
-    fwd = PortForward(f"svc/{RELEASE}-inference", 3000)
-    try:
-        out = stream_file(fwd.local_port, wav)
-    finally:
-        fwd.close()
-    assert "ready: session" in out and "final" in out
+    assert_streams(f"{RELEASE}-inference", wav)
 
 
 def test_diarization_model_with_model_uri_becomes_ready_and_streams(release: None, wav: Path) -> None:
@@ -204,9 +204,4 @@ spec:
     if wait.returncode != 0:
         status = kubectl("get", f"diarizationmodel/{MODEL}", "-n", NAMESPACE, "-o", "yaml", check=False).stdout
         pytest.fail(f"not Ready within 900 s:\n{status}")
-    fwd = PortForward(f"svc/{naming.stable_name(MODEL)}", 3000)
-    try:
-        out = stream_file(fwd.local_port, wav)
-    finally:
-        fwd.close()
-    assert "ready: session" in out and "final" in out
+    assert_streams(naming.stable_name(MODEL), wav)
