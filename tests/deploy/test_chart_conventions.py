@@ -38,8 +38,10 @@ AFFINITY = {
 }
 
 
-def sets(values: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(arg for key, value in values.items() for arg in ("--set-json", f"{key}={json.dumps(value)}"))
+def render_with(helm_bin: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The default combination rendered with `values` (dotted keys, as `--set-json` takes them)."""
+    sets = tuple(arg for key, value in values.items() for arg in ("--set-json", f"{key}={json.dumps(value)}"))
+    return render(helm_bin, "default", extra=sets)
 
 
 def workloads(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -57,19 +59,16 @@ def validate_all(objects: list[dict[str, Any]]) -> None:
 
 
 def test_top_level_defaults_reach_every_workload(helm_bin: str) -> None:
-    objects = render(
+    objects = render_with(
         helm_bin,
-        "default",
-        extra=sets(
-            {
-                "serviceAccount.annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/vf"},
-                "podAnnotations": {"team": "speech"},
-                "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
-                "nodeSelector": {"pool": "cpu"},
-                "tolerations": [TOLERATION],
-                "affinity": AFFINITY,
-            }
-        ),
+        {
+            "serviceAccount.annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/vf"},
+            "podAnnotations": {"team": "speech"},
+            "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy:3128"}],
+            "nodeSelector": {"pool": "cpu"},
+            "tolerations": [TOLERATION],
+            "affinity": AFFINITY,
+        },
     )
     validate_all(objects)
     accounts = {a["metadata"]["name"]: a for a in by_kind(objects, "ServiceAccount")}
@@ -92,20 +91,17 @@ def test_top_level_defaults_reach_every_workload(helm_bin: str) -> None:
 
 
 def test_a_components_own_values_win_or_add(helm_bin: str) -> None:
-    objects = render(
+    objects = render_with(
         helm_bin,
-        "default",
-        extra=sets(
-            {
-                "podAnnotations": {"team": "speech"},
-                "inference.podAnnotations": {"team": "realtime", "sidecar": "off"},
-                "extraEnv": [{"name": "A", "value": "1"}],
-                "inference.extraEnv": [{"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
-                "nodeSelector": {"pool": "cpu"},
-                "inference.nodeSelector": {"pool": "inference"},
-                "inference.serviceAccount": {"name": "speech-reader", "annotations": {"x": "y"}},
-            }
-        ),
+        {
+            "podAnnotations": {"team": "speech"},
+            "inference.podAnnotations": {"team": "realtime", "sidecar": "off"},
+            "extraEnv": [{"name": "A", "value": "1"}],
+            "inference.extraEnv": [{"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "nodeSelector": {"pool": "cpu"},
+            "inference.nodeSelector": {"pool": "inference"},
+            "inference.serviceAccount": {"name": "speech-reader", "annotations": {"x": "y"}},
+        },
     )
     validate_all(objects)
     found = workloads(objects)
@@ -122,10 +118,8 @@ def test_a_components_own_values_win_or_add(helm_bin: str) -> None:
 
 
 def test_existing_service_accounts_are_used_and_bound(helm_bin: str) -> None:
-    objects = render(
-        helm_bin,
-        "default",
-        extra=sets({"serviceAccount.create": False, "operator.serviceAccount": {"name": "platform-operator"}}),
+    objects = render_with(
+        helm_bin, {"serviceAccount.create": False, "operator.serviceAccount": {"name": "platform-operator"}}
     )
     validate_all(objects)
     chart_accounts = {a["metadata"]["name"] for a in by_kind(objects, "ServiceAccount")}
@@ -146,17 +140,14 @@ def test_one_shared_account_name_needs_create_false(helm_bin: str) -> None:
 
 def test_ingress_routes_to_the_charts_services(helm_bin: str) -> None:
     assert not by_kind(render(helm_bin, "default"), "Ingress"), "off by default"
-    objects = render(
+    objects = render_with(
         helm_bin,
-        "default",
-        extra=sets(
-            {
-                "ingress.enabled": True,
-                "ingress.className": "nginx",
-                "ingress.annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"},
-                "ingress.tls": [{"secretName": "vf-tls", "hosts": ["voiceflow.example.com"]}],
-            }
-        ),
+        {
+            "ingress.enabled": True,
+            "ingress.className": "nginx",
+            "ingress.annotations": {"nginx.ingress.kubernetes.io/proxy-read-timeout": "3600"},
+            "ingress.tls": [{"secretName": "vf-tls", "hosts": ["voiceflow.example.com"]}],
+        },
     )
     (ingress,) = by_kind(objects, "Ingress")
     validate_object(ingress, "1.33.0")
