@@ -127,21 +127,30 @@ def test_hot_reload_under_a_live_stream(tmp_path: Path) -> None:
         assert not [m for m in messages if m["type"] == "error"]
 
 
+class TimedSession:
+    """Stands in for the engine's stream session: every feed takes `seconds` and finds nothing."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def feed(self, samples: np.ndarray) -> list:
+        time.sleep(self.seconds)
+        return []
+
+    def flush(self) -> list:
+        return []
+
+    def finish(self) -> list:
+        return []
+
+
+def engine_taking(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every stream the pod opens from now on feeds a TimedSession of `seconds` per feed."""
+    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed, *pipeline: TimedSession(seconds))
+
+
 def test_overloaded_pod_sheds_streams_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    class SlowSession:
-        """Stands in for an engine on a starved CPU: every feed takes 0.4 s."""
-
-        def feed(self, samples: np.ndarray) -> list:
-            time.sleep(0.4)
-            return []
-
-        def flush(self) -> list:
-            return []
-
-        def finish(self) -> list:
-            return []
-
-    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed, *pipeline: SlowSession())
+    engine_taking(monkeypatch, 0.4)  # an engine on a starved CPU
     with running_pod(workers=1, max_queue_delay_seconds=0.5, max_realtime_factor=100.0) as p:
         frame = np.zeros(8000, "<f4").tobytes()
         clients = [connect(p.ws, open_timeout=10) for _ in range(3)]
@@ -222,20 +231,7 @@ def test_sigterm_drains_streams_with_final_and_1012(tmp_path: Path) -> None:
 def test_backpressure_slows_a_fast_sender_instead_of_failing_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from inference_pod.stream import StreamConnection
 
-    class SteadySession:
-        """An engine that takes 20 ms per feed: slower than the client can send."""
-
-        def feed(self, samples: np.ndarray) -> list:
-            time.sleep(0.02)
-            return []
-
-        def flush(self) -> list:
-            return []
-
-        def finish(self) -> list:
-            return []
-
-    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed, *pipeline: SteadySession())
+    engine_taking(monkeypatch, 0.02)  # slower than the client can send
     peak: list[float] = [0.0]
     original = StreamConnection._enqueue
 
