@@ -7,6 +7,7 @@ the shutdown test runs the real `python -m inference_pod` as a subprocess for th
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import socket
 import threading
@@ -17,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+import soundfile as sf
 
 from inference_pod.pod import Pod
 from inference_pod.serve import DrainingServer, build_server
@@ -41,6 +44,15 @@ class OnLoopback:
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/stream"
+
+
+def infer_wav(pod: OnLoopback, audio: np.ndarray, subtype: str, timeout: float = 120) -> dict[str, Any]:
+    """POST `audio` to /infer as a 16 kHz WAV of `subtype`: the body of the 200 it must answer."""
+    buf = io.BytesIO()
+    sf.write(buf, audio, 16000, format="WAV", subtype=subtype)
+    r = httpx.post(pod.http + "/infer", content=buf.getvalue(), timeout=timeout)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
 
 
 @dataclass

@@ -8,7 +8,6 @@ overlapping segments delivered intact, clear refusals), never the model's qualit
 from __future__ import annotations
 
 import asyncio
-import io
 import os
 import shutil
 import subprocess
@@ -23,8 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
-from pod_support import ROOT, RunningPod, running_pod
+from pod_support import ROOT, RunningPod, infer_wav, running_pod
 from prometheus_client.parser import text_string_to_metric_families
 
 from inference_pod import engine
@@ -169,11 +167,7 @@ def test_infer_uses_the_segmentation_pipeline(seg_pod: RunningPod, segmentation_
     from voiceflow.selection import make_offline_diarizer
 
     audio = dev_audio(12.0)
-    buf = io.BytesIO()
-    sf.write(buf, audio, 16000, format="WAV", subtype="FLOAT")
-    r = httpx.post(seg_pod.http + "/infer", content=buf.getvalue(), timeout=120)
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = infer_wav(seg_pod, audio, "FLOAT")
     assert body["pipeline"] == "segmentation"
     config = EngineConfig(pipeline="segmentation")
     diarizer = make_offline_diarizer(config, seg_pod.pod.model.model, SegmentationModel.load(segmentation_model_file))

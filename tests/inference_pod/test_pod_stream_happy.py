@@ -4,15 +4,13 @@ metrics exposition, /infer, and server `final` == the engine's StreamingSession 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import time
 
 import httpx
 import numpy as np
 import pytest
-import soundfile as sf
-from pod_support import RunningPod, drain, recv_json, speech
+from pod_support import RunningPod, drain, infer_wav, recv_json, speech
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
@@ -136,11 +134,7 @@ def test_metrics_exposition_parses(pod: RunningPod) -> None:
 
 def test_infer_wav_json_and_bad_bodies(pod: RunningPod) -> None:
     audio = speech(5.0)
-    buf = io.BytesIO()
-    sf.write(buf, audio, 16000, format="WAV", subtype="PCM_16")
-    r = httpx.post(pod.http + "/infer", content=buf.getvalue(), timeout=60)
-    assert r.status_code == 200, r.text
-    body = r.json()
+    body = infer_wav(pod, audio, "PCM_16", timeout=60)
     assert body["segments"] and body["latency_ms"] > 0 and abs(body["duration"] - 5.0) < 0.01
     r = httpx.post(pod.http + "/infer", json={"data": audio[:32000].tolist(), "sample_rate": 16000}, timeout=60)
     assert r.status_code == 200, r.text
