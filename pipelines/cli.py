@@ -60,6 +60,19 @@ def _register_export(subparsers: Any) -> None:
         help="leave the background mean out of the bundle (streaming then cannot remove what all embeddings "
         "share); by default it comes from the checkpoint, else from the training audio its config names",
     )
+    p.add_argument(
+        "--no-plda",
+        dest="plda",
+        action="store_false",
+        help="do not build the model's PLDA (by default it is fitted on the exported model's embeddings of the "
+        "LibriSpeech training speakers and sealed into the bundle, so the engine clusters it with VBx; without "
+        "one it runs AHC)",
+    )
+    p.add_argument(
+        "--data-root",
+        help="training data for the PLDA (librispeech-train-clean-100/, augmentation/); default: the checkpoint "
+        "config's data root, else $VOICEFLOW_SHARED_DATA or ../shared/data. Missing data: no PLDA, said so",
+    )
     p.set_defaults(handler=_export)
 
 
@@ -141,7 +154,8 @@ def _export(args: argparse.Namespace) -> int:
     result = export_checkpoint(
         Path(args.checkpoint), Path(args.out), args.quantize, args.streams, args.calibrate, args.background
     )
-    print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}  bundle {result.bundle_digest}")
+    digest = _export_plda(result.path, result.metadata, args.data_root) if args.plda else result.bundle_digest
+    print(f"{result.path}  sha256 {result.sha256}  version {result.metadata['version']}  bundle {digest}")
     if "merge_threshold_shift" in result.metadata:
         print(
             f"calibrated on {', '.join(result.metadata['calibration']['recordings'])}: "
@@ -171,3 +185,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     from pipelines.evaluation.command import run_model_evaluation
 
     return run_model_evaluation(args)
+
+
+def _export_plda(model: Path, metadata: dict[str, Any], data_root: str | None) -> str:
+    """Build the exported model's PLDA into its bundle (or say why not); the resealed bundle's digest."""
+    from pipelines.export.plda import checkpoint_data_root, export_plda
+    from voiceflow.bundle import verify_bundle
+
+    data = Path(data_root) if data_root else checkpoint_data_root(metadata.get("training", {}).get("config", {}))
+    record = export_plda(model, data)
+    if record["built"]:
+        print(
+            f"PLDA built from {record['pseudo_speakers']} training pseudo-speakers ({record['windows']} windows) "
+            f"and sealed into the bundle: the engine clusters this model with VBx"
+        )
+    else:
+        print(f"voiceflow export: warning: no PLDA: {record['reason']}", file=sys.stderr)
+    return verify_bundle(model).digest

@@ -99,7 +99,9 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
             resources=p.resources,
             mounts=[*data.mounts, store_mount],
         )
-        export = step_container(export_step(p.quantize == "int8"), mounts=[store_mount])
+        # the dataset too: the export fits the model's PLDA on the training speakers its config names
+        # (train's --data-root) and seals it into the bundle, so the gate compares VBx with VBx
+        export = step_container(export_step(p.quantize == "int8"), mounts=[*data.mounts, store_mount])
         # evaluate and register build the dev suite from the dataset (fetched datasets already sit
         # in the workspace; a PVC dataset is mounted)
         evaluate = step_container(evaluate_step(data.root), mounts=data.mounts, outputs=[metrics_out])

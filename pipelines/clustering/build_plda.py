@@ -31,7 +31,7 @@ from pipelines.training.augment import AugmentAssets, add_noise, change_speed, l
 from pipelines.training.data import read_audio
 from voiceflow import SAMPLE_RATE
 from voiceflow.bundle import index_path, write_index
-from voiceflow.clustering.plda import plda_path, save_plda
+from voiceflow.clustering.plda import PLDA, plda_path, save_plda
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.pipeline import WindowPlan, embed_plan
 from voiceflow.vad import FRAME_SECONDS
@@ -106,6 +106,64 @@ def collect(
     return np.concatenate(embeddings), np.array(labels)
 
 
+class PLDADataError(ValueError):
+    """The training audio a PLDA is built from (LibriSpeech training speakers, noise, rooms) is missing."""
+
+
+def missing_training_data(data: Path) -> str | None:
+    """Why a PLDA cannot be built from `data`, or None when the audio it needs is there."""
+    speakers = data / "librispeech-train-clean-100"
+    train, _ = split_speakers(sorted(speakers.glob("*.flac"))) if speakers.is_dir() else ([], [])
+    if len(train) < 2:
+        return f"no LibriSpeech training speakers under {speakers}"
+    if not (data / "augmentation").is_dir():
+        return f"no noise and room files under {data / 'augmentation'}"
+    return None
+
+
+def build_model_plda(
+    model: EmbeddingModel, data: Path, seed: int = 0, lda_dim: int = 128, hop: float = 0.8, cache: Path | None = None
+) -> tuple[PLDA, dict[str, object]]:
+    """`model`'s PLDA from the training speakers under `data`, and a summary of what it saw.
+    `cache` (.npz) keeps or reuses the training embeddings."""
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            embeddings, labels = stored["embeddings"], stored["labels"]
+    else:
+        reason = missing_training_data(data)
+        if reason is not None:
+            raise PLDADataError(reason)
+        train, _ = split_speakers(sorted((data / "librispeech-train-clean-100").glob("*.flac")))
+        assets = load_assets(data / "augmentation")
+        print(f"{model.path.name}: {len(train)} training speakers x {len(SPEEDS)} speeds x {len(CHANNELS)} channels")
+        embeddings, labels = collect(model, train, assets, seed, hop)
+        if cache is not None:
+            np.savez(cache, embeddings=embeddings, labels=labels)
+    plda = train_plda(embeddings, labels, lda_dim)
+    summary: dict[str, object] = {
+        "model": model.path.name,
+        "windows": len(labels),
+        "pseudo_speakers": len(np.unique(labels)),
+        "lda_dim": plda.dim,
+        "seed": seed,
+        "hop": hop,
+        "psi_top": [round(float(v), 2) for v in plda.psi[:5]],
+    }
+    return plda, summary
+
+
+def write_model_plda(model_path: Path, plda: PLDA, out: Path | None = None) -> Path:
+    """Save `plda` as the model's X.plda.npz (or `out`), atomically; a sealed bundle is resealed."""
+    out = out or plda_path(model_path)
+    staging = out.with_name(f".{out.name}.tmp.npz")
+    save_plda(staging, plda)
+    os.replace(staging, out)
+    if out == plda_path(model_path) and index_path(model_path).is_file():
+        # The model is a sealed bundle: an unlisted PLDA beside it would make it refuse to load.
+        print(f"resealed {index_path(model_path).name}: digest {write_index(model_path).digest[:12]}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="voiceflow/models/student.onnx")
@@ -116,36 +174,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="default: X.plda.npz beside the model")
     parser.add_argument("--cache", default=None, help="optional .npz to keep/reuse the training embeddings")
     args = parser.parse_args(argv)
-    data = Path(args.data)
     model = EmbeddingModel.load(args.model)
     cache = Path(args.cache) if args.cache else None
-    if cache is not None and cache.is_file():
-        with np.load(cache) as stored:
-            embeddings, labels = stored["embeddings"], stored["labels"]
-    else:
-        train, _ = split_speakers(sorted((data / "librispeech-train-clean-100").glob("*.flac")))
-        assets = load_assets(data / "augmentation")
-        print(f"{model.path.name}: {len(train)} training speakers x {len(SPEEDS)} speeds x {len(CHANNELS)} channels")
-        embeddings, labels = collect(model, train, assets, args.seed, args.hop)
-        if cache is not None:
-            np.savez(cache, embeddings=embeddings, labels=labels)
-    plda = train_plda(embeddings, labels, args.lda_dim)
-    out = Path(args.out) if args.out else plda_path(model.path)
-    staging = out.with_name(f".{out.name}.tmp.npz")
-    save_plda(staging, plda)
-    os.replace(staging, out)
-    if out == plda_path(model.path) and index_path(model.path).is_file():
-        # The model is a sealed bundle: an unlisted PLDA beside it would make it refuse to load.
-        print(f"resealed {index_path(model.path).name}: digest {write_index(model.path).digest[:12]}")
-    summary = {
-        "model": model.path.name,
-        "windows": len(labels),
-        "pseudo_speakers": len(np.unique(labels)),
-        "lda_dim": plda.dim,
-        "seed": args.seed,
-        "hop": args.hop,
-        "psi_top": [round(float(v), 2) for v in plda.psi[:5]],
-    }
+    plda, summary = build_model_plda(model, Path(args.data), args.seed, args.lda_dim, args.hop, cache)
+    out = write_model_plda(model.path, plda, Path(args.out) if args.out else None)
     print(f"wrote {out}: {json.dumps(summary)}")
 
 

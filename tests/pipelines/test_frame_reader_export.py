@@ -160,7 +160,7 @@ def test_export_cli_streams_flag(tmp_path: Path, capsys: pytest.CaptureFixture[s
     from voiceflow_cli.main import main
 
     checkpoint = write_student_checkpoint(tmp_path / "model.pt", STRIDE_ONE)
-    assert main(["export", str(checkpoint), "--out", str(tmp_path / "f.onnx"), "--streams", "3"]) == 0
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "f.onnx"), "--streams", "3", "--no-plda"]) == 0
     assert EmbeddingModel.load(tmp_path / "f.onnx").streams == 3
     assert main(["export", "--pretrained", "ge2e", "--out", str(tmp_path / "g.onnx"), "--streams", "3"]) == 2
     assert "--streams apply to trained checkpoints" in capsys.readouterr().err

@@ -74,6 +74,8 @@ def test_end_to_end_train_evaluate_export_diarize(tiny_run, shared_data: Path, t
             streams=None,
             calibrate=True,
             background=True,
+            plda=False,  # the PLDA fit at export has its own test (test_export_plda.py)
+            data_root=None,
         )
     )
     assert rc == 0 and onnx_path.is_file()
