@@ -105,7 +105,7 @@ def suite_gate_spec(args: argparse.Namespace, model: Path, meta: dict[str, Any])
 def run_model_evaluation(args: argparse.Namespace) -> int:
     from pipelines.evaluation.gate import gate
     from pipelines.evaluation.harness import evaluate_model, format_side_by_side, load_sets_from_spec
-    from pipelines.evaluation.manifest import build_manifest, promote, read_model_metadata, write_manifest
+    from pipelines.evaluation.manifest import build_manifest, promote, read_model_metadata, record_manifest
     from voiceflow.bundle import BundleError
 
     model = Path(args.model)
@@ -172,7 +172,11 @@ def run_model_evaluation(args: argparse.Namespace) -> int:
             training=meta.get("training"),
             baseline=baseline_report,
         )
-        print(f"manifest: {write_manifest(model, manifest)}")
+        try:
+            print(f"manifest: {record_manifest(model, manifest)}")
+        except BundleError as err:
+            print(f"voiceflow evaluate: error: manifest not written: {err}", file=sys.stderr)
+            return 2
     json_out = getattr(args, "json_out", None)
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)

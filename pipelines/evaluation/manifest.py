@@ -122,6 +122,19 @@ def write_manifest(model_path: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
+def record_manifest(model_path: Path, manifest: dict[str, Any]) -> Path:
+    """Write an evaluation's manifest beside the model; a sealed bundle is resealed with it, so
+    the model still loads by its path (a stale seal is refused by the engine). Every other part
+    must still match the old seal: an evaluation never blesses a part that changed under it."""
+    sealed = index_path(model_path).is_file()
+    if sealed:
+        verify_bundle(model_path, ignore={MANIFEST_ROLE})
+    path = write_manifest(model_path, manifest)
+    if sealed:
+        write_index(model_path)
+    return path
+
+
 def promotable_bundle(model_path: Path) -> ModelBundle:
     """The candidate's sealed bundle, every part checked, or a BundleError saying why it cannot be
     promoted. Its manifest is left out: the evaluation that promotes writes a fresh one."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipelines.evaluation.gate import gate
-from pipelines.evaluation.manifest import build_manifest, promotable_bundle, promote, write_manifest
+from pipelines.evaluation.manifest import build_manifest, manifest_path, promotable_bundle, promote, write_manifest
 from voiceflow.bundle import BundleError, part_path, write_index
 from voiceflow.embedding import DEFAULT_MODEL, MODELS_DIR, EmbeddingModel, default_model_path, packaged_default_model
 from voiceflow.model_store import IGNORE_ENV, STORE_ENV, promoted_bundle
@@ -139,3 +139,23 @@ def test_evaluate_promote_refuses_before_evaluating(
     assert main(packaged) == 2
     assert "packaged model" in capsys.readouterr().err
     assert package_snapshot() == before and not store.exists()
+
+
+def test_an_evaluation_manifest_beside_a_sealed_export_keeps_it_loadable(tmp_path: Path) -> None:
+    from pipelines.evaluation.manifest import record_manifest
+    from voiceflow.bundle import verify_bundle
+
+    model = candidate(tmp_path / "export")
+    record_manifest(model, passed_manifest(model))
+    assert "manifest" in verify_bundle(model).parts  # resealed with the manifest: every part matches
+    assert EmbeddingModel.load(str(model)).path == model
+
+
+def test_an_evaluation_never_reseals_a_part_that_changed(tmp_path: Path) -> None:
+    from pipelines.evaluation.manifest import record_manifest
+
+    model = candidate(tmp_path / "export")
+    part_path(model, "background").write_bytes(b"tampered")
+    with pytest.raises(BundleError, match="background"):
+        record_manifest(model, passed_manifest(model))
+    assert not manifest_path(model).exists()
