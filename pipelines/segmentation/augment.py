@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.evaluation.suite.channels import telephone
+from pipelines.telephone import telephone
 from pipelines.training.augment import AugmentAssets, add_noise, load_assets, reverberate
 
 __all__ = ["AugmentAssets", "SegAugmentConfig", "augment_chunk", "load_assets", "no_assets"]

@@ -1,4 +1,4 @@
-"""Waveform augmentation for training crops: overlap, reverberation, noise, gain.
+"""Waveform augmentation for training crops: overlap, reverberation, noise, gain, telephone.
 
 Pure functions of (audio, rng, assets): the caller derives the rng from (seed, epoch, step),
 which is what makes a resumed run identical to an uninterrupted one.
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import fftconvolve
 
+from pipelines.telephone import telephone
 from pipelines.training.config import AugmentConfig
 from pipelines.training.data import SAMPLE_RATE, read_audio
 
@@ -137,6 +138,49 @@ def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
     return np.concatenate([y, y[: len(x) - len(y)]]) if len(y) else np.zeros_like(x)
 
 
+def voice(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    other: np.ndarray | None = None,
+) -> np.ndarray:
+    """What is said in crop `x`: its speed, a turn change, an overlapping speaker; no channel yet.
+
+    Split from `channel` so a teacher can hear the crop dry (loss.teacher_input "dry") while the
+    student hears it through the channel: the student then learns what the teacher hears on a
+    clean line, not the teacher's own telephone or far-field geometry.
+    """
+    y = x.astype(np.float32, copy=True)
+    if config.p_speed > 0 and rng.random() < config.p_speed:
+        y = change_speed(y, float(rng.uniform(*config.speed)))
+    if other is not None and config.p_turn > 0 and rng.random() < config.p_turn:
+        y = speaker_turn(y, other, round(float(rng.uniform(*config.turn_seconds)) * SAMPLE_RATE))
+    if other is not None and rng.random() < config.p_overlap:
+        y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
+    return y
+
+
+def channel(
+    y: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    assets: AugmentAssets,
+    room: Room | None = None,
+) -> np.ndarray:
+    """Crop `y` through a channel: room, noise, gain, then a telephone line (the codec hears what
+    the line carries, noise included, as in the dev suite's telephone stratum)."""
+    room = room or draw_room(rng, config, assets)
+    if room.rir is not None:
+        y = reverberate(y, room.rir)
+    if room.noise is not None:
+        y = add_noise(y, room.noise, room.snr_db, rng)
+    y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
+    # drawn only when enabled, so older configs keep their draws bit for bit
+    if config.p_telephone > 0 and rng.random() < config.p_telephone:
+        y = telephone(np.clip(y, -1.0, 1.0))
+    return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+
 def augment(
     x: np.ndarray,
     rng: np.random.Generator,
@@ -150,17 +194,4 @@ def augment(
     `room` puts the crop in a given room (shared with other crops of the batch); without one
     the crop gets its own reverberation and noise draws.
     """
-    y = x.astype(np.float32, copy=True)
-    if config.p_speed > 0 and rng.random() < config.p_speed:
-        y = change_speed(y, float(rng.uniform(*config.speed)))
-    if other is not None and config.p_turn > 0 and rng.random() < config.p_turn:
-        y = speaker_turn(y, other, round(float(rng.uniform(*config.turn_seconds)) * SAMPLE_RATE))
-    if other is not None and rng.random() < config.p_overlap:
-        y = add_overlap(y, other, float(rng.uniform(*config.overlap_db)))
-    room = room or draw_room(rng, config, assets)
-    if room.rir is not None:
-        y = reverberate(y, room.rir)
-    if room.noise is not None:
-        y = add_noise(y, room.noise, room.snr_db, rng)
-    y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+    return channel(voice(x, rng, config, other), rng, config, assets, room)

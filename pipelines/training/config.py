@@ -18,6 +18,8 @@ from pipelines.training.settings import RunConfig
 
 PRESETS_DIR = PRESET_FOLDERS[EMBEDDING][0]
 SAMPLING_MODES = ("grid", "file")
+# loss.teacher_input values for which the teacher runs on each batch (no clean-crop cache)
+LIVE_TEACHER_INPUTS = ("augmented", "dry")
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ class LossConfig:
     # What the teacher hears: "clean" (its cached embedding of the clean crop: the student learns to
     # be more robust than the teacher) or "augmented" (the teacher runs on the very batch the
     # student sees: the student copies the teacher's geometry on noisy, reverberant audio too,
-    # which is what the engine's GE2E-tuned clustering thresholds assume).
+    # which is what the engine's GE2E-tuned clustering thresholds assume) or "dry" (the teacher
+    # runs on the batch before its channel: speed, turn and overlap applied, room, noise, gain and
+    # telephone not; the student, hearing the channel, learns the teacher's clean-line embedding).
     teacher_input: str = "clean"
     windows_per_segment: int = 6  # student.streams: window ends read off each training segment
 
@@ -135,6 +139,9 @@ class AugmentConfig:
     turn_seconds: tuple[float, float] = (0.0, 0.8)
     rt60_s: tuple[float, float] = (0.2, 0.9)
     drr_db: tuple[float, float] = (-3.0, 12.0)
+    # Share of crops sent down a telephone line last (the dev suite's channel: 300-3400 Hz, 8 kHz,
+    # G.711 mu-law; pipelines/telephone.py), where GE2E is weakest. 0 keeps older draws.
+    p_telephone: float = 0.0
 
 
 @dataclass(frozen=True)

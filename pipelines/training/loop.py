@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from pipelines.nn.ge2e import WaveformEmbedder
-from pipelines.training.augment import AugmentAssets, augment, draw_room, load_assets
+from pipelines.training.augment import AugmentAssets, channel, draw_room, load_assets, voice
 from pipelines.training.checkpoint import MODEL, save_atomic, write_model
-from pipelines.training.config import TrainConfig
+from pipelines.training.config import LIVE_TEACHER_INPUTS, TrainConfig
 from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
 from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
 from pipelines.training.losses import (
@@ -66,11 +66,11 @@ def initialise_student(model: WaveformEmbedder, init: str) -> list[str]:
 
 
 def live_teacher_for(teacher_input: str) -> torch.nn.Module | None:
-    """The teacher network when it must hear the augmented batch; None when the cache serves."""
+    """The teacher network when it must hear the batch (augmented or dry); None when the cache serves."""
     if teacher_input == "clean":
         return None
-    if teacher_input != "augmented":
-        raise ValueError(f"loss.teacher_input must be 'clean' or 'augmented', not {teacher_input!r}")
+    if teacher_input not in LIVE_TEACHER_INPUTS:
+        raise ValueError(f"loss.teacher_input must be 'clean', 'augmented' or 'dry', not {teacher_input!r}")
     return default_teacher(stft=STFT_MODE)
 
 
@@ -114,8 +114,10 @@ def check_sequence_loss(config: TrainConfig) -> None:
     s = config.student
     if s.arch != "lstm" or s.lstm_hidden != 256:
         raise ValueError("loss.sequence_weight needs student.arch 'lstm' with lstm_hidden 256 (GE2E's width)")
-    if config.loss.teacher_input != "augmented":
-        raise ValueError("loss.sequence_weight needs loss.teacher_input 'augmented' (the teacher must hear the batch)")
+    if config.loss.teacher_input not in LIVE_TEACHER_INPUTS:
+        raise ValueError(
+            "loss.sequence_weight needs loss.teacher_input 'augmented' or 'dry' (the teacher must hear the batch)"
+        )
 
 
 def check_anchor(config: TrainConfig) -> None:
@@ -134,7 +136,20 @@ def make_batch(
     config: TrainConfig,
     assets: AugmentAssets,
 ) -> np.ndarray:
-    waves = []
+    """The batch the student hears (every crop augmented)."""
+    return make_batch_pair(dataset, crops, rng, config, assets)[0]
+
+
+def make_batch_pair(
+    dataset: Dataset,
+    crops: Sequence[Crop],
+    rng: np.random.Generator,
+    config: TrainConfig,
+    assets: AugmentAssets,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The batch the student hears and the same crops dry (voiced: speed, turn and overlap, no
+    channel), drawn from one rng in the same order as a plain augmented batch."""
+    heard, dry = [], []
     group = config.augment.room_group
     if group < 1:
         raise ValueError(f"augment.room_group must be >= 1, not {group}")
@@ -144,16 +159,20 @@ def make_batch(
             room = draw_room(rng, config.augment, assets)
         other_crop = dataset.train[int(rng.integers(len(dataset.train)))]
         other = crop_audio(dataset, other_crop) if other_crop.utterance != crop.utterance else None
-        waves.append(augment(crop_audio(dataset, crop), rng, config.augment, assets, other, room))
-    return np.stack(waves)
+        voiced = voice(crop_audio(dataset, crop), rng, config.augment, other)
+        dry.append(np.clip(voiced, -1.0, 1.0).astype(np.float32))
+        heard.append(channel(voiced, rng, config.augment, assets, room))
+    return np.stack(heard), np.stack(dry)
 
 
 def check_sampling(config: TrainConfig) -> None:
     """data.sampling "file" draws crops off any offset, so no clean-crop teacher cache can serve them;
     data.meeting_group groups a batch's first draws by meeting, so it needs those draws."""
     data = config.data
-    if data.sampling == "file" and config.loss.teacher_input != "augmented":
-        raise ValueError("data.sampling 'file' needs loss.teacher_input 'augmented' (crops are drawn, not cached)")
+    if data.sampling == "file" and config.loss.teacher_input not in LIVE_TEACHER_INPUTS:
+        raise ValueError(
+            "data.sampling 'file' needs loss.teacher_input 'augmented' or 'dry' (crops are drawn, not cached)"
+        )
     if isinstance(data.meeting_group, bool) or not isinstance(data.meeting_group, int):
         raise ValueError(f"data.meeting_group must be a whole number, not {data.meeting_group!r}")
     if data.meeting_group and data.sampling != "file":
@@ -189,6 +208,7 @@ class StudentBatch:
     crops: list[Crop]
     rng: np.random.Generator  # the step's draws, shared by the batch and the staggered readout
     wave: torch.Tensor
+    teacher_wave: torch.Tensor  # what a live teacher hears: `wave` itself, or the dry batch ("dry")
 
 
 class StudentTask:
@@ -233,8 +253,10 @@ class StudentTask:
             grid = order[i * config.batch_size : (i + 1) * config.batch_size]
             rng = np.random.default_rng([config.seed, epoch, i])
             crops = step_crops(dataset, config, grid, rng)
-            wave = torch.from_numpy(make_batch(dataset, crops, rng, config, self.assets)).to(self.device)
-            yield StudentBatch(epoch, grid, crops, rng, wave)
+            heard, dry = make_batch_pair(dataset, crops, rng, config, self.assets)
+            wave = torch.from_numpy(heard).to(self.device)
+            teacher_wave = torch.from_numpy(dry).to(self.device) if config.loss.teacher_input == "dry" else wave
+            yield StudentBatch(epoch, grid, crops, rng, wave, teacher_wave)
 
     def build(self, fresh: bool) -> list[torch.nn.Parameter]:
         config = self.config
@@ -270,16 +292,18 @@ class StudentTask:
         if reading is not None:
             assert live_teacher is not None
             ends = reading.draw_ends(batch.rng, config.loss.windows_per_segment)
-            target = teacher_on(live_teacher, reading.windows(wave, ends))
+            target = teacher_on(live_teacher, reading.windows(batch.teacher_wave, ends))
             emb = reading.readouts(model, wave, ends)
             labels = labels.repeat_interleave(len(ends))
         elif self.sequence_stride:
             assert isinstance(live_teacher, WaveformEmbedder)
-            target, target_sequence = teacher_with_sequence(live_teacher, wave, self.sequence_stride)
+            target, target_sequence = teacher_with_sequence(live_teacher, batch.teacher_wave, self.sequence_stride)
             emb, student_sequence = student_with_sequence(model, wave)
             sequence = sequence_distillation(student_sequence, target_sequence)
         else:
-            target = self.teacher_train[batch.grid] if live_teacher is None else teacher_on(live_teacher, wave)
+            target = (
+                self.teacher_train[batch.grid] if live_teacher is None else teacher_on(live_teacher, batch.teacher_wave)
+            )
             emb = model(wave)
         distill = cosine_distillation(emb, target)
         if reading is None:
