@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hera.workflows import DAG, Parameter, Task, Workflow
-from hera.workflows.models import TTLStrategy, ValueFrom
+from hera.workflows import DAG, Parameter, Task
+from hera.workflows.models import ValueFrom
 
 from voiceflow.contracts import TRAINING_PRESETS
-from voiceflow_workflows.common import step_container, strip_empty, workflow_labels, workspace_claim
+from voiceflow_workflows.common import step_container, strip_empty, voiceflow_workflow
 from voiceflow_workflows.dataset import dataset_access, store_access
 from voiceflow_workflows.steps import (
     METRICS,
@@ -60,8 +60,12 @@ class TrainingWorkflowParams:
         return self.config not in PRESETS
 
     def overrides(self) -> tuple[str, ...]:
-        flags = {"--epochs": self.epochs, "--batch-size": self.batch_size, "--lr": self.lr,
-                 "--max-steps": self.max_steps}
+        flags = {
+            "--epochs": self.epochs,
+            "--batch-size": self.batch_size,
+            "--lr": self.lr,
+            "--max-steps": self.max_steps,
+        }
         return tuple(x for flag, v in flags.items() if v is not None for x in (flag, f"{v:g}"))
 
 
@@ -70,27 +74,23 @@ def build_training_workflow(p: TrainingWorkflowParams) -> dict[str, Any]:
     data = dataset_access(p.dataset)
     store_volume, store_mount = store_access(p.artifacts)
     metrics_out = Parameter(name="metrics", value_from=ValueFrom(path=METRICS))
-    with Workflow(
-        name=p.name,
-        namespace=p.namespace,
-        labels=workflow_labels("training", p.labels),
-        entrypoint="train-model",
-        service_account_name=p.service_account,
+    arguments = [
+        Parameter(name="version", value=p.version),
+        Parameter(name="config", value=p.config),
+        Parameter(name="dataset", value=p.dataset),
+        Parameter(name="image", value=p.image),
+        Parameter(name="artifacts", value=p.artifacts),
+        Parameter(name="der-margin", value=str(p.der_margin)),
+        Parameter(name="seed", value=str(p.seed)),
+        Parameter(name="dev-conversations", value=str(p.dev_conversations)),
+    ]
+    with voiceflow_workflow(
+        "training",
+        p,
+        "train-model",
+        arguments,
         active_deadline_seconds=p.active_deadline_seconds,
-        volume_claim_templates=[workspace_claim(p.workspace_size)],
         volumes=[store_volume, *data.volumes],
-        # Keep a failed run around for a day for debugging; successful ones go after an hour.
-        ttl_strategy=TTLStrategy(seconds_after_success=3600, seconds_after_failure=86400),
-        arguments=[
-            Parameter(name="version", value=p.version),
-            Parameter(name="config", value=p.config),
-            Parameter(name="dataset", value=p.dataset),
-            Parameter(name="image", value=p.image),
-            Parameter(name="artifacts", value=p.artifacts),
-            Parameter(name="der-margin", value=str(p.der_margin)),
-            Parameter(name="seed", value=str(p.seed)),
-            Parameter(name="dev-conversations", value=str(p.dev_conversations)),
-        ],
     ) as wf:
         fetch = [data.artifact] if data.artifact is not None else []
         prepare = step_container(prepare_step(data.root), mounts=data.mounts, inputs=fetch)
