@@ -26,11 +26,6 @@ class PipelineSpec:
         """Whether the pipeline loads a segmentation network (the network itself or the detector)."""
         return self.frontend == "segmentation" or self.overlap_detector
 
-    @property
-    def overlap_aware(self) -> bool:
-        """Whether its segments may overlap (two speakers at once)."""
-        return self.uses_segmentation_model
-
 
 REGISTRY: tuple[PipelineSpec, ...] = (
     PipelineSpec("embedding", "vad", False, "VAD + window embeddings (one speaker at a time)"),

@@ -143,6 +143,7 @@ DiarizeItem = Callable[[EvalItem], list[Segment]]
 
 def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[DiarizeItem, str]:
     from voiceflow.pipeline import Diarizer
+    from voiceflow.registry import pipeline_spec
     from voiceflow.selection import load_segmentation_model, make_offline_diarizer, stream_audio
 
     config = system.engine_config()
@@ -156,7 +157,7 @@ def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[Diari
     key = digest(model.bundle_digest, settings, mode, network.sha256 if network is not None else "", ctx.code)
     if mode == STREAMING:
         return (lambda it: stream_audio(it.audio, model, config, network)), key
-    if config.pipeline == "segmentation":
+    if pipeline_spec(config.pipeline).frontend == "segmentation":
         offline = make_offline_diarizer(config, model, network)
         return (lambda it: offline.diarize(it.audio)), key
     diarizer = Diarizer(config.offline, model, vad_factory=ctx.vad.factory, overlap_model=network)
