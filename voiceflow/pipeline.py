@@ -8,7 +8,7 @@ overlapping 1.6 s windows into turn boundaries sharper than one window.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -29,7 +29,14 @@ from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
 from voiceflow.segments import Segment, frames_to_segments, merge_per_speaker, speaker_label
-from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
+from voiceflow.vad import CHUNK as VAD_CHUNK
+from voiceflow.vad import (
+    FRAME_SECONDS,
+    SileroVAD,
+    VADConfig,
+    probabilities_to_mask,
+    recording_probabilities,
+)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -229,6 +236,15 @@ class Diarizer:
     def speech_mask(self, audio: np.ndarray) -> np.ndarray:
         return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)
 
+    def speech_masks(self, recordings: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """`speech_mask` of each 16 kHz recording. The bundled VAD steps them all in lockstep (the
+        same probabilities each gets alone, for fewer model calls: a batch run's files); any other
+        VAD factory (a cache, a stand-in) is asked one recording at a time."""
+        if self.vad_factory is not SileroVAD:
+            return [self.speech_mask(audio) for audio in recordings]
+        probabilities = recording_probabilities(SileroVAD.shared_session(), recordings)
+        return [probabilities_to_mask(p, self.config.vad) for p in probabilities]
+
     def diarize(
         self,
         audio: np.ndarray,
@@ -237,11 +253,16 @@ class Diarizer:
         min_speakers: int | None = None,
         max_speakers: int | None = None,
         progress: ProgressCallback | None = None,
+        speech: np.ndarray | None = None,
     ) -> list[Segment]:
+        """`speech`: the recording's `speech_mask`, when it was computed already (with other
+        recordings', by `speech_masks`); it is the mask of the audio at SAMPLE_RATE."""
         validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
         if sample_rate != SAMPLE_RATE:
             audio = resample(audio, sample_rate)
-        mask = self.speech_mask(audio)
+        if speech is not None and len(speech) != len(audio) // VAD_CHUNK:
+            raise ValueError(f"speech mask has {len(speech)} frames, the audio {len(audio) // VAD_CHUNK}")
+        mask = self.speech_mask(audio) if speech is None else speech
         plan = plan_windows(mask, self.config)
         if len(plan.starts) == 0:
             return []

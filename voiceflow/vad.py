@@ -63,6 +63,31 @@ def run_lockstep(session: ort.InferenceSession, jobs: Sequence[VADJob]) -> list[
     return [(probs[i, : lengths[i]], state[:, i : i + 1].copy(), context[i : i + 1].copy()) for i in range(count)]
 
 
+def recording_probabilities(session: ort.InferenceSession, recordings: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each whole recording's frame probabilities, all of them stepped through the model in lockstep
+    (one call per frame index for every recording still running): what `SileroVAD().probabilities`
+    gives each alone, bit for bit (tests), for about half the CPU with 4 recordings at once.
+
+    The model is recurrent, so one recording's frames are sequential; the per-call overhead is what
+    several recordings share (a call of one row costs ~2.5x a row of a call of 8)."""
+    if not recordings:
+        return []
+    jobs = []
+    for audio in recordings:
+        frames = len(audio) // CHUNK
+        samples = np.asarray(audio[: frames * CHUNK], dtype=np.float32)
+        jobs.append((samples.reshape(frames, CHUNK), _fresh_state(), _fresh_context()))
+    return [probs for probs, _, _ in run_lockstep(session, jobs)]
+
+
+def _fresh_state() -> np.ndarray:
+    return np.zeros((2, 1, 128), dtype=np.float32)
+
+
+def _fresh_context() -> np.ndarray:
+    return np.zeros((1, CONTEXT), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class VADConfig:
     threshold: float = 0.5
@@ -115,8 +140,8 @@ class SileroVAD:
         return SileroVAD._sessions[model_path]
 
     def reset(self) -> None:
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros((1, CONTEXT), dtype=np.float32)
+        self._state = _fresh_state()
+        self._context = _fresh_context()
         self._pending = np.zeros(0, dtype=np.float32)
 
     def feed(self, samples: np.ndarray) -> np.ndarray:

@@ -6,6 +6,8 @@
   dies outright (a native crash) only costs the files it held, which are retried one per
   fresh worker so the culprit is identified and everything else still runs.
 - A summary (printed, and summary.json in the output folder) lists every file's outcome.
+- Throughput: one single-threaded worker per core, each given a few files at a time whose VAD
+  runs in lockstep (pipelines.batch.groups); every RTTM is the one the file gets alone.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from pipelines.batch.groups import audio_seconds, group_jobs
 from pipelines.batch.jobs import Job, discover
 
 _DIARIZER: Any = None  # one per worker process, built by _init_worker
+# Read by OpenBLAS, OpenMP and MKL when a worker loads them (one_thread_per_worker).
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -92,15 +101,56 @@ def _init_worker(choice: EngineChoice) -> None:
     _DIARIZER = make_offline_diarizer(config, EmbeddingModel.load(choice.model), segmentation)
 
 
-def diarize_job(job: Job, out_dir: Path) -> JobResult:
-    """Runs in a worker: never raises, a failure is a result like any other."""
+def diarize_group(jobs: list[Job], out_dir: Path) -> list[JobResult]:
+    """Runs in a worker: the group's files loaded, their VAD in lockstep (pipelines.batch.groups),
+    then each diarized and written. Never raises: a failure is that file's result like any other."""
     from voiceflow.audio import load_audio
-    from voiceflow.rttm import segments_to_rttm
+
+    results: dict[str, JobResult] = {}
+    loaded: list[tuple[Job, np.ndarray, float]] = []
+    for job in jobs:
+        started = time.monotonic()
+        try:
+            loaded.append((job, load_audio(job.path), time.monotonic() - started))
+        except Exception as exc:  # one file's problem is that file's result, never the run's
+            results[job.uri] = _failed(job, exc, time.monotonic() - started)
+    masks, vad_seconds = _speech_masks([audio for _, audio, _ in loaded])
+    total = sum(len(audio) for _, audio, _ in loaded) or 1
+    while loaded:
+        job, audio, load_seconds = loaded.pop(0)  # its samples are released once it is written
+        mask = masks.pop(0)
+        shared = load_seconds + vad_seconds * len(audio) / total  # its part of the lockstep VAD
+        results[job.uri] = diarize_job(job, out_dir, audio, mask, shared)
+    return [results[job.uri] for job in jobs]
+
+
+def _speech_masks(recordings: list[np.ndarray]) -> tuple[list[np.ndarray | None], float]:
+    """The recordings' speech masks in one lockstep VAD when the pipeline has a VAD (and the lockstep
+    works); otherwise None each, and each file's diarization runs its own."""
+    from voiceflow.pipeline import Diarizer
 
     started = time.monotonic()
+    if len(recordings) > 1 and isinstance(_DIARIZER, Diarizer):
+        try:
+            return list(_DIARIZER.speech_masks(recordings)), time.monotonic() - started
+        except Exception:  # e.g. memory: each file then runs its own VAD and reports its own error
+            pass
+    return [None] * len(recordings), 0.0
+
+
+def diarize_job(
+    job: Job, out_dir: Path, audio: np.ndarray, speech: np.ndarray | None = None, spent: float = 0.0
+) -> JobResult:
+    """One loaded file diarized (with its speech mask when the group's VAD made it) and its RTTM
+    written atomically; `spent`: seconds already spent on it (loading, its share of the VAD)."""
+    from voiceflow.rttm import segments_to_rttm
+
+    started = time.monotonic() - spent
     try:
-        audio = load_audio(job.path)
-        segments = _DIARIZER.diarize(audio, num_speakers=job.num_speakers)
+        if speech is None:
+            segments = _DIARIZER.diarize(audio, num_speakers=job.num_speakers)
+        else:
+            segments = _DIARIZER.diarize(audio, num_speakers=job.num_speakers, speech=speech)
         target = out_dir / f"{job.uri}.rttm"
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         tmp.write_text(segments_to_rttm(segments, job.uri))
@@ -114,34 +164,58 @@ def diarize_job(job: Job, out_dir: Path) -> JobResult:
             len({s.speaker for s in segments}),
         )
     except Exception as exc:  # any one file's problem is that file's result, never the run's
-        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-        return JobResult(job.uri, str(job.path), "failed", time.monotonic() - started, error=message)
+        return _failed(job, exc, time.monotonic() - started)
 
 
-def _run_pool(
-    jobs: list[Job], out_dir: Path, choice: EngineChoice, workers: int
-) -> tuple[list[JobResult], list[Job]]:
+def _failed(job: Job, exc: Exception, seconds: float) -> JobResult:
+    message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+    return JobResult(job.uri, str(job.path), "failed", seconds, error=message)
+
+
+@contextmanager
+def one_thread_per_worker() -> Iterator[None]:
+    """Workers start with one BLAS/OpenMP thread each (onnxruntime's sessions already run one):
+    the pool is the parallelism, one process per core. A BLAS pool of its own in every worker
+    spins on cores the other workers are using; it quadrupled the clustering's CPU (docs/deploy.md).
+    A thread count the user set is kept. Spawned workers read the variables when they start."""
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    for name in THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run_pool(jobs: list[Job], out_dir: Path, choice: EngineChoice, workers: int) -> tuple[list[JobResult], list[Job]]:
     """Results of the jobs that finished, and the jobs lost to a broken pool."""
     context = multiprocessing.get_context("spawn")  # no inherited onnxruntime/torch threads
     results: list[JobResult] = []
     lost: list[Job] = []
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(choice,)
-    ) as pool:
-        futures: list[tuple[Job, Future[JobResult]]] = [
-            (j, pool.submit(diarize_job, j, out_dir)) for j in jobs
+    groups = group_jobs(jobs, [audio_seconds(j.path) for j in jobs], workers)
+    with (
+        one_thread_per_worker(),
+        ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(choice,)) as pool,
+    ):
+        futures: list[tuple[list[Job], Future[list[JobResult]]]] = [
+            (group, pool.submit(diarize_group, group, out_dir)) for group in groups
         ]
-        for job, future in futures:
+        for group, future in futures:
             try:
-                result = future.result()
+                finished = future.result()
             except BrokenProcessPool:
-                lost.append(job)
+                lost.extend(group)
                 continue
-            print(
-                f"[{result.status:>6}] {job.uri}" + (f"  ({result.error})" if result.error else ""),
-                flush=True,
-            )
-            results.append(result)
+            for result in finished:
+                print(
+                    f"[{result.status:>6}] {result.uri}" + (f"  ({result.error})" if result.error else ""),
+                    flush=True,
+                )
+            results.extend(finished)
     return results, lost
 
 
@@ -180,7 +254,7 @@ def run_batch(
     if todo:
         results, lost = _run_pool(todo, out_dir, choice, max(1, min(workers, len(todo))))
         summary.results.extend(results)
-        for job in lost:  # one fresh worker each: a file that kills its worker fails alone
+        for job in lost:  # one fresh worker each: a file that kills its worker (and its group) fails alone
             retried, still_lost = _run_pool([job], out_dir, choice, 1)
             summary.results.extend(retried)
             summary.results.extend(

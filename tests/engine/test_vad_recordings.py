@@ -1,0 +1,55 @@
+"""Whole recordings' VAD in lockstep (`voiceflow batch` runs a worker's files so) gives each
+recording exactly the probabilities, the mask and the diarization it gets alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voiceflow.vad import CHUNK, SileroVAD, recording_probabilities
+
+AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
+
+
+def speech(seconds: float) -> np.ndarray:
+    path = AMI / "dev00.wav"
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    from voiceflow.audio import load_audio
+
+    return load_audio(path)[: int(seconds * 16000)].astype(np.float32)
+
+
+def test_lockstep_recordings_equal_each_alone() -> None:
+    audio = speech(12)
+    # different speech and different lengths (one ends mid-frame, one is shorter than a frame,
+    # one is empty): recordings drop out of the lockstep as they end
+    recordings = [
+        audio,
+        np.roll(audio, -7919)[: audio.size - 16000 * 5 - 100],
+        np.roll(audio, -31337)[: audio.size // 3],
+        audio[: CHUNK - 1],
+        audio[:0],
+    ]
+    together = recording_probabilities(SileroVAD.shared_session(), recordings)
+    for recording, probabilities in zip(recordings, together, strict=True):
+        alone = SileroVAD().probabilities(recording)
+        assert probabilities.dtype == alone.dtype and np.array_equal(probabilities, alone)
+    assert recording_probabilities(SileroVAD.shared_session(), []) == []
+
+
+def test_diarizer_given_lockstep_masks_gives_the_same_segments() -> None:
+    from voiceflow.embedding import EmbeddingModel
+    from voiceflow.pipeline import Diarizer
+
+    audio = speech(30)
+    recordings = [audio, np.roll(audio, -48000)[:400000]]
+    diarizer = Diarizer(embedding_model=EmbeddingModel.load())
+    masks = diarizer.speech_masks(recordings)
+    for recording, mask in zip(recordings, masks, strict=True):
+        assert np.array_equal(mask, diarizer.speech_mask(recording))
+        assert diarizer.diarize(recording, speech=mask) == diarizer.diarize(recording)
+    with pytest.raises(ValueError, match="speech mask"):
+        diarizer.diarize(audio, speech=masks[1])
