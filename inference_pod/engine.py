@@ -9,7 +9,7 @@ them). `ServingModel` is that interface; `inference_pod.model_manager.LoadedMode
 path can be followed, by a reader and by mypy, from the socket to the JSON:
 
     PCM frame -> protocol.decode_pcm -> float32 at the client's rate
-      -> stream.EngineStream (resample to 16 kHz, re-block to FEED_SAMPLES)
+      -> stream.EngineStream (resample to 16 kHz; the session steps on its own clock)
       -> StreamSession.feed -> list[Segment] -> protocol.result_message -> JSON
     /infer body -> 16 kHz float32 -> ServingModel.predict -> list[Segment] -> JSON
 """
@@ -22,12 +22,11 @@ from typing import Protocol
 
 import numpy as np
 
-from voiceflow import STREAM_FEED_SAMPLES
 from voiceflow.audio import AudioError, AudioTooLarge
 from voiceflow.audio import decode_audio_bytes as _decode_audio_bytes
-from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
-from voiceflow.config import uses_segmentation_model as _uses_segmentation_model
+from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
+from voiceflow.registry import DEFAULT_PIPELINE, pipeline_spec
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.streaming import EmbedFn, SegmentFn
 from voiceflow.segments import Segment
@@ -38,7 +37,6 @@ from voiceflow.vad import SileroVAD, VADJob, VADRunner, run_lockstep
 # The engine's types, named through the seam by the rest of the pod.
 __all__ = [
     "ENGINE_SAMPLE_RATE",
-    "FEED_SAMPLES",
     "EmbedFn",
     "EmbeddingModel",
     "Segment",
@@ -52,11 +50,6 @@ __all__ = [
 ]
 
 ENGINE_SAMPLE_RATE = 16000
-# The engine is fed in blocks of exactly this many samples, counted from the stream's start,
-# whatever the client's framing or the pod's merging of late steps: the same blocks as
-# `voiceflow diarize --streaming` (voiceflow.selection.stream_audio), so the pod's `final` is
-# the CLI's output for the same audio, and results never depend on network framing.
-FEED_SAMPLES = STREAM_FEED_SAMPLES
 
 
 @dataclass(frozen=True)
@@ -115,7 +108,12 @@ def engine_config(pipeline: str | None) -> EngineConfig:
 
 
 def uses_segmentation_model(pipeline: str) -> bool:
-    return _uses_segmentation_model(pipeline)
+    return pipeline_spec(pipeline).uses_segmentation_model
+
+
+def segmentation_frontend(pipeline: str) -> bool:
+    """Whether the segmentation network (not the VAD) finds speech and speakers in `pipeline`."""
+    return pipeline_spec(pipeline).frontend == "segmentation"
 
 
 def load_segmentation_model(pipeline: str, path: str | None) -> SegmentationModel | None:

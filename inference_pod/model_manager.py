@@ -107,13 +107,10 @@ class LoadedModel:
         # Both networks run through cross-stream batchers; a batch only ever holds inputs of one
         # shape, so each stream gets exactly the rows an unbatched call would give it.
         # embedding-overlap's detector only counts speakers: its session calls it directly.
-        segment = (
-            routes.segment(self.segmentation)
-            if self.segmentation is not None and self.pipeline == "segmentation"
-            else None
-        )
-        # The embedding pipelines' VAD frames go through a batcher too: streams stepped in lockstep.
-        vad = None if self.pipeline == "segmentation" else routes.vad
+        network_frontend = engine.segmentation_frontend(self.pipeline)
+        segment = routes.segment(self.segmentation) if self.segmentation is not None and network_frontend else None
+        # The VAD pipelines' frames go through a batcher too: streams stepped in lockstep.
+        vad = None if network_frontend else routes.vad
         return engine.new_stream_session(
             self.model, routes.embed(self.model), self.pipeline, self.segmentation, segment, vad
         )

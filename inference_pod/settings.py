@@ -11,7 +11,7 @@ from __future__ import annotations
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from voiceflow.config import DEFAULT_PIPELINE, PIPELINES
+from voiceflow.registry import DEFAULT_PIPELINE, PIPELINES
 from voiceflow_edge.servers import DEFAULT_HOST
 from voiceflow_edge.settings import CommaSeparated, EnvSettings
 

@@ -67,40 +67,22 @@ class EngineStream:
             if sample_rate != engine.ENGINE_SAMPLE_RATE
             else None
         )
-        self._buffer: list[np.ndarray] = []
-        self._buffered = 0
 
     def feed(self, samples: np.ndarray) -> list[Segment]:
-        """Buffer audio; feed the engine whole FEED_SAMPLES blocks; return the segments they updated."""
+        """Audio as it arrived (any framing): the session steps on its own clock
+        (voiceflow.STREAM_FEED_SAMPLES from the stream's start) and returns the segments it updated."""
         if self.resampler is not None:
             samples = self.resampler.resample_chunk(samples, last=False)
-        if samples.size:
-            self._buffer.append(np.asarray(samples, dtype=np.float32))
-            self._buffered += samples.size
-        if self._buffered < engine.FEED_SAMPLES:
-            return []
-        audio = np.concatenate(self._buffer) if len(self._buffer) > 1 else self._buffer[0]
-        whole = (audio.size // engine.FEED_SAMPLES) * engine.FEED_SAMPLES
-        rest = audio[whole:]
-        self._buffer, self._buffered = ([rest] if rest.size else []), rest.size
-        return _newest(
-            [self.session.feed(audio[i : i + engine.FEED_SAMPLES]) for i in range(0, whole, engine.FEED_SAMPLES)]
-        )
+        return self.session.feed(np.asarray(samples, dtype=np.float32)) if samples.size else []
 
     def finish(self) -> tuple[list[Segment], list[Segment]]:
-        """End of audio: feed what is buffered (the CLI's last, partial block) and decide the rest.
+        """End of audio: the resampler's tail, then the session's last, partial step.
         Returns what that changed (the last live update, all final) and the whole stream's result."""
+        reports: list[list[Segment]] = []
         if self.resampler is not None:
             tail = self.resampler.resample_chunk(np.zeros(0, np.float32), last=True)
             if tail.size:
-                self._buffer.append(np.asarray(tail, dtype=np.float32))
-        reports: list[list[Segment]] = []
-        if self._buffer:
-            rest = np.ascontiguousarray(np.concatenate(self._buffer), dtype=np.float32)
-            reports = [
-                self.session.feed(rest[i : i + engine.FEED_SAMPLES]) for i in range(0, rest.size, engine.FEED_SAMPLES)
-            ]
-            self._buffer, self._buffered = [], 0
+                reports.append(self.session.feed(np.asarray(tail, dtype=np.float32)))
         reports.append(self.session.flush())
         return _newest(reports), list(self.session.finish())
 

@@ -93,7 +93,6 @@ def test_server_final_equals_the_cli_streaming_run(pod: RunningPod) -> None:
     from inference_pod.client import stream_samples
     from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK
 
-    assert engine.FEED_SAMPLES == STREAM_CHUNK  # the pod feeds the engine exactly as the CLI does
     audio = speech(8.0, "dev00.wav")
     # 0.13 s frames, unpaced: frames never line up with the engine's blocks, and late steps merge
     outcome = asyncio.run(stream_samples(audio, pod.ws, speed=0, chunk_seconds=0.13))

@@ -181,8 +181,7 @@ def direct_final(audio: np.ndarray) -> list[dict[str, object]]:
     """One stream through one in-process engine session, fed as `voiceflow diarize --streaming` does."""
     model = engine.load_embedding_model(None)
     session = engine.new_stream_session(model, model.embed)
-    for i in range(0, audio.size, engine.FEED_SAMPLES):
-        session.feed(audio[i : i + engine.FEED_SAMPLES])
+    session.feed(audio)  # the session steps on its own clock: one feed is any chunking
     return [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in session.finish()]
 
 
