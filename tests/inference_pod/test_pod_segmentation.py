@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -28,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from inference_pod.model_manager import LoadedModel, ModelError
 from inference_pod.pod import Pod
 from inference_pod.settings import Settings
-from inference_pod.stream import EngineStream, _newest
+from inference_pod.stream import _newest
 from voiceflow.config import DEFAULT_PIPELINE
 from voiceflow.segments import Segment
 
@@ -183,31 +182,6 @@ def test_ready_and_metrics_name_the_pipeline(seg_pod: RunningPod) -> None:
     assert len(info) == 1 and info[0].labels["pipeline"] == "segmentation"
     assert info[0].labels["segmentation_version"] == "seg-test"
     assert [s for s in families["inference_model_info"].samples if s.value == 1]  # unchanged contract
-
-
-class _FakeSession:
-    """Returns scripted segments per feed call."""
-
-    def __init__(self, script: list[list[Segment]]) -> None:
-        self.script = script
-        self.calls = 0
-
-    def feed(self, samples: np.ndarray) -> list[Segment]:
-        out = self.script[self.calls] if self.calls < len(self.script) else []
-        self.calls += 1
-        return out
-
-    def flush(self) -> list[Segment]:
-        return self.feed(np.zeros(0, np.float32))
-
-    def finish(self) -> list[Segment]:
-        return []
-
-
-def _engine_stream(session: _FakeSession) -> EngineStream:
-    # All a stream asks of its model (engine.ServingModel) is a session.
-    model = SimpleNamespace(open_stream=lambda routes: session)
-    return EngineStream(model, object(), 16000)  # type: ignore[arg-type]  # routes: unused by this session
 
 
 def test_overlapping_segments_with_the_same_start_are_both_delivered() -> None:
