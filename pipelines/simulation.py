@@ -236,6 +236,10 @@ class TurnTakingConfig:
     p_same_speaker: float = 0.3
     segment: LogNormal | Empirical = LogNormal(1.5, 0.6)
     min_segment_seconds: float = 0.2
+    # Backchannels ("yeah", "mm"): after a turn, with this probability another speaker says
+    # something short wholly inside it. 0 (the default) draws nothing, so layouts are unchanged.
+    p_backchannel: float = 0.0
+    backchannel: LogNormal | Empirical = LogNormal(0.4, 0.5)
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,14 @@ class ChunkConfig:
     # as a sliding window over a real conversation does.
     lead_in_seconds: float = 3.0
     turn_taking: TurnTakingConfig = TurnTakingConfig()
+    # P(1), P(2), ... P(max_speakers) speakers in a chunk; empty = uniform (today's draw). Weights
+    # on more speakers buy more 3-speaker chunks without changing the powerset's output format.
+    speaker_count_weights: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        weights = self.speaker_count_weights
+        if weights and (len(weights) != self.max_speakers or min(weights) < 0 or sum(weights) <= 0):
+            raise ValueError(f"speaker_count_weights needs {self.max_speakers} non-negative weights, got {weights}")
 
     @property
     def num_samples(self) -> int:
@@ -289,7 +301,7 @@ def sample_chunk_turns(rng: np.random.Generator, config: ChunkConfig = ChunkConf
     numbered by first appearance inside the chunk, so used speakers are always 0..n-1.
     """
     tt = config.turn_taking
-    k = int(rng.integers(1, config.max_speakers + 1))
+    k = _speaker_count(rng, config)
     start = -_samples(rng.uniform(0.0, config.lead_in_seconds))
     speaker = int(rng.integers(k))
     turns: list[Interval] = []
@@ -302,10 +314,37 @@ def sample_chunk_turns(rng: np.random.Generator, config: ChunkConfig = ChunkConf
         if frontier is None or turn.end > frontier.end:
             second_end = max(second_end, frontier.end if frontier else start)
             frontier = turn
+            if tt.p_backchannel > 0 and k > 1 and rng.random() < tt.p_backchannel:
+                backchannel = _backchannel(rng, tt, k, turn, second_end)
+                if backchannel is not None:
+                    turns.append(backchannel)
+                    second_end = backchannel.end
         else:
             second_end = max(second_end, turn.end)
         speaker, start = _next_turn(rng, tt, k, frontier, second_end)
     return _clip_and_renumber(turns, config.num_samples)
+
+
+def _speaker_count(rng: np.random.Generator, config: ChunkConfig) -> int:
+    if not config.speaker_count_weights:
+        return int(rng.integers(1, config.max_speakers + 1))
+    p = np.asarray(config.speaker_count_weights, dtype=np.float64)
+    return int(rng.choice(config.max_speakers, p=p / p.sum())) + 1
+
+
+def _backchannel(
+    rng: np.random.Generator, tt: TurnTakingConfig, k: int, turn: Interval, second_end: int
+) -> Interval | None:
+    """Another speaker's short turn wholly inside `turn`, starting after every other turn ended
+    (so never a third voice at once); None when it does not fit."""
+    others = [s for s in range(k) if s != turn.speaker]
+    speaker = others[int(rng.integers(len(others)))]
+    length = max(_samples(tt.backchannel.sample(rng)), 1)
+    earliest, latest = max(turn.start, second_end), turn.end - length
+    if latest <= earliest:
+        return None
+    start = int(rng.integers(earliest, latest))
+    return Interval(speaker, start, start + length)
 
 
 def _next_turn(
@@ -357,17 +396,51 @@ def render_chunk(
     inside an utterance are not labelled speech — the same rule as the conversation reference.
     """
     audio = np.zeros(config.num_samples, dtype=np.float32)
+    voiced: list[Interval] = []
+    for turn, piece in _turn_pieces(turns, sources, rng, level_spread_db):
+        audio[turn.start : turn.end] += piece
+        voiced.extend(_voiced_intervals(turn, piece))
+    return audio, voiced
+
+
+def render_tracks(
+    turns: list[Interval],
+    sources: list[np.ndarray],
+    rng: np.random.Generator,
+    config: ChunkConfig = ChunkConfig(),
+    level_spread_db: float = 6.0,
+) -> tuple[np.ndarray, list[Interval]]:
+    """`render_chunk` with each speaker on its own track ([len(sources), num_samples] float32),
+    so each can go through its own room before the mix. Same draws, same voiced intervals; the
+    tracks' sum is `render_chunk`'s audio up to float32 rounding where two voices overlap."""
+    tracks = np.zeros((len(sources), config.num_samples), dtype=np.float32)
+    voiced: list[Interval] = []
+    for turn, piece in _turn_pieces(turns, sources, rng, level_spread_db):
+        tracks[turn.speaker, turn.start : turn.end] += piece
+        voiced.extend(_voiced_intervals(turn, piece))
+    return tracks, voiced
+
+
+def _turn_pieces(
+    turns: list[Interval], sources: list[np.ndarray], rng: np.random.Generator, level_spread_db: float
+) -> list[tuple[Interval, np.ndarray]]:
+    """Each turn with its stretch of its speaker's audio at the speaker's level (drawn first)."""
     speakers = sorted({t.speaker for t in turns})
     gains = {s: 10 ** (rng.uniform(-level_spread_db, level_spread_db) / 20) for s in speakers}
-    voiced: list[Interval] = []
-    for turn in turns:
-        piece = _random_stretch(sources[turn.speaker], turn.end - turn.start, rng) * gains[turn.speaker]
-        audio[turn.start : turn.end] += piece
-        for seg in _voiced_segments(voiced_mask(piece), 0.0, str(turn.speaker)):
-            start = turn.start + _samples(seg.start)
-            end = min(turn.start + _samples(seg.end), turn.end)
-            voiced.append(Interval(turn.speaker, start, end))
-    return audio, voiced
+    return [
+        (turn, _random_stretch(sources[turn.speaker], turn.end - turn.start, rng) * gains[turn.speaker])
+        for turn in turns
+    ]
+
+
+def _voiced_intervals(turn: Interval, piece: np.ndarray) -> list[Interval]:
+    """The turn narrowed to where its (dry) audio is voiced."""
+    out = []
+    for seg in _voiced_segments(voiced_mask(piece), 0.0, str(turn.speaker)):
+        start = turn.start + _samples(seg.start)
+        end = min(turn.start + _samples(seg.end), turn.end)
+        out.append(Interval(turn.speaker, start, end))
+    return out
 
 
 def _random_stretch(source: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
@@ -384,14 +457,39 @@ class TurnTakingStatistics:
     within_pauses: tuple[float, ...]
     between_pauses: tuple[float, ...]
     overlaps: tuple[float, ...]
+    # Durations of the segments that are not backchannels, and of the backchannels (both empty
+    # unless asked for: `turn_taking_statistics(..., backchannel_seconds=...)`).
+    segments: tuple[float, ...] = ()
+    backchannels: tuple[float, ...] = ()
 
     @property
     def p_overlap(self) -> float:
         changes = len(self.between_pauses) + len(self.overlaps)
         return len(self.overlaps) / changes if changes else 0.0
 
+    @property
+    def p_same_speaker(self) -> float:
+        """How often the next segment is the same speaker's (the simulator's Markov chain)."""
+        gaps = len(self.within_pauses) + len(self.between_pauses) + len(self.overlaps)
+        return len(self.within_pauses) / gaps if gaps else 0.0
 
-def turn_taking_statistics(reference: list[Segment]) -> TurnTakingStatistics:
+    @property
+    def p_backchannel(self) -> float:
+        """Backchannels per (non-backchannel) segment: the simulator's draw after each turn."""
+        return min(len(self.backchannels) / len(self.segments), 1.0) if self.segments else 0.0
+
+    def __add__(self, other: TurnTakingStatistics) -> TurnTakingStatistics:
+        """Pooled over recordings (each recording measured on its own: gaps never span two)."""
+        return TurnTakingStatistics(
+            self.within_pauses + other.within_pauses,
+            self.between_pauses + other.between_pauses,
+            self.overlaps + other.overlaps,
+            self.segments + other.segments,
+            self.backchannels + other.backchannels,
+        )
+
+
+def turn_taking_statistics(reference: list[Segment], backchannel_seconds: float | None = None) -> TurnTakingStatistics:
     """Pauses and overlaps of one conversation's reference (segments of one recording).
 
     Segments are walked in start order against the frontier (the earlier segment that ends
@@ -399,12 +497,29 @@ def turn_taking_statistics(reference: list[Segment]) -> TurnTakingStatistics:
     within-speaker pause; another speaker starting after the frontier's end -> a between-speaker
     pause; starting before it -> an overlap of (frontier end - start), capped at the segment's
     own length when it lies wholly inside the frontier.
+
+    With `backchannel_seconds`, another speaker's segment shorter than that lying wholly inside
+    the frontier is a backchannel instead (not an overlap), as `sample_chunk_turns` places them,
+    and the segment durations are recorded too.
     """
     within: list[float] = []
     between: list[float] = []
     overlaps: list[float] = []
+    lengths: list[float] = []
+    backchannels: list[float] = []
     frontier: Segment | None = None
     for seg in sorted(reference, key=lambda s: (s.start, s.end)):
+        length = seg.end - seg.start
+        if (
+            backchannel_seconds is not None
+            and frontier is not None
+            and seg.speaker != frontier.speaker
+            and length < backchannel_seconds
+            and frontier.start <= seg.start
+            and seg.end <= frontier.end
+        ):
+            backchannels.append(length)
+            continue
         if frontier is not None:
             gap = seg.start - frontier.end
             if seg.speaker == frontier.speaker:
@@ -413,7 +528,9 @@ def turn_taking_statistics(reference: list[Segment]) -> TurnTakingStatistics:
             elif gap >= 0:
                 between.append(gap)
             else:
-                overlaps.append(min(-gap, seg.end - seg.start))
+                overlaps.append(min(-gap, length))
+        if backchannel_seconds is not None:
+            lengths.append(length)
         if frontier is None or seg.end > frontier.end:
             frontier = seg
-    return TurnTakingStatistics(tuple(within), tuple(between), tuple(overlaps))
+    return TurnTakingStatistics(tuple(within), tuple(between), tuple(overlaps), tuple(lengths), tuple(backchannels))

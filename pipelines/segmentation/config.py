@@ -12,12 +12,13 @@ from typing import Any
 
 from pipelines.segmentation.augment import SegAugmentConfig
 from pipelines.segmentation.model import SegmentationSpec
-from pipelines.simulation import ChunkConfig
+from pipelines.simulation import ChunkConfig, TurnTakingConfig
 from pipelines.training.config import build_config, read_mapping
 from pipelines.training.presets import PRESET_FOLDERS, SEGMENTATION, find_preset, presets
 from pipelines.training.settings import RunConfig
 
 PRESETS_DIR = PRESET_FOLDERS[SEGMENTATION][0]
+TURN_TAKING = ("simulated", "ami")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,16 @@ class SegDataConfig:
     p_ami: float = 0.0  # probability that a training chunk is a crop of a real AMI meeting
     ami_files: list[str] = field(default_factory=lambda: [f"trn{i:02d}" for i in range(10)])  # never dev*
     workers: int = 0  # batch-building processes (0 = in the training process); batches are the same
+    # The simulated chunks' pauses, overlaps and backchannels: "simulated" (the log-normal
+    # stand-ins of pipelines.simulation.TurnTakingConfig) or "ami" (measured on the AMI training
+    # excerpts' train.rttm: pipelines/segmentation/turn_taking.py). Validation chunks keep the
+    # stand-ins either way, so validation figures compare across runs.
+    turn_taking: str = "simulated"
+    speaker_count_weights: tuple[float, ...] = ()  # P(1..max_speakers speakers) per chunk; () = uniform
+
+    def __post_init__(self) -> None:
+        if self.turn_taking not in TURN_TAKING:
+            raise ValueError(f"data.turn_taking must be one of {', '.join(TURN_TAKING)}, not {self.turn_taking!r}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,15 @@ class SegTrainConfig(RunConfig):
     model: SegmentationSpec = field(default_factory=SegmentationSpec)
 
     def chunk_config(self) -> ChunkConfig:
+        """The validation chunks' layout (today's turn-taking, uniform speaker count)."""
         return ChunkConfig(chunk_seconds=self.data.chunk_seconds, max_speakers=self.model.max_speakers)
+
+    def training_chunk_config(self, turn_taking: TurnTakingConfig) -> ChunkConfig:
+        """The training chunks' layout: `turn_taking` (resolved from data.turn_taking by the
+        trainer, which reads the RTTM) and data.speaker_count_weights."""
+        return replace(
+            self.chunk_config(), turn_taking=turn_taking, speaker_count_weights=self.data.speaker_count_weights
+        )
 
 
 def config_from_dict(values: dict[str, Any]) -> SegTrainConfig:

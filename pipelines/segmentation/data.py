@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.signal import lfilter
 
-from pipelines.segmentation.augment import AugmentAssets, SegAugmentConfig, augment_chunk, no_assets
+from pipelines.segmentation.augment import AugmentAssets, SegAugmentConfig, augment_chunk, no_assets, speaker_rooms
 from pipelines.segmentation.powerset import MAX_SIMULTANEOUS
 from pipelines.simulation import (
     ChunkConfig,
@@ -29,6 +29,7 @@ from pipelines.simulation import (
     frame_labels,
     load_sources,
     render_chunk,
+    render_tracks,
     sample_chunk_turns,
     split_speakers,
 )
@@ -102,11 +103,20 @@ def make_chunk(
     used = max((t.speaker for t in turns), default=-1) + 1
     voices = [pool[int(i)] for i in rng.choice(len(pool), size=used, replace=False)] if used else []
     spread = augment.level_spread_db if augment is not None else 6.0
-    audio, voiced = render_chunk(turns, voices, rng, config, level_spread_db=spread)
+    roomed = False
+    if augment is not None and augment.p_speaker_rooms > 0:
+        # Each speaker on its own track, through its own room when the draw says so, then mixed.
+        tracks, voiced = render_tracks(turns, voices, rng, config, level_spread_db=spread)
+        roomed = rng.random() < augment.p_speaker_rooms
+        if roomed:
+            tracks = speaker_rooms(tracks, rng, augment, assets or no_assets())
+        audio = tracks.sum(axis=0)
+    else:
+        audio, voiced = render_chunk(turns, voices, rng, config, level_spread_db=spread)
     labels = frame_labels(voiced, config.num_frames, config.max_speakers, config.frame_samples)
     audio = add_noise_floor(audio, bool(labels.any()), rng, snr_db)
     if augment is not None:
-        audio = augment_chunk(audio, rng, augment, assets or no_assets())
+        audio = augment_chunk(audio, rng, augment, assets or no_assets(), reverberated=roomed)
     return audio.astype(np.float32), labels
 
 

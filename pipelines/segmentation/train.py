@@ -27,6 +27,8 @@ from pipelines.segmentation.data import AmiCorpus, VoicePools, librispeech_pools
 from pipelines.segmentation.loader import BatchMaker, BatchStream
 from pipelines.segmentation.model import SegmentationModel, SegmentationSpec
 from pipelines.segmentation.powerset import decode, permutation_invariant_powerset_loss
+from pipelines.segmentation.turn_taking import rttm_turn_taking
+from pipelines.simulation import TurnTakingConfig
 from pipelines.training.checkpoint import MODEL, write_model
 from pipelines.training.config import DataConfig
 from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
@@ -49,6 +51,13 @@ def ami_corpus(config: SegDataConfig) -> AmiCorpus | None:
     return load_ami(DataConfig(data_root=config.data_root).root() / DataConfig().ami, list(config.ami_files))
 
 
+def training_turn_taking(config: SegDataConfig) -> TurnTakingConfig:
+    """data.turn_taking resolved: the stand-ins, or the AMI training excerpts' measured gaps."""
+    if config.turn_taking == "ami":
+        return rttm_turn_taking(DataConfig(data_root=config.data_root).root() / DataConfig().ami / "train.rttm")[0]
+    return TurnTakingConfig()
+
+
 def batch_maker(config: SegTrainConfig, pools: VoicePools | None = None) -> BatchMaker:
     """Everything training batches are drawn from (voices, AMI, augmentation files) for `config`."""
     pools = pools if pools is not None else voice_pools(config.data)
@@ -57,7 +66,7 @@ def batch_maker(config: SegTrainConfig, pools: VoicePools | None = None) -> Batc
         seed=config.seed,
         batch_size=config.batch_size,
         pool=pools.train,
-        chunk=config.chunk_config(),
+        chunk=config.training_chunk_config(training_turn_taking(config.data)),
         snr_db=config.data.snr_db,
         augment=config.augment,
         assets=assets,
