@@ -25,7 +25,7 @@ import numpy as np
 
 from inference_pod import engine
 from inference_pod.engine import EmbeddingModel, Segment, SegmentationModel, StreamSession
-from voiceflow.bundle import BundleError, index_path, model_file_in
+from voiceflow.bundle import PUBLISHED_MODEL, BundleError, index_path, model_file_in
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class LoadedModel:
         )
 
 
-def resolve_model_file(path: str | None, preferred_name: str = "model.onnx") -> Path | None:
+def resolve_model_file(path: str | None, preferred_name: str = PUBLISHED_MODEL) -> Path | None:
     """A directory mounts a model bundle: its `current` bundle, else `preferred_name`, else its only `*.onnx`."""
     if path is None:
         return None
@@ -129,7 +129,7 @@ def resolve_model_file(path: str | None, preferred_name: str = "model.onnx") -> 
 SEGMENTATION_FILE = "segmentation.onnx"
 
 
-def fingerprint(path: str | None, preferred_name: str = "model.onnx") -> Fingerprint:
+def fingerprint(path: str | None, preferred_name: str = PUBLISHED_MODEL) -> Fingerprint:
     """What changes when the model is replaced: the resolved file's, its metadata's and its bundle
     index's identity (a published bundle swaps `current`, so every resolved path changes at once)."""
     try:

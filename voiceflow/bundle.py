@@ -45,6 +45,8 @@ CURRENT_LINK = "current"  # in an active-model folder: the symlink to the bundle
 BUNDLES_DIR = "bundles"
 FOLDER_DIGEST_CHARS = 16  # a published bundle's folder is named by this much of its digest
 PUBLISHED_STEM = "model"
+# A published bundle's model file (model.onnx): what every active-model folder serves.
+PUBLISHED_MODEL = PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]
 MAX_INDEX_BYTES = 64 * 1024
 
 
@@ -183,10 +185,10 @@ def verify_bundle(model_path: Path, ignore: Collection[str] = ()) -> ModelBundle
     return ModelBundle(model_path, parts, bundle_digest(expected), indexed=True)
 
 
-def copy_bundle(source: ModelBundle, directory: Path, stem: str = PUBLISHED_STEM) -> ModelBundle:
-    """Copy a bundle's parts into `directory` as `<stem>.*` and seal it there with an index."""
+def copy_bundle(source: ModelBundle, directory: Path) -> ModelBundle:
+    """Copy a bundle's parts into `directory` as `model.*` and seal it there with an index."""
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / (stem + PART_SUFFIXES[MODEL_ROLE])
+    target = directory / PUBLISHED_MODEL
     for role, part in source.parts.items():
         shutil.copyfile(part.path, part_path(target, role))
     copied = write_index(target)
@@ -224,18 +226,18 @@ def publish_bundle(model_path: Path, directory: Path, keep: int = 2) -> ModelBun
     os.symlink(os.path.join(BUNDLES_DIR, final.name), link)
     os.replace(link, directory / CURRENT_LINK)
     _prune(store, keep_names={final.name}, keep=keep)
-    return verify_bundle(directory / CURRENT_LINK / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
+    return verify_bundle(directory / CURRENT_LINK / PUBLISHED_MODEL)
 
 
 def _intact(folder: Path) -> bool:
     try:
-        verify_bundle(folder / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
+        verify_bundle(folder / PUBLISHED_MODEL)
     except (BundleError, OSError):
         return False
     return True
 
 
-def model_file_in(path: Path, preferred_name: str = PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]) -> Path:
+def model_file_in(path: Path, preferred_name: str = PUBLISHED_MODEL) -> Path:
     """The model file a path names: a file as is; a folder's served bundle (`current`), its
     `preferred_name`, else its only `*.onnx`."""
     if not path.is_dir():
@@ -268,4 +270,4 @@ def active_bundle(directory: Path) -> ModelBundle | None:
     current = directory / CURRENT_LINK
     if not current.is_dir():
         return None
-    return verify_bundle(current / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE]))
+    return verify_bundle(current / PUBLISHED_MODEL)

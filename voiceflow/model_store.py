@@ -28,9 +28,7 @@ from voiceflow.bundle import (
     BUNDLES_DIR,
     CURRENT_LINK,
     FOLDER_DIGEST_CHARS,
-    MODEL_ROLE,
-    PART_SUFFIXES,
-    PUBLISHED_STEM,
+    PUBLISHED_MODEL,
     BundleError,
     ModelBundle,
     index_path,
@@ -86,7 +84,7 @@ def promoted_bundle(store: Path) -> ModelBundle | None:
     bundles = store.resolve() / BUNDLES_DIR
     if folder.parent != bundles:
         raise BundleError(f"{current}: points to {folder}, outside the store's {bundles}")
-    model = folder / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE])
+    model = folder / PUBLISHED_MODEL
     index = index_path(model)
     if not index.is_file() or index.is_symlink():
         raise BundleError(f"{folder}: not a sealed bundle (no {index.name} there)")

@@ -18,9 +18,7 @@ import voiceflow
 from pipelines.export.checkpoint import sha256_file
 from pipelines.paths import REPO_ROOT
 from voiceflow.bundle import (
-    MODEL_ROLE,
-    PART_SUFFIXES,
-    PUBLISHED_STEM,
+    PUBLISHED_MODEL,
     BundleError,
     ModelBundle,
     index_path,
@@ -166,7 +164,7 @@ def promote(model_path: Path, manifest: dict[str, Any], store: Path) -> ModelBun
     with tempfile.TemporaryDirectory(prefix="voiceflow-promote-") as staging:
         # The whole bundle moves (background mean, calibration, PLDA...): a promoted copy without
         # its background mean would stream every speaker as one. The manifest joins it, sealed.
-        target = Path(staging) / (PUBLISHED_STEM + PART_SUFFIXES[MODEL_ROLE])
+        target = Path(staging) / PUBLISHED_MODEL
         for role, part in source.parts.items():
             shutil.copyfile(part.path, part_path(target, role))
         write_manifest(target, dict(manifest, model=dict(manifest["model"], file=target.name)))
