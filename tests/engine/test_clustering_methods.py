@@ -238,3 +238,46 @@ def test_forward_backward_matches_the_textbook_recursion(loop_p: float) -> None:
     gamma, log_px, _ = forward_backward(log_lik, pi, loop_p)
     assert log_px == pytest.approx(total)
     assert np.allclose(gamma, np.exp(fw + bw - total))
+
+
+def plain_forward_backward(log_lik: np.ndarray, pi: np.ndarray, loop_p: float) -> tuple[np.ndarray, float, np.ndarray]:
+    """The scaled recursions as plain numpy expressions (the engine's before it ran them in place)."""
+    t_len, k = log_lik.shape
+    peak = log_lik.max(axis=1, keepdims=True)
+    lik = np.exp(log_lik - peak)
+    alpha, scale = np.empty((t_len, k)), np.empty(t_len)
+    a = pi * lik[0]
+    scale[0] = a.sum()
+    alpha[0] = a / scale[0]
+    stay, jump = loop_p, (1.0 - loop_p) * pi
+    for t in range(1, t_len):
+        a = lik[t] * (stay * alpha[t - 1] + jump)
+        scale[t] = a.sum()
+        alpha[t] = a / scale[t]
+    beta = np.empty((t_len, k))
+    beta[-1] = 1.0
+    switch = np.zeros(k)
+    for t in range(t_len - 1, 0, -1):
+        weighted = lik[t] * beta[t]
+        switch += jump * weighted / scale[t]
+        beta[t - 1] = (stay * weighted + jump @ weighted) / scale[t]
+    gamma = alpha * beta
+    gamma /= gamma.sum(axis=1, keepdims=True)
+    return gamma, float(np.sum(np.log(scale)) + np.sum(peak)), switch
+
+
+@pytest.mark.parametrize("loop_p", [0.0, 0.99])
+def test_forward_backward_in_place_is_bit_for_bit_the_plain_recursion(loop_p: float) -> None:
+    """Running the recursions in place (no temporaries) must not move a single bit: VBx's count
+    and labels, and so every RTTM, depend on them."""
+    from voiceflow.clustering.vbx import forward_backward
+
+    rng = np.random.default_rng(7)
+    for t_len in (1, 2, 9, 400):
+        for k in (1, 2, 3, 7, 8, 9, 10):
+            log_lik = rng.normal(scale=30.0, size=(t_len, k))
+            pi = rng.dirichlet(np.ones(k))
+            gamma, log_px, switch = forward_backward(log_lik, pi, loop_p)
+            want_gamma, want_log_px, want_switch = plain_forward_backward(log_lik, pi, loop_p)
+            assert np.array_equal(gamma, want_gamma) and log_px == want_log_px
+            assert np.array_equal(switch, want_switch)
