@@ -3,9 +3,10 @@
 A worker runs the VAD of the files it holds in lockstep (one model call per 32 ms frame for all of
 them, voiceflow.vad.recording_probabilities): the call's overhead is shared, so the VAD's CPU per
 audio second falls from 0.0038 alone to 0.0030 with 2 files, 0.0023 with 4 and 0.0019 with 8
-(docs/deploy.md). Groups are bounded in files and in audio seconds (a worker holds its group's
-samples, and the lockstep a copy of them: ~8 bytes per sample, 460 MB for an hour), and there are
-enough of them, in a multiple of the workers, that no worker idles while another has several left.
+(docs/deploy.md). Groups are bounded in files and in audio seconds: files x the longest of them,
+since a worker holds its group's samples and the lockstep a copy of them laid out to the longest
+(~8 bytes per sample in all, 460 MB for an hour). There are enough groups, in a multiple of the
+workers, that no worker idles while another has several left.
 """
 
 from __future__ import annotations
@@ -49,22 +50,25 @@ def group_jobs(
     max_files: int = GROUP_FILES,
     max_seconds: float = GROUP_SECONDS,
 ) -> list[list[Job]]:
-    """Consecutive jobs in groups of at most `group_size` files and `max_seconds` of audio (`seconds`:
-    each job's duration). A file of unknown length, or longer than `max_seconds`, goes alone."""
+    """Consecutive jobs in groups of at most `group_size` files whose count times the longest is at
+    most `max_seconds` (`seconds`: each job's duration). A file of unknown length, or longer than
+    `max_seconds`, goes alone."""
     size = group_size(len(jobs), workers, max_files)
     groups: list[list[Job]] = []
     current: list[Job] = []
-    held = 0.0
+    longest = 0.0
     for job, length in zip(jobs, seconds, strict=True):
-        alone = length is None or length > max_seconds
-        if current and (alone or len(current) >= size or held + (length or 0.0) > max_seconds):
-            groups.append(current)
-            current, held = [], 0.0
-        if alone:
+        if length is None or length > max_seconds:
+            if current:
+                groups.append(current)
             groups.append([job])
+            current, longest = [], 0.0
             continue
+        if current and (len(current) >= size or (len(current) + 1) * max(longest, length) > max_seconds):
+            groups.append(current)
+            current, longest = [], 0.0
         current.append(job)
-        held += length or 0.0
+        longest = max(longest, length)
     if current:
         groups.append(current)
     return groups

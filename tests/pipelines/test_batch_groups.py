@@ -39,6 +39,11 @@ def test_groups_keep_order_and_respect_both_bounds() -> None:
     assert sizes(groups) == [1, 1, 1, 1, 1]
     groups = group_jobs(jobs(6), [60.0, 60.0, None, 60.0, 60.0, 60.0], workers=1, max_files=8)
     assert sizes(groups) == [2, 1, 3]
+    # the lockstep lays every file out to the longest: one long file keeps short ones out
+    groups = group_jobs(jobs(5), [60.0, 60.0, 1500.0, 60.0, 60.0], workers=1, max_files=8, max_seconds=3600.0)
+    assert sizes(groups) == [2, 2, 1]  # with the 1500 s file, 3 files would count as 4500 s
+    groups = group_jobs(jobs(4), [1500.0, 60.0, 60.0, 60.0], workers=1, max_files=8, max_seconds=3600.0)
+    assert sizes(groups) == [2, 2]
 
 
 def test_audio_seconds_reads_the_header(tmp_path: Path) -> None:
