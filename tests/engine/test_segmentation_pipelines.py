@@ -192,11 +192,11 @@ def test_streaming_agrees_with_offline_on_a_short_meeting() -> None:
 
 
 def test_offline_chunks_are_produced_batch_by_batch(tiny_segmentation: SegmentationModel) -> None:
-    from voiceflow.segmentation.offline import chunk_batches, chunk_starts, sliding_activity
+    from voiceflow.segmentation.offline import chunk_starts, chunk_windows, sliding_activity
 
     audio = np.random.default_rng(1).standard_normal(16000 * 9).astype(np.float32) * 0.05
-    batches = list(chunk_batches(audio, tiny_segmentation, 0.5, batch=3))
-    assert all(len(starts) <= 3 and chunks.shape == (len(starts), 80000) for starts, chunks, _ in batches)
+    batches = list(chunk_windows(audio, tiny_segmentation, 0.5, batch=3))
+    assert all(len(starts) <= 3 and chunks.shape == (len(starts), 80000) for starts, chunks in batches)
     all_starts = np.concatenate([b[0] for b in batches])
     np.testing.assert_array_equal(all_starts, chunk_starts(len(audio) // 320 * 320, 80000, 8000))
     starts, hard = sliding_activity(audio, tiny_segmentation, 0.5, batch=3)  # type: ignore[misc]

@@ -105,25 +105,12 @@ class LocalSpeakers:
     overlap_probability: np.ndarray | None = None
 
 
-def chunk_batches(
-    audio: np.ndarray,
-    segmentation: SegmentationModel,
-    step_seconds: float,
-    batch: int = 16,
-    run: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(chunk start samples [b], chunks [b, T], hard local activity [b, F, S]) batch after batch
-    over the whole recording, chunks `step_seconds` apart. Only one batch of chunk audio exists at
-    a time: an hour at a 0.5 s hop is 7200 chunks, 2.3 GB if materialised together. `run` replaces
-    the hard activity with another per-chunk output (the overlap detector's counts)."""
-    for starts, chunks in chunk_windows(audio, segmentation, step_seconds, batch):
-        yield starts, chunks, (run(chunks) if run else segmentation.activity(chunks).hard)
-
-
 def chunk_windows(
     audio: np.ndarray, segmentation: SegmentationModel, step_seconds: float, batch: int = 16
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(chunk start samples [b], chunks [b, T]) batch after batch, as `chunk_batches` cuts them."""
+    """(chunk start samples [b], chunks [b, T]) batch after batch over the whole recording, chunks
+    `step_seconds` apart. Only one batch of chunk audio exists at a time: an hour at a 0.5 s hop is
+    7200 chunks, 2.3 GB if materialised together."""
     frame = segmentation.frame_samples
     total_frames = len(audio) // frame
     if total_frames < 4:
@@ -142,9 +129,11 @@ def sliding_activity(
     batch: int = 16,
     run: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(chunk start samples [C], hard local activity [C, F, S] or `run`'s output) over the whole
-    recording; None when the audio is shorter than 4 frames."""
-    parts = [(starts, out) for starts, _, out in chunk_batches(audio, segmentation, step_seconds, batch, run)]
+    """(chunk start samples [C], hard local activity [C, F, S]) over the whole recording, or `run`'s
+    output per chunk instead (the overlap detector's counts); None when the audio is shorter than
+    4 frames."""
+    per_chunk = run or (lambda chunks: segmentation.activity(chunks).hard)
+    parts = [(starts, per_chunk(chunks)) for starts, chunks in chunk_windows(audio, segmentation, step_seconds, batch)]
     if not parts:
         return None
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
