@@ -111,11 +111,6 @@ def uses_segmentation_model(pipeline: str) -> bool:
     return pipeline_spec(pipeline).uses_segmentation_model
 
 
-def segmentation_frontend(pipeline: str) -> bool:
-    """Whether the segmentation network (not the VAD) finds speech and speakers in `pipeline`."""
-    return pipeline_spec(pipeline).frontend == "segmentation"
-
-
 def load_segmentation_model(pipeline: str, path: str | None) -> SegmentationModel | None:
     """The segmentation model when `pipeline` needs one (None otherwise; None path = bundled default)."""
     return _load_segmentation_model(engine_config(pipeline), path)
@@ -123,17 +118,17 @@ def load_segmentation_model(pipeline: str, path: str | None) -> SegmentationMode
 
 def new_stream_session(
     model: EmbeddingModel,
-    embed: EmbedFn,
     pipeline: str | None = None,
     segmentation_model: SegmentationModel | None = None,
-    segment: SegmentFn | None = None,
-    vad: VADRunner | None = None,
+    routes: StreamRoutes | None = None,
 ) -> StreamSession:
-    """A streaming session whose embedding calls go through `embed` (the cross-session batcher),
-    whose VAD frames (embedding pipelines) go through `vad` (a runner of voiceflow.vad jobs; None =
-    the session runs its VAD itself) and, with the segmentation pipeline, whose network calls go
-    through `segment` (chunks [B, T] -> hard activity [B, T // frame, S]; None = the session calls
-    `segmentation_model` itself).
+    """A streaming session on `model` whose network calls go through `routes` (the pod's
+    cross-stream batchers; None: the session calls its models itself). Embedding windows always
+    route; the segmentation network's chunks route with the segmentation front end (chunks [B, T]
+    -> hard activity [B, T // frame, S]), the VAD's frames with a VAD front end (voiceflow.vad
+    jobs in lockstep); embedding-overlap's detector only counts speakers and is called directly.
+    A batch only ever holds inputs of one shape, so each stream gets exactly the rows an unbatched
+    call would give it.
 
     Built by `voiceflow.selection.make_streaming_session`, like the CLI's `--streaming`, with the
     same default configuration and model-derived settings (background mean), so the pod's final
@@ -141,9 +136,12 @@ def new_stream_session(
     (two speakers at once) and are identified by (speaker, start).
     """
     config = engine_config(pipeline)
-    return make_streaming_session(
-        config, model, embed=embed, segmentation_model=segmentation_model, segment=segment, vad=vad
-    )
+    if routes is None:
+        return make_streaming_session(config, model, segmentation_model=segmentation_model)
+    network_frontend = pipeline_spec(config.pipeline).frontend == "segmentation"
+    segment = routes.segment(segmentation_model) if segmentation_model is not None and network_frontend else None
+    vad = None if network_frontend else routes.vad
+    return make_streaming_session(config, model, routes.embed(model), segmentation_model, segment, vad)
 
 
 def diarize(

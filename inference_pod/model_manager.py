@@ -102,18 +102,7 @@ class LoadedModel:
         return engine.diarize(self.model, audio, num_speakers, self.pipeline, self.segmentation)
 
     def open_stream(self, routes: engine.StreamRoutes | None = None) -> StreamSession:
-        if routes is None:
-            return engine.new_stream_session(self.model, self.model.embed, self.pipeline, self.segmentation)
-        # Both networks run through cross-stream batchers; a batch only ever holds inputs of one
-        # shape, so each stream gets exactly the rows an unbatched call would give it.
-        # embedding-overlap's detector only counts speakers: its session calls it directly.
-        network_frontend = engine.segmentation_frontend(self.pipeline)
-        segment = routes.segment(self.segmentation) if self.segmentation is not None and network_frontend else None
-        # The VAD pipelines' frames go through a batcher too: streams stepped in lockstep.
-        vad = None if network_frontend else routes.vad
-        return engine.new_stream_session(
-            self.model, routes.embed(self.model), self.pipeline, self.segmentation, segment, vad
-        )
+        return engine.new_stream_session(self.model, self.pipeline, self.segmentation, routes)
 
 
 def resolve_model_file(path: str | None, preferred_name: str = PUBLISHED_MODEL) -> Path | None:
@@ -174,7 +163,7 @@ def warm_check(
     # stream on this model is not the one paying for cold start.
     # The segmentation pipeline's session needs a chunk's worth of audio before it steps.
     repeats = 2 if segmentation is None else max(2, -(-segmentation.chunk_samples // window) + 1)
-    session = engine.new_stream_session(model, model.embed, pipeline, segmentation)
+    session = engine.new_stream_session(model, pipeline, segmentation)
     session.feed(np.concatenate([probe[1]] * repeats))
     session.finish()
 

@@ -57,30 +57,15 @@ class Pod:
             pipeline=settings.pipeline,
             segmentation_path=settings.segmentation_model_path,
         )
-        self.batcher = Batcher(
-            max_windows=settings.batch_max_windows,
-            wait_seconds=settings.batch_wait_ms / 1000.0,
-            on_batch=self.metrics.batch_size.observe,
-            name="embed-batcher",
-            on_cpu=self.metrics.engine_cpu.labels(stage="embedding").inc,
-        )
+        self.batcher = self._batcher("embed-batcher", "embedding", self.metrics.batch_size.observe)
         # The segmentation network's chunks (segmentation pipeline) are batched across streams the
         # same way, on a thread of their own so they run beside the embedding batches, not behind them.
-        self.segment_batcher = Batcher(
-            max_windows=settings.batch_max_windows,
-            wait_seconds=settings.batch_wait_ms / 1000.0,
-            on_batch=self.metrics.segmentation_batch_size.observe,
-            name="segment-batcher",
-            on_cpu=self.metrics.engine_cpu.labels(stage="segmentation").inc,
+        self.segment_batcher = self._batcher(
+            "segment-batcher", "segmentation", self.metrics.segmentation_batch_size.observe
         )
         # Streams' VAD frames (embedding pipelines) in lockstep: ~16 model calls per step for all
         # streams instead of ~16 per stream. A round holds at most batch_max_windows streams.
-        self.vad_batcher = Batcher(
-            max_windows=settings.batch_max_windows,
-            wait_seconds=settings.batch_wait_ms / 1000.0,
-            name="vad-batcher",
-            on_cpu=self.metrics.engine_cpu.labels(stage="vad").inc,
-        )
+        self.vad_batcher = self._batcher("vad-batcher", "vad")
         vad_owner, vad_call = engine.vad_lockstep()
         # Every stream's network calls go through these batchers (bound to the model it pinned).
         self.routes = engine.StreamRoutes(
@@ -105,6 +90,16 @@ class Pod:
         self.draining = False
         self._watch_task: asyncio.Task[None] | None = None
         self._initial_load = True
+
+    def _batcher(self, name: str, stage: str, on_batch: Callable[[int], None] | None = None) -> Batcher:
+        """A cross-stream batcher on the pod's batch settings, its CPU time counted under `stage`."""
+        return Batcher(
+            max_windows=self.settings.batch_max_windows,
+            wait_seconds=self.settings.batch_wait_ms / 1000.0,
+            on_batch=on_batch,
+            name=name,
+            on_cpu=self.metrics.engine_cpu.labels(stage=stage).inc,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------
 

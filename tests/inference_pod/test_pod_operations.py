@@ -146,7 +146,7 @@ class TimedSession:
 
 def engine_taking(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Every stream the pod opens from now on feeds a TimedSession of `seconds` per feed."""
-    monkeypatch.setattr(engine, "new_stream_session", lambda model, embed, *pipeline: TimedSession(seconds))
+    monkeypatch.setattr(engine, "new_stream_session", lambda *_: TimedSession(seconds))
 
 
 def test_overloaded_pod_sheds_streams_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

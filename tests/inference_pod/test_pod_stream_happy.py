@@ -98,7 +98,7 @@ def test_server_final_equals_the_cli_streaming_run(pod: RunningPod) -> None:
     outcome = asyncio.run(stream_samples(audio, pod.ws, speed=0, chunk_seconds=0.13))
     assert outcome.final is not None and not outcome.errors
     model = pod.pod.model.model
-    session = engine.new_stream_session(model, model.embed)
+    session = engine.new_stream_session(model)
     for i in range(0, audio.size, STREAM_CHUNK):  # what voiceflow.selection.stream_audio does
         session.feed(audio[i : i + STREAM_CHUNK])
     direct = [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in session.finish()]

@@ -180,7 +180,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def direct_final(audio: np.ndarray) -> list[dict[str, object]]:
     """One stream through one in-process engine session, fed as `voiceflow diarize --streaming` does."""
     model = engine.load_embedding_model(None)
-    session = engine.new_stream_session(model, model.embed)
+    session = engine.new_stream_session(model)
     session.feed(audio)  # the session steps on its own clock: one feed is any chunking
     return [{"start": s.start, "end": s.end, "speaker": s.speaker, "final": True} for s in session.finish()]
 
