@@ -22,8 +22,9 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """--pipeline / --segmentation-model: the same two options wherever the engine runs."""
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model / --pipeline / --segmentation-model: the same three options wherever the engine diarizes."""
+    parser.add_argument("--model", help="embedding model (ONNX); default: the bundled model")
     parser.add_argument(
         "--pipeline",
         choices=PIPELINES,
@@ -43,9 +44,8 @@ def register(subparsers: Any) -> None:
     diarize.add_argument("--num-speakers", type=_positive_int, help="exact number of speakers, when known")
     diarize.add_argument("--min-speakers", type=_positive_int, help="at least this many speakers")
     diarize.add_argument("--max-speakers", type=_positive_int, help="at most this many speakers")
-    diarize.add_argument("--model", help="embedding model (ONNX); default: the bundled model")
+    add_model_arguments(diarize)
     diarize.add_argument("--config", help="pipeline settings (YAML or JSON) overriding the defaults")
-    add_pipeline_arguments(diarize)
     diarize.add_argument("--json", action="store_true", help="also write <stem>.json")
     diarize.add_argument("--plot", action="store_true", help="also write a timeline <stem>.png spanning the whole file")
     diarize.add_argument(
@@ -116,11 +116,10 @@ def register_batch(subparsers: Any) -> None:
     )
     p.add_argument("input", help="INPUT_DIR or MANIFEST (.txt / .jsonl)")
     p.add_argument("--out-dir", required=True, help="one RTTM per input + summary.json")
-    p.add_argument("--model", help="ONNX embedding model (default: the bundled default)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--num-speakers", type=int, help="known speaker count for every file")
     p.add_argument("--overwrite", action="store_true", help="redo files whose RTTM already exists")
-    add_pipeline_arguments(p)
+    add_model_arguments(p)
     p.set_defaults(handler=_run_batch)
 
 
