@@ -9,6 +9,8 @@ parser (skipping any the engine already defines) and routes `--model` runs to
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 DEFAULT_MARGIN = 0.0
 MAX_PHASES = 20  # pipelines.evaluation.devsets.MAX_PHASES, kept here so the CLI's start loads no engine
@@ -24,14 +26,21 @@ def phase_count(text: str) -> int:
     return value
 
 
+def _missing_options_adder(parser: argparse.ArgumentParser, title: str, existing: set[str]) -> Callable[..., None]:
+    """add(flag, **kwargs) into a new argument group titled `title`, skipping the flags in `existing`
+    (the engine's `evaluate` already defines some, e.g. --model, --data, --json-out)."""
+    group = parser.add_argument_group(title)
+
+    def add(flag: str, **kwargs: Any) -> None:
+        if flag not in existing:
+            group.add_argument(flag, **kwargs)
+
+    return add
+
+
 def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     existing = set(parser._option_string_actions)
-    group = parser.add_argument_group("model evaluation, gate and promotion (pipelines)")
-
-    def add(flag: str, **kwargs: object) -> None:
-        if flag not in existing:
-            group.add_argument(flag, **kwargs)  # type: ignore[arg-type]
-
+    add = _missing_options_adder(parser, "model evaluation, gate and promotion (pipelines)", existing)
     add("--model", help="ONNX embedding model to score on the dev sets (DER + ms/window)")
     add("--data", help="a dev-set folder (audio + reference RTTM) instead of the built-in dev sets")
     add("--json-out", help="write the JSON report (model, baseline, gate) here")
@@ -84,12 +93,7 @@ def add_model_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_suite_arguments(parser: argparse.ArgumentParser, existing: set[str]) -> None:
     """The dev suite (pipelines.evaluation.suite): systems side by side, and the gate's data."""
-    group = parser.add_argument_group("dev suite (issue 22): docs/evaluation.md")
-
-    def add(flag: str, **kwargs: object) -> None:
-        if flag not in existing:
-            group.add_argument(flag, **kwargs)  # type: ignore[arg-type]
-
+    add = _missing_options_adder(parser, "dev suite (issue 22): docs/evaluation.md", existing)
     add(
         "--suite",
         help="score on the seeded dev suite: `dev` (108 simulated recordings of held-out voices over the "
