@@ -37,9 +37,6 @@ def canary_name(model: str) -> str:
     return dns_name(model, "canary")
 
 
-SERVED_MODEL_FILE = "model.onnx"
-
-
 def model_store_uri(artifacts: str, version: str) -> str:
     """The folder where the export Job puts a version's served model bundle (model.onnx and every
     sidecar: metadata, background mean, index); serving mounts or downloads the folder whole."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
+from voiceflow.bundle import PUBLISHED_MODEL
 from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata
 from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
-from voiceflow_operator.naming import SERVED_MODEL_FILE, checkpoint_uri, export_job_name, model_store_uri
+from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
 from voiceflow_operator.spec import ModelSpec
 
 
@@ -18,7 +19,8 @@ def export_args(spec: ModelSpec) -> list[str]:
     t = spec.training
     source = model_files(checkpoint_uri(t.artifacts, spec.version), read_only=False).path
     store = model_files(model_store_uri(t.artifacts, spec.version), read_only=False).path
-    target = posixpath.join(store, SERVED_MODEL_FILE)  # its sidecars and index land beside it
+    # The name a served folder's model has (the pod prefers it); its sidecars and index land beside it.
+    target = posixpath.join(store, PUBLISHED_MODEL)
     quantize = ["--quantize", "int8"] if spec.quantize == "int8" else []  # FP32: no flag
     return ["export", source, "--out", target, *quantize]
 
@@ -51,9 +53,8 @@ def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
                             "args": export_args(spec),
                             "securityContext": dict(RESTRICTED),
                             "volumeMounts": store.mounts,
-                            "resources": container_resources(spec.training.resources) or {
-                                "requests": {"cpu": "1", "memory": "2Gi"}
-                            },
+                            "resources": container_resources(spec.training.resources)
+                            or {"requests": {"cpu": "1", "memory": "2Gi"}},
                         }
                     ],
                 },
