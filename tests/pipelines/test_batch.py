@@ -71,3 +71,18 @@ def test_manifest_inputs_and_name_collisions(tmp_path: Path) -> None:
     assert [j.uri for j in discover(tmp_path / "list.txt")] == ["sub__b_c"]
     with pytest.raises(FileNotFoundError):
         discover(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--workers", "0"), ("--workers", "-3"), ("--num-speakers", "0"), ("--num-speakers", "x")]
+)
+def test_batch_refuses_a_non_positive_count(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from voiceflow_cli.main import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["batch", str(tmp_path), "--out-dir", str(tmp_path / "out"), flag, value])
+    assert exit_info.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
