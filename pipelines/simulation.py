@@ -223,7 +223,8 @@ class TurnTakingConfig:
       conversational speech, not measured. For comparison, `turn_taking_statistics` on
       ami-excerpts/train.rttm (10 x 30 s, only 67 gaps, excerpts picked for overlap) gives
       medians within 1.5 s (9), between 1.07 s (16), overlap 0.83 s (42), p_overlap 0.72,
-      segment 1.29 s. Pass `Empirical(...)` distributions to train on measured ones.
+      segment 1.29 s. Pass `Empirical(...)` distributions to train on measured ones
+      (`data.turn_taking: ami` does: pipelines/segmentation/turn_taking.py).
     - The speaker sequence is a Markov chain (same speaker with `p_same_speaker`, else uniform
       among the others) instead of a random interleaving of each speaker's real utterance
       segments: targets are generated without audio, so there are no utterances to interleave.

@@ -279,3 +279,20 @@ def test_roomed_chunks_keep_the_dry_labels() -> None:
 def test_rooms_from_measured_rirs_need_the_files() -> None:
     assert not replace(SegAugmentConfig(p_rir=0, p_noise=0), p_speaker_rooms=1.0, p_synthetic_room=1.0).needs_assets
     assert replace(SegAugmentConfig(p_rir=0, p_noise=0), p_speaker_rooms=1.0, p_synthetic_room=0.5).needs_assets
+
+
+# ---------------------------------------------------------------- the research presets
+
+
+RESEARCH = Path(__file__).parents[2] / "research/presets/segmentation"
+
+
+def test_the_meeting_presets_load_and_differ_only_in_turn_taking() -> None:
+    from pipelines.segmentation.config import load_config
+
+    full = load_config(RESEARCH / "meeting-finetune.yaml")
+    acoustics = load_config(RESEARCH / "meeting-acoustics-finetune.yaml")
+    assert (full.data.turn_taking, acoustics.data.turn_taking) == ("ami", "simulated")
+    assert full.augment.p_speaker_rooms > 0 and full.data.speaker_count_weights == (0.15, 0.35, 0.5)
+    assert replace(full, name=acoustics.name, data=replace(full.data, turn_taking="simulated")) == acoustics
+    assert not any(name.startswith("dev") for name in full.data.ami_files)
