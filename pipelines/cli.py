@@ -104,13 +104,14 @@ def _register_train(subparsers: Any) -> None:
 def _register_register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "register",
-        help="gate an evaluated model against the default and store it as a version (with manifest)",
-        description="Exit 0: stored and passed; 3: stored but refused by the gate (the manifest says why).",
+        help="gate an evaluated model against the default and store its whole bundle as a version (with manifest)",
+        description="Exit 0: stored and passed; 3: stored but refused by the gate (the manifest says why); "
+        "1: the evaluated bundle is incomplete or changed since it was sealed.",
     )
     p.add_argument("--model", required=True, help="the exported ONNX model that was evaluated")
     p.add_argument("--metrics", required=True, help="JSON written by `voiceflow evaluate --model ... --json-out`")
     p.add_argument("--version", required=True, help="version name; the folder under --store")
-    p.add_argument("--store", required=True, help="artifact folder (a mounted volume): STORE/VERSION/...")
+    p.add_argument("--store", required=True, help="artifact folder (a mounted volume): STORE/VERSION/model.*")
     p.add_argument("--der-margin", type=float, default=0.0, help="allowed absolute DER increase (0.01 = 1 point)")
     p.add_argument("--baseline", help="baseline model when the metrics carry none (default: bundled GE2E)")
     p.set_defaults(handler=_register)
@@ -118,9 +119,17 @@ def _register_register(subparsers: Any) -> None:
 
 def _register(args: argparse.Namespace) -> int:
     from pipelines.evaluation.register import register
+    from voiceflow.bundle import BundleError
+    from voiceflow.contracts import ExitCode
 
     baseline = Path(args.baseline) if args.baseline else None
-    code, _ = register(Path(args.model), Path(args.metrics), args.version, Path(args.store), args.der_margin, baseline)
+    try:
+        code, _ = register(
+            Path(args.model), Path(args.metrics), args.version, Path(args.store), args.der_margin, baseline
+        )
+    except BundleError as exc:  # the evaluated bundle is incomplete or was changed after the gate scored it
+        print(f"voiceflow register: error: {exc}", file=sys.stderr)
+        return int(ExitCode.FAILED)
     return code
 
 

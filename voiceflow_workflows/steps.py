@@ -20,8 +20,9 @@ DEV_DIR = f"{WORKSPACE}/dev"
 MODEL = f"{WORKSPACE}/model.onnx"
 METRICS = f"{WORKSPACE}/metrics.json"
 # The model store (the `artifacts` PVC) is mounted here. Training writes its run folder into it,
-# so a retried workflow resumes from the last checkpoint and the operator's export Job finds
-# model.pt after the workflow (and its workspace) is gone.
+# so a retried workflow resumes from the last checkpoint; register stores the gated bundle there
+# (STORE/<version>/model.*), which the operator's export Job publishes after the workflow (and its
+# workspace) is gone.
 STORE = "/artifacts"
 RUN_DIR = f"{STORE}/{{{{workflow.parameters.version}}}}/run"
 TRAINED_MODEL = f"{RUN_DIR}/model.pt"
@@ -106,7 +107,8 @@ def evaluate_step(dataset_root: str) -> StepCommand:
 
 
 def register_step() -> StepCommand:
-    # Applies the DER gate and stores model + manifest under STORE/<version>/; exits 3 when the
+    # Applies the DER gate and stores the evaluated model's whole bundle (every sidecar, the PLDA
+    # included, plus the gate's manifest; sealed) under STORE/<version>/; exits 3 when the
     # gate refuses (the version is stored anyway, its manifest says why). It scores the baseline on
     # the suite the metrics name (same dataset path, same cache), so it needs the dataset too.
     return StepCommand(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from voiceflow.bundle import PUBLISHED_MODEL
+
 MAX_NAME = 63  # DNS-1035 label: Services and the pods derived from Deployments need it.
 
 
@@ -38,12 +40,13 @@ def canary_name(model: str) -> str:
 
 
 def model_store_uri(artifacts: str, version: str) -> str:
-    """The folder where the export Job puts a version's served model bundle (model.onnx and every
-    sidecar: metadata, background mean, index); serving mounts or downloads the folder whole."""
+    """The folder the export Job publishes a version's bundle into (`current` -> bundles/<digest>/
+    holding model.onnx and every sidecar: metadata, background mean, PLDA, manifest, index);
+    serving mounts or downloads the folder whole."""
     return f"{artifacts.rstrip('/')}/{version}/serving"
 
 
-def checkpoint_uri(artifacts: str, version: str) -> str:
-    """Where the training workflow's train step leaves the version's trained model (its run
-    folder lives in the model store, see voiceflow_workflows/steps.py)."""
-    return f"{artifacts.rstrip('/')}/{version}/run/model.pt"
+def registered_model_uri(artifacts: str, version: str) -> str:
+    """Where the training workflow's register step stores the version's gated bundle (its model
+    file, every sidecar beside it; see pipelines/evaluation/register.py)."""
+    return f"{artifacts.rstrip('/')}/{version}/{PUBLISHED_MODEL}"

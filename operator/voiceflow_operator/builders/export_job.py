@@ -1,28 +1,32 @@
-"""The export Job: turn the registered checkpoint into the ONNX model the serving pods load."""
+"""The export Job: publish the bundle the training workflow gated and registered for serving.
+
+The workflow's own export step (dataset mounted: it fits the PLDA; `spec.export.quantize` applied)
+produced the artifact the gate scored, and `voiceflow register` stored that whole bundle, sealed,
+under `<artifacts>/<version>/`. The Job re-exports nothing: `voiceflow bundle publish` verifies
+every part against the seal and switches the serving folder's `current` to a copy in one rename,
+so the pods serve byte for byte what was gated (a re-export here had no dataset, hence no PLDA:
+VBx gated, AHC served).
+"""
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
 
-from voiceflow.bundle import PUBLISHED_MODEL
 from voiceflow_operator.builders.common import RESTRICTED, Owner, container_resources, metadata
 from voiceflow_operator.builders.storage import model_files
 from voiceflow_operator.constants import WORKFLOW_SERVICE_ACCOUNT
-from voiceflow_operator.naming import checkpoint_uri, export_job_name, model_store_uri
+from voiceflow_operator.naming import export_job_name, model_store_uri, registered_model_uri
 from voiceflow_operator.spec import ModelSpec
 
 
 def export_args(spec: ModelSpec) -> list[str]:
-    """The `voiceflow export` argv (after the program name), on the mounted model store."""
+    """The `voiceflow bundle publish` argv (after the program name), on the mounted model store."""
     assert spec.training is not None
     t = spec.training
-    source = model_files(checkpoint_uri(t.artifacts, spec.version), read_only=False).path
-    store = model_files(model_store_uri(t.artifacts, spec.version), read_only=False).path
-    # The name a served folder's model has (the pod prefers it); its sidecars and index land beside it.
-    target = posixpath.join(store, PUBLISHED_MODEL)
-    quantize = ["--quantize", "int8"] if spec.quantize == "int8" else []  # FP32: no flag
-    return ["export", source, "--out", target, *quantize]
+    registered = model_files(registered_model_uri(t.artifacts, spec.version), read_only=False).path
+    # The serving folder the pods mount: they resolve its `current` bundle's model.onnx.
+    serving = model_files(model_store_uri(t.artifacts, spec.version), read_only=False).path
+    return ["bundle", "publish", registered, serving]
 
 
 def build_export_job(owner: Owner, spec: ModelSpec) -> dict[str, Any]:
