@@ -10,21 +10,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
 from voiceflow import SAMPLE_RATE
-from voiceflow.audio import load_audio, resample
 from voiceflow.clustering.offline import (
     AUTO,
     OfflineClusteringConfig,
     cluster_embeddings,
     needs_plda,
     shift_merge_threshold,
-    validate_speaker_bounds,
 )
 from voiceflow.clustering.plda import model_plda, optional_model_plda
+from voiceflow.diarizer import OfflineDiarizer, ProgressCallback, SpeakerBounds
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
@@ -37,8 +35,6 @@ from voiceflow.vad import (
     probabilities_to_mask,
     recording_probabilities,
 )
-
-ProgressCallback = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -206,8 +202,8 @@ def embed_plan(
     return model.read_windows(padded, ends, length, batch_size, progress)
 
 
-class Diarizer:
-    """The offline pipeline; also the factory of streaming sessions with the same models."""
+class Diarizer(OfflineDiarizer):
+    """The offline embedding pipeline; also the factory of streaming sessions with the same models."""
 
     def __init__(
         self,
@@ -245,21 +241,9 @@ class Diarizer:
         probabilities = recording_probabilities(SileroVAD.shared_session(), recordings)
         return [probabilities_to_mask(p, self.config.vad) for p in probabilities]
 
-    def diarize(
-        self,
-        audio: np.ndarray,
-        sample_rate: int = SAMPLE_RATE,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        progress: ProgressCallback | None = None,
-        speech: np.ndarray | None = None,
+    def diarize_16k(
+        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: np.ndarray | None
     ) -> list[Segment]:
-        """`speech`: the recording's `speech_mask`, when it was computed already (with other
-        recordings', by `speech_masks`); it is the mask of the audio at SAMPLE_RATE."""
-        validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
-        if sample_rate != SAMPLE_RATE:
-            audio = resample(audio, sample_rate)
         if speech is not None and len(speech) != len(audio) // VAD_CHUNK:
             raise ValueError(f"speech mask has {len(speech)} frames, the audio {len(audio) // VAD_CHUNK}")
         mask = self.speech_mask(audio) if speech is None else speech
@@ -268,7 +252,7 @@ class Diarizer:
             return []
         embeddings = embed_plan(self.embedding_model, audio, plan, self.config.embed_batch_size, progress)
         clustering = shift_merge_threshold(self.config.clustering, self.embedding_model.merge_threshold_shift)
-        labels = cluster_embeddings(embeddings, clustering, num_speakers, min_speakers, max_speakers, self.plda)
+        labels = cluster_embeddings(embeddings, clustering, bounds.num, bounds.min, bounds.max, self.plda)
         # The votes serve twice: each frame's speaker, and the runner-up where two talk at once.
         votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
         frame_labels = labels_from_votes(mask, votes)
@@ -280,9 +264,6 @@ class Diarizer:
         reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
         second = second_speakers(frame_labels, votes, overlap, reach)
         return merge_per_speaker(segments + frames_to_segments(second, FRAME_SECONDS))
-
-    def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
-        return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
 
 
 __all__ = ["DiarizationConfig", "Diarizer", "speaker_label"]

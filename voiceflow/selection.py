@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -10,8 +9,9 @@ import numpy as np
 from voiceflow import STREAM_FEED_SAMPLES
 from voiceflow.blocks.embedding import EmbedFn
 from voiceflow.config import EngineConfig
+from voiceflow.diarizer import OfflineDiarizer
 from voiceflow.embedding import EmbeddingModel
-from voiceflow.pipeline import Diarizer, ProgressCallback
+from voiceflow.pipeline import Diarizer
 from voiceflow.registry import pipeline_spec
 from voiceflow.segmentation.blocks import SegmentFn
 from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
@@ -20,22 +20,6 @@ from voiceflow.segmentation.streaming import SegmentationStreamingSession
 from voiceflow.segments import Segment
 from voiceflow.streaming import StreamingSession
 from voiceflow.vad import SileroVAD, VADRunner
-
-
-class OfflineDiarizer(Protocol):
-    embedding_model: EmbeddingModel
-
-    def diarize(
-        self,
-        audio: np.ndarray,
-        sample_rate: int = ...,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        progress: ProgressCallback | None = None,
-    ) -> list[Segment]: ...
-
-    def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]: ...
 
 
 class StreamSession(Protocol):

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from voiceflow import SAMPLE_RATE
-from voiceflow.audio import load_audio, resample
 from voiceflow.clustering.constrained import UNASSIGNED, cluster_local_speakers
-from voiceflow.clustering.offline import OfflineClusteringConfig, validate_speaker_bounds
+from voiceflow.clustering.offline import OfflineClusteringConfig
+from voiceflow.diarizer import UNBOUNDED, OfflineDiarizer, ProgressCallback, SpeakerBounds
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.aggregation import (
     keep_top_speakers,
@@ -31,9 +30,6 @@ from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
-
-ProgressCallback = Callable[[int, int], None]
-
 
 SPEECH_SOURCES = ("segmentation", "vad", "vad+confident", "confirmed")
 
@@ -139,8 +135,8 @@ def sliding_activity(
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
-class SegmentationDiarizer:
-    """Same call shape as `voiceflow.pipeline.Diarizer`, so callers choose a pipeline by configuration."""
+class SegmentationDiarizer(OfflineDiarizer):
+    """The offline segmentation pipeline (its call shape: voiceflow.diarizer)."""
 
     def __init__(
         self,
@@ -152,22 +148,15 @@ class SegmentationDiarizer:
         self.embedding_model = embedding_model or EmbeddingModel.load()
         self.segmentation_model = segmentation_model or SegmentationModel.load()
 
-    def diarize(
-        self,
-        audio: np.ndarray,
-        sample_rate: int = SAMPLE_RATE,
-        num_speakers: int | None = None,
-        min_speakers: int | None = None,
-        max_speakers: int | None = None,
-        progress: ProgressCallback | None = None,
+    def diarize_16k(
+        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: np.ndarray | None
     ) -> list[Segment]:
-        validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
-        if sample_rate != SAMPLE_RATE:
-            audio = resample(audio, sample_rate)
+        if speech is not None:  # its speech comes from the network, or from a VAD with its own settings
+            raise ValueError("the segmentation pipeline takes no precomputed speech mask")
         local = self.analyse(np.asarray(audio, dtype=np.float32).reshape(-1), progress)
         if local is None:
             return []
-        return assemble(local, self.config, num_speakers, min_speakers, max_speakers)
+        return assemble(local, self.config, bounds)
 
     def analyse(self, audio: np.ndarray, progress: ProgressCallback | None = None) -> LocalSpeakers | None:
         """Segmentation of every chunk and one embedding per local speaker (None: audio too short)."""
@@ -213,20 +202,13 @@ class SegmentationDiarizer:
             overlap_add(overlap_p, list(start_frames), total_frames)[:, 0],
         )
 
-    def diarize_file(self, path: str | Path, **kwargs: object) -> list[Segment]:
-        return self.diarize(load_audio(path), SAMPLE_RATE, **kwargs)  # type: ignore[arg-type]
-
 
 def assemble(
-    local: LocalSpeakers,
-    config: SegmentationPipelineConfig,
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
+    local: LocalSpeakers, config: SegmentationPipelineConfig, bounds: SpeakerBounds = UNBOUNDED
 ) -> list[Segment]:
     """Cluster the local speakers and rebuild per-speaker tracks (pure: cheap to rerun with other settings)."""
     labels = cluster_local_speakers(
-        local.embeddings, local.valid, config.clustering, num_speakers, min_speakers, max_speakers
+        local.embeddings, local.valid, config.clustering, bounds.num, bounds.min, bounds.max
     )
     active = reconstruct(local.hard, labels, local.start_frames, local.total_frames)
     speech = speech_frames(local, config, np.asarray(active.any(axis=1)))
