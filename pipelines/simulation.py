@@ -396,12 +396,7 @@ def render_chunk(
     turns narrowed to where that audio is voiced (`voiced_mask`, 10 ms resolution), so pauses
     inside an utterance are not labelled speech — the same rule as the conversation reference.
     """
-    audio = np.zeros(config.num_samples, dtype=np.float32)
-    voiced: list[Interval] = []
-    for turn, piece in _turn_pieces(turns, sources, rng, level_spread_db):
-        audio[turn.start : turn.end] += piece
-        voiced.extend(_voiced_intervals(turn, piece))
-    return audio, voiced
+    return _render(turns, sources, rng, level_spread_db, np.zeros(config.num_samples, dtype=np.float32))
 
 
 def render_tracks(
@@ -415,11 +410,19 @@ def render_tracks(
     so each can go through its own room before the mix. Same draws, same voiced intervals; the
     tracks' sum is `render_chunk`'s audio up to float32 rounding where two voices overlap."""
     tracks = np.zeros((len(sources), config.num_samples), dtype=np.float32)
+    return _render(turns, sources, rng, level_spread_db, tracks)
+
+
+def _render(
+    turns: list[Interval], sources: list[np.ndarray], rng: np.random.Generator, level_spread_db: float, out: np.ndarray
+) -> tuple[np.ndarray, list[Interval]]:
+    """Each turn's audio added into `out` ([num_samples], or one row per speaker) and the voiced intervals."""
     voiced: list[Interval] = []
     for turn, piece in _turn_pieces(turns, sources, rng, level_spread_db):
-        tracks[turn.speaker, turn.start : turn.end] += piece
+        track = out[turn.speaker] if out.ndim == 2 else out
+        track[turn.start : turn.end] += piece
         voiced.extend(_voiced_intervals(turn, piece))
-    return tracks, voiced
+    return out, voiced
 
 
 def _turn_pieces(
