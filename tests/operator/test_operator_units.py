@@ -262,7 +262,7 @@ def test_cli_image_flags_win_over_the_environment_then_the_builtins() -> None:
 
 
 def test_cli_parses_the_image_flags() -> None:
-    main = pytest.importorskip("voiceflow.cli.main")
+    main = pytest.importorskip("voiceflow_cli.main")
     args = main.build_parser().parse_args(
         ["operator", "--serving-image=a/serve:1", "--pipelines-image", "a/pipelines:1"]
     )
