@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 from inference_pod import engine
 from inference_pod.auth import ConnectionLimiter
 from inference_pod.batching import Batcher
+from inference_pod.memory import HeapTrimmer
 from inference_pod.metrics import Metrics
 from inference_pod.model_manager import LoadedModel, ModelManager
 from inference_pod.settings import Settings
@@ -81,6 +82,7 @@ class Pod:
         # Replaced by a shared-memory count when several worker processes serve (inference_pod/workers.py).
         self.token_limits: TokenLimiter = ConnectionLimiter(settings.max_connections_per_token)
         self.connections: set[LiveStream] = set()
+        self.heap = HeapTrimmer()
         self.pending_jobs = 0
         # Smoothed queue delay of recent engine jobs: the "are we behind" signal for admission.
         # It decays with time too, so once load is gone a stale high value cannot lock new streams out.
@@ -102,6 +104,12 @@ class Pod:
         )
 
     # --- lifecycle ------------------------------------------------------------------------------
+
+    def stream_ended(self) -> None:
+        """A stream closed: when none left is receiving audio, hand freed memory back to the OS
+        (an idle pod would otherwise stay at the size its busiest moment took)."""
+        if not any(c.first_audio_at is not None for c in self.connections):
+            self.heap.quiet()
 
     async def start(self) -> None:
         self.batcher.start()

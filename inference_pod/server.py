@@ -198,6 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             if conn is not None:
                 pod.connections.discard(conn)
+                pod.stream_ended()
             pod.metrics.connections.dec()
             if identity is not None:
                 pod.token_limits.release(identity)
