@@ -107,6 +107,14 @@ def test_server_final_equals_the_cli_streaming_run(pod: RunningPod) -> None:
 
 
 def test_metrics_exposition_parses(pod: RunningPod) -> None:
+    from inference_pod.client import stream_samples
+    from voiceflow import SAMPLE_CONVERSATION
+    from voiceflow.audio import load_audio
+
+    # a stream of its own (the bundled sample, no shared data), so the counters below have work
+    sample = load_audio(SAMPLE_CONVERSATION)[: 4 * 16000]
+    outcome = asyncio.run(stream_samples(sample, pod.ws, speed=0, chunk_seconds=0.25))
+    assert outcome.final is not None and not outcome.errors
     text = httpx.get(pod.http + "/metrics").text
     families = {f.name: f for f in text_string_to_metric_families(text)}
     for name in METRIC_NAMES:
@@ -114,7 +122,7 @@ def test_metrics_exposition_parses(pod: RunningPod) -> None:
     assert families["inference_latency_seconds"].type == "histogram"
     info = [s for s in families["inference_model_info"].samples if s.value == 1]
     assert info and info[0].labels["version"] == pod.pod.model.version
-    # streams ran in this module's earlier tests: their results are counted ...
+    # the stream's results are counted ...
     results = [s for s in families["inference_requests"].samples if s.labels.get("endpoint") == "stream"]
     assert results and results[0].value > 0
 
