@@ -138,7 +138,7 @@ def new_stream_session(
     config = engine_config(pipeline)
     if routes is None:
         return make_streaming_session(config, model, segmentation_model=segmentation_model)
-    network_frontend = pipeline_spec(config.pipeline).frontend == "segmentation"
+    network_frontend = pipeline_spec(config.pipeline).network_frontend
     segment = routes.segment(segmentation_model) if segmentation_model is not None and network_frontend else None
     vad = None if network_frontend else routes.vad
     return make_streaming_session(config, model, routes.embed(model), segmentation_model, segment, vad)

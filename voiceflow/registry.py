@@ -22,9 +22,14 @@ class PipelineSpec:
     summary: str
 
     @property
+    def network_frontend(self) -> bool:
+        """Whether the segmentation network, not the VAD, finds speech and speakers."""
+        return self.frontend == "segmentation"
+
+    @property
     def uses_segmentation_model(self) -> bool:
         """Whether the pipeline loads a segmentation network (the network itself or the detector)."""
-        return self.frontend == "segmentation" or self.overlap_detector
+        return self.network_frontend or self.overlap_detector
 
 
 REGISTRY: tuple[PipelineSpec, ...] = (

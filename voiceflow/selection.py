@@ -45,7 +45,7 @@ def load_segmentation_model(config: EngineConfig, path: str | None = None) -> Se
     spec = pipeline_spec(config.pipeline)
     if spec.overlap_detector:
         return SegmentationModel.load(path or config.segmentation.overlap_model or default_overlap_model_path())
-    if spec.frontend == "segmentation":
+    if spec.network_frontend:
         return SegmentationModel.load(path or config.segmentation.model)
     return None
 
@@ -54,7 +54,7 @@ def make_offline_diarizer(
     config: EngineConfig, embedding_model: EmbeddingModel, segmentation_model: SegmentationModel | None = None
 ) -> OfflineDiarizer:
     network = segmentation_model or load_segmentation_model(config)
-    if pipeline_spec(config.pipeline).frontend == "segmentation":
+    if pipeline_spec(config.pipeline).network_frontend:
         return SegmentationDiarizer(config.segmentation.offline, embedding_model, network)
     return Diarizer(config.offline, embedding_model, overlap_model=network)
 
@@ -75,7 +75,7 @@ def make_streaming_session(
     detector's block composed in.
     """
     network = segmentation_model or load_segmentation_model(config)
-    if pipeline_spec(config.pipeline).frontend == "segmentation":
+    if pipeline_spec(config.pipeline).network_frontend:
         assert network is not None
         return SegmentationStreamingSession.for_model(
             embedding_model, network, embed, config.segmentation.streaming, segment

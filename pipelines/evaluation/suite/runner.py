@@ -157,7 +157,7 @@ def _engine_diarizer(system: SystemSpec, mode: str, ctx: Context) -> tuple[Diari
     key = digest(model.bundle_digest, settings, mode, network.sha256 if network is not None else "", ctx.code)
     if mode == STREAMING:
         return (lambda it: stream_audio(it.audio, model, config, network)), key
-    if pipeline_spec(config.pipeline).frontend == "segmentation":
+    if pipeline_spec(config.pipeline).network_frontend:
         offline = make_offline_diarizer(config, model, network)
         return (lambda it: offline.diarize(it.audio)), key
     diarizer = Diarizer(config.offline, model, vad_factory=ctx.vad.factory, overlap_model=network)
