@@ -21,6 +21,7 @@ from voiceflow.bundle import (
     PUBLISHED_MODEL,
     BundleError,
     ModelBundle,
+    describe_bundle,
     index_path,
     part_path,
     publish_bundle,
@@ -133,6 +134,18 @@ def record_manifest(model_path: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
+def copy_bundle_parts(source: ModelBundle, target: Path, action: str) -> None:
+    """Copy every part of `source` but its manifest beside `target` (a model path: its parts take
+    its stem); BundleError when a part changed while it was copied (then it is not `action`)."""
+    for role, part in source.parts.items():
+        if role != MANIFEST_ROLE:
+            shutil.copyfile(part.path, part_path(target, role))
+    copied = describe_bundle(target).parts
+    changed = [role for role in copied if role in source.parts and copied[role].sha256 != source.parts[role].sha256]
+    if changed:
+        raise BundleError(f"{source.model_path}: part {changed[0]!r} changed while it was copied; not {action}")
+
+
 def promotable_bundle(model_path: Path) -> ModelBundle:
     """The candidate's sealed bundle, every part checked, or a BundleError saying why it cannot be
     promoted. Its manifest is left out: the evaluation that promotes writes a fresh one."""
@@ -165,11 +178,7 @@ def promote(model_path: Path, manifest: dict[str, Any], store: Path) -> ModelBun
         # The whole bundle moves (background mean, calibration, PLDA...): a promoted copy without
         # its background mean would stream every speaker as one. The manifest joins it, sealed.
         target = Path(staging) / PUBLISHED_MODEL
-        for role, part in source.parts.items():
-            shutil.copyfile(part.path, part_path(target, role))
+        copy_bundle_parts(source, target, "promoted")
         write_manifest(target, dict(manifest, model=dict(manifest["model"], file=target.name)))
-        staged = write_index(target)
-        changed = [role for role, part in source.parts.items() if staged.parts[role].sha256 != part.sha256]
-        if changed:
-            raise BundleError(f"{model_path}: part {changed[0]!r} changed while it was copied; not promoted")
+        write_index(target)
         return publish_bundle(target, store)

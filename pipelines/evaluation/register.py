@@ -15,7 +15,6 @@ step exits 3 so the workflow shows the refusal.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,13 @@ from pipelines.evaluation.gate import gate
 from pipelines.evaluation.manifest import (
     MANIFEST_ROLE,
     build_manifest,
+    copy_bundle_parts,
     read_model_metadata,
     write_manifest,
 )
 from voiceflow.bundle import (
     PUBLISHED_MODEL,
-    BundleError,
     ModelBundle,
-    describe_bundle,
     index_path,
     part_path,
     present_parts,
@@ -78,13 +76,7 @@ def store_bundle(source: ModelBundle, target_dir: Path, version: str) -> Path:
     target = target_dir / PUBLISHED_MODEL
     for stale in [*present_parts(target).values(), index_path(target)]:
         stale.unlink(missing_ok=True)
-    for role, part in source.parts.items():
-        if role != MANIFEST_ROLE:
-            shutil.copyfile(part.path, part_path(target, role))
-    copied = describe_bundle(target).parts
-    changed = [role for role in copied if copied[role].sha256 != source.parts[role].sha256]
-    if changed:
-        raise BundleError(f"{source.model_path}: part {changed[0]!r} changed while it was copied; not registered")
+    copy_bundle_parts(source, target, "registered")
     meta = read_model_metadata(target)
     if meta:
         versioned = json.dumps(dict(meta, version=version), indent=2, sort_keys=True) + "\n"
