@@ -147,10 +147,7 @@ def diarize_job(
 
     started = time.monotonic() - spent
     try:
-        if speech is None:
-            segments = _DIARIZER.diarize(audio, num_speakers=job.num_speakers)
-        else:
-            segments = _DIARIZER.diarize(audio, num_speakers=job.num_speakers, speech=speech)
+        segments = _DIARIZER.diarize(audio, num_speakers=job.num_speakers, speech=speech)
         target = out_dir / f"{job.uri}.rttm"
         tmp = target.with_name(target.name + f".tmp{os.getpid()}")
         tmp.write_text(segments_to_rttm(segments, job.uri))
