@@ -34,18 +34,26 @@ def service_missing(what: str, exc: BaseException) -> None:
     pytest.skip(message)
 
 
+def reachable(what: str, url: str, ping: Callable[[str], object]) -> str:
+    """`url` once `ping(url)` answers; otherwise `service_missing(what, ...)`."""
+    try:
+        ping(url)
+    except Exception as exc:
+        service_missing(what, exc)
+    return url
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> str:
     import sqlalchemy
 
-    try:
-        engine = sqlalchemy.create_engine(PG_URL)
+    def select_one(url: str) -> None:
+        engine = sqlalchemy.create_engine(url)
         with engine.connect() as conn:
             conn.execute(sqlalchemy.text("SELECT 1"))
         engine.dispose()
-    except Exception as exc:
-        service_missing("PostgreSQL", exc)
-    return PG_URL
+
+    return reachable("PostgreSQL", PG_URL, select_one)
 
 
 @pytest.fixture
@@ -66,11 +74,7 @@ def pg_schema(pg_url: str) -> Iterator[str]:
 def redis_url() -> str:
     import redis
 
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        service_missing("Redis", exc)
-    return REDIS_URL
+    return reachable("Redis", REDIS_URL, lambda url: redis.Redis.from_url(url, socket_connect_timeout=2).ping())
 
 
 @pytest.fixture
