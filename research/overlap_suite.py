@@ -113,6 +113,22 @@ def log(line: str) -> None:
 # ---------------------------------------------------------------- cached analysis of a recording
 
 
+# LocalSpeakers' arrays as cached (its VAD `speech` is not: it is recomputed from the cached VAD)
+LOCAL_ARRAYS = ("start_frames", "hard", "embeddings", "valid", "speech_probability", "overlap_probability")
+
+
+def save_local(path: Path, local: LocalSpeakers) -> None:
+    arrays: dict[str, Any] = {name: np.asarray(getattr(local, name)) for name in LOCAL_ARRAYS}
+    np.savez(path, total_frames=local.total_frames, frame_seconds=local.frame_seconds, **arrays)
+
+
+def load_local(path: Path) -> LocalSpeakers:
+    """What save_local wrote, with `speech` None."""
+    z = np.load(path)
+    arrays = {name: z[name] for name in LOCAL_ARRAYS}
+    return LocalSpeakers(total_frames=int(z["total_frames"]), frame_seconds=float(z["frame_seconds"]), **arrays)
+
+
 @dataclass
 class Primary:
     """The embedding pipeline up to its one-speaker-per-frame answer (VAD frames)."""
@@ -168,18 +184,7 @@ class Analyser:
         )
         path = self.folder / "local" / f"{key}.npz"
         if path.is_file():
-            z = np.load(path)
-            local = LocalSpeakers(
-                z["start_frames"],
-                z["hard"],
-                z["embeddings"],
-                z["valid"],
-                int(z["total_frames"]),
-                float(z["frame_seconds"]),
-                None,
-                z["speech_probability"],
-                z["overlap_probability"],
-            )
+            local = load_local(path)
         else:
             analysed = SegmentationDiarizer(
                 dataclasses.replace(self.seg_config, speech="segmentation"), self.model, self.segmentation
@@ -188,17 +193,7 @@ class Analyser:
                 raise ValueError("audio too short for the segmentation network")
             local = analysed
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(
-                path,
-                start_frames=local.start_frames,
-                hard=local.hard,
-                embeddings=local.embeddings,
-                valid=local.valid,
-                total_frames=local.total_frames,
-                frame_seconds=local.frame_seconds,
-                speech_probability=np.asarray(local.speech_probability),
-                overlap_probability=np.asarray(local.overlap_probability),
-            )
+            save_local(path, local)
         # the VAD's speech on the network's frames, as analyse() computes it for speech != segmentation
         mask = probabilities_to_mask(self.ctx.vad.probabilities(audio), self.seg_config.vad)
         speech = resample_mask(mask, FRAME_SECONDS, local.total_frames, local.frame_seconds)
