@@ -9,6 +9,7 @@ Deployment becoming available, a child deleted by hand) without watching every c
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -172,15 +173,8 @@ def build_registry(config: OperatorConfig) -> tuple[kopf.OperatorRegistry, Recon
 
     @kopf.on.login(registry=registry)
     def _login(**_: Any) -> kopf.ConnectionInfo:
-        c = config.connection
-        return kopf.ConnectionInfo(
-            server=c.server,
-            token=c.token,
-            ca_path=c.ca_path,
-            certificate_path=c.certificate_path,
-            private_key_path=c.private_key_path,
-            insecure=c.insecure,
-        )
+        # ConnectionSettings' fields are ConnectionInfo's, by name
+        return kopf.ConnectionInfo(**dataclasses.asdict(config.connection))
 
     async def _run(body: kopf.Body, logger: Any, permanent: bool) -> None:
         plan = await reconciler.reconcile(
