@@ -6,29 +6,24 @@ workflow continues where the last one stopped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hera.workflows import DAG, Parameter, Task
 
-from voiceflow_workflows.common import step_container, strip_empty, voiceflow_workflow
+from voiceflow_workflows.common import RunOptions, step_container, strip_empty, voiceflow_workflow
 from voiceflow_workflows.steps import batch_step
 
 
 @dataclass(frozen=True)
-class BatchWorkflowParams:
+class BatchWorkflowParams(RunOptions):
     name: str
     input: str  # a directory or a manifest file, as seen from the step pod
     output: str
     image: str
     model: str | None = None  # an ONNX path in the pod; None: the bundled default
     workers: int = 4
-    namespace: str | None = None
     workspace_size: str = "10Gi"
-    service_account: str | None = "voiceflow-workflow"
-    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_batch_workflow(p: BatchWorkflowParams) -> dict[str, Any]:

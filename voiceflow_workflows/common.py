@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hera.workflows import Container, Parameter, Workflow
@@ -38,6 +39,16 @@ class WorkflowRun(Protocol):
     def service_account(self) -> str | None: ...
     @property
     def workspace_size(self) -> str: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """The run options every workflow's parameters take, whatever its steps (keyword-only)."""
+
+    namespace: str | None = None
+    service_account: str | None = "voiceflow-workflow"
+    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def voiceflow_workflow(

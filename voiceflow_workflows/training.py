@@ -7,15 +7,14 @@ Export runs before evaluate so the evaluation gate scores the artifact that will
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hera.workflows import DAG, Parameter, Task
 from hera.workflows.models import ValueFrom
 
 from voiceflow.contracts import TRAINING_PRESETS
-from voiceflow_workflows.common import step_container, strip_empty, voiceflow_workflow
+from voiceflow_workflows.common import RunOptions, step_container, strip_empty, voiceflow_workflow
 from voiceflow_workflows.dataset import dataset_access, store_access
 from voiceflow_workflows.steps import (
     METRICS,
@@ -30,7 +29,7 @@ PRESETS = TRAINING_PRESETS
 
 
 @dataclass(frozen=True)
-class TrainingWorkflowParams:
+class TrainingWorkflowParams(RunOptions):
     """What one training run is parameterised by (the DiarizationModel's spec.training)."""
 
     name: str
@@ -43,11 +42,7 @@ class TrainingWorkflowParams:
     der_margin: float = 0.0
     seed: int = 0
     dev_conversations: int = 12
-    namespace: str | None = None
     workspace_size: str = "20Gi"
-    service_account: str | None = "voiceflow-workflow"
-    resources: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    labels: Mapping[str, str] = field(default_factory=dict)
     active_deadline_seconds: int = 24 * 3600
     # Config overrides, as `voiceflow train` flags: epochs, batch_size, lr, max_steps.
     epochs: int | None = None
