@@ -213,7 +213,21 @@ def batch_counters(url: str, family_name: str = "inference_embedding_batch_size"
     return total, calls
 
 
-async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: list[np.ndarray], pid: int | None):
+def step_seconds() -> float:
+    from voiceflow import STREAM_FEED_SAMPLES
+
+    return STREAM_FEED_SAMPLES / SR
+
+
+async def run_streams(
+    url: str,
+    n: int,
+    seconds: float,
+    frame_s: float,
+    speech: list[np.ndarray],
+    pid: int | None,
+    stagger: bool = True,
+):
     await wait_admitting(url)
     windows0, calls0 = batch_counters(url)
     chunks0, seg_calls0 = batch_counters(url, SEG_BATCH)
@@ -234,8 +248,12 @@ async def run_streams(url: str, n: int, seconds: float, frame_s: float, speech: 
     for i in range(n):
         audio = speech[i % len(speech)]
         offset = (i * 7919) % max(1, audio.size - SR)  # different speech per stream
-        tasks.append(one_stream(url, np.roll(audio, -offset), seconds, frame_s, stats[i]))
-        await asyncio.sleep(frame_s / max(1, n) * 5)  # stagger starts so steps do not all align
+        tasks.append(asyncio.create_task(one_stream(url, np.roll(audio, -offset), seconds, frame_s, stats[i])))
+        if stagger:
+            # Streams that start at independent times step at independent phases: spread the
+            # starts over one engine step. `aligned` starts them together, the worst case, where
+            # every stream's step lands in the same instant.
+            await asyncio.sleep(step_seconds() / max(1, n))
     await asyncio.gather(*tasks)
     sampler.cancel()
     wall = time.monotonic() - t0
@@ -400,6 +418,13 @@ def main() -> int:
         help="VOICEFLOW_PIPELINE for the started pod (default: the environment's, else the pod's default)",
     )
     ap.add_argument("--segmentation-model", default=None, help="segmentation .onnx for --pipeline segmentation")
+    ap.add_argument(
+        "--start",
+        choices=("staggered", "aligned"),
+        default="staggered",
+        help="staggered: stream starts spread over one engine step (independent arrivals); "
+        "aligned: all at once, so every stream steps in the same instant (the worst case)",
+    )
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
 
@@ -412,7 +437,8 @@ def main() -> int:
     report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
     report["pipeline"] = served_pipeline(url)
     print(f"machine: {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}", flush=True)
-    print(f"pipeline: {report['pipeline']}", flush=True)
+    print(f"pipeline: {report['pipeline']}, starts {args.start}", flush=True)
+    report["start"] = args.start
     try:
         columns = [
             ("N", "streams", "{:>5}"),
@@ -449,7 +475,9 @@ def main() -> int:
         print(" ".join(f"{h:>{width.get(f, 8)}}" for h, _, f in columns), "errors", flush=True)
         runs = []
         for n in args.streams:
-            r = asyncio.run(run_streams(url, n, args.seconds, args.frame_ms / 1000.0, speech, pid))
+            r = asyncio.run(
+                run_streams(url, n, args.seconds, args.frame_ms / 1000.0, speech, pid, args.start == "staggered")
+            )
             runs.append(r)
             print(" ".join(f.format(r[k]) for _, k, f in columns), ",".join(r["errors"]) or "-", flush=True)
             time.sleep(2)
