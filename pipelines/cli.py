@@ -8,6 +8,7 @@ stable, and document any change in docs/pipelines.md.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,15 @@ def _register_export(subparsers: Any) -> None:
         "export",
         help="export a trained checkpoint (or the pretrained GE2E) to ONNX, optionally INT8",
         description="voiceflow export CHECKPOINT --out model.onnx [--quantize int8] | "
-        "voiceflow export --pretrained ge2e --out voiceflow/models/ge2e.onnx",
+        "voiceflow export --pretrained ge2e --out voiceflow/models/ge2e.onnx | "
+        "voiceflow export MODEL.onnx --quantize int8 --out model-int8.onnx (an exported float bundle to INT8)",
     )
-    p.add_argument("checkpoint", nargs="?", help="model.pt (or checkpoint.pt) written by `voiceflow train`")
+    p.add_argument(
+        "checkpoint",
+        nargs="?",
+        help="model.pt (or checkpoint.pt) written by `voiceflow train`, or an exported float bundle's .onnx "
+        "(with --quantize int8: its INT8 bundle, background mean and PLDA refitted on the INT8 embeddings)",
+    )
     p.add_argument("--pretrained", choices=["ge2e"], help="export a pretrained model instead of a checkpoint")
     p.add_argument(
         "--streams",
@@ -137,6 +144,8 @@ def _export(args: argparse.Namespace) -> int:
     if bool(args.pretrained) == bool(args.checkpoint):
         print("voiceflow export: error: give either CHECKPOINT or --pretrained ge2e", file=sys.stderr)
         return 2
+    if args.checkpoint and Path(args.checkpoint).suffix == ".onnx":
+        return _quantize_bundle(args)
     if args.checkpoint and Path(args.checkpoint).is_file():
         from pipelines.segmentation.export import export_segmentation_checkpoint, is_segmentation_checkpoint
 
@@ -170,6 +179,29 @@ def _export(args: argparse.Namespace) -> int:
             f"calibrated on {', '.join(result.metadata['calibration']['recordings'])}: "
             f"merge_threshold_shift {result.metadata['merge_threshold_shift']:+.4f}"
         )
+    return 0
+
+
+def _quantize_bundle(args: argparse.Namespace) -> int:
+    from pipelines.export.quantize import quantize_bundle
+
+    if args.quantize != "int8" or args.streams is not None or not args.plda:
+        print(
+            "voiceflow export: error: an exported bundle (.onnx) is only re-exported as --quantize int8 "
+            "(its reading is kept: no --streams; its PLDA is refitted: no --no-plda)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        data_root = Path(args.data_root) if args.data_root else None
+        bundle = quantize_bundle(Path(args.checkpoint), Path(args.out), data_root)
+    except (ValueError, OSError) as exc:  # a broken bundle (BundleError), missing training audio
+        print(f"voiceflow export: error: {exc}", file=sys.stderr)
+        return 2
+    meta = json.loads(Path(args.out).with_suffix(".json").read_text())
+    print(f"{args.out}  sha256 {meta['sha256']}  version {meta['version']}  bundle {bundle.digest}")
+    if not meta.get("plda", {}).get("built"):
+        print(f"voiceflow export: warning: no PLDA: {meta.get('plda', {}).get('reason')}", file=sys.stderr)
     return 0
 
 

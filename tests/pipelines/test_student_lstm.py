@@ -123,18 +123,19 @@ def test_teacher_hears_the_augmented_batch_only_when_asked() -> None:
     np.testing.assert_allclose(target.numpy(), bundled, atol=1e-4)
 
 
-def test_int8_export_leaves_the_lstm_in_float(tmp_path: Path) -> None:
-    # onnxruntime's DynamicQuantizeLSTM is ~3x faster per window but collapses trained GE2E-style
-    # embeddings (mean cosine to float 0.61, per channel 0.83, on AMI dev00 windows; docs/pipelines.md),
-    # so INT8 touches only the projection.
+def test_int8_export_keeps_the_first_lstm_in_float(tmp_path: Path) -> None:
+    # onnxruntime's DynamicQuantizeLSTM on every layer collapses trained embeddings (mean cosine to
+    # float 0.60 on AMI dev00 windows): the first LSTM reads the front end's linear mel power, whose
+    # range int8 activations cannot hold. Later layers read LSTM outputs in [-1, 1] and quantize well.
     import onnx
 
     spec = StudentSpec(arch="lstm", frame_stride=2, lstm_layers=2, lstm_hidden=64, pooling="stack")
     ckpt = write_student_checkpoint(tmp_path / "model.pt", spec)
     result = export_checkpoint(ckpt, tmp_path / "student.int8.onnx", quantize="int8")
-    ops = {n.op_type for n in onnx.load(str(result.path)).graph.node}
-    assert "LSTM" in ops and "DynamicQuantizeLSTM" not in ops
-    assert ops & {"MatMulInteger", "DynamicQuantizeLinear"}
+    nodes = onnx.load(str(result.path)).graph.node
+    recurrent = [n.op_type for n in nodes if "LSTM" in n.op_type]
+    assert recurrent == ["LSTM", "DynamicQuantizeLSTM"]
+    assert {n.op_type for n in nodes} & {"MatMulInteger", "DynamicQuantizeLinear"}
 
 
 def test_the_recurrent_preset_and_its_ablations_load() -> None:
