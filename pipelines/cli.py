@@ -183,7 +183,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _quantize_bundle(args: argparse.Namespace) -> int:
-    from pipelines.export.quantize import quantize_bundle
+    from pipelines.export.int8_bundle import quantize_bundle
 
     if args.quantize != "int8" or args.streams is not None or not args.plda:
         print(
