@@ -40,10 +40,9 @@ import numpy as np
 from pipelines.evaluation.gate import suite_gate
 from pipelines.evaluation.suite.command import compact_row, context, load_items, suite_spec
 from pipelines.evaluation.suite.features import digest
-from pipelines.evaluation.suite.folds import cross_validate
+from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
 from pipelines.evaluation.suite.report import der_table, detail_table, summarise
 from pipelines.evaluation.suite.runner import EvalItem, der_only, score_recording
-from pipelines.evaluation.suite.stats import pooled_ratio
 from voiceflow import STREAM_FEED_SAMPLES
 from voiceflow.blocks.aggregation import FrameSegments
 from voiceflow.blocks.base import Block, FrameHop
@@ -103,27 +102,11 @@ class MergingClusterer(OnlineClusterer):
                 self._update(best, emb)
                 index = best
             else:
-                index = self._candidate(emb)
+                index = self._hold_candidate(emb)
         self._alias.extend(range(before, self.num_speakers))
         if index is not None:
             index = self._maybe_merge(index)
         return index
-
-    def _candidate(self, emb: np.ndarray) -> int | None:
-        # OnlineClusterer.assign's candidate branch, verbatim
-        if self._candidates and float(l2_normalize(np.mean(self._candidates, axis=0)) @ emb) < (
-            self.config.candidate_agreement
-        ):
-            self._candidates.clear()
-        self._candidates.append(emb)
-        if len(self._candidates) >= self.config.confirm_windows:
-            members = self._candidates
-            self._candidates = []
-            index = self._start_speaker(members[0])
-            for extra in members[1:]:
-                self._update(index, extra)
-            return index
-        return None
 
     def _maybe_merge(self, index: int) -> int:
         live = [i for i in range(self.num_speakers) if self._alias[i] == i and i != index]
@@ -388,14 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"replay == real session on all {len(items)} items", file=sys.stderr)
 
     counts = {uri: c for uri, c, _ in scored}
-    by_rec: dict[str, list[str]] = {}
-    for it in items:
-        by_rec.setdefault(it.recording, []).append(it.uri)
-    fold_of = {it.recording: it.fold for it in items}
-
-    def loss(name: str, recordings: list[str]) -> float:
-        uris = [u for r in recordings for u in by_rec[r]]
-        return pooled_ratio([counts[u][name][0] for u in uris], [counts[u][name][1] for u in uris])
+    fold_of, loss = pooled_loss(items, lambda name, uri: counts[uri][name])
 
     everything = sorted(fold_of)
     default_values = {k: getattr(base, k) for k in GRID}

@@ -161,3 +161,23 @@ def test_system_specs_override_the_engine_config_and_refuse_unknown_keys() -> No
         parse_system("x=offline.clustering.threshold=high")
     with pytest.raises(ValueError):
         parse_system("not-a-builtin")
+
+
+def test_pooled_loss_pools_every_item_of_each_recording() -> None:
+    from types import SimpleNamespace
+
+    from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
+
+    items = [
+        SimpleNamespace(uri="a@0", recording="a", fold=0),
+        SimpleNamespace(uri="a@1", recording="a", fold=0),  # a phase copy of the same recording
+        SimpleNamespace(uri="b", recording="b", fold=1),
+        SimpleNamespace(uri="c", recording="c", fold=1),
+    ]
+    errors = {"lo": {"a@0": 1.0, "a@1": 3.0, "b": 2.0, "c": 0.0}, "hi": {"a@0": 4.0, "a@1": 4.0, "b": 1.0, "c": 0.0}}
+    fold_of, loss = pooled_loss(items, lambda name, uri: (errors[name][uri], 10.0))
+    assert fold_of == {"a": 0, "b": 1, "c": 1}
+    assert loss("lo", ["a"]) == pytest.approx(4.0 / 20.0)  # both copies pooled, not averaged per item
+    assert loss("hi", ["b", "c"]) == pytest.approx(1.0 / 20.0)
+    # fold 0 is chosen on b and c (hi wins there), fold 1 on a (lo wins there)
+    assert cross_validate(fold_of, ["lo", "hi"], loss) == {0: "hi", 1: "lo"}

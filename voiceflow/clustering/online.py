@@ -101,6 +101,11 @@ class OnlineClusterer:
             self._candidates.clear()
             self._update(best, emb)
             return best
+        return self._hold_candidate(emb)
+
+    def _hold_candidate(self, emb: np.ndarray) -> int | None:
+        """A window no speaker takes: held as a possible new speaker, who is born (and returned)
+        once `confirm_windows` such windows in a row agree with each other."""
         if self._candidates and float(l2_normalize(np.mean(self._candidates, axis=0)) @ emb) < (
             self.config.candidate_agreement
         ):

@@ -7,12 +7,27 @@ was chosen on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 import numpy as np
 
+from pipelines.evaluation.suite.stats import pooled_ratio
+
 C = TypeVar("C")
+
+
+class FoldedItem(Protocol):
+    """One scored item of the suite: its uri, the recording it belongs to, and that recording's fold."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def recording(self) -> str: ...
+
+    @property
+    def fold(self) -> int: ...
 
 
 def assign_folds(groups: Mapping[str, Sequence[str]], k: int, seed: int = 0) -> dict[str, int]:
@@ -54,3 +69,22 @@ def cross_validate(
         losses = [loss(c, uris) for c in candidates]
         chosen[fold] = candidates[int(np.argmin(losses))]
     return chosen
+
+
+def pooled_loss(
+    items: Iterable[FoldedItem], counts: Callable[[C, str], tuple[float, float]]
+) -> tuple[dict[str, int], Callable[[C, list[str]], float]]:
+    """(fold of each recording, loss) for `cross_validate` over recordings: a candidate's loss on a
+    set of recordings is the pooled error ratio of their items, from `counts(candidate, uri)` =
+    (error, total) of one item (a recording may hold several items, e.g. phase copies)."""
+    by_recording: dict[str, list[str]] = {}
+    fold_of: dict[str, int] = {}
+    for item in items:
+        by_recording.setdefault(item.recording, []).append(item.uri)
+        fold_of[item.recording] = item.fold
+
+    def loss(candidate: C, recordings: list[str]) -> float:
+        pairs = [counts(candidate, uri) for recording in recordings for uri in by_recording[recording]]
+        return pooled_ratio([error for error, _ in pairs], [total for _, total in pairs])
+
+    return fold_of, loss

@@ -19,9 +19,8 @@ import numpy as np
 
 from pipelines.evaluation.devsets import DevItem, at_phases, naive_embeddings, naive_labels, naive_segments
 from pipelines.evaluation.suite.features import CachedEmbeddingModel, CachedVAD, digest
-from pipelines.evaluation.suite.folds import assign_folds, cross_validate
+from pipelines.evaluation.suite.folds import assign_folds, cross_validate, pooled_loss
 from pipelines.evaluation.suite.render import SuiteRecording
-from pipelines.evaluation.suite.stats import pooled_ratio
 from pipelines.evaluation.suite.systems import ENGINE, NAIVE_ORACLE, NAIVE_TUNED, SystemSpec
 from voiceflow.segments import Segment
 
@@ -220,15 +219,11 @@ def run_naive(system: SystemSpec, items: Sequence[EvalItem], ctx: Context) -> li
         return [_row(it, segments(it, None)) for it in items]
     # every threshold's DER counts per item, once; then each fold picks on the others' pooled DER
     counts = {t: {it.uri: der_only(it.reference, segments(it, t), it.uem) for it in items} for t in NAIVE_THRESHOLDS}
-    by_recording: dict[str, list[str]] = {}
-    for it in items:
-        by_recording.setdefault(it.recording, []).append(it.uri)
-    fold_of = {it.recording: it.fold for it in items}
 
-    def loss(threshold: float, recordings: list[str]) -> float:
-        uris = [u for r in recordings for u in by_recording[r]]
-        return pooled_ratio([counts[threshold][u][0] for u in uris], [counts[threshold][u][1] for u in uris])
+    def count(threshold: float, uri: str) -> tuple[float, float]:
+        return counts[threshold][uri]
 
+    fold_of, loss = pooled_loss(items, count)
     chosen = cross_validate(fold_of, list(NAIVE_THRESHOLDS), loss)
     ctx.log(f"  naive-tuned thresholds per fold: {chosen}")
     return [_row(it, segments(it, chosen[it.fold]), {"threshold": chosen[it.fold]}) for it in items]
