@@ -1,8 +1,14 @@
 """The INT8 bundle of an already exported float bundle (`voiceflow export MODEL.onnx --quantize int8`).
 
 The same reading (window or staggered per-frame), quantized as `pipelines.export.quantize` does;
-its own background mean and PLDA, fitted on the INT8 model's embeddings of the training audio
-(never the float model's); no carried calibration (that was measured on the float reading).
+its own PLDA, fitted on the INT8 model's embeddings of the training audio (never the float
+model's); no carried calibration (that was measured on the float reading).
+
+The background mean is the float bundle's, moved by what quantization moves: plus the difference
+of the two models' mean embeddings over the training audio the recorded config names. Not a fresh
+mean over that audio: a bundle's stored mean may come from other audio (training stores one at its
+end; the shipped student's differs from a recomputed one by cosine 0.968), and the INT8 copy must
+centre its embeddings where the float model it replaces does (0.9999 after the shift).
 Kept apart from `quantize`, which the evaluation package reaches through the checkpoint export:
 building a PLDA belongs to the clustering entry point, and the two stay independent.
 """
@@ -54,6 +60,10 @@ def quantize_bundle(src: Path, out: Path, data_root: Path | None = None) -> Mode
         quantized_from={"sha256": meta.get("sha256"), "version": meta.get("version")},
     )
     out.with_suffix(".json").write_text(json.dumps(quantized, indent=2, sort_keys=True) + "\n")
-    np.save(background_path(out), checkpoint_background(out, training))
+    float_mean = (
+        np.load(background_path(src)) if background_path(src).is_file() else checkpoint_background(src, training)
+    )
+    shift = checkpoint_background(out, training) - checkpoint_background(src, training)
+    np.save(background_path(out), (float_mean + shift).astype(np.float32))
     export_plda(out, checkpoint_data_root(training))
     return write_index(out)
