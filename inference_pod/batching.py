@@ -40,6 +40,9 @@ Out = TypeVar("Out")
 class Embedder(Protocol):
     """What `embed_fn` batches (voiceflow.embedding.EmbeddingModel)."""
 
+    @property
+    def rows_independent(self) -> bool: ...
+
     def embed(self, windows: np.ndarray, /) -> np.ndarray: ...
 
 
@@ -202,7 +205,14 @@ class Batcher:
         return run
 
     def embed_fn(self, model: Embedder) -> EmbedFn:
-        """The `embed` callable handed to one stream's engine session (bound to that stream's model)."""
+        """The `embed` callable handed to one stream's engine session (bound to that stream's model).
+
+        A model whose rows depend on their batch (INT8: activations scaled by the batch's range) is
+        called by the stream's own thread, never batched with other streams: a stream's result must
+        be what it would be alone (tests), and onnxruntime releases the GIL, so the calls of several
+        engine threads still run side by side."""
+        if not model.rows_independent:
+            return model.embed
         return self.batched(model, "embed", model.embed)
 
     def segment_fn(self, segmentation_model: Segmenter) -> SegmentFn:

@@ -158,6 +158,13 @@ class EmbeddingModel:
         """Samples between a staggered model's segments when it names them; 0: the hop of its streams."""
         return self._metadata_int("segment_hop_samples", 0)
 
+    @property
+    def rows_independent(self) -> bool:
+        """Whether a row's embedding is the same whatever else shares its batch. Not so for an INT8
+        model: onnxruntime's dynamic quantization scales activations by the whole batch's range, so
+        a server must not batch different streams' windows into one call of it."""
+        return str(self.metadata.get("quantization", "none")) == "none"
+
     def _run(self, audio: np.ndarray, what: str) -> np.ndarray:
         """The model's raw output for a batch of audio rows [B, samples>=400]."""
         batch = np.ascontiguousarray(audio, dtype=np.float32)

@@ -115,6 +115,8 @@ def test_metric_names_are_exported() -> None:
 
 
 class CountingModel:
+    rows_independent = True
+
     def __init__(self) -> None:
         self.calls: list[int] = []
         self.lock = threading.Lock()
@@ -148,8 +150,26 @@ def test_batcher_merges_concurrent_calls_and_routes_results_back() -> None:
     assert len(model.calls) < 12  # some calls were batched together
 
 
+def test_a_model_whose_rows_depend_on_the_batch_is_never_batched_across_streams() -> None:
+    # INT8 (dynamic quantization) scales activations by the whole batch: each stream calls it alone
+    model = CountingModel()
+    model.rows_independent = False
+    batcher = BatchingEmbedder(max_windows=64)
+    batcher.start()
+    embed = batcher.embed_fn(model)
+    threads = [threading.Thread(target=embed, args=(np.full((2, 8), float(i), dtype=np.float32),)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    batcher.stop()
+    assert model.calls == [2] * 6  # one call per caller, none merged
+
+
 def test_batcher_propagates_model_errors() -> None:
     class Broken:
+        rows_independent = True
+
         def embed(self, windows: np.ndarray) -> np.ndarray:
             raise RuntimeError("boom")
 
