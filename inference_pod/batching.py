@@ -37,6 +37,15 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
+_attributed = threading.local()
+
+
+def attributed_cpu() -> float:
+    """CPU seconds this thread has spent in calls a batcher ran on it directly (and counted under
+    the batcher's stage) so far: what the thread's own stage must leave out."""
+    return float(getattr(_attributed, "seconds", 0.0))
+
+
 class Embedder(Protocol):
     """What `embed_fn` batches (voiceflow.embedding.EmbeddingModel)."""
 
@@ -212,8 +221,24 @@ class Batcher:
         be what it would be alone (tests), and onnxruntime releases the GIL, so the calls of several
         engine threads still run side by side."""
         if not model.rows_independent:
-            return model.embed
+            return self._direct(model.embed)
         return self.batched(model, "embed", model.embed)
+
+    def _direct(self, call: BatchFn) -> BatchFn:
+        """`call` run by the caller's own thread, its CPU time still counted as this batcher's stage
+        (`on_cpu`) and noted as taken (`attributed_cpu`), so the caller's own account leaves it out."""
+
+        def run(inputs: np.ndarray) -> np.ndarray:
+            cpu = time.thread_time()
+            try:
+                return call(inputs)
+            finally:
+                spent = time.thread_time() - cpu
+                _attributed.seconds = attributed_cpu() + spent
+                if self.on_cpu is not None:
+                    self.on_cpu(spent)
+
+        return run
 
     def segment_fn(self, segmentation_model: Segmenter) -> SegmentFn:
         """The `segment` callable handed to one stream's segmentation session: chunks [B, T] ->

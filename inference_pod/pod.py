@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from inference_pod import engine
 from inference_pod.auth import ConnectionLimiter
-from inference_pod.batching import Batcher
+from inference_pod.batching import Batcher, attributed_cpu
 from inference_pod.memory import HeapTrimmer
 from inference_pod.metrics import Metrics
 from inference_pod.model_manager import LoadedModel, ModelManager
@@ -206,12 +206,13 @@ class Pod:
 
     def _timed(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn` on an engine thread, its own CPU time counted as the engine's "clustering" stage
-        (time waiting on the batchers is theirs, and costs this thread none)."""
-        cpu = time.thread_time()
+        (time waiting on the batchers is theirs, and costs this thread none; model calls a batcher
+        had this thread run itself are counted under the batcher's stage, not here)."""
+        cpu, elsewhere = time.thread_time(), attributed_cpu()
         try:
             return fn(*args)
         finally:
-            self._engine_cpu.inc(time.thread_time() - cpu)
+            self._engine_cpu.inc(max(0.0, time.thread_time() - cpu - (attributed_cpu() - elsewhere)))
 
     def now(self) -> float:
         return time.monotonic()

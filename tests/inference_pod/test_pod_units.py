@@ -166,6 +166,28 @@ def test_a_model_whose_rows_depend_on_the_batch_is_never_batched_across_streams(
     assert model.calls == [2] * 6  # one call per caller, none merged
 
 
+def test_a_direct_call_counts_its_cpu_under_the_batchers_stage_not_the_callers() -> None:
+    from inference_pod.batching import attributed_cpu
+
+    class Busy:
+        rows_independent = False
+
+        def embed(self, windows: np.ndarray) -> np.ndarray:
+            deadline = time.thread_time() + 0.02
+            while time.thread_time() < deadline:  # CPU, not sleep: the thread's own time
+                pass
+            return windows[:, :4]
+
+    counted: list[float] = []
+    batcher = BatchingEmbedder(on_cpu=counted.append)
+    batcher.start()
+    before = attributed_cpu()
+    batcher.embed_fn(Busy())(np.zeros((1, 8), np.float32))
+    batcher.stop()
+    assert len(counted) == 1 and counted[0] >= 0.02
+    assert attributed_cpu() - before == pytest.approx(counted[0])  # the caller's own account leaves it out
+
+
 def test_batcher_propagates_model_errors() -> None:
     class Broken:
         rows_independent = True
