@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import sys
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import soundfile
 import websocket
 
@@ -38,11 +40,30 @@ RATE = 16000
 
 
 def read_pcm(path: Path) -> bytes:
-    """16 kHz mono 16-bit little-endian PCM bytes of a sound file (refuses other rates)."""
-    audio, rate = soundfile.read(str(path), dtype="int16", always_2d=True)
+    """16 kHz mono 16-bit little-endian PCM bytes of a sound file (refuses other rates).
+
+    Read as float and scaled here: libsndfile does not scale a float file read as int16 (the AMI
+    excerpts are float WAVs, and came out as silence)."""
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     if rate != RATE:
         raise SystemExit(f"{path}: expected 16 kHz audio, not {rate} Hz")
-    return bytes(audio[:, 0].astype("<i2").tobytes())
+    return bytes((np.clip(audio[:, 0], -1.0, 1.0) * 32767).astype("<i2").tobytes())
+
+
+def tree_cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process and its descendants so far (/proc; NaN without a pid)."""
+    if pid is None:
+        return float("nan")
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def nearest_rank(values: list[float], q: float) -> float:
@@ -110,8 +131,11 @@ class Stream(threading.Thread):
             return
 
 
-def run(url: str, n: int, seconds: float, frame_ms: int, arrival: float, pcms: list[bytes], seed: int) -> dict:
+def run(
+    url: str, n: int, seconds: float, frame_ms: int, arrival: float, pcms: list[bytes], seed: int, pid: int | None
+) -> dict:
     rng = random.Random(seed + n)
+    cpu0, t0 = tree_cpu_seconds(pid), time.monotonic()
     streams = []
     for i in range(n):
         pcm = pcms[i % len(pcms)]
@@ -124,6 +148,7 @@ def run(url: str, n: int, seconds: float, frame_ms: int, arrival: float, pcms: l
     lat = [x for s in streams for x in s.latencies]
     return {
         "streams": n,
+        "pod_cpu_percent": 100.0 * (tree_cpu_seconds(pid) - cpu0) / (time.monotonic() - t0),
         "results": len(lat),
         "p50_ms": nearest_rank(lat, 50),
         "p95_ms": nearest_rank(lat, 95),
@@ -137,6 +162,7 @@ def run(url: str, n: int, seconds: float, frame_ms: int, arrival: float, pcms: l
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running pod's /ws/stream (default: start one)")
+    ap.add_argument("--pid", type=int, help="that pod's process id, for its CPU")
     ap.add_argument("--streams", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--frame-ms", type=int, default=100)
@@ -148,18 +174,21 @@ def main() -> int:
     if not pcms:
         raise SystemExit(f"no speech in {SPEECH}")
     proc = None
-    url = args.url
+    url, pid = args.url, args.pid
     if url is None:
         proc, url = start_pod({"VOICEFLOW_IDLE_TIMEOUT_SECONDS": "600", "VOICEFLOW_MAX_CONNECTIONS": "1100"})
+        pid = proc.pid
     rows = []
     try:
-        print(f"{'N':>5} {'results':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}  errors", flush=True)
+        header = f"{'N':>5} {'results':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'pod cpu%':>8}"
+        print(header + "  errors", flush=True)
         for n in args.streams:
-            r = run(url, n, args.seconds, args.frame_ms, args.arrival_seconds, pcms, args.seed)
+            r = run(url, n, args.seconds, args.frame_ms, args.arrival_seconds, pcms, args.seed, pid)
             rows.append(r)
             print(
                 f"{n:>5} {r['results']:>8} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-                f"{r['max_ms']:>8.1f}  {','.join(r['errors']) or '-'} ({r['errored_streams']} streams)",
+                f"{r['max_ms']:>8.1f} {r['pod_cpu_percent']:>8.0f}  {','.join(r['errors']) or '-'} "
+                f"({r['errored_streams']} streams)",
                 flush=True,
             )
             time.sleep(3)
