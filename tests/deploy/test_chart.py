@@ -220,7 +220,7 @@ def test_keda_without_its_crds_falls_back_to_a_cpu_hpa(helm_bin: str) -> None:
     (hpa,) = by_kind(without, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"]["name"] == f"{RELEASE}-voiceflow-inference"
     (metric,) = hpa["spec"]["metrics"]
-    assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["averageUtilization"] == 35
+    assert metric["resource"]["name"] == "cpu" and metric["resource"]["target"]["averageUtilization"] == 50
     validate_object(hpa, "1.33.0")
     (dep,) = [d for d in by_kind(without, "Deployment") if d["metadata"]["name"] == f"{RELEASE}-voiceflow-inference"]
     assert "replicas" not in dep["spec"], "the HPA owns the replica count"
