@@ -175,7 +175,11 @@ def test_pooled_loss_pools_every_item_of_each_recording() -> None:
         SimpleNamespace(uri="c", recording="c", fold=1),
     ]
     errors = {"lo": {"a@0": 1.0, "a@1": 3.0, "b": 2.0, "c": 0.0}, "hi": {"a@0": 4.0, "a@1": 4.0, "b": 1.0, "c": 0.0}}
-    fold_of, loss = pooled_loss(items, lambda name, uri: (errors[name][uri], 10.0))
+
+    def counts(name: str, uri: str) -> tuple[float, float]:
+        return errors[name][uri], 10.0
+
+    fold_of, loss = pooled_loss(items, counts)
     assert fold_of == {"a": 0, "b": 1, "c": 1}
     assert loss("lo", ["a"]) == pytest.approx(4.0 / 20.0)  # both copies pooled, not averaged per item
     assert loss("hi", ["b", "c"]) == pytest.approx(1.0 / 20.0)

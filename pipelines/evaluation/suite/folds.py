@@ -20,14 +20,9 @@ C = TypeVar("C")
 class FoldedItem(Protocol):
     """One scored item of the suite: its uri, the recording it belongs to, and that recording's fold."""
 
-    @property
-    def uri(self) -> str: ...
-
-    @property
-    def recording(self) -> str: ...
-
-    @property
-    def fold(self) -> int: ...
+    uri: str
+    recording: str
+    fold: int
 
 
 def assign_folds(groups: Mapping[str, Sequence[str]], k: int, seed: int = 0) -> dict[str, int]:
