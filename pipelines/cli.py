@@ -8,7 +8,6 @@ stable, and document any change in docs/pipelines.md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -183,6 +182,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _quantize_bundle(args: argparse.Namespace) -> int:
+    import json
+
     from pipelines.export.int8_bundle import quantize_bundle
 
     if args.quantize != "int8" or args.streams is not None or not args.plda:
