@@ -60,10 +60,9 @@ def quantize_bundle(src: Path, out: Path, data_root: Path | None = None) -> Mode
         quantized_from={"sha256": meta.get("sha256"), "version": meta.get("version")},
     )
     out.with_suffix(".json").write_text(json.dumps(quantized, indent=2, sort_keys=True) + "\n")
-    float_mean = (
-        np.load(background_path(src)) if background_path(src).is_file() else checkpoint_background(src, training)
-    )
-    shift = checkpoint_background(out, training) - checkpoint_background(src, training)
+    float_fresh = checkpoint_background(src, training)
+    float_mean = np.load(background_path(src)) if background_path(src).is_file() else float_fresh
+    shift = checkpoint_background(out, training) - float_fresh
     np.save(background_path(out), (float_mean + shift).astype(np.float32))
     export_plda(out, checkpoint_data_root(training))
     return write_index(out)
