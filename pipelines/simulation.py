@@ -389,37 +389,24 @@ def render_chunk(
     rng: np.random.Generator,
     config: ChunkConfig = ChunkConfig(),
     level_spread_db: float = 6.0,
+    *,
+    per_speaker: bool = False,
 ) -> tuple[np.ndarray, list[Interval]]:
     """(audio [num_samples] float32, voiced intervals) for `turns`, speaker s read from sources[s].
 
     Each turn takes a random stretch of its speaker's clean audio. The returned intervals are the
     turns narrowed to where that audio is voiced (`voiced_mask`, 10 ms resolution), so pauses
     inside an utterance are not labelled speech — the same rule as the conversation reference.
-    """
-    return _render(turns, sources, rng, level_spread_db, np.zeros(config.num_samples, dtype=np.float32))
 
-
-def render_tracks(
-    turns: list[Interval],
-    sources: list[np.ndarray],
-    rng: np.random.Generator,
-    config: ChunkConfig = ChunkConfig(),
-    level_spread_db: float = 6.0,
-) -> tuple[np.ndarray, list[Interval]]:
-    """`render_chunk` with each speaker on its own track ([len(sources), num_samples] float32),
+    With `per_speaker`, each speaker is on its own track ([len(sources), num_samples] float32),
     so each can go through its own room before the mix. Same draws, same voiced intervals; the
-    tracks' sum is `render_chunk`'s audio up to float32 rounding where two voices overlap."""
-    tracks = np.zeros((len(sources), config.num_samples), dtype=np.float32)
-    return _render(turns, sources, rng, level_spread_db, tracks)
-
-
-def _render(
-    turns: list[Interval], sources: list[np.ndarray], rng: np.random.Generator, level_spread_db: float, out: np.ndarray
-) -> tuple[np.ndarray, list[Interval]]:
-    """Each turn's audio added into `out` ([num_samples], or one row per speaker) and the voiced intervals."""
+    tracks' sum is the mixed audio up to float32 rounding where two voices overlap.
+    """
+    shape = (len(sources), config.num_samples) if per_speaker else (config.num_samples,)
+    out = np.zeros(shape, dtype=np.float32)
     voiced: list[Interval] = []
     for turn, piece in _turn_pieces(turns, sources, rng, level_spread_db):
-        track = out[turn.speaker] if out.ndim == 2 else out
+        track = out[turn.speaker] if per_speaker else out
         track[turn.start : turn.end] += piece
         voiced.extend(_voiced_intervals(turn, piece))
     return out, voiced

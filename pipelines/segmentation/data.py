@@ -29,7 +29,6 @@ from pipelines.simulation import (
     frame_labels,
     load_sources,
     render_chunk,
-    render_tracks,
     sample_chunk_turns,
     split_speakers,
 )
@@ -106,7 +105,7 @@ def make_chunk(
     roomed = False
     if augment is not None and augment.p_speaker_rooms > 0:
         # Each speaker on its own track, through its own room when the draw says so, then mixed.
-        tracks, voiced = render_tracks(turns, voices, rng, config, level_spread_db=spread)
+        tracks, voiced = render_chunk(turns, voices, rng, config, level_spread_db=spread, per_speaker=True)
         roomed = rng.random() < augment.p_speaker_rooms
         if roomed:
             tracks = speaker_rooms(tracks, rng, augment, assets or no_assets())

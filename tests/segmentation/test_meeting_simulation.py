@@ -29,7 +29,6 @@ from pipelines.simulation import (
     frame_labels,
     max_simultaneous,
     render_chunk,
-    render_tracks,
     sample_chunk_turns,
     turn_taking_statistics,
 )
@@ -211,7 +210,7 @@ def test_tracks_are_the_chunk_split_by_speaker() -> None:
     pools = synthetic_pools(3, 0)
     turns = [Interval(0, 0, 40000), Interval(1, 30000, 80000), Interval(2, 60000, 70000)]
     mix, voiced = render_chunk(turns, pools.train, np.random.default_rng(7))
-    tracks, voiced_tracks = render_tracks(turns, pools.train, np.random.default_rng(7))
+    tracks, voiced_tracks = render_chunk(turns, pools.train, np.random.default_rng(7), per_speaker=True)
     assert voiced_tracks == voiced
     np.testing.assert_allclose(tracks.sum(axis=0), mix, atol=1e-6)
     assert not tracks[0, 40000:].any() and not tracks[1, :30000].any()
@@ -270,7 +269,7 @@ def test_roomed_chunks_keep_the_dry_labels() -> None:
         turns = sample_chunk_turns(rng, config)
         used = max((t.speaker for t in turns), default=-1) + 1
         voices = [pools.train[int(i)] for i in rng.choice(len(pools.train), size=used, replace=False)] if used else []
-        _, voiced = render_tracks(turns, voices, rng, config)
+        _, voiced = render_chunk(turns, voices, rng, config, per_speaker=True)
         np.testing.assert_array_equal(labels, frame_labels(voiced, config.num_frames, config.max_speakers, FRAME))
         again, _ = make_chunk(pools.train, np.random.default_rng(seed), config, (20.0, 30.0), augment, no_assets())
         np.testing.assert_array_equal(audio, again)
