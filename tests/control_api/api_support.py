@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_api.db import make_engine, make_sessionmaker, migrate
 from control_api.engine import FileResult
 from control_api.settings import Settings
+from tests.polling import polls
 
 ADMIN_PASSWORD = "admin-password-1"
 HERE = Path(__file__).resolve().parent
@@ -133,11 +134,8 @@ def login(client: Any, username: str = "admin", password: str = ADMIN_PASSWORD) 
 
 
 def wait_for(predicate: Any, timeout_s: float = 20.0, interval_s: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
+    for _ in polls(timeout_s, f"condition not met within {timeout_s} s"):
         value = predicate()
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s} s")
         time.sleep(interval_s)

@@ -24,6 +24,8 @@ import soundfile as sf
 from pod_support import ROOT, RunningPod, running_pod
 from websockets.sync.client import connect
 
+from tests.polling import polls
+
 # Every test here talks to a real socket: bound each one so a hang fails instead of stalling CI.
 pytestmark = pytest.mark.timeout(240)
 
@@ -74,13 +76,11 @@ class DevTools:
 
 
 def wait_for(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    for _ in polls(timeout, f"timed out waiting for {what}"):
         value = fn()
         if value:
             return value
         time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 DEV00 = ROOT / "tests" / "data" / "dev00.wav"  # 30 s of real AMI speech, in the repository

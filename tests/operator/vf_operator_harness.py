@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -15,6 +14,8 @@ from vf_kube_emulator import ClusterEmulator, Grant
 from voiceflow_operator.handlers import OperatorConfig, run_operator
 from voiceflow_operator.kube import ConnectionSettings
 from voiceflow_operator.rbac import rbac_rules
+
+from tests.polling import polls
 
 NS = "default"
 DM = "voiceflow.io/v1alpha1/diarizationmodels"
@@ -96,13 +97,10 @@ async def operator_running(**overrides: Any) -> AsyncIterator[ClusterEmulator]:
 
 
 async def wait_for(what: str, check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+    for _ in polls(timeout, f"timed out waiting for {what}"):
         value = check()
         if value:
             return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
 
 
