@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 TERMINAL = frozenset({DONE, FAILED})
+FILES = queue.WorkQueue(BatchFile, queued=QUEUED, running=RUNNING)  # batch files waiting for a worker
 MAX_ERROR_CHARS = 2000
 
 
@@ -85,15 +86,7 @@ def process_next(
 ) -> bool:
     """Lease one queued file, diarize it, store its result or error. False when the queue is empty."""
     with session_scope(factory) as session:
-        row = queue.claim_next(
-            session,
-            BatchFile,
-            queued=QUEUED,
-            running=RUNNING,
-            worker_id=worker_id,
-            lease_s=lease_s,
-            now=utcnow(),
-        )
+        row = queue.claim_next(session, FILES, worker_id=worker_id, lease_s=lease_s, now=utcnow())
         if row is None:
             return False
         file_pk, uri, file_id, attempts = row.id, row.source_uri, file_id_of(row), row.attempts
@@ -105,7 +98,7 @@ def process_next(
             return True
 
     try:
-        with queue.LeaseKeeper(factory, BatchFile, file_pk, worker_id=worker_id, running=RUNNING, lease_s=lease_s):
+        with queue.LeaseKeeper(factory, FILES, file_pk, worker_id=worker_id, lease_s=lease_s):
             result = diarize(path_of(uri), file_id)
         values: dict[str, Any] = {
             "status": DONE,
@@ -120,7 +113,7 @@ def process_next(
     with session_scope(factory) as session:
         written: Any = session.execute(
             update(BatchFile)
-            .where(queue.still_holds(BatchFile, file_pk, worker_id, RUNNING))
+            .where(queue.still_holds(FILES, file_pk, worker_id))
             .values(**values, finished_at=utcnow(), lease_expires_at=None)
         )
         if written.rowcount != 1:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
@@ -29,28 +30,30 @@ def status_name(cls: Any) -> str:
     return "status" if hasattr(cls, "status") else "state"
 
 
-def claimable(cls: Any, queued: str, running: str, now: datetime) -> Any:
-    status = getattr(cls, status_name(cls))
-    return or_(status == queued, and_(status == running, cls.lease_expires_at < now))
+@dataclass(frozen=True)
+class WorkQueue(Generic[T]):
+    """A table's rows as units of work: a row in status `queued` waits; a worker leases it by moving
+    it to `running` (claimed first in `order_by`, by default the id)."""
+
+    table: type[T]
+    queued: str
+    running: str
+    order_by: Any = None
 
 
-def claim_next(
-    session: Session,
-    cls: type[T],
-    *,
-    queued: str,
-    running: str,
-    worker_id: str,
-    lease_s: float,
-    now: datetime,
-    order_by: Any = None,
-) -> T | None:
+def claimable(work: WorkQueue[Any], now: datetime) -> Any:
+    table: Any = work.table
+    status = getattr(table, status_name(table))
+    return or_(status == work.queued, and_(status == work.running, table.lease_expires_at < now))
+
+
+def claim_next(session: Session, work: WorkQueue[T], *, worker_id: str, lease_s: float, now: datetime) -> T | None:
     """Lease one row (status -> `running`); the caller commits. None when there is no work."""
-    table: Any = cls
-    condition = claimable(table, queued, running, now)
-    order = order_by if order_by is not None else table.id
+    table: Any = work.table
+    condition = claimable(work, now)
+    order = work.order_by if work.order_by is not None else table.id
     values = {
-        status_name(table): running,
+        status_name(table): work.running,
         "claimed_by": worker_id,
         "lease_expires_at": now + timedelta(seconds=lease_s),
     }
@@ -83,17 +86,18 @@ def _bump_attempts(row: Any) -> None:
         row.attempts = (row.attempts or 0) + 1
 
 
-def still_holds(cls: Any, row_id: Any, worker_id: str, running: str) -> Any:
+def still_holds(work: WorkQueue[Any], row_id: Any, worker_id: str) -> Any:
     """WHERE clause for writes by a worker: it only finishes work whose lease it still holds."""
-    return and_(cls.id == row_id, cls.claimed_by == worker_id, getattr(cls, status_name(cls)) == running)
+    table: Any = work.table
+    return and_(table.id == row_id, table.claimed_by == worker_id, getattr(table, status_name(table)) == work.running)
 
 
 def extend_lease(
-    session: Session, cls: Any, row_id: Any, *, worker_id: str, running: str, lease_s: float, now: datetime
+    session: Session, work: WorkQueue[Any], row_id: Any, *, worker_id: str, lease_s: float, now: datetime
 ) -> bool:
     result: Any = session.execute(
-        update(cls)
-        .where(still_holds(cls, row_id, worker_id, running))
+        update(work.table)
+        .where(still_holds(work, row_id, worker_id))
         .values(lease_expires_at=now + timedelta(seconds=lease_s))
     )
     return bool(result.rowcount == 1)
@@ -106,8 +110,8 @@ class LeaseKeeper:
     its worker is alive, and is taken over within one lease when the worker dies.
     """
 
-    def __init__(self, factory: Any, cls: Any, row_id: Any, *, worker_id: str, running: str, lease_s: float) -> None:
-        self._args = (factory, cls, row_id, worker_id, running, lease_s)
+    def __init__(self, factory: Any, work: WorkQueue[Any], row_id: Any, *, worker_id: str, lease_s: float) -> None:
+        self._args = (factory, work, row_id, worker_id, lease_s)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{row_id}")
 
@@ -120,19 +124,11 @@ class LeaseKeeper:
         self._thread.join()
 
     def _run(self) -> None:
-        factory, cls, row_id, worker_id, running, lease_s = self._args
+        factory, work, row_id, worker_id, lease_s = self._args
         while not self._stop.wait(max(lease_s / 3, 0.05)):
             try:
                 with session_scope(factory) as session:
-                    if not extend_lease(
-                        session,
-                        cls,
-                        row_id,
-                        worker_id=worker_id,
-                        running=running,
-                        lease_s=lease_s,
-                        now=utcnow(),
-                    ):
+                    if not extend_lease(session, work, row_id, worker_id=worker_id, lease_s=lease_s, now=utcnow()):
                         return
             except Exception:  # a database blip must not kill the work; the next beat retries
-                log.exception("lease renewal failed for %s %s", cls.__name__, row_id)
+                log.exception("lease renewal failed for %s %s", work.table.__name__, row_id)

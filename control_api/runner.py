@@ -26,6 +26,9 @@ from voiceflow.bundle import BundleError, index_path, verify_bundle, write_index
 log = logging.getLogger(__name__)
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".onnx")
 MAX_LOG_CHARS = 2000
+# Models waiting to be trained, then to be exported; the longest-waiting first.
+TRAINS = queue.WorkQueue(RegistryModel, registry.TRAIN_QUEUED, registry.TRAINING, order_by=RegistryModel.updated_at)
+EXPORTS = queue.WorkQueue(RegistryModel, registry.EXPORT_QUEUED, registry.EXPORTING, order_by=RegistryModel.updated_at)
 
 
 def render_command(template: str, **values: str) -> list[str]:
@@ -165,37 +168,23 @@ def sealed_digest(model: Path) -> str:
 
 def process_next(factory: sessionmaker[Session], settings: Settings, *, worker_id: str) -> bool:
     """Lease one queued train or export and run it. False when there is nothing to do."""
-    for queued, running in (
-        (registry.TRAIN_QUEUED, registry.TRAINING),
-        (registry.EXPORT_QUEUED, registry.EXPORTING),
-    ):
+    for work in (TRAINS, EXPORTS):
         with session_scope(factory) as session:
-            row = queue.claim_next(
-                session,
-                RegistryModel,
-                queued=queued,
-                running=running,
-                worker_id=worker_id,
-                lease_s=settings.lease_s,
-                now=utcnow(),
-                order_by=RegistryModel.updated_at,
-            )
+            row = queue.claim_next(session, work, worker_id=worker_id, lease_s=settings.lease_s, now=utcnow())
             if row is None:
                 continue
             model_id, name, version = row.id, row.name, row.version
             config, checkpoint_uri = dict(row.config or {}), row.checkpoint_uri or ""
-        with queue.LeaseKeeper(
-            factory, RegistryModel, model_id, worker_id=worker_id, running=running, lease_s=settings.lease_s
-        ):
+        with queue.LeaseKeeper(factory, work, model_id, worker_id=worker_id, lease_s=settings.lease_s):
             try:
-                if running == registry.TRAINING:
+                if work is TRAINS:
                     changes = train(settings, model_id, config, name, version)
                 else:
                     changes = export(settings, model_id, checkpoint_uri, name, version)
             except Exception as exc:  # a broken template or full disk fails this model, not the worker
                 log.exception("registry work on %s failed", model_id)
                 changes = {"state": registry.FAILED, "error": f"{type(exc).__name__}: {exc}"}
-        _record(factory, model_id, worker_id, running, changes)
+        _record(factory, model_id, worker_id, work.running, changes)
         return True
     return False
 

@@ -25,13 +25,13 @@ from fastapi.testclient import TestClient
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from test_api_queue import add_job
 
-from control_api import cli, edge, queue, train_paths, training, users
+from control_api import cli, edge, jobs, queue, train_paths, training, users
 from control_api.app import MULTIPART_SLACK_BYTES
 from control_api.db import make_engine, session_scope
 from control_api.edge import MAX_JSON_BODY_BYTES
 from control_api.engine import engine_validate_audio
 from control_api.login_guard import FREE_FAILURES, MAX_BACKOFF_S, InMemoryLoginGuard, RedisLoginGuard, backoff_s
-from control_api.models import BatchFile, RegistryModel, utcnow
+from control_api.models import RegistryModel, utcnow
 from control_api.security import issue_token
 from control_api.settings import Settings
 from tests.audio_bombs import flac
@@ -315,7 +315,7 @@ def test_a_killed_workers_file_is_taken_over_within_seconds_by_default(db_settin
     assert lease_s <= 15  # was 300: a file interrupted by a crash waited five minutes
     factory = factory_for(db_settings)
     add_job(factory, tmp_path, 1)
-    claim = functools.partial(queue.claim_next, cls=BatchFile, queued="queued", running="running", lease_s=lease_s)
+    claim = functools.partial(queue.claim_next, work=jobs.FILES, lease_s=lease_s)
     start = utcnow()
     with session_scope(factory) as session:
         claimed = claim(session, worker_id="killed", now=start)
@@ -324,9 +324,7 @@ def test_a_killed_workers_file_is_taken_over_within_seconds_by_default(db_settin
     # While its worker lives, the heartbeat (every lease_s / 3) keeps pushing the lease forward ...
     beat = start + timedelta(seconds=lease_s / 3)
     with session_scope(factory) as session:
-        assert queue.extend_lease(
-            session, BatchFile, file_id, worker_id="killed", running="running", lease_s=lease_s, now=beat
-        )
+        assert queue.extend_lease(session, jobs.FILES, file_id, worker_id="killed", lease_s=lease_s, now=beat)
     with session_scope(factory) as session:
         assert claim(session, worker_id="new", now=start + timedelta(seconds=lease_s + 1)) is None
     # ... and once the heartbeats stop (SIGKILL), a restarted worker takes the file over within lease_s.

@@ -38,7 +38,7 @@ def test_a_claimed_file_is_not_claimed_again_until_its_lease_expires(db_settings
     factory = factory_for(db_settings)
     add_job(factory, tmp_path, 1)
     now = utcnow()
-    claim = functools.partial(queue.claim_next, cls=BatchFile, queued="queued", running="running", lease_s=30.0)
+    claim = functools.partial(queue.claim_next, work=jobs.FILES, lease_s=30.0)
     with session_scope(factory) as session:
         first = claim(session, worker_id="w1", now=now)
         assert first is not None and first.attempts == 1
@@ -50,9 +50,7 @@ def test_a_claimed_file_is_not_claimed_again_until_its_lease_expires(db_settings
         assert taken is not None and taken.claimed_by == "w2" and taken.attempts == 2
     with session_scope(factory) as session:
         # The first worker has lost the lease: it can neither renew nor finish.
-        assert not queue.extend_lease(
-            session, BatchFile, taken.id, worker_id="w1", running="running", lease_s=30, now=later
-        )
+        assert not queue.extend_lease(session, jobs.FILES, taken.id, worker_id="w1", lease_s=30, now=later)
 
 
 def test_one_corrupt_file_fails_alone(db_settings: Settings, tmp_path: Path) -> None:
