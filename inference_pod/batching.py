@@ -84,8 +84,8 @@ class _Request:
 
 
 # A call that takes every caller's input as it is and answers one output per caller, in order:
-# for work that cannot be one concatenation, such as a recurrent model stepped in lockstep over
-# several streams' frames (voiceflow.vad.run_lockstep).
+# for work that cannot be one concatenation, such as a recurrent model run over several streams'
+# frame sequences, each with its own state (voiceflow.vad.VADModel.run).
 JointFn = Callable[[list[Any]], list[Any]]
 
 

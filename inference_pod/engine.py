@@ -32,7 +32,7 @@ from voiceflow.segmentation.streaming import EmbedFn, SegmentFn
 from voiceflow.segments import Segment
 from voiceflow.selection import StreamSession, make_offline_diarizer, make_streaming_session
 from voiceflow.selection import load_segmentation_model as _load_segmentation_model
-from voiceflow.vad import SileroVAD, VADJob, VADRunner, run_lockstep
+from voiceflow.vad import SileroVAD, VADJob, VADRunner
 
 # The engine's types, named through the seam by the rest of the pod.
 __all__ = [
@@ -59,7 +59,7 @@ class StreamRoutes:
 
     `embed` and `segment` bind a batcher to the model the stream pinned (a stream keeps its model
     across a hot reload, so its calls never share a batch with another model's); `vad` runs a
-    stream's VAD frames in lockstep with the other streams' (voiceflow.vad.run_lockstep).
+    stream's VAD frames in one model call with the other streams' (voiceflow.vad.VADModel.run).
     """
 
     embed: Callable[[EmbeddingModel], EmbedFn]  # windows [B, T] -> embeddings [B, D]
@@ -90,11 +90,11 @@ class ServingModel(Protocol):
         ...
 
 
-def vad_lockstep() -> tuple[object, Callable[[list[VADJob]], list[VADJob]]]:
-    """(owner, call) for batching streams' VAD frames: the shared Silero session and
-    voiceflow.vad.run_lockstep over several streams' jobs."""
-    session = SileroVAD.shared_session()
-    return session, lambda jobs: run_lockstep(session, jobs)
+def shared_vad_run() -> tuple[object, Callable[[list[VADJob]], list[VADJob]]]:
+    """(owner, call) for batching streams' VAD frames: the shared Silero model and its
+    `VADModel.run` over several streams' jobs."""
+    model = SileroVAD.shared_model()
+    return model, model.run
 
 
 def load_embedding_model(path: str | None) -> EmbeddingModel:
@@ -126,7 +126,7 @@ def new_stream_session(
     cross-stream batchers; None: the session calls its models itself). Embedding windows always
     route; the segmentation network's chunks route with the segmentation front end (chunks [B, T]
     -> hard activity [B, T // frame, S]), the VAD's frames with a VAD front end (voiceflow.vad
-    jobs in lockstep); embedding-overlap's detector only counts speakers and is called directly.
+    jobs in one model run); embedding-overlap's detector only counts speakers and is called directly.
     A batch only ever holds inputs of one shape, so each stream gets exactly the rows an unbatched
     call would give it.
 

@@ -64,10 +64,10 @@ class Pod:
         self.segment_batcher = self._batcher(
             "segment-batcher", "segmentation", self.metrics.segmentation_batch_size.observe
         )
-        # Streams' VAD frames (embedding pipelines) in lockstep: ~16 model calls per step for all
-        # streams instead of ~16 per stream. A round holds at most batch_max_windows streams.
+        # Streams' VAD frames (embedding pipelines) in one model run: two model calls per round for
+        # all waiting streams instead of two per stream. A round holds at most batch_max_windows streams.
         self.vad_batcher = self._batcher("vad-batcher", "vad")
-        vad_owner, vad_call = engine.vad_lockstep()
+        vad_owner, vad_call = engine.shared_vad_run()
         # Every stream's network calls go through these batchers (bound to the model it pinned).
         self.routes = engine.StreamRoutes(
             embed=self.batcher.embed_fn,

@@ -233,12 +233,12 @@ class Diarizer(OfflineDiarizer):
         return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)
 
     def speech_masks(self, recordings: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """`speech_mask` of each 16 kHz recording. The bundled VAD steps them all in lockstep (the
-        same probabilities each gets alone, for fewer model calls: a batch run's files); any other
-        VAD factory (a cache, a stand-in) is asked one recording at a time."""
+        """`speech_mask` of each 16 kHz recording. The bundled VAD reads them all in one model run (the
+        same probabilities each gets alone: a batch run's files); any other VAD factory (a cache, a
+        stand-in) is asked one recording at a time."""
         if self.vad_factory is not SileroVAD:
             return [self.speech_mask(audio) for audio in recordings]
-        probabilities = recording_probabilities(SileroVAD.shared_session(), recordings)
+        probabilities = recording_probabilities(SileroVAD.shared_model(), recordings)
         return [probabilities_to_mask(p, self.config.vad) for p in probabilities]
 
     def diarize_16k(

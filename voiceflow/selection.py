@@ -68,7 +68,7 @@ def make_streaming_session(
     vad: VADRunner | None = None,
 ) -> StreamSession:
     """A live session on `embedding_model`; `embed` (and, for segmentation, `segment`: chunks ->
-    hard local activity) and, for the embedding pipelines, `vad` (a VAD runner: voiceflow.vad.run_lockstep
+    hard local activity) and, for the embedding pipelines, `vad` (a VAD runner: voiceflow.vad.VADModel.run
     over several streams) may route through cross-session batchers.
 
     A pipeline with an overlap detector ("embedding-overlap") runs the embedding session with the

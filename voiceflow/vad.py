@@ -1,7 +1,12 @@
 """Voice activity detection with Silero VAD v5 run through onnxruntime (no torch).
 
-The model is recurrent: 512-sample chunks at 16 kHz with 64 samples of context from the
-previous chunk and a [2, 1, 128] state, exactly as silero-vad's own OnnxWrapper drives it.
+The model reads 512-sample frames at 16 kHz, each with the previous 64 samples as context, and
+carries a [2, B, 128] LSTM state, exactly as silero-vad's own OnnxWrapper drives it. Only the
+LSTM is recurrent, so the engine runs the model as its two halves (pipelines.export.silero_split
+writes them from the bundled `silero_vad.onnx`): the convolutional encoder over every frame of a
+call at once, then the LSTM decoder over those frames as one sequence. Two calls per stream step
+or per recording instead of one per 32 ms frame: the probabilities are the source model's to
+within 1e-6, and identical whatever the chunking or the streams batched together (tests).
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from voiceflow.embedding import MODELS_DIR, session_options
 
 CHUNK = 512
 CONTEXT = 64
+STATE_SIZE = 128
+SILERO_SAMPLE_RATE = 16000  # the one branch of the source model the engine runs
 FRAME_SECONDS = CHUNK / SAMPLE_RATE  # 32 ms per VAD frame
 DEFAULT_VAD_MODEL = MODELS_DIR / "silero_vad.onnx"
-_SR = np.array(SAMPLE_RATE, dtype=np.int64)
+# Frames per encoder call: bounds the call's memory on long recordings (results do not depend on it).
+ENCODER_ROWS = 4096
 
 # One stream's VAD work: (frames [n, CHUNK], state [2, 1, 128], context [1, CONTEXT]) ->
 # (probabilities [n], state, context) after those frames.
@@ -30,46 +38,89 @@ VADJob = tuple[np.ndarray, np.ndarray, np.ndarray]
 VADRunner = Callable[[VADJob], VADJob]
 
 
-def run_lockstep(session: ort.InferenceSession, jobs: Sequence[VADJob]) -> list[VADJob]:
-    """Several streams' frames through the model in lockstep: frame t of every stream that has
-    one is a single call with one row per stream (the state's batch axis keeps them apart).
-
-    A stream's frames are sequential (the model is recurrent), but streams are independent:
-    a server with many streams makes ~16 calls per 0.5 s step for all of them, not 16 per
-    stream. Each row's result is bit-for-bit what a call of its own gives (tests)."""
-    count = len(jobs)
-    if count == 1:  # one stream (offline files, an unbatched session): the plain loop, no gathering
-        return [_run_one(session, *jobs[0])]
-    lengths = np.array([len(job[0]) for job in jobs])
-    steps = int(lengths.max(initial=0))
-    frames = np.zeros((steps, count, CHUNK), dtype=np.float32)  # [t, stream]: frame t of each stream
-    for i, job in enumerate(jobs):
-        frames[: lengths[i], i] = job[0]
-    state = np.concatenate([job[1] for job in jobs], axis=1)
-    context = np.concatenate([job[2] for job in jobs], axis=0)
-    probs = np.zeros((count, steps), dtype=np.float32)
-    for t in range(steps):
-        active = lengths > t
-        if active.all():
-            x = np.concatenate([context, frames[t]], axis=1)
-            out, state = session.run(None, {"input": x, "state": state, "sr": _SR})
-            context = x[:, -CONTEXT:]
-            probs[:, t] = out.reshape(-1)
-        else:
-            x = np.concatenate([context[active], frames[t, active]], axis=1)
-            out, state[:, active] = session.run(None, {"input": x, "state": state[:, active], "sr": _SR})
-            context[active] = x[:, -CONTEXT:]
-            probs[active, t] = out.reshape(-1)
-    return [(probs[i, : lengths[i]], state[:, i : i + 1].copy(), context[i : i + 1].copy()) for i in range(count)]
+def split_model_paths(source: Path) -> tuple[Path, Path]:
+    """Where the two halves of a Silero model file live: beside it, `<stem>.encoder.onnx` and
+    `<stem>.decoder.onnx`."""
+    return source.with_name(f"{source.stem}.encoder.onnx"), source.with_name(f"{source.stem}.decoder.onnx")
 
 
-def recording_probabilities(session: ort.InferenceSession, recordings: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Each whole recording's frame probabilities, all of them stepped through the model in lockstep
-    (one call per frame index for every recording still running): what `SileroVAD().probabilities`
-    gives each alone, bit for bit (tests), for about half the CPU with 4 recordings at once.
+class VADModel:
+    """The two halves of a Silero model, as onnxruntime sessions (immutable, thread-safe to run)."""
 
-    The model is recurrent, so one recording's frames are sequential; the per-call overhead is what
-    several recordings share (a call of one row costs ~2.5x a row of a call of 8)."""
+    def __init__(self, encoder: ort.InferenceSession, decoder: ort.InferenceSession) -> None:
+        self.encoder = encoder
+        self.decoder = decoder
+
+    @classmethod
+    def load(cls, source: Path = DEFAULT_VAD_MODEL) -> VADModel:
+        encoder_path, decoder_path = split_model_paths(source)
+        for path in (encoder_path, decoder_path):
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"{path} is missing: `python -m pipelines.export.silero_split --source {source}`"
+                )
+        options = session_options(1)
+        return cls(
+            ort.InferenceSession(str(encoder_path), sess_options=options, providers=["CPUExecutionProvider"]),
+            ort.InferenceSession(str(decoder_path), sess_options=options, providers=["CPUExecutionProvider"]),
+        )
+
+    def run(self, jobs: Sequence[VADJob]) -> list[VADJob]:
+        """Several streams' frames at once: encoder calls of about ENCODER_ROWS frames for all their
+        frames, one decoder call with a row per stream. Each stream's result is bit for bit what a
+        call of its own gives, however its frames are split across calls (tests)."""
+        lengths = np.array([len(frames) for frames, _, _ in jobs], dtype=np.int32)
+        running = [i for i, n in enumerate(lengths) if n]
+        results: list[VADJob] = [(np.empty(0, dtype=np.float32), state, context) for _, state, context in jobs]
+        if not running:
+            return results
+        features = self._encode([jobs[i] for i in running])
+        steps = int(lengths.max())
+        sequences = np.zeros((steps, len(running), STATE_SIZE), dtype=np.float32)
+        offset = 0
+        for row, i in enumerate(running):
+            sequences[: lengths[i], row] = features[offset : offset + lengths[i]]
+            offset += lengths[i]
+        state = np.concatenate([jobs[i][1] for i in running], axis=1)
+        probabilities, state = self.decoder.run(
+            None, {"features": sequences, "state": state, "lengths": lengths[running]}
+        )
+        for row, i in enumerate(running):
+            frames = jobs[i][0]
+            results[i] = (
+                probabilities[: lengths[i], row].copy(),
+                state[:, row : row + 1].copy(),
+                np.array(frames[-1:, -CONTEXT:], dtype=np.float32),
+            )
+        return results
+
+    def _encode(self, jobs: Sequence[VADJob]) -> np.ndarray:
+        """The encoder's features of every frame of `jobs`, in order, in calls of ENCODER_ROWS to
+        2 x ENCODER_ROWS frames (rows are built per call, so a long recording is never copied whole)."""
+        calls: list[np.ndarray] = []
+        pending: list[np.ndarray] = []
+        size = 0
+        for frames, _, context in jobs:
+            for start in range(0, len(frames), ENCODER_ROWS):
+                piece = frames[start : start + ENCODER_ROWS]
+                before = context if start == 0 else frames[start - 1 : start, -CONTEXT:]
+                # each frame with the 64 samples before it: the carried context, then its own frames' tails
+                rows = np.concatenate(
+                    [np.concatenate([before, piece[:-1, -CONTEXT:]]), piece], axis=1, dtype=np.float32
+                )
+                pending.append(rows)
+                size += len(piece)
+                if size >= ENCODER_ROWS:
+                    calls.append(self.encoder.run(None, {"input": np.concatenate(pending)})[0])
+                    pending, size = [], 0
+        if pending:
+            calls.append(self.encoder.run(None, {"input": np.concatenate(pending)})[0])
+        return np.concatenate(calls)
+
+
+def recording_probabilities(model: VADModel, recordings: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Each whole recording's frame probabilities, all of them in one `VADModel.run`: what
+    `SileroVAD().probabilities` gives each alone, bit for bit (tests)."""
     if not recordings:
         return []
     jobs = []
@@ -77,11 +128,11 @@ def recording_probabilities(session: ort.InferenceSession, recordings: Sequence[
         frames = len(audio) // CHUNK
         samples = np.asarray(audio[: frames * CHUNK], dtype=np.float32)
         jobs.append((samples.reshape(frames, CHUNK), _fresh_state(), _fresh_context()))
-    return [probs for probs, _, _ in run_lockstep(session, jobs)]
+    return [probs for probs, _, _ in model.run(jobs)]
 
 
 def _fresh_state() -> np.ndarray:
-    return np.zeros((2, 1, 128), dtype=np.float32)
+    return np.zeros((2, 1, STATE_SIZE), dtype=np.float32)
 
 
 def _fresh_context() -> np.ndarray:
@@ -108,36 +159,24 @@ class VADConfig:
         return self.neg_threshold if self.neg_threshold is not None else max(self.threshold - 0.15, 0.01)
 
 
-def _run_one(session: ort.InferenceSession, frames: np.ndarray, state: np.ndarray, context: np.ndarray) -> VADJob:
-    probs = np.empty(len(frames), dtype=np.float32)
-    for t in range(len(frames)):
-        x = np.concatenate([context, frames[t : t + 1]], axis=1)
-        out, state = session.run(None, {"input": x, "state": state, "sr": _SR})
-        context = x[:, -CONTEXT:]
-        probs[t] = out.reshape(-1)[0]
-    return probs, state, context
-
-
 class SileroVAD:
     """Stateful frame-probability model; one instance per stream (state is per stream)."""
 
-    _sessions: ClassVar[dict[Path, ort.InferenceSession]] = {}
+    _models: ClassVar[dict[Path, VADModel]] = {}
 
     def __init__(self, model_path: Path = DEFAULT_VAD_MODEL, runner: VADRunner | None = None) -> None:
-        self.session = SileroVAD.shared_session(model_path)
+        self.model = SileroVAD.shared_model(model_path)
         # How frames reach the model: here, or through a server's cross-stream batcher
-        # (`run_lockstep` over several streams' jobs); the results are the same either way.
-        self.runner = runner or (lambda job: run_lockstep(self.session, [job])[0])
+        # (`VADModel.run` over several streams' jobs); the results are the same either way.
+        self.runner = runner or (lambda job: self.model.run([job])[0])
         self.reset()
 
     @staticmethod
-    def shared_session(model_path: Path = DEFAULT_VAD_MODEL) -> ort.InferenceSession:
-        """Sessions are immutable and thread-safe to run: one per model file, shared by all streams."""
-        if model_path not in SileroVAD._sessions:
-            SileroVAD._sessions[model_path] = ort.InferenceSession(
-                str(model_path), sess_options=session_options(1), providers=["CPUExecutionProvider"]
-            )
-        return SileroVAD._sessions[model_path]
+    def shared_model(model_path: Path = DEFAULT_VAD_MODEL) -> VADModel:
+        """One model per file, shared by all streams."""
+        if model_path not in SileroVAD._models:
+            SileroVAD._models[model_path] = VADModel.load(model_path)
+        return SileroVAD._models[model_path]
 
     def reset(self) -> None:
         self._state = _fresh_state()

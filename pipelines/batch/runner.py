@@ -7,7 +7,7 @@
   fresh worker so the culprit is identified and everything else still runs.
 - A summary (printed, and summary.json in the output folder) lists every file's outcome.
 - Throughput: one single-threaded worker per core, each given a few files at a time whose VAD
-  runs in lockstep (pipelines.batch.groups); every RTTM is the one the file gets alone.
+  runs as one model run (pipelines.batch.groups); every RTTM is the one the file gets alone.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _init_worker(choice: EngineChoice) -> None:
 
 
 def diarize_group(jobs: list[Job], out_dir: Path) -> list[JobResult]:
-    """Runs in a worker: the group's files loaded, their VAD in lockstep (pipelines.batch.groups),
+    """Runs in a worker: the group's files loaded, their VAD in one model run (pipelines.batch.groups),
     then each diarized and written. Never raises: a failure is that file's result like any other."""
     from voiceflow.audio import load_audio
 
@@ -119,13 +119,13 @@ def diarize_group(jobs: list[Job], out_dir: Path) -> list[JobResult]:
     while loaded:
         job, audio, load_seconds = loaded.pop(0)  # its samples are released once it is written
         mask = masks.pop(0)
-        shared = load_seconds + vad_seconds * len(audio) / total  # its part of the lockstep VAD
+        shared = load_seconds + vad_seconds * len(audio) / total  # its part of the group's VAD
         results[job.uri] = diarize_job(job, out_dir, audio, mask, shared)
     return [results[job.uri] for job in jobs]
 
 
 def _speech_masks(recordings: list[np.ndarray]) -> tuple[list[np.ndarray | None], float]:
-    """The recordings' speech masks in one lockstep VAD when the pipeline has a VAD (and the lockstep
+    """The recordings' speech masks in one VAD run when the pipeline has a VAD (and the run
     works); otherwise None each, and each file's diarization runs its own."""
     from voiceflow.pipeline import Diarizer
 

@@ -1,4 +1,4 @@
-"""Streams' VAD frames stepped in lockstep (the pod's cross-stream VAD batching) give each stream
+"""Streams' VAD frames stepped in one model run (the pod's cross-stream VAD batching) give each stream
 exactly the probabilities it gets alone, whatever the mix of lengths and feed sizes."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voiceflow.vad import CHUNK, SileroVAD, run_lockstep
+from voiceflow.vad import CHUNK, SileroVAD
 
 AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
 
@@ -28,7 +28,7 @@ def test_lockstep_rows_equal_each_stream_alone() -> None:
     streams = [np.roll(audio, -7919 * i)[: audio.size - 3000 * i] for i in range(5)]
     alone = [SileroVAD().probabilities(s) for s in streams]
     batched = [SileroVAD(runner=None) for _ in streams]
-    session = SileroVAD.shared_session()
+    model = SileroVAD.shared_model()
     got: list[list[np.ndarray]] = [[] for _ in streams]
     for start in range(0, audio.size, 7000):  # feeds that do not line up with the 512-sample frames
         jobs, fed = [], []
@@ -39,7 +39,7 @@ def test_lockstep_rows_equal_each_stream_alone() -> None:
             if n:
                 jobs.append((piece[: n * CHUNK].reshape(n, CHUNK), batched[i]._state, batched[i]._context))
                 fed.append(i)
-        for i, (probs, state, context) in zip(fed, run_lockstep(session, jobs), strict=True):
+        for i, (probs, state, context) in zip(fed, model.run(jobs), strict=True):
             got[i].append(probs)
             batched[i]._state, batched[i]._context = state, context
     for mine, reference in zip(got, alone, strict=True):
@@ -49,11 +49,11 @@ def test_lockstep_rows_equal_each_stream_alone() -> None:
 def test_a_runner_sees_every_frame_once_and_sets_the_state() -> None:
     audio = speech()[: 3 * 16000]
     calls: list[int] = []
-    session = SileroVAD.shared_session()
+    model = SileroVAD.shared_model()
 
     def runner(job):
         calls.append(len(job[0]))
-        return run_lockstep(session, [job, job])[0]  # batched with a copy of itself: same rows
+        return model.run([job, job])[0]  # batched with a copy of itself: same rows
 
     vad = SileroVAD(runner=runner)
     probs = np.concatenate([vad.feed(audio[i : i + 5000]) for i in range(0, audio.size, 5000)])

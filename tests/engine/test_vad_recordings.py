@@ -1,4 +1,4 @@
-"""Whole recordings' VAD in lockstep (`voiceflow batch` runs a worker's files so) gives each
+"""Whole recordings' VAD in one model run (`voiceflow batch` runs a worker's files so) gives each
 recording exactly the probabilities, the mask and the diarization it gets alone."""
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ def test_lockstep_recordings_equal_each_alone() -> None:
         audio[: CHUNK - 1],
         audio[:0],
     ]
-    together = recording_probabilities(SileroVAD.shared_session(), recordings)
+    together = recording_probabilities(SileroVAD.shared_model(), recordings)
     for recording, probabilities in zip(recordings, together, strict=True):
         alone = SileroVAD().probabilities(recording)
         assert probabilities.dtype == alone.dtype and np.array_equal(probabilities, alone)
-    assert recording_probabilities(SileroVAD.shared_session(), []) == []
+    assert recording_probabilities(SileroVAD.shared_model(), []) == []
 
 
 def test_diarizer_given_lockstep_masks_gives_the_same_segments() -> None:

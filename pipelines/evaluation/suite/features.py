@@ -20,7 +20,7 @@ import numpy as np
 from voiceflow.embedding import EmbeddingModel, WindowSource
 from voiceflow.vad import SileroVAD
 
-VAD_KEY = "silero-bundled-1"  # the VAD is bundled with the engine: one version per engine release
+VAD_KEY = "silero-bundled-2"  # the VAD is bundled with the engine: 2 = run as its two halves (voiceflow.vad)
 
 
 def digest(*arrays: np.ndarray | bytes | str) -> str:

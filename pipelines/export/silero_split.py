@@ -1,0 +1,177 @@
+"""Silero VAD v5 split into the two halves the engine runs (voiceflow.vad.VADModel).
+
+The bundled `silero_vad.onnx` is called once per 32 ms frame: 512 samples, the previous frame's
+last 64 as context, and an LSTM state. Only its LSTM is recurrent. Its front end (an STFT as a
+convolution, four convolutions) sees one frame and its context and nothing else, so it can read
+every frame of a stream step, or of a whole recording, in one call. The decoder (the LSTM, a 1x1
+convolution, a sigmoid) then runs over those frames as one sequence in one call, where the source
+model needs one call per frame.
+
+This module writes those two graphs from the bundled model's own weights, for the 16 kHz branch
+(the engine resamples everything to 16 kHz):
+
+    python -m pipelines.export.silero_split            # writes voiceflow/models/silero_vad.{encoder,decoder}.onnx
+
+The output is deterministic (tests rebuild it and compare bytes), and its probabilities equal the
+source model's to within 1e-6 (tests, on real speech). The halves give bit-identical results
+whatever the number of frames or streams per call (tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from voiceflow.vad import CONTEXT, DEFAULT_VAD_MODEL, SILERO_SAMPLE_RATE, STATE_SIZE, split_model_paths
+
+OPSET = 16
+HIDDEN = STATE_SIZE
+FRAME_INPUT = 512 + CONTEXT
+SILERO_INLINE_PREFIX = "__Inline_0__"
+
+
+def silero_weights(path: Path) -> dict[str, np.ndarray]:
+    """The 16 kHz branch's constants of a Silero VAD v5 ONNX file, by their PyTorch names."""
+    model = onnx.load(str(path))
+    branch_on = [n for n in model.graph.node if n.op_type == "Constant"]
+    branches = [n for n in model.graph.node if n.op_type == "If"]
+    if not branch_on or len(branches) != 1:
+        raise ValueError(f"{path}: not a Silero VAD v5 graph (one sample-rate If expected)")
+    if int(numpy_helper.to_array(branch_on[0].attribute[0].t)) != SILERO_SAMPLE_RATE:
+        raise ValueError(f"{path}: the If's then-branch is not the {SILERO_SAMPLE_RATE} Hz model")
+    then_branch = next(a.g for a in branches[0].attribute if a.name == "then_branch")
+    weights = {}
+    for node in then_branch.node:
+        if node.op_type == "Constant":
+            weights[node.output[0].split(SILERO_INLINE_PREFIX)[-1]] = numpy_helper.to_array(node.attribute[0].t)
+    return weights
+
+
+def _tensor(name: str, value: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.ascontiguousarray(value), name)
+
+
+def encoder_graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """[N, 576] frames with their context -> [N, 128] features: Silero's STFT and encoder, as in
+    the source graph (reflect padding of 64 samples, magnitude of a 256-point STFT every 128)."""
+    initializers = [
+        _tensor("basis", weights["stft.forward_basis_buffer"]),
+        _tensor("pads", np.array([0, 0, 0, CONTEXT], np.int64)),
+        _tensor("channel_axis", np.array([1], np.int64)),
+        _tensor("halves", np.array([129, 129], np.int64)),
+        _tensor("time_axis", np.array([2], np.int64)),
+    ]
+    nodes = [
+        helper.make_node("Pad", ["input", "pads"], ["padded"], mode="reflect"),
+        helper.make_node("Unsqueeze", ["padded", "channel_axis"], ["signal"]),
+        helper.make_node("Conv", ["signal", "basis"], ["spectrum"], kernel_shape=[256], strides=[128], pads=[0, 0]),
+        helper.make_node("Split", ["spectrum", "halves"], ["real", "imag"], axis=1),
+        helper.make_node("Mul", ["real", "real"], ["real2"]),
+        helper.make_node("Mul", ["imag", "imag"], ["imag2"]),
+        helper.make_node("Add", ["real2", "imag2"], ["power"]),
+        helper.make_node("Sqrt", ["power"], ["x0"]),
+    ]
+    for i, stride in enumerate((1, 2, 2, 1)):
+        initializers += [
+            _tensor(f"w{i}", weights[f"encoder.{i}.reparam_conv.weight"]),
+            _tensor(f"b{i}", weights[f"encoder.{i}.reparam_conv.bias"]),
+        ]
+        nodes += [
+            helper.make_node(
+                "Conv", [f"x{i}", f"w{i}", f"b{i}"], [f"c{i}"], kernel_shape=[3], strides=[stride], pads=[1, 1]
+            ),
+            helper.make_node("Relu", [f"c{i}"], [f"x{i + 1}"]),
+        ]
+    nodes.append(helper.make_node("Squeeze", ["x4", "time_axis"], ["features"]))
+    graph = helper.make_graph(
+        nodes,
+        "silero_vad_encoder",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", FRAME_INPUT])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", HIDDEN])],
+        initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="voiceflow")
+
+
+def _onnx_gate_order(matrix: np.ndarray) -> np.ndarray:
+    """PyTorch stacks an LSTM's gates i, f, g, o; ONNX wants i, o, f, c."""
+    i, f, g, o = np.split(matrix, 4, axis=0)
+    return np.concatenate([i, o, f, g], axis=0)
+
+
+def decoder_graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """([T, B, 128] features, [2, B, 128] state, [B] lengths) -> ([T, B] probabilities, state):
+    Silero's LSTM over each stream's T frames, then its 1x1 convolution and sigmoid per frame."""
+    bias = np.concatenate(
+        [_onnx_gate_order(weights["decoder.rnn.bias_ih"]), _onnx_gate_order(weights["decoder.rnn.bias_hh"])]
+    )
+    initializers = [
+        _tensor("W", _onnx_gate_order(weights["decoder.rnn.weight_ih"])[None]),
+        _tensor("R", _onnx_gate_order(weights["decoder.rnn.weight_hh"])[None]),
+        _tensor("B", bias[None]),
+        _tensor("out_weight", weights["decoder.decoder.2.weight"][0]),  # [128, 1]
+        _tensor("out_bias", weights["decoder.decoder.2.bias"]),
+        _tensor("h_index", np.array([0], np.int64)),
+        _tensor("c_index", np.array([1], np.int64)),
+        _tensor("direction_axis", np.array([1], np.int64)),
+        _tensor("unit_axis", np.array([2], np.int64)),
+    ]
+    nodes = [
+        helper.make_node("Gather", ["state", "h_index"], ["h0"], axis=0),
+        helper.make_node("Gather", ["state", "c_index"], ["c0"], axis=0),
+        helper.make_node(
+            "LSTM", ["features", "W", "R", "B", "lengths", "h0", "c0"], ["Y", "Y_h", "Y_c"], hidden_size=HIDDEN
+        ),
+        helper.make_node("Concat", ["Y_h", "Y_c"], ["stateN"], axis=0),
+        helper.make_node("Squeeze", ["Y", "direction_axis"], ["hidden"]),
+        helper.make_node("Relu", ["hidden"], ["active"]),
+        helper.make_node("MatMul", ["active", "out_weight"], ["logit0"]),
+        helper.make_node("Add", ["logit0", "out_bias"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["probability"]),
+        helper.make_node("Squeeze", ["probability", "unit_axis"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "silero_vad_decoder",
+        [
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["T", "B", HIDDEN]),
+            helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, "B", HIDDEN]),
+            helper.make_tensor_value_info("lengths", TensorProto.INT32, ["B"]),
+        ],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["T", "B"]),
+            helper.make_tensor_value_info("stateN", TensorProto.FLOAT, [2, "B", HIDDEN]),
+        ],
+        initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="voiceflow")
+
+
+def split_silero(source: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write the two halves of `source` (beside it, or into `out_dir`); returns their paths."""
+    weights = silero_weights(source)
+    encoder_path, decoder_path = split_model_paths(source)
+    if out_dir is not None:
+        encoder_path, decoder_path = out_dir / encoder_path.name, out_dir / decoder_path.name
+    for model, path in ((encoder_graph(weights), encoder_path), (decoder_graph(weights), decoder_path)):
+        onnx.checker.check_model(model)
+        path.write_bytes(model.SerializeToString())
+    return encoder_path, decoder_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=DEFAULT_VAD_MODEL, help="a Silero VAD v5 ONNX file")
+    parser.add_argument("--out-dir", type=Path, default=None, help="where to write (default: beside the source)")
+    args = parser.parse_args(argv)
+    for path in split_silero(args.source, args.out_dir):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The engine's VAD halves: rebuilt from the bundled Silero model byte for byte, and giving the
+source model's probabilities on real speech (the source model driven frame by frame, as
+silero-vad's own OnnxWrapper drives it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from pipelines.export.silero_split import main, silero_weights, split_silero
+from voiceflow.vad import CHUNK, CONTEXT, DEFAULT_VAD_MODEL, SileroVAD, VADModel, split_model_paths
+
+AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
+
+
+def speech(seconds: float) -> np.ndarray:
+    path = AMI / "dev00.wav"
+    if not path.exists():
+        pytest.skip(f"shared data missing: {path}")
+    from voiceflow.audio import load_audio
+
+    return load_audio(path)[: int(seconds * 16000)].astype(np.float32)
+
+
+def source_probabilities(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled source model, one call per frame: (probabilities, final state)."""
+    session = ort.InferenceSession(str(DEFAULT_VAD_MODEL), providers=["CPUExecutionProvider"])
+    state = np.zeros((2, 1, 128), dtype=np.float32)
+    context = np.zeros((1, CONTEXT), dtype=np.float32)
+    sr = np.array(16000, dtype=np.int64)
+    probs = []
+    for start in range(0, len(audio) - CHUNK + 1, CHUNK):
+        x = np.concatenate([context, audio[None, start : start + CHUNK]], axis=1)
+        out, state = session.run(None, {"input": x, "state": state, "sr": sr})
+        context = x[:, -CONTEXT:]
+        probs.append(float(out.reshape(-1)[0]))
+    return np.array(probs, dtype=np.float32), state
+
+
+def test_the_shipped_halves_are_what_the_builder_writes(tmp_path: Path) -> None:
+    assert main(["--out-dir", str(tmp_path)]) == 0
+    for shipped in split_model_paths(DEFAULT_VAD_MODEL):
+        assert (tmp_path / shipped.name).read_bytes() == shipped.read_bytes(), shipped.name
+
+
+def test_the_halves_give_the_source_models_probabilities_and_state() -> None:
+    audio = speech(20)
+    reference, reference_state = source_probabilities(audio)
+    vad = SileroVAD()
+    probs = vad.probabilities(audio)
+    assert probs.shape == reference.shape
+    assert np.abs(probs - reference).max() < 1e-6
+    assert np.abs(vad._state - reference_state).max() < 1e-6
+    # the decisions the engine takes from them are the same
+    for threshold in (0.35, 0.5):
+        assert np.array_equal(probs >= threshold, reference >= threshold)
+    assert 0.2 < float((probs >= 0.5).mean()) < 1.0  # real speech with pauses: both classes occur
+
+
+def test_long_recordings_are_encoded_in_pieces_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import voiceflow.vad as vad_module
+
+    audio = speech(12)
+    whole = SileroVAD().probabilities(audio)
+    monkeypatch.setattr(vad_module, "ENCODER_ROWS", 7)  # pieces that end mid-recording, and a short last one
+    assert np.array_equal(SileroVAD().probabilities(audio), whole)
+
+
+def test_a_graph_that_is_not_silero_v5_is_refused(tmp_path: Path) -> None:
+    from voiceflow.embedding import MODELS_DIR
+
+    with pytest.raises(ValueError, match="not a Silero VAD v5 graph"):
+        silero_weights(MODELS_DIR / "ge2e.onnx")
+
+
+def test_missing_halves_name_the_command_that_builds_them(tmp_path: Path) -> None:
+    source = tmp_path / "silero_vad.onnx"
+    source.write_bytes(DEFAULT_VAD_MODEL.read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"pipelines\.export\.silero_split"):
+        VADModel.load(source)
+    split_silero(source)
+    assert VADModel.load(source).run([]) == []
