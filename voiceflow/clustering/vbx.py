@@ -176,11 +176,11 @@ def _backward_blocks(lik: np.ndarray, scale: np.ndarray, stay: float, jump: np.n
         with np.errstate(divide="ignore"):  # a zero entry stays zero: exp(-inf)
             current = np.exp(log_size[b] + np.log(transfer[b] @ current))
     beta = np.empty((blocks, width, k))
-    current = entering
+    rows = entering
     for j in range(width):
-        weighted = lik[:, j] * current
-        current = (stay * weighted + (weighted @ jump)[:, None]) / scale[:, j, None]
-        beta[:, j] = current
+        weighted = lik[:, j] * rows
+        rows = (stay * weighted + (weighted @ jump)[:, None]) / scale[:, j, None]
+        beta[:, j] = rows
     return beta.reshape(-1, k)[:steps]
 
 
