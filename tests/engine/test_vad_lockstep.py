@@ -3,27 +3,14 @@ exactly the probabilities it gets alone, whatever the mix of lengths and feed si
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
+from tests.real_speech import dev00
 from voiceflow.vad import CHUNK, SileroVAD
-
-AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
-
-
-def speech() -> np.ndarray:
-    path = AMI / "dev00.wav"
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    from voiceflow.audio import load_audio
-
-    return load_audio(path)[: 8 * 16000].astype(np.float32)
 
 
 def test_lockstep_rows_equal_each_stream_alone() -> None:
-    audio = speech()
+    audio = dev00(8)
     # different speech, and different lengths: some streams run out of frames before others
     streams = [np.roll(audio, -7919 * i)[: audio.size - 3000 * i] for i in range(5)]
     alone = [SileroVAD().probabilities(s) for s in streams]
@@ -47,7 +34,7 @@ def test_lockstep_rows_equal_each_stream_alone() -> None:
 
 
 def test_a_runner_sees_every_frame_once_and_sets_the_state() -> None:
-    audio = speech()[: 3 * 16000]
+    audio = dev00(8)[: 3 * 16000]
     calls: list[int] = []
     model = SileroVAD.shared_model()
 

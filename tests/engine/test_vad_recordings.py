@@ -3,27 +3,15 @@ recording exactly the probabilities, the mask and the diarization it gets alone.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from tests.real_speech import dev00
 from voiceflow.vad import CHUNK, SileroVAD, recording_probabilities
-
-AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
-
-
-def speech(seconds: float) -> np.ndarray:
-    path = AMI / "dev00.wav"
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    from voiceflow.audio import load_audio
-
-    return load_audio(path)[: int(seconds * 16000)].astype(np.float32)
 
 
 def test_lockstep_recordings_equal_each_alone() -> None:
-    audio = speech(12)
+    audio = dev00(12)
     # different speech and different lengths (one ends mid-frame, one is shorter than a frame,
     # one is empty): recordings drop out of the lockstep as they end
     recordings = [
@@ -44,7 +32,7 @@ def test_diarizer_given_lockstep_masks_gives_the_same_segments() -> None:
     from voiceflow.embedding import EmbeddingModel
     from voiceflow.pipeline import Diarizer
 
-    audio = speech(30)
+    audio = dev00(30)
     recordings = [audio, np.roll(audio, -48000)[:400000]]
     diarizer = Diarizer(embedding_model=EmbeddingModel.load())
     masks = diarizer.speech_masks(recordings)

@@ -11,18 +11,8 @@ import onnxruntime as ort
 import pytest
 
 from pipelines.export.silero_split import main, silero_weights, split_silero
+from tests.real_speech import dev00
 from voiceflow.vad import CHUNK, CONTEXT, DEFAULT_VAD_MODEL, SileroVAD, VADModel, split_model_paths
-
-AMI = Path(__file__).resolve().parents[3] / "shared" / "data" / "ami-excerpts"
-
-
-def speech(seconds: float) -> np.ndarray:
-    path = AMI / "dev00.wav"
-    if not path.exists():
-        pytest.skip(f"shared data missing: {path}")
-    from voiceflow.audio import load_audio
-
-    return load_audio(path)[: int(seconds * 16000)].astype(np.float32)
 
 
 def source_probabilities(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +37,7 @@ def test_the_shipped_halves_are_what_the_builder_writes(tmp_path: Path) -> None:
 
 
 def test_the_halves_give_the_source_models_probabilities_and_state() -> None:
-    audio = speech(20)
+    audio = dev00(20)
     reference, reference_state = source_probabilities(audio)
     vad = SileroVAD()
     probs = vad.probabilities(audio)
@@ -63,7 +53,7 @@ def test_the_halves_give_the_source_models_probabilities_and_state() -> None:
 def test_long_recordings_are_encoded_in_pieces_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     import voiceflow.vad as vad_module
 
-    audio = speech(12)
+    audio = dev00(12)
     whole = SileroVAD().probabilities(audio)
     monkeypatch.setattr(vad_module, "ENCODER_ROWS", 7)  # pieces that end mid-recording, and a short last one
     assert np.array_equal(SileroVAD().probabilities(audio), whole)
