@@ -1,12 +1,13 @@
 """Which files a batch worker diarizes together.
 
-A worker runs the VAD of the files it holds in lockstep (one model call per 32 ms frame for all of
-them, voiceflow.vad.recording_probabilities): the call's overhead is shared, so the VAD's CPU per
-audio second falls from 0.0038 alone to 0.0030 with 2 files, 0.0023 with 4 and 0.0019 with 8
-(docs/deploy.md). Groups are bounded in files and in audio seconds: files x the longest of them,
-since a worker holds its group's samples and the lockstep a copy of them laid out to the longest
-(~8 bytes per sample in all, 460 MB for an hour). There are enough groups, in a multiple of the
-workers, that no worker idles while another has several left.
+A worker runs the VAD of the files it holds as one model run (voiceflow.vad.recording_probabilities:
+the encoder over all their frames, the recurrent decoder with a row per file). Since the VAD runs as
+its two halves that sharing saves little (0.0019 CPU-s per audio second alone, 0.0018 with 2 to 8
+files); groups remain the unit a worker loads, reports and is retried on. Groups are bounded in files
+and in audio seconds: files x the longest of them, since a worker holds its group's samples (4 bytes
+each) and the VAD's features laid out to the longest (~2 bytes per sample: ~350 MB for an hour in
+all). There are enough groups, in a multiple of the workers, that no worker idles while another has
+several left.
 """
 
 from __future__ import annotations
