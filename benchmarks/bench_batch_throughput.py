@@ -10,7 +10,7 @@ system, every process: the machine is shared, so wall time says more about the n
    ratio to it;
 3. the fixed cost of a run (`voiceflow batch` of a 1-second file, one worker: start-up, model load);
 4. with --profile, the stages of one worker's first group in this process, as a worker runs them
-   (one BLAS thread; the group's VAD in lockstep): audio decode, VAD, embedding, clustering, the
+   (one BLAS thread; the group's VAD as one run): audio decode, VAD, embedding, clustering, the
    rest (windows, votes, segments).
 
     .venv/bin/python benchmarks/bench_batch_throughput.py --profile      # 8 files x 10 min, 1 worker per CPU
@@ -123,7 +123,7 @@ def profile_group(folder: Path, workers: int) -> dict[str, float]:
         clock.add("audio decode", time.process_time() - started)
         started = time.process_time()
         masks = diarizer.speech_masks(audio)
-        clock.add(f"VAD (lockstep x{len(group)})", time.process_time() - started)
+        clock.add(f"VAD ({len(group)} files, one run)", time.process_time() - started)
         started = time.process_time()
         for samples, mask in zip(audio, masks, strict=True):
             diarizer.diarize(samples, speech=mask)
