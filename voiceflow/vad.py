@@ -6,7 +6,7 @@ LSTM is recurrent, so the engine runs the model as its two halves (pipelines.exp
 writes them from the bundled `silero_vad.onnx`): the convolutional encoder over every frame of a
 call at once, then the LSTM decoder over those frames as one sequence. Two calls per stream step
 or per recording instead of one per 32 ms frame: the probabilities are the source model's to
-within 1e-6, and identical whatever the chunking or the streams batched together (tests).
+within 1e-5, and identical whatever the chunking or the streams batched together (tests).
 """
 
 from __future__ import annotations

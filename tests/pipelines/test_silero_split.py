@@ -42,8 +42,8 @@ def test_the_halves_give_the_source_models_probabilities_and_state() -> None:
     vad = SileroVAD()
     probs = vad.probabilities(audio)
     assert probs.shape == reference.shape
-    assert np.abs(probs - reference).max() < 1e-6
-    assert np.abs(vad._state - reference_state).max() < 1e-6
+    assert np.abs(probs - reference).max() < 1e-5
+    assert np.allclose(vad._state, reference_state, rtol=1e-5, atol=1e-5)
     # the decisions the engine takes from them are the same
     for threshold in (0.35, 0.5):
         assert np.array_equal(probs >= threshold, reference >= threshold)
