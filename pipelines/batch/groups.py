@@ -1,9 +1,9 @@
 """Which files a batch worker diarizes together.
 
 A worker runs the VAD of the files it holds as one model run (voiceflow.vad.recording_probabilities:
-the encoder over all their frames, the recurrent decoder with a row per file). Since the VAD runs as
-its two halves that sharing saves little (0.0019 CPU-s per audio second alone, 0.0018 with 2 to 8
-files); groups remain the unit a worker loads, reports and is retried on. Groups are bounded in files
+the encoder over all their frames, the recurrent decoder with a row per file): 0.0011 CPU-s per
+audio second alone, 0.0007 with 2 to 8 files (the decoder's LSTM steps are shared by the rows of a
+call). Groups are also the unit a worker loads, reports and is retried on. Groups are bounded in files
 and in audio seconds: files x the longest of them, since a worker holds its group's samples (4 bytes
 each) and the VAD's features laid out to the longest (~2 bytes per sample: ~350 MB for an hour in
 all). There are enough groups, in a multiple of the workers, that no worker idles while another has
