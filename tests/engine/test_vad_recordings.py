@@ -10,10 +10,10 @@ from tests.real_speech import dev00
 from voiceflow.vad import CHUNK, SileroVAD, recording_probabilities
 
 
-def test_lockstep_recordings_equal_each_alone() -> None:
+def test_recordings_read_together_equal_each_alone() -> None:
     audio = dev00(12)
     # different speech and different lengths (one ends mid-frame, one is shorter than a frame,
-    # one is empty): recordings drop out of the lockstep as they end
+    # one is empty): recordings of every length share the run
     recordings = [
         audio,
         np.roll(audio, -7919)[: audio.size - 16000 * 5 - 100],
@@ -28,7 +28,7 @@ def test_lockstep_recordings_equal_each_alone() -> None:
     assert recording_probabilities(SileroVAD.shared_model(), []) == []
 
 
-def test_diarizer_given_lockstep_masks_gives_the_same_segments() -> None:
+def test_diarizer_given_shared_run_masks_gives_the_same_segments() -> None:
     from voiceflow.embedding import EmbeddingModel
     from voiceflow.pipeline import Diarizer
 

@@ -1,4 +1,4 @@
-"""Streams' VAD frames stepped in one model run (the pod's cross-stream VAD batching) give each stream
+"""Streams' VAD frames read in one model run (the pod's cross-stream VAD batching) give each stream
 exactly the probabilities it gets alone, whatever the mix of lengths and feed sizes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from tests.real_speech import dev00
 from voiceflow.vad import CHUNK, SileroVAD
 
 
-def test_lockstep_rows_equal_each_stream_alone() -> None:
+def test_batched_rows_equal_each_stream_alone() -> None:
     audio = dev00(8)
     # different speech, and different lengths: some streams run out of frames before others
     streams = [np.roll(audio, -7919 * i)[: audio.size - 3000 * i] for i in range(5)]
