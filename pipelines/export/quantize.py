@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from pathlib import Path
+from typing import Any
 
 QUANTIZED_OPS = ["Conv", "MatMul", "Gemm", "LSTM"]
 
@@ -24,7 +25,10 @@ def encoder_node_names(model_path: Path) -> tuple[list[str], list[str]]:
     """(encoder nodes, front-end nodes) by the module path torch.onnx writes into node names."""
     import onnx
 
-    graph = onnx.load(str(model_path)).graph
+    return _encoder_and_frontend(onnx.load(str(model_path)).graph)
+
+
+def _encoder_and_frontend(graph: Any) -> tuple[list[str], list[str]]:
     frontend = [n.name for n in graph.node if n.name.startswith("/frontend/")]
     encoder = [n.name for n in graph.node if not n.name.startswith("/frontend/")]
     return encoder, frontend
@@ -34,8 +38,9 @@ def float_nodes(model_path: Path) -> list[str]:
     """The nodes INT8 leaves in float: the front end, and the first LSTM (it reads the front end)."""
     import onnx
 
-    _, frontend = encoder_node_names(model_path)
-    lstms = [n.name for n in onnx.load(str(model_path)).graph.node if n.op_type == "LSTM"]
+    graph = onnx.load(str(model_path)).graph
+    _, frontend = _encoder_and_frontend(graph)
+    lstms = [n.name for n in graph.node if n.op_type == "LSTM"]
     return frontend + lstms[:1]
 
 
