@@ -29,8 +29,10 @@ STATE_SIZE = 128
 SILERO_SAMPLE_RATE = 16000  # the one branch of the source model the engine runs
 FRAME_SECONDS = CHUNK / SAMPLE_RATE  # 32 ms per VAD frame
 DEFAULT_VAD_MODEL = MODELS_DIR / "silero_vad.onnx"
-# Frames per encoder call: bounds the call's memory on long recordings (results do not depend on it).
+# Frames per encoder call, and per decoder call and stream: bound a long recording's memory (~8 MB of
+# features per 16384 frames, 8.7 minutes); results do not depend on them (tests).
 ENCODER_ROWS = 4096
+SEQUENCE_FRAMES = 16384
 
 # One stream's VAD work: (frames [n, CHUNK], state [2, 1, 128], context [1, CONTEXT]) ->
 # (probabilities [n], state, context) after those frames.
@@ -67,8 +69,25 @@ class VADModel:
 
     def run(self, jobs: Sequence[VADJob]) -> list[VADJob]:
         """Several streams' frames at once: encoder calls of about ENCODER_ROWS frames for all their
-        frames, one decoder call with a row per stream. Each stream's result is bit for bit what a
-        call of its own gives, however its frames are split across calls (tests)."""
+        frames, one decoder call with a row per stream (per SEQUENCE_FRAMES of them, the state carried
+        on). Each stream's result is bit for bit what a call of its own gives, however its frames are
+        split across calls (tests)."""
+        longest = max((len(frames) for frames, _, _ in jobs), default=0)
+        if longest <= SEQUENCE_FRAMES:
+            return self._run_sequences(jobs)
+        pieces: list[list[np.ndarray]] = [[] for _ in jobs]
+        current = list(jobs)
+        for start in range(0, longest, SEQUENCE_FRAMES):
+            stage = [(frames[start : start + SEQUENCE_FRAMES], state, context) for frames, state, context in current]
+            done = self._run_sequences(stage)
+            for i, (probs, state, context) in enumerate(done):
+                pieces[i].append(probs)
+                current[i] = (jobs[i][0], state, context)
+        return [
+            (np.concatenate(probs), state, context) for probs, (_, state, context) in zip(pieces, current, strict=True)
+        ]
+
+    def _run_sequences(self, jobs: Sequence[VADJob]) -> list[VADJob]:
         lengths = np.array([len(frames) for frames, _, _ in jobs], dtype=np.int32)
         running = [i for i, n in enumerate(lengths) if n]
         results: list[VADJob] = [(np.empty(0, dtype=np.float32), state, context) for _, state, context in jobs]

@@ -50,13 +50,19 @@ def test_the_halves_give_the_source_models_probabilities_and_state() -> None:
     assert 0.2 < float((probs >= 0.5).mean()) < 1.0  # real speech with pauses: both classes occur
 
 
-def test_long_recordings_are_encoded_in_pieces_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_recordings_are_read_in_pieces_with_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     import voiceflow.vad as vad_module
 
     audio = dev00(12)
     whole = SileroVAD().probabilities(audio)
     monkeypatch.setattr(vad_module, "ENCODER_ROWS", 7)  # pieces that end mid-recording, and a short last one
     assert np.array_equal(SileroVAD().probabilities(audio), whole)
+    monkeypatch.setattr(vad_module, "SEQUENCE_FRAMES", 50)  # decoder calls of 50 frames, the state carried on
+    vad = SileroVAD()
+    assert np.array_equal(vad.probabilities(audio), whole)
+    together = vad_module.recording_probabilities(vad.model, [audio, audio[: 16000 * 5 + 77], audio[:0]])
+    assert np.array_equal(together[0], whole) and np.array_equal(together[1], whole[: len(together[1])])
+    assert together[2].size == 0
 
 
 def test_a_graph_that_is_not_silero_v5_is_refused(tmp_path: Path) -> None:
