@@ -1,9 +1,10 @@
 """Silero VAD v5 split into the two halves the engine runs (voiceflow.vad.VADModel).
 
 The bundled `silero_vad.onnx` is called once per 32 ms frame: 512 samples, the previous frame's
-last 64 as context, and an LSTM state. Only its LSTM is recurrent. Its front end (an STFT as a
-convolution, four convolutions) sees one frame and its context and nothing else, so it can read
-every frame of a stream step, or of a whole recording, in one call. The decoder (the LSTM, a 1x1
+last 64 as context, and an LSTM state. Only its LSTM is recurrent. Its front end (an STFT, four
+convolutions) sees one frame and its context and nothing else, so it can read every frame of a
+stream step, or of a whole recording, in one call, written as matrix products over all of them
+(`encoder_graph`). The decoder (the LSTM, a 1x1
 convolution, a sigmoid) then runs over those frames as one sequence in one call, where the source
 model needs one call per frame.
 
@@ -26,11 +27,11 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from voiceflow.vad import CONTEXT, DEFAULT_VAD_MODEL, SILERO_SAMPLE_RATE, STATE_SIZE, split_model_paths
+from voiceflow.vad import CHUNK, CONTEXT, DEFAULT_VAD_MODEL, SILERO_SAMPLE_RATE, STATE_SIZE, split_model_paths
 
 OPSET = 16
 HIDDEN = STATE_SIZE
-FRAME_INPUT = 512 + CONTEXT
+FRAME_INPUT = CHUNK + CONTEXT
 SILERO_INLINE_PREFIX = "__Inline_0__"
 
 
