@@ -43,26 +43,6 @@ def speech(seconds: float) -> np.ndarray:
     return np.resize(clip, int(seconds * SR))
 
 
-def source_probabilities(audio: np.ndarray) -> np.ndarray:
-    """The bundled source model, one call per 32 ms frame (silero-vad's OnnxWrapper)."""
-    import onnxruntime as ort
-
-    from voiceflow.embedding import session_options
-    from voiceflow.vad import CHUNK, CONTEXT, DEFAULT_VAD_MODEL
-
-    session = ort.InferenceSession(str(DEFAULT_VAD_MODEL), session_options(1), providers=["CPUExecutionProvider"])
-    state = np.zeros((2, 1, 128), dtype=np.float32)
-    context = np.zeros((1, CONTEXT), dtype=np.float32)
-    sr = np.array(SR, dtype=np.int64)
-    probs = np.empty(len(audio) // CHUNK, dtype=np.float32)
-    for i in range(len(probs)):
-        x = np.concatenate([context, audio[None, i * CHUNK : (i + 1) * CHUNK]], axis=1)
-        out, state = session.run(None, {"input": x, "state": state, "sr": sr})
-        context = x[:, -CONTEXT:]
-        probs[i] = out.reshape(-1)[0]
-    return probs
-
-
 def cpu_per_audio_second(run: Callable[[], object], audio_seconds: float) -> float:
     started = time.process_time()
     run()
@@ -75,6 +55,7 @@ def main() -> int:
     ap.add_argument("--stream-seconds", type=float, default=60.0, help="audio per live stream")
     args = ap.parse_args()
 
+    from pipelines.export.silero_split import source_probabilities
     from voiceflow.vad import SileroVAD, recording_probabilities
 
     model = SileroVAD.shared_model()
@@ -84,7 +65,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
     reference: list[np.ndarray] = []
-    source = cpu_per_audio_second(lambda: reference.append(source_probabilities(audio)), seconds)
+    source = cpu_per_audio_second(lambda: reference.append(source_probabilities(audio)[0]), seconds)
     halves = cpu_per_audio_second(lambda: recording_probabilities(model, [audio]), seconds)
     difference = float(np.abs(recording_probabilities(model, [audio])[0] - reference[0]).max())
     print(f"whole recording ({args.minutes:g} min), CPU-s per audio s:")

@@ -38,11 +38,15 @@ SILERO_INLINE_PREFIX = "__Inline_0__"
 def silero_weights(path: Path) -> dict[str, np.ndarray]:
     """The 16 kHz branch's constants of a Silero VAD v5 ONNX file, by their PyTorch names."""
     model = onnx.load(str(path))
-    branch_on = [n for n in model.graph.node if n.op_type == "Constant"]
+    by_output = {out: node for node in model.graph.node for out in node.output}
     branches = [n for n in model.graph.node if n.op_type == "If"]
-    if not branch_on or len(branches) != 1:
-        raise ValueError(f"{path}: not a Silero VAD v5 graph (one sample-rate If expected)")
-    if int(numpy_helper.to_array(branch_on[0].attribute[0].t)) != SILERO_SAMPLE_RATE:
+    condition = by_output.get(branches[0].input[0]) if len(branches) == 1 else None
+    if condition is None or condition.op_type != "Equal" or "sr" not in condition.input:
+        raise ValueError(f"{path}: not a Silero VAD v5 graph (one If on `sr == rate` expected)")
+    rates = [by_output[name] for name in condition.input if name in by_output]
+    if len(rates) != 1 or rates[0].op_type != "Constant":
+        raise ValueError(f"{path}: not a Silero VAD v5 graph (the If's rate is not a constant)")
+    if int(numpy_helper.to_array(rates[0].attribute[0].t)) != SILERO_SAMPLE_RATE:
         raise ValueError(f"{path}: the If's then-branch is not the {SILERO_SAMPLE_RATE} Hz model")
     then_branch = next(a.g for a in branches[0].attribute if a.name == "then_branch")
     weights = {}
@@ -50,6 +54,27 @@ def silero_weights(path: Path) -> dict[str, np.ndarray]:
         if node.op_type == "Constant":
             weights[node.output[0].split(SILERO_INLINE_PREFIX)[-1]] = numpy_helper.to_array(node.attribute[0].t)
     return weights
+
+
+def source_probabilities(audio: np.ndarray, source: Path = DEFAULT_VAD_MODEL) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, final state) of the source model itself, one call per 32 ms frame as
+    silero-vad's OnnxWrapper drives it: the reference the halves are measured against (tests,
+    benchmarks/bench_vad.py)."""
+    import onnxruntime as ort
+
+    from voiceflow.embedding import session_options
+
+    session = ort.InferenceSession(str(source), session_options(1), providers=["CPUExecutionProvider"])
+    state = np.zeros((2, 1, STATE_SIZE), dtype=np.float32)
+    context = np.zeros((1, CONTEXT), dtype=np.float32)
+    rate = np.array(SILERO_SAMPLE_RATE, dtype=np.int64)
+    probs = np.empty(len(audio) // CHUNK, dtype=np.float32)
+    for i in range(len(probs)):
+        x = np.concatenate([context, np.asarray(audio[None, i * CHUNK : (i + 1) * CHUNK], dtype=np.float32)], axis=1)
+        out, state = session.run(None, {"input": x, "state": state, "sr": rate})
+        context = x[:, -CONTEXT:]
+        probs[i] = out.reshape(-1)[0]
+    return probs, state
 
 
 def _tensor(name: str, value: np.ndarray) -> onnx.TensorProto:

@@ -7,27 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
-from pipelines.export.silero_split import main, silero_weights, split_silero
+from pipelines.export.silero_split import main, silero_weights, source_probabilities, split_silero
 from tests.real_speech import dev00
-from voiceflow.vad import CHUNK, CONTEXT, DEFAULT_VAD_MODEL, SileroVAD, VADModel, split_model_paths
-
-
-def source_probabilities(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The bundled source model, one call per frame: (probabilities, final state)."""
-    session = ort.InferenceSession(str(DEFAULT_VAD_MODEL), providers=["CPUExecutionProvider"])
-    state = np.zeros((2, 1, 128), dtype=np.float32)
-    context = np.zeros((1, CONTEXT), dtype=np.float32)
-    sr = np.array(16000, dtype=np.int64)
-    probs = []
-    for start in range(0, len(audio) - CHUNK + 1, CHUNK):
-        x = np.concatenate([context, audio[None, start : start + CHUNK]], axis=1)
-        out, state = session.run(None, {"input": x, "state": state, "sr": sr})
-        context = x[:, -CONTEXT:]
-        probs.append(float(out.reshape(-1)[0]))
-    return np.array(probs, dtype=np.float32), state
+from voiceflow.vad import DEFAULT_VAD_MODEL, SileroVAD, VADModel, split_model_paths
 
 
 def test_the_shipped_halves_are_what_the_builder_writes(tmp_path: Path) -> None:
