@@ -8,16 +8,7 @@ from typing import Any
 
 import yaml
 from vf_k8s_schema import admit
-from voiceflow_operator.builders import (
-    Owner,
-    build_deployment,
-    build_export_job,
-    build_http_route,
-    build_inference_service,
-    build_scaled_object,
-    build_service,
-    build_training_workflow_for,
-)
+from voiceflow_operator import builders
 from voiceflow_operator.spec import parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "crds" / "examples"
@@ -35,25 +26,25 @@ def example_body(name: str, uid: str = "0b5c6c57-9f61-4bd6-9a3c-1a2f6b0c0d01") -
 def all_children(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Every kind of child the builders can render for this resource."""
     body = copy.deepcopy(body)
-    owner = Owner.from_body(body)
+    owner = builders.Owner.from_body(body)
     spec = parse_spec(body["spec"])
     out: list[dict[str, Any]] = []
     if spec.training is not None:
-        out += [build_training_workflow_for(owner, spec, attempt=0), build_export_job(owner, spec)]
+        out += [builders.build_training_workflow_for(owner, spec, attempt=0), builders.build_export_job(owner, spec)]
     uri = spec.model_uri or "s3://models/x/model.onnx"
     if spec.serving.mode == "streaming":
         out += [
-            build_deployment(owner, spec, owner.name, "stable", spec.version, uri),
-            build_deployment(owner, spec, f"{owner.name}-canary", "canary", "2.0.0", uri),
-            build_service(owner, owner.name, "stable"),
-            build_service(owner, f"{owner.name}-canary", "canary"),
-            build_http_route(owner, spec, owner.name, owner.name, f"{owner.name}-canary", 10),
-            build_http_route(owner, spec, owner.name, owner.name, f"{owner.name}-canary", 0),
-            build_scaled_object(owner, spec, owner.name, owner.name, "stable"),
+            builders.build_deployment(owner, spec, owner.name, "stable", spec.version, uri),
+            builders.build_deployment(owner, spec, f"{owner.name}-canary", "canary", "2.0.0", uri),
+            builders.build_service(owner, owner.name, "stable"),
+            builders.build_service(owner, f"{owner.name}-canary", "canary"),
+            builders.build_http_route(owner, spec, owner.name, owner.name, f"{owner.name}-canary", 10),
+            builders.build_http_route(owner, spec, owner.name, owner.name, f"{owner.name}-canary", 0),
+            builders.build_scaled_object(owner, spec, owner.name, owner.name, "stable"),
         ]
     else:
         out += [
-            build_inference_service(owner, spec, owner.name, spec.version, uri, None),
-            build_inference_service(owner, spec, owner.name, spec.version, uri, 20),
+            builders.build_inference_service(owner, spec, owner.name, spec.version, uri, None),
+            builders.build_inference_service(owner, spec, owner.name, spec.version, uri, 20),
         ]
     return out
