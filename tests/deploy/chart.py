@@ -85,6 +85,13 @@ def render(
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
 
 
+def refusal(helm_bin: str, *args: str, combo: str = "default") -> str:
+    """What `helm template` prints when the chart refuses `combo`'s values with `args` on top."""
+    proc = helm(helm_bin, "template", RELEASE, str(CHART), *value_args(combo), *args, check=False)
+    assert proc.returncode != 0, f"{combo} with {' '.join(args)} rendered; the chart should refuse it"
+    return proc.stderr
+
+
 @functools.cache
 def crd_schema(group: str, kind: str) -> dict[str, Any]:
     """The served version's openAPIV3Schema of a vendored CRD (loaded once: some are MBs)."""

@@ -18,12 +18,11 @@ from .chart import (
     RELEASE,
     by_kind,
     crd_schema,
-    helm,
     pod_spec,
+    refusal,
     render,
     render_notes,
     validate_object,
-    value_args,
 )
 from .conftest import CHART
 
@@ -134,8 +133,8 @@ def test_existing_service_accounts_are_used_and_bound(helm_bin: str) -> None:
 
 
 def test_one_shared_account_name_needs_create_false(helm_bin: str) -> None:
-    proc = helm(helm_bin, "template", RELEASE, str(CHART), "--set", "serviceAccount.name=shared", check=False)
-    assert proc.returncode != 0 and "serviceAccount.create=false" in proc.stderr, proc.stderr
+    stderr = refusal(helm_bin, "--set", "serviceAccount.name=shared")
+    assert "serviceAccount.create=false" in stderr, stderr
 
 
 def test_ingress_routes_to_the_charts_services(helm_bin: str) -> None:
@@ -164,17 +163,8 @@ def test_ingress_routes_to_the_charts_services(helm_bin: str) -> None:
     ]
     for _, svc in backends:
         assert svc["port"]["number"] in services[svc["name"]]
-    refused = helm(
-        helm_bin,
-        "template",
-        RELEASE,
-        str(CHART),
-        *value_args("streaming-only"),
-        "--set",
-        "ingress.enabled=true",
-        check=False,
-    )
-    assert refused.returncode != 0 and "controlApi, which this release does not deploy" in refused.stderr
+    refused = refusal(helm_bin, "--set", "ingress.enabled=true", combo="streaming-only")
+    assert "controlApi, which this release does not deploy" in refused, refused
 
 
 # --- NOTES.txt: every name it tells the user to type exists in what the chart renders -------------
