@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from vf_chunks import FRAME, REFERENCE, as_segments
 
 from pipelines.simulation import (
     ChunkConfig,
@@ -20,9 +21,6 @@ from pipelines.simulation import (
     turn_taking_statistics,
 )
 from voiceflow import SAMPLE_RATE
-from voiceflow.segments import Segment
-
-FRAME = 320  # 20 ms
 
 
 def test_two_overlapping_turns_overlap_on_exactly_their_shared_frames() -> None:
@@ -110,7 +108,7 @@ def test_gaps_are_drawn_from_the_given_distributions() -> None:
     )
     config = ChunkConfig(chunk_seconds=30.0, lead_in_seconds=0.0, turn_taking=tt)
     turns = sample_chunk_turns(np.random.default_rng(1), config)
-    stats = turn_taking_statistics([Segment(t.start / SAMPLE_RATE, t.end / SAMPLE_RATE, str(t.speaker)) for t in turns])
+    stats = turn_taking_statistics(as_segments(turns))
     assert set(np.round(stats.within_pauses, 6)) <= {0.25}
     assert set(np.round(stats.between_pauses, 6)) <= {0.5}
     assert set(np.round(stats.overlaps, 6)) <= {0.1}
@@ -118,14 +116,7 @@ def test_gaps_are_drawn_from_the_given_distributions() -> None:
 
 
 def test_turn_taking_statistics_by_hand() -> None:
-    reference = [
-        Segment(0.0, 2.0, "A"),
-        Segment(2.5, 4.0, "A"),  # within-speaker pause 0.5
-        Segment(3.5, 5.0, "B"),  # overlap 0.5 with A
-        Segment(4.0, 4.5, "C"),  # inside B: overlap capped at its own length 0.5
-        Segment(6.0, 7.0, "A"),  # between-speaker pause 1.0 after B (the frontier)
-    ]
-    stats = turn_taking_statistics(reference)
+    stats = turn_taking_statistics(REFERENCE)
     assert stats.within_pauses == (0.5,)
     assert stats.overlaps == (0.5, 0.5)
     assert stats.between_pauses == (1.0,)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.signal import fftconvolve
+from vf_chunks import FRAME, REFERENCE, as_segments
 
 from pipelines.segmentation.augment import (
     AugmentAssets,
@@ -34,13 +35,6 @@ from pipelines.simulation import (
 )
 from voiceflow import SAMPLE_RATE
 from voiceflow.segments import Segment
-
-FRAME = 320
-
-
-def as_segments(turns: list[Interval]) -> list[Segment]:
-    return [Segment(t.start / SAMPLE_RATE, t.end / SAMPLE_RATE, str(t.speaker)) for t in turns]
-
 
 # ---------------------------------------------------------------- defaults: today's chunks
 
@@ -123,15 +117,6 @@ def test_bad_speaker_count_weights_are_refused(weights: tuple[float, ...]) -> No
 
 
 # ---------------------------------------------------------------- turn-taking measured on RTTMs
-
-
-REFERENCE = [
-    Segment(0.0, 2.0, "A"),
-    Segment(2.5, 4.0, "A"),  # within-speaker pause 0.5
-    Segment(3.5, 5.0, "B"),  # overlap 0.5 with A
-    Segment(4.0, 4.5, "C"),  # 0.5 s wholly inside B: a backchannel
-    Segment(6.0, 7.0, "A"),  # between-speaker pause 1.0 after B
-]
 
 
 def test_backchannels_by_hand() -> None:
