@@ -61,10 +61,13 @@ class Settings(EnvSettings):
     # Global bound on feed jobs waiting for a worker; past it new streams are refused and the
     # most-behind streams shed, so latency stays bounded instead of growing for everybody.
     max_pending_jobs: PositiveInt = 512
-    # Engine threads for live streams, per worker process. They mostly wait on the cross-stream
-    # batchers, and each in-flight step adds a row to a batch: 16 rather than 4 cut the CPU per
-    # stream by ~20% at 64 streams (benchmarks/loadgen.py, docs/deploy.md).
-    workers: PositiveInt = 16
+    # Engine threads for live streams, per worker process. The INT8 embedding runs on the stream's
+    # own thread (never batched across streams), so more threads buy no fuller batches; each thread
+    # does keep its own malloc arena and onnxruntime buffers after a burst. 4 against 16, alternated
+    # (benchmarks/loadgen.py, docs/deploy.md): the same P99 and CPU at 64 and 128 streams, ~22 MB
+    # less at 128, and 1000 idle connections after a 256-stream overload in 280 MB instead of 325.
+    # A model batched across streams (float: rows independent) may want more, for fuller batches.
+    workers: PositiveInt = 4
     # POST /infer runs on threads of its own, so whole-file requests never take the streams' workers
     # (two 40-minute requests once held the shared pool for 27 s and every live stream was shed).
     infer_workers: PositiveInt = 1
