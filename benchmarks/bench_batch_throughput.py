@@ -46,6 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ami-excerpts"
 SR = 16000
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe  # noqa: E402
 
 
 def build_files(folder: Path, files: int, minutes: float) -> float:
@@ -144,7 +147,7 @@ def main() -> int:
     args = ap.parse_args()
 
     voiceflow = str(Path(sys.executable).parent / "voiceflow")
-    print(f"machine: {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"machine: {describe('load average before')}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder, out = Path(tmp) / "in", Path(tmp) / "out"
         folder.mkdir()

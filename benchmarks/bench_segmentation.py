@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import describe  # noqa: E402
 from pod_process import segmentation_model_file  # noqa: E402
 
 from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK  # noqa: E402
@@ -193,7 +194,7 @@ def main() -> int:
         raise SystemExit("no segmentation model: give --segmentation-model or VOICEFLOW_SEGMENTATION_MODEL_PATH")
     from voiceflow.audio import load_audio
 
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} (shared: timings are noisy)")
+    print(f"machine: {describe()} (shared: timings are noisy)")
     seg = SegmentationModel.load(seg_path, threads=1)
     emb = EmbeddingModel.load(args.model, threads=1)
     report: dict[str, Any] = {"model": model_report(seg, Path(seg.path), args.chunks)}

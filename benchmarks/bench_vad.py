@@ -30,6 +30,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import describe  # noqa: E402
 
 SR = 16000
 STEP = 8000  # a pod stream's 0.5 s step
@@ -62,7 +65,7 @@ def main() -> int:
     seconds = args.minutes * 60
     audio = speech(seconds)
     recording_probabilities(model, [audio[:SR]])  # first-call set-up is not the VAD's per-audio cost
-    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(f"machine: {describe()}")
 
     reference: list[np.ndarray] = []
     source = cpu_per_audio_second(lambda: reference.append(source_probabilities(audio)[0]), seconds)

@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine import describe  # noqa: E402
 from pod_process import segmentation_model_file  # noqa: E402
 from pod_process import start_pod as start_pod_process  # noqa: E402
 
@@ -436,7 +437,7 @@ def main() -> int:
     speech = load_speech()
     report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
     report["pipeline"] = served_pipeline(url)
-    print(f"machine: {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"machine: {describe('load average before')}", flush=True)
     print(f"pipeline: {report['pipeline']}, starts {args.start}", flush=True)
     report["start"] = args.start
     try:

@@ -1,0 +1,38 @@
+"""One line naming the machine a benchmark ran on: figures only compare on the same CPU.
+
+onnxruntime's INT8 kernels take a different path with AVX-512 VNNI or AMX than with AVX2 alone,
+so the same INT8 model costs markedly different CPU on two hosts of "2 cores" each.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+INT8_FEATURES = ("amx_int8", "avx512_vnni", "avx_vnni", "avx2")
+
+
+def cpu_model(cpuinfo: str) -> str:
+    for line in cpuinfo.splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def int8_features(cpuinfo: str) -> list[str]:
+    """The instruction sets of INT8_FEATURES that the first CPU's flags name."""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            return [name for name in INT8_FEATURES if name in flags]
+    return []
+
+
+def describe(load_label: str = "load average") -> str:
+    """'N CPUs (model; int8: features), <load_label> L' for this machine now."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    features = ", ".join(int8_features(cpuinfo)) or "none found"
+    return f"{os.cpu_count()} CPUs ({cpu_model(cpuinfo)}; int8: {features}), {load_label} {os.getloadavg()[0]:.2f}"
