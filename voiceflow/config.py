@@ -34,6 +34,7 @@ from voiceflow.segmentation.offline import SegmentationPipelineConfig
 from voiceflow.segmentation.streaming import SegmentationStreamingConfig
 from voiceflow.streaming import StreamingConfig
 from voiceflow.vad import VADConfig
+from voiceflow.validation import error_message
 
 MAX_CONFIG_BYTES = 256 * 1024
 
@@ -118,13 +119,11 @@ def _describe_errors(exc: ValidationError, where: str) -> str:
 def _describe(error: ErrorDetails, where: str) -> str:
     path = ".".join([where, *map(str, error["loc"])])
     got = type(error["input"]).__name__
-    if error["type"] == "extra_forbidden":
-        return f"{path}: unknown setting"
     if error["type"] == "model_type":
         return f"{path}: expected a mapping of settings, got {got}"
-    if error["type"] == "value_error":
-        return f"{path}: {error.get('ctx', {}).get('error', error['msg'])}"
-    return f"{path}: {error['msg']}, got {got}"
+    if error["type"] in ("extra_forbidden", "value_error"):
+        return f"{path}: {error_message(error)}"
+    return f"{path}: {error_message(error)}, got {got}"
 
 
 def parse_engine_config(data: Any, source: str = "config") -> EngineConfig:

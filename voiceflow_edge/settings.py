@@ -21,6 +21,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from voiceflow.validation import error_message
+
 ENV_PREFIX = "VOICEFLOW_"
 # A hostile or mistyped value is shown, but never more of it than this.
 MAX_SHOWN_CHARS = 80
@@ -90,8 +92,8 @@ def _describe(error: ErrorDetails, read_from_env: set[str]) -> str:
     field = str(error["loc"][0]) if error["loc"] else ""
     name = f"{ENV_PREFIX}{field.upper()}" if field in read_from_env else f"setting {field}"
     if error["type"] == "extra_forbidden":
-        return f"{name}: unknown setting"
-    message = str(error.get("ctx", {}).get("error", error["msg"])) if error["type"] == "value_error" else error["msg"]
+        return f"{name}: {error_message(error)}"
+    message = error_message(error)
     shown = repr(error["input"])
     if len(shown) > MAX_SHOWN_CHARS:
         shown = shown[: MAX_SHOWN_CHARS - 3] + "..."
