@@ -28,6 +28,7 @@ with `reduce_range` (7-bit weights: no pair can leave int16) and gate that.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 import onnx
@@ -42,11 +43,13 @@ HOP = 9600
 INT16 = (-32768, 32767)
 
 
-def layer_tensors(model: onnx.ModelProto) -> list[tuple[str, str, str, str]]:
-    """(input tensor, W, R, B) of every DynamicQuantizeLSTM, in graph order."""
-    return [
-        (n.input[0], n.input[1], n.input[2], n.input[3]) for n in model.graph.node if n.op_type == "DynamicQuantizeLSTM"
-    ]
+# DynamicQuantizeLSTM's inputs by position (onnxruntime contrib op): X, W, R, B, ..., W_scale, ..., R_scale.
+X, W, R, B, W_SCALE, R_SCALE = 0, 1, 2, 3, 8, 10
+
+
+def quantized_lstms(model: onnx.ModelProto) -> list[Any]:
+    """Every DynamicQuantizeLSTM node, in graph order."""
+    return [n for n in model.graph.node if n.op_type == "DynamicQuantizeLSTM"]
 
 
 def quantize_u8(x: np.ndarray) -> tuple[np.ndarray, float, int]:
@@ -71,17 +74,11 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def emulate_lstm(
-    x: np.ndarray, weights: dict[str, np.ndarray], names: tuple[str, str, str], saturate: bool
-) -> np.ndarray:
-    """ONNX LSTM (gates i, o, f, c) from zero state with dynamically quantized products."""
-    w_name, r_name, b_name = names
-    w, r = weights[w_name][0].astype(np.int64), weights[r_name][0].astype(np.int64)
-    w_scale, r_scale = (
-        weights[w_name.replace("quantized", "scale")][0],
-        weights[r_name.replace("quantized", "scale")][0],
-    )
-    bias = weights[b_name][0]
+def emulate_lstm(x: np.ndarray, weights: dict[str, np.ndarray], node: Any, saturate: bool) -> np.ndarray:
+    """`node` (ONNX LSTM gates i, o, f, c) from zero state with dynamically quantized products."""
+    w, r = (weights[node.input[i]][0].astype(np.int64) for i in (W, R))
+    w_scale, r_scale = (weights[node.input[i]][0] for i in (W_SCALE, R_SCALE))
+    bias = weights[node.input[B]][0]
     hidden = r.shape[0]
     steps, batch, width = x.shape
     xq, x_scale, x_zero = quantize_u8(x.reshape(-1, width))
@@ -113,10 +110,8 @@ def main() -> None:
     args = ap.parse_args()
     model = onnx.load(args.model)
     weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    layers = layer_tensors(model)
-    lstm_outputs = [n.output[0] for n in model.graph.node if n.op_type == "DynamicQuantizeLSTM"]
-    outputs = [inp for inp, *_ in layers]
-    for name in outputs + lstm_outputs:
+    layers = quantized_lstms(model)
+    for name in [n.input[X] for n in layers] + [n.output[0] for n in layers]:
         model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     audio = [load_audio(p) for p in sorted((shared_data_dir() / "ami-excerpts").glob("*.wav"))]
@@ -124,10 +119,9 @@ def main() -> None:
     batch = segments[: args.segments].astype(np.float32)
     results = session.run(None, {session.get_inputs()[0].name: batch})[1:]
     inputs, references = results[: len(layers)], results[len(layers) :]
-    for index, ((_, w_name, r_name, b_name), x, reference) in enumerate(zip(layers, inputs, references, strict=True)):
+    for index, (node, x, reference) in enumerate(zip(layers, inputs, references, strict=True)):
         label = f"LSTM {index + 2}"  # the first LSTM stays float
-        w = weights[w_name][0].astype(np.int64)
-        r = weights[r_name][0].astype(np.int64)
+        w, r = (weights[node.input[i]][0].astype(np.int64) for i in (W, R))
         xq, _, _ = quantize_u8(x.reshape(-1, x.shape[-1]))
         ref = reference.squeeze(1)
         states = np.concatenate([quantize_u8(ref[t])[0] for t in range(ref.shape[0])])
@@ -136,8 +130,8 @@ def main() -> None:
             outside = (sums < INT16[0]) | (sums > INT16[1])
             print(f"{label} {what}: dot products with a saturating pair {outside.any(axis=1).mean():.4f}")
         x64 = x.astype(np.float64)
-        exact = emulate_lstm(x64, weights, (w_name, r_name, b_name), saturate=False)
-        saturated = emulate_lstm(x64, weights, (w_name, r_name, b_name), saturate=True)
+        exact = emulate_lstm(x64, weights, node, saturate=False)
+        saturated = emulate_lstm(x64, weights, node, saturate=True)
         print(f"{label}: exact emulation vs onnxruntime mean |d| {np.abs(exact - ref).mean():.4f}")
         print(
             f"{label}: saturated vs exact mean |d| {np.abs(saturated - exact).mean():.4f} "
