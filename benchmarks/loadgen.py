@@ -437,7 +437,8 @@ def main() -> int:
     speech = load_speech()
     report: dict[str, object] = {"cpus": os.cpu_count(), "url": url, "loadavg_before": os.getloadavg()}
     report["pipeline"] = served_pipeline(url)
-    print(f"machine: {describe('load average before')}", flush=True)
+    report["machine"] = describe("load average before")  # the CPU the figures belong to, in --json too
+    print(f"machine: {report['machine']}", flush=True)
     print(f"pipeline: {report['pipeline']}, starts {args.start}", flush=True)
     report["start"] = args.start
     try:
