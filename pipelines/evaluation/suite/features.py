@@ -14,11 +14,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Concatenate, ParamSpec
 
 import numpy as np
 
 from voiceflow.embedding import EmbeddingModel, WindowSource
 from voiceflow.vad import SileroVAD
+
+P = ParamSpec("P")
 
 VAD_KEY = "silero-bundled-3"  # the VAD is bundled with the engine: 3 = its two halves, the encoder as matrix products
 
@@ -69,6 +72,31 @@ class CachedVAD(SileroVAD):
         return self
 
 
+def _windows_key(windows: WindowSource, *_: object, **__: object) -> str:
+    audio, plan = getattr(windows, "audio", None), getattr(windows, "plan", None)
+    if audio is None or plan is None:  # a plain array of windows: key by the windows themselves
+        return digest(np.asarray(windows[0 : len(windows)]))
+    return digest(audio, plan.starts.astype(np.int64), str(plan.frames_per_window))
+
+
+def _staggered_key(audio: np.ndarray, window_ends: np.ndarray, window: int, *_: object, **__: object) -> str:
+    return digest(audio, np.asarray(window_ends, dtype=np.int64), str(window))
+
+
+def _memoised(
+    method: Callable[Concatenate[EmbeddingModel, P], np.ndarray], prefix: str, key: Callable[P, str]
+) -> Callable[Concatenate[CachedEmbeddingModel, P], np.ndarray]:
+    """`method` with its result kept in the model's cache folder as `<prefix>-<key>.npy`. The key
+    reads only the arguments that decide the result (batch size and progress do not)."""
+
+    def memoised(self: CachedEmbeddingModel, *args: P.args, **kwargs: P.kwargs) -> np.ndarray:
+        return _cached(
+            self.cache_folder / f"{prefix}-{key(*args, **kwargs)}.npy", lambda: method(self, *args, **kwargs)
+        )
+
+    return memoised
+
+
 @dataclass
 class CachedEmbeddingModel(EmbeddingModel):
     """An EmbeddingModel whose `embed_batched` and `read_windows` results are memoised on disk.
@@ -83,32 +111,5 @@ class CachedEmbeddingModel(EmbeddingModel):
         values = {f.name: getattr(model, f.name) for f in fields(EmbeddingModel)}
         return cls(**values, cache_folder=Path(folder) / "embeddings" / f"{model.sha256[:16]}-{reader_digest()}")
 
-    def embed_batched(
-        self,
-        windows: WindowSource,
-        batch_size: int = 32,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        audio, plan = getattr(windows, "audio", None), getattr(windows, "plan", None)
-        if audio is None or plan is None:  # a plain array of windows: key by the windows themselves
-            key = digest(np.asarray(windows[0 : len(windows)]))
-        else:
-            key = digest(audio, plan.starts.astype(np.int64), str(plan.frames_per_window))
-        return _cached(
-            self.cache_folder / f"w-{key}.npy",
-            lambda: EmbeddingModel.embed_batched(self, windows, batch_size, progress),
-        )
-
-    def read_windows(
-        self,
-        audio: np.ndarray,
-        window_ends: np.ndarray,
-        window: int,
-        batch_size: int = 32,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        key = digest(audio, np.asarray(window_ends, dtype=np.int64), str(window))
-        return _cached(
-            self.cache_folder / f"s-{key}.npy",
-            lambda: EmbeddingModel.read_windows(self, audio, window_ends, window, batch_size, progress),
-        )
+    embed_batched = _memoised(EmbeddingModel.embed_batched, "w", _windows_key)
+    read_windows = _memoised(EmbeddingModel.read_windows, "s", _staggered_key)
