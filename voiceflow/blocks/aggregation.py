@@ -54,8 +54,19 @@ class FrameSegments:
             if seg.start < edge - 1e-9
         ]
         drafts = [seg.start for seg in view if not seg.final]
-        self._emit_from = round(min(drafts) / FRAME_SECONDS) if drafts else max(lo, mutable)
+        self._emit_from = self._uncut(view, min(drafts)) if drafts else max(lo, mutable)
         return view
+
+    @staticmethod
+    def _uncut(view: Sequence[Segment], start: float) -> int:
+        """The frame the next view starts from: the first draft's, or earlier when a final segment
+        runs across it (several tracks' segments overlap), so no later view cuts that segment into
+        a new one under another identity."""
+        while True:
+            crossing = [seg.start for seg in view if seg.start < start - 1e-9 < seg.end - 2e-9]
+            if not crossing:
+                return round(start / FRAME_SECONDS)
+            start = min(crossing)
 
     def result(self) -> list[Segment]:
         """The whole stream's segments from the tracks' final state, all final."""
