@@ -4,7 +4,7 @@ cross-validation (issue 22, item 5), with the stratum gate against the streaming
     OPENBLAS_NUM_THREADS=1 nice -n 15 .venv/bin/python research/streaming_clustering_cv.py \
         [--workers 2] [--out research/results/streaming]
 
-A streaming run costs its VAD and one embedding per 0.48 s hop; neither depends on the clustering
+A streaming run costs its VAD and one embedding per `embedding_hops` 0.48 s hops; neither depends on the clustering
 (voiceflow/streaming.py: speech -> embedding -> online labels -> aggregation, each block reading only
 what the blocks before it wrote). So each recording's real session runs ONCE, with the online-labels
 block wrapped to record what it is given at every hop (the hop's frames, its refined speech, its
@@ -56,12 +56,12 @@ from voiceflow.streaming import StreamingSession
 
 GRID = {
     "join_threshold": (0.4, 0.45, 0.5, 0.55, 0.6, 0.65),
-    "confirm_windows": (4, 6, 8),
+    "confirm_windows": (2, 4, 6),
     "candidate_agreement": (0.5, 0.6),
 }
 MERGE_GRID = {
     "join_threshold": (0.45, 0.5, 0.55, 0.6),
-    "confirm_windows": (4, 6),
+    "confirm_windows": (2, 4),
     "merge": (0.6, 0.7, 0.8),
 }
 # the rule as the issue's brief words it: merge when two centroids are more alike than the join threshold
@@ -177,9 +177,9 @@ def record(audio: np.ndarray, model: Any, config: EngineConfig) -> dict[str, np.
     """One real streaming session (as voiceflow.selection.stream_audio runs it), its labels block's
     inputs recorded; returns them with the session's own result."""
     session = make_streaming_session(config, model)
-    assert isinstance(session, StreamingSession) and session.labels in session.blocks
+    assert isinstance(session, StreamingSession) and session.labels in session.speaker_blocks
     recorder = HopRecorder(session.labels)
-    session.blocks = tuple(recorder if b is session.labels else b for b in session.blocks)
+    session.speaker_blocks = tuple(recorder if b is session.labels else b for b in session.speaker_blocks)
     for start in range(0, len(audio), STREAM_FEED_SAMPLES):
         session.feed(audio[start : start + STREAM_FEED_SAMPLES])
     result = session.finish()

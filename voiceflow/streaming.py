@@ -1,10 +1,10 @@
 """The embedding pipelines' live session: blocks on the VAD's frame grid, composed.
 
-  speech (Silero VAD, causal, 32 ms frames; the offline VAD rules at each hop)
-  -> embedding (every `step_seconds`, one embedding of the last `window_seconds` when it holds
-     enough speech) -> online clustering (labels never change once given; the hop's speech frames
-     take the speaker) [-> second speakers (embedding-overlap: where the overlap detector hears
-     two, the nearest other voice)] -> aggregation (the frame tracks -> segments).
+  speech (Silero VAD, causal, 32 ms frames; the offline VAD rules at each `step_seconds` hop)
+  -> embedding (every `embedding_hops` hops, one embedding of the last `window_seconds` when it
+     holds enough speech) -> online clustering (labels never change once given; the speech frames
+     of those hops take the speaker) [-> second speakers (embedding-overlap: where the overlap
+     detector hears two, the nearest other voice)] -> aggregation (the frame tracks -> segments).
 Embedding goes through an injectable `embed(windows) -> embeddings` callable (and the VAD through
 an injectable runner) so a server can batch across sessions. The session interface (steps,
 reports, the rule for `final`) is `voiceflow.blocks.session.BlockSession`'s.
@@ -38,7 +38,13 @@ __all__ = ["EmbedFn", "StreamingConfig", "StreamingSession"]
 @dataclass(frozen=True)
 class StreamingConfig:
     window_seconds: float = 1.6
-    step_seconds: float = 0.48  # the decision hop: a multiple of the 32 ms VAD frame
+    step_seconds: float = 0.48  # the speech decision hop: a multiple of the 32 ms VAD frame
+    # Speakers are decided every `embedding_hops` speech hops, from one embedding of the window
+    # ending there; the frames of the hops between wait for it. 2 halves the embedding, the larger
+    # part of a stream's CPU (with clustering.confirm_windows 2, which keeps the wait before a new
+    # speaker at ~2 s); on the dev suite it is not robustly better or worse, so 1 stays the
+    # default (docs/evaluation.md, "One embedding every second hop").
+    embedding_hops: int = 1
     min_window_speech: float = 0.4
     max_gap_merge: float = 0.0
     vad: VADConfig = field(default_factory=VADConfig)
@@ -49,6 +55,8 @@ class StreamingConfig:
             raise ValueError("window_seconds must be within 0.5..10")
         if not FRAME_SECONDS <= self.step_seconds <= self.window_seconds:
             raise ValueError("step_seconds must be within one VAD frame and window_seconds")
+        if not 1 <= self.embedding_hops <= 8:
+            raise ValueError("embedding_hops must be within 1..8")
 
     @property
     def step_frames(self) -> int:
@@ -83,16 +91,18 @@ class StreamingSession(BlockSession):
         )
         # "plda" scoring reads the embeddings after the background mean is taken off, when it is.
         self.labels = OnlineLabels(OnlineClusterer(self.config.clustering, plda, centred=background_mean is not None))
-        blocks: list[Block[FrameHop]] = [self.speech, embedding, self.labels]
+        # The blocks after speech run once per `embedding_hops` speech hops, on the hops joined.
+        speaker_blocks: list[Block[FrameHop]] = [embedding, self.labels]
         tracks: list[FrameTrack] = [self.labels]
         if overlap_model is not None:
             second = SecondSpeakers(overlap_model, overlap_config or OverlapConfig(), self.audio, self.labels)
-            blocks.append(second)
+            speaker_blocks.append(second)
             tracks.append(second)
-        self.blocks = tuple(blocks)
+        self.speaker_blocks = tuple(speaker_blocks)
         self.aggregation = FrameSegments(tracks, self.config.max_gap_merge)
-        self._context = max(block.context_samples for block in self.blocks)
-        self._decided = 0  # frames whose hop has been run
+        self._context = max(block.context_samples for block in (self.speech, *self.speaker_blocks))
+        self._decided = 0  # frames whose speech hop has been run
+        self._waiting: list[FrameHop] = []  # speech hops whose speakers are not decided yet
 
     @classmethod
     def for_model(
@@ -123,9 +133,18 @@ class StreamingSession(BlockSession):
     def num_speakers(self) -> int:
         return self.clusterer.num_speakers
 
+    @property
+    def blocks(self) -> tuple[Block[FrameHop], ...]:
+        return (self.speech, *self.speaker_blocks)
+
+    @property
+    def _labelled(self) -> int:
+        """Frames whose speakers have been decided (the speech hops waiting come after)."""
+        return self._waiting[0].start if self._waiting else self._decided
+
     def _step(self, audio: np.ndarray) -> list[Segment]:
         self._ingest(audio)
-        return self.aggregation.live(min(block.mutable_from(self._decided) for block in self.blocks))
+        return self.aggregation.live(min(block.mutable_from(self._labelled) for block in self.blocks))
 
     def _close(self, tail: np.ndarray) -> None:
         if tail.size:
@@ -134,6 +153,7 @@ class StreamingSession(BlockSession):
             # Complete the VAD's last partial frame with silence; it is not stream time.
             self._ingest(np.zeros(self.speech.padding, dtype=np.float32))
         self._run_hops(final=True)
+        self._decide_speakers()
         for block in self.blocks:
             block.close()
 
@@ -145,13 +165,25 @@ class StreamingSession(BlockSession):
         self.speech.feed(audio)
         self.audio.append(audio)
         self._run_hops(final=False)
-        self.audio.forget_before(max(0, self._decided * CHUNK - self._context))
+        self.audio.forget_before(max(0, self._labelled * CHUNK - self._context))
 
     def _run_hops(self, final: bool) -> None:
-        """Run the blocks on every whole hop not yet run (and the partial last one when final)."""
+        """Run speech on every whole hop not yet run (and the partial last one when final), and the
+        speaker blocks on every `embedding_hops` of them."""
         step, available = self.config.step_frames, self.speech.frames
         while self._decided + step <= available or (final and self._decided < available):
             hop = FrameHop(self._decided, min(self._decided + step, available))
-            for block in self.blocks:
-                block(hop)
+            self.speech(hop)
             self._decided = hop.end
+            self._waiting.append(hop)
+            if len(self._waiting) == self.config.embedding_hops:
+                self._decide_speakers()
+
+    def _decide_speakers(self) -> None:
+        """The speaker blocks on the waiting speech hops, joined into one."""
+        if not self._waiting:
+            return
+        hops, self._waiting = self._waiting, []
+        joined = FrameHop(hops[0].start, hops[-1].end, np.concatenate([hop.speech for hop in hops]))
+        for block in self.speaker_blocks:
+            block(joined)
