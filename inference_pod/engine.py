@@ -24,7 +24,7 @@ import numpy as np
 
 from voiceflow.audio import AudioError, AudioTooLarge
 from voiceflow.audio import decode_audio_bytes as _decode_audio_bytes
-from voiceflow.config import EngineConfig
+from voiceflow.config import EngineConfig, load_engine_config
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.registry import DEFAULT_PIPELINE, pipeline_spec
 from voiceflow.segmentation.model import SegmentationModel
@@ -39,6 +39,7 @@ __all__ = [
     "ENGINE_SAMPLE_RATE",
     "EmbedFn",
     "EmbeddingModel",
+    "EngineConfig",
     "Segment",
     "SegmentFn",
     "SegmentationModel",
@@ -101,24 +102,28 @@ def load_embedding_model(path: str | None) -> EmbeddingModel:
     return EmbeddingModel.load(path)
 
 
-def engine_config(pipeline: str | None) -> EngineConfig:
-    """The engine's default configuration with `pipeline` selected (None: the default pipeline):
-    the same as the CLI's `voiceflow diarize [--streaming] --pipeline PIPELINE` without a config file."""
-    return EngineConfig(pipeline=pipeline or DEFAULT_PIPELINE)
+def engine_config(pipeline: str | None = None, path: str | None = None) -> EngineConfig:
+    """The engine's configuration with `pipeline` selected (None: the default pipeline): the settings
+    of the config file at `path` (VOICEFLOW_ENGINE_CONFIG, read as `voiceflow diarize --config` reads
+    it) or the defaults, so the pod gives what the CLI gives with the same file and pipeline. The
+    pipeline is the pod's own setting: a file that names one is refused (ConfigError)."""
+    if path is None:
+        return EngineConfig(pipeline=pipeline or DEFAULT_PIPELINE)
+    return load_engine_config(path, pipeline or DEFAULT_PIPELINE)
 
 
 def uses_segmentation_model(pipeline: str) -> bool:
     return pipeline_spec(pipeline).uses_segmentation_model
 
 
-def load_segmentation_model(pipeline: str, path: str | None) -> SegmentationModel | None:
-    """The segmentation model when `pipeline` needs one (None otherwise; None path = bundled default)."""
-    return _load_segmentation_model(engine_config(pipeline), path)
+def load_segmentation_model(config: EngineConfig, path: str | None) -> SegmentationModel | None:
+    """The segmentation model when `config`'s pipeline needs one (None otherwise; None path = bundled default)."""
+    return _load_segmentation_model(config, path)
 
 
 def new_stream_session(
     model: EmbeddingModel,
-    pipeline: str | None = None,
+    config: EngineConfig | None = None,
     segmentation_model: SegmentationModel | None = None,
     routes: StreamRoutes | None = None,
 ) -> StreamSession:
@@ -131,11 +136,11 @@ def new_stream_session(
     call would give it.
 
     Built by `voiceflow.selection.make_streaming_session`, like the CLI's `--streaming`, with the
-    same default configuration and model-derived settings (background mean), so the pod's final
-    equals the CLI's output. With the segmentation pipeline the session's segments may overlap
+    same configuration (`config`; None: the defaults) and model-derived settings (background mean),
+    so the pod's final equals the CLI's output. With the segmentation pipeline the session's segments may overlap
     (two speakers at once) and are identified by (speaker, start).
     """
-    config = engine_config(pipeline)
+    config = config or engine_config()
     if routes is None:
         return make_streaming_session(config, model, segmentation_model=segmentation_model)
     network_frontend = pipeline_spec(config.pipeline).network_frontend
@@ -148,10 +153,10 @@ def diarize(
     model: EmbeddingModel,
     audio: np.ndarray,
     num_speakers: int | None = None,
-    pipeline: str | None = None,
+    config: EngineConfig | None = None,
     segmentation_model: SegmentationModel | None = None,
 ) -> list[Segment]:
-    diarizer = make_offline_diarizer(engine_config(pipeline), model, segmentation_model)
+    diarizer = make_offline_diarizer(config or engine_config(), model, segmentation_model)
     return list(diarizer.diarize(audio, num_speakers=num_speakers))
 
 

@@ -18,13 +18,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from inference_pod import engine
-from inference_pod.engine import EmbeddingModel, Segment, SegmentationModel, StreamSession
+from inference_pod.engine import EmbeddingModel, EngineConfig, Segment, SegmentationModel, StreamSession
 from voiceflow.bundle import PUBLISHED_MODEL, BundleError, index_path, model_file_in
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class LoadedModel:
     loaded_at: float
     bundle_digest: str = ""
     bundle_parts: tuple[str, ...] = ()
-    pipeline: str = "embedding"
+    config: EngineConfig = field(default_factory=EngineConfig)  # the engine's settings, its pipeline included
     segmentation: SegmentationModel | None = None  # the segmentation network, or embedding-overlap's detector
     segmentation_version: str | None = None
     segmentation_sha256: str | None = None
@@ -58,10 +58,19 @@ class LoadedModel:
     def label(self) -> str:
         return f"{self.version} ({self.sha256[:12]})"
 
+    @property
+    def pipeline(self) -> str:
+        return self.config.pipeline
+
     @classmethod
-    def load(cls, path: str | None, pipeline: str = "embedding", segmentation_path: str | None = None) -> LoadedModel:
-        """Load the models `pipeline` serves from `path` (a file or a mounted bundle folder; None:
-        the bundled default) and prove they answer sanely; ModelError (one line) when they do not."""
+    def load(
+        cls, path: str | None, config: EngineConfig | None = None, segmentation_path: str | None = None
+    ) -> LoadedModel:
+        """Load the models `config`'s pipeline serves (None: the engine's defaults) from `path` (a file
+        or a mounted bundle folder; None: the bundled default) and prove they answer sanely;
+        ModelError (one line) when they do not."""
+        config = config or engine.engine_config()
+        pipeline = config.pipeline
         model_file = resolve_model_file(path)
         try:
             model = engine.load_embedding_model(str(model_file) if model_file else None)
@@ -74,7 +83,7 @@ class LoadedModel:
         if engine.uses_segmentation_model(pipeline):
             seg_file = resolve_model_file(segmentation_path, SEGMENTATION_FILE)
             try:
-                segmentation = engine.load_segmentation_model(pipeline, str(seg_file) if seg_file else None)
+                segmentation = engine.load_segmentation_model(config, str(seg_file) if seg_file else None)
             except ModelError:
                 raise
             except Exception as exc:
@@ -82,7 +91,7 @@ class LoadedModel:
                 raise ModelError(f"cannot load segmentation model {where}: {exc}") from exc
             if segmentation is not None:
                 segmentation_warm_check(segmentation)
-        warm_check(model, pipeline, segmentation)
+        warm_check(model, config, segmentation)
         return cls(
             model=model,
             version=model.version,
@@ -91,7 +100,7 @@ class LoadedModel:
             loaded_at=time.time(),
             bundle_digest=model.bundle_digest,
             bundle_parts=tuple(model.bundle_parts),
-            pipeline=pipeline,
+            config=config,
             segmentation=segmentation,
             segmentation_version=segmentation.version if segmentation is not None else None,
             segmentation_sha256=segmentation.sha256 if segmentation is not None else None,
@@ -99,10 +108,10 @@ class LoadedModel:
         )
 
     def predict(self, audio: np.ndarray, num_speakers: int | None = None) -> list[Segment]:
-        return engine.diarize(self.model, audio, num_speakers, self.pipeline, self.segmentation)
+        return engine.diarize(self.model, audio, num_speakers, self.config, self.segmentation)
 
     def open_stream(self, routes: engine.StreamRoutes | None = None) -> StreamSession:
-        return engine.new_stream_session(self.model, self.pipeline, self.segmentation, routes)
+        return engine.new_stream_session(self.model, self.config, self.segmentation, routes)
 
 
 def resolve_model_file(path: str | None, preferred_name: str = PUBLISHED_MODEL) -> Path | None:
@@ -147,7 +156,7 @@ def models_fingerprint(path: str | None, pipeline: str, segmentation_path: str |
 
 
 def warm_check(
-    model: EmbeddingModel, pipeline: str = "embedding", segmentation: SegmentationModel | None = None
+    model: EmbeddingModel, config: EngineConfig | None = None, segmentation: SegmentationModel | None = None
 ) -> None:
     """Run the model once on silence and noise; refuse it unless it gives finite [B, D] output."""
     seconds = float(str(model.metadata.get("window_seconds", 1.6)))  # JSON metadata: a number (or its text)
@@ -163,7 +172,7 @@ def warm_check(
     # stream on this model is not the one paying for cold start.
     # The segmentation pipeline's session needs a chunk's worth of audio before it steps.
     repeats = 2 if segmentation is None else max(2, -(-segmentation.chunk_samples // window) + 1)
-    session = engine.new_stream_session(model, pipeline, segmentation)
+    session = engine.new_stream_session(model, config, segmentation)
     session.feed(np.concatenate([probe[1]] * repeats))
     session.finish()
 
@@ -186,11 +195,12 @@ class ModelManager:
         path: str | None,
         on_change: Callable[[LoadedModel], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
-        pipeline: str = "embedding",
+        config: EngineConfig | None = None,
         segmentation_path: str | None = None,
     ) -> None:
         self.path = path
-        self.pipeline = pipeline
+        self.config = config or engine.engine_config()
+        self.pipeline = self.config.pipeline
         self.segmentation_path = segmentation_path
         self.on_change = on_change
         self.on_failure = on_failure
@@ -246,7 +256,7 @@ class ModelManager:
         return models_fingerprint(self.path, self.pipeline, self.segmentation_path)
 
     def _load(self) -> LoadedModel:
-        return LoadedModel.load(self.path, self.pipeline, self.segmentation_path)
+        return LoadedModel.load(self.path, self.config, self.segmentation_path)
 
     def _set(self, loaded: LoadedModel) -> None:
         self._current = loaded

@@ -8,9 +8,10 @@ its variable, rather than at the first stream.
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from voiceflow.config import load_engine_config
 from voiceflow.registry import DEFAULT_PIPELINE, PIPELINES
 from voiceflow_edge.servers import DEFAULT_HOST
 from voiceflow_edge.settings import CommaSeparated, EnvSettings
@@ -33,6 +34,11 @@ class Settings(EnvSettings):
     # The segmentation model (.onnx) or a mounted directory holding one, used by the segmentation
     # pipeline only; None = the engine's bundled default. Hot-reloaded like the embedding model.
     segmentation_model_path: str | None = None
+    # The engine's settings for streams and /infer (VAD, clustering, streaming.embedding_hops, ...):
+    # a YAML or JSON file as `voiceflow diarize --config` reads it, e.g. a mounted ConfigMap; None =
+    # the engine's defaults. Read and validated at start-up (a bad file stops the pod, naming the
+    # setting); the pipeline stays VOICEFLOW_PIPELINE's, and a file naming one is refused.
+    engine_config: str | None = None
 
     # Limits.
     max_connections: PositiveInt = 1200
@@ -98,6 +104,14 @@ class Settings(EnvSettings):
         if pipeline not in PIPELINES:
             raise ValueError(f"must be one of {', '.join(PIPELINES)}")
         return pipeline
+
+    @field_validator("engine_config")
+    @classmethod
+    def _engine_config_is_valid(cls, path: str | None, info: ValidationInfo) -> str | None:
+        # `pipeline` is declared (so validated) first; when it is invalid its own error is the one to read.
+        if path is not None and "pipeline" in info.data:
+            load_engine_config(path, info.data["pipeline"])  # ConfigError: a ValueError naming the file
+        return path
 
     def resolved_jwt_key(self) -> str | None:
         if self.jwt_key:

@@ -133,18 +133,34 @@ def parse_engine_config(data: Any, source: str = "config") -> EngineConfig:
     return config
 
 
-def load_engine_config(path: str | Path) -> EngineConfig:
+def read_config_file(path: str | Path) -> Any:
+    """The settings a config file holds (YAML, or JSON by its suffix), unvalidated; ConfigError when
+    it is missing, too large, not UTF-8 or not parseable."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     if path.stat().st_size > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: config file larger than {MAX_CONFIG_BYTES} bytes")
-    text = path.read_text(encoding="utf-8", errors="strict")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'} ({exc})") from exc
-    return parse_engine_config(data, str(path))
+
+
+def load_engine_config(path: str | Path, pipeline: str | None = None) -> EngineConfig:
+    """The engine config in the file at `path`. With `pipeline` (a service whose pipeline is its own
+    setting) that pipeline is selected and a file that names one is refused, rather than one of the
+    two silently losing."""
+    data = read_config_file(path)
+    if pipeline is None:
+        return parse_engine_config(data, str(path))
+    if isinstance(data, dict) and "pipeline" in data:
+        raise ConfigError(f"{path}: pipeline: set by the service's own pipeline setting, not in its engine config")
+    return dataclasses.replace(parse_engine_config(data, str(path)), pipeline=pipeline)
 
 
 __all__ = [
@@ -157,5 +173,6 @@ __all__ = [
     "VADConfig",
     "load_engine_config",
     "parse_engine_config",
+    "read_config_file",
     "uses_segmentation_model",
 ]

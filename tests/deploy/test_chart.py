@@ -237,6 +237,7 @@ def test_keda_without_its_crds_falls_back_to_a_cpu_hpa(helm_bin: str) -> None:
         (["operator.replicas=3"], "operator.replicas"),
         (["inference.port=70000"], "inference.port"),
         (["inference.pipeline=diart"], "inference.pipeline"),
+        (["inference.engineConfig.pipeline=segmentation"], "inference.engineConfig"),
         (["externalDatabase.url=mysql://x"], "externalDatabase.url"),
         (["bogusKey=1"], "bogusKey"),
         (["postgresql.enabled=false"], "externalDatabase.url or externalDatabase.existingSecret"),
@@ -326,3 +327,32 @@ def test_inference_pipeline_values_are_the_engines() -> None:
     assert tuple(enum) == config.PIPELINES
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["inference"]["pipeline"] == config.DEFAULT_PIPELINE
+
+
+def test_inference_engine_config_is_mounted_and_is_what_the_pod_reads(helm_bin: str, tmp_path: Path) -> None:
+    """inference.engineConfig -> a ConfigMap mounted in the pod, VOICEFLOW_ENGINE_CONFIG naming the
+    file, and a checksum annotation so pods roll when it changes; the file is what the engine loads."""
+    config = pytest.importorskip("voiceflow.config")
+    settings = {"streaming": {"embedding_hops": 2, "clustering": {"confirm_windows": 2}}}
+    extra = ("--set-json", f"inference.engineConfig={json.dumps(settings)}")
+    objects = render(helm_bin, "default", extra=extra)
+    (dep,) = [d for d in by_kind(objects, "Deployment") if d["metadata"]["name"].endswith("inference")]
+    spec = pod_spec(dep)
+    env = _inference_env(objects)
+    (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "engine-config"]
+    assert env["VOICEFLOW_ENGINE_CONFIG"] == f"{mount['mountPath']}/engine.yaml" and mount["readOnly"]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "engine-config"]
+    (configmap,) = [c for c in by_kind(objects, "ConfigMap") if c["metadata"]["name"] == volume["configMap"]["name"]]
+    path = tmp_path / "engine.yaml"
+    path.write_text(configmap["data"]["engine.yaml"])
+    loaded = config.load_engine_config(path, env["VOICEFLOW_PIPELINE"])
+    assert loaded.streaming.embedding_hops == 2 and loaded.streaming.clustering.confirm_windows == 2
+    checksum = dep["spec"]["template"]["metadata"]["annotations"]["voiceflow.io/engine-config-sha256"]
+    settings["streaming"]["embedding_hops"] = 3
+    changed = render(helm_bin, "default", extra=("--set-json", f"inference.engineConfig={json.dumps(settings)}"))
+    (dep2,) = [d for d in by_kind(changed, "Deployment") if d["metadata"]["name"].endswith("inference")]
+    assert dep2["spec"]["template"]["metadata"]["annotations"]["voiceflow.io/engine-config-sha256"] != checksum
+    # without it: no ConfigMap, no variable, no mount
+    plain = render(helm_bin, "default")
+    assert "VOICEFLOW_ENGINE_CONFIG" not in _inference_env(plain)
+    assert not [c for c in by_kind(plain, "ConfigMap") if c["metadata"]["name"].endswith("engine-config")]

@@ -28,7 +28,7 @@ from inference_pod.model_manager import LoadedModel, ModelError
 from inference_pod.pod import Pod
 from inference_pod.settings import Settings
 from inference_pod.stream import _newest
-from voiceflow.config import DEFAULT_PIPELINE
+from voiceflow.config import DEFAULT_PIPELINE, EngineConfig
 from voiceflow.segments import Segment
 
 pytestmark = pytest.mark.timeout(240)
@@ -214,11 +214,11 @@ def test_a_corrupt_segmentation_model_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "segmentation.onnx"
     bad.write_bytes(b"this is not an onnx model")
     with pytest.raises(ModelError, match="segmentation model"):
-        LoadedModel.load(None, "segmentation", str(bad))
+        LoadedModel.load(None, EngineConfig(pipeline="segmentation"), str(bad))
     with pytest.raises(ModelError, match="segmentation model"):
-        LoadedModel.load(None, "segmentation", str(tmp_path / "missing.onnx"))
+        LoadedModel.load(None, EngineConfig(pipeline="segmentation"), str(tmp_path / "missing.onnx"))
     # the embedding pipeline never looks at it
-    assert LoadedModel.load(None, "embedding", str(bad)).segmentation is None
+    assert LoadedModel.load(None, EngineConfig(pipeline="embedding"), str(bad)).segmentation is None
 
 
 def test_a_corrupt_segmentation_model_push_is_refused_and_the_old_one_keeps_serving(
@@ -247,7 +247,6 @@ def test_embedding_overlap_pod_streams_what_the_cli_streams() -> None:
     """VOICEFLOW_PIPELINE=embedding-overlap: streams run the embedding session with the bundled
     overlap detector on their rolling buffer; the pod's `final` is the CLI's for the same audio."""
     from inference_pod.client import stream_samples
-    from voiceflow.config import EngineConfig
     from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
     from voiceflow.selection import stream_audio
 
