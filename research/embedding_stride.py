@@ -89,8 +89,8 @@ FAMILIES = {"stride 1": (1, "last"), "stride 2 next": (2, "next"), "stride 2 las
 Setting = tuple[int, str, tuple[tuple[str, Any], ...]]  # stride, rule, clustering overrides
 
 
-def settings(stride: int, rule: str) -> list[Setting]:
-    return [(stride, rule, tuple(zip(GRID, values, strict=True))) for values in itertools.product(*GRID.values())]
+def settings(stride: int, rule: str, grid: dict[str, tuple[Any, ...]]) -> list[Setting]:
+    return [(stride, rule, tuple(zip(grid, values, strict=True))) for values in itertools.product(*grid.values())]
 
 
 def label(setting: Setting) -> str:
@@ -108,6 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="dev")
     parser.add_argument("--out", default="research/results/streaming")
+    parser.add_argument(
+        "--agreement",
+        type=float,
+        nargs="+",
+        default=list(GRID["candidate_agreement"]),
+        help="the candidate_agreement values of the grid (the first run had 0.5 only)",
+    )
     parser.add_argument("--hops", help="the recorded hops' folder (default: the one for the engine's code as it is)")
     args = parser.parse_args(argv)
 
@@ -123,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{len(missing)} recordings have no recorded hops in {folder}: run streaming_clustering_cv.py")
     # the baseline is the session as it shipped before this comparison (one embedding per hop)
     default: Setting = (1, "last", (("join_threshold", 0.5), ("confirm_windows", 4), ("candidate_agreement", 0.5)))
-    family_settings = {name: settings(*family) for name, family in FAMILIES.items()}
+    grid = {**GRID, "candidate_agreement": tuple(args.agreement)}
+    family_settings = {name: settings(*family, grid) for name, family in FAMILIES.items()}
     assert default in family_settings["stride 1"], "the shipped setting must be in the grid"
     everything = sorted({s for fam in family_settings.values() for s in fam})
     hops_of: dict[str, dict[str, np.ndarray]] = {}
