@@ -39,9 +39,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streaming_clustering_cv as scv
+from gate_columns import gate_columns
 
-from pipelines.evaluation.gate import suite_gate
-from pipelines.evaluation.suite.command import compact_row, context, load_items, suite_spec
+from pipelines.evaluation.suite.command import context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
 from pipelines.evaluation.suite.report import der_table, summarise
 from pipelines.evaluation.suite.runner import der_only, score_recording
@@ -164,12 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = {name: rows_for(choice) for name, choice in columns.items()}
     summaries = {name: summarise(r) for name, r in rows.items()}
-    baseline = [compact_row(x) for x in rows["shipped (stride 1)"]]
-    gates = {}
-    for name in columns:
-        if name != "shipped (stride 1)":
-            g = suite_gate([compact_row(x) for x in rows[name]], baseline)
-            gates[name] = f"{'PASS' if g.passed else 'REFUSED'} — {'; '.join(g.reasons)}"
+    gates = gate_columns(rows, "shipped (stride 1)")
     everything_rec = sorted(fold_of)
     in_sample = sorted(everything, key=lambda s: loss(s, everything_rec))[:10]
     lines = [

@@ -23,8 +23,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pipelines.evaluation.gate import suite_gate
-from pipelines.evaluation.suite.command import compact_row
+from gate_columns import gate_columns
+
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
 from pipelines.evaluation.suite.report import der_table, summarise
 
@@ -67,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     cv_rows = [by_uri[chosen[item.fold]][item.uri] for item in items]
     columns = {"cross-validated": cv_rows, **{name: systems[name] for name in names}}
     summaries = {name: summarise(rows) for name, rows in columns.items()}
-    baseline = [compact_row(r) for r in systems[BASELINE]]
-    gates = {}
-    for name, rows in columns.items():
-        if name != BASELINE:
-            g = suite_gate([compact_row(r) for r in rows], baseline)
-            gates[name] = f"{'PASS' if g.passed else 'REFUSED'} — {'; '.join(g.reasons)}"
+    gates = gate_columns(columns, BASELINE)
     everything = sorted(fold_of)
     lines = [
         f"Command: `research/vad_settings_cv.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
