@@ -30,7 +30,6 @@ import dataclasses
 import itertools
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streaming_clustering_cv as scv
-from gate_columns import gate_columns
+from gate_columns import column_report
 
 from pipelines.evaluation.suite.command import context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
-from pipelines.evaluation.suite.report import der_table, summarise
 from pipelines.evaluation.suite.runner import der_only, score_recording
 from voiceflow.blocks.aggregation import FrameSegments
 from voiceflow.blocks.base import FrameHop
@@ -163,15 +161,17 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     rows = {name: rows_for(choice) for name, choice in columns.items()}
-    summaries = {name: summarise(r) for name, r in rows.items()}
-    gates = gate_columns(rows, "shipped (stride 1)")
+    summaries, gates, head = column_report(
+        " ".join(["research/embedding_stride.py", *(argv if argv is not None else sys.argv[1:])]),
+        f"{len(items)} items; streaming `embedding` pipeline; each cv column is the held-out folds' rows with "
+        "the setting chosen on the other folds. DER (collar 0) % [95 % interval]:",
+        rows,
+        "shipped (stride 1)",
+    )
     everything_rec = sorted(fold_of)
     in_sample = sorted(everything, key=lambda s: loss(s, everything_rec))[:10]
     lines = [
-        f"Command: `research/embedding_stride.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
-        f"({time.strftime('%Y-%m-%d')}); {len(items)} items; streaming `embedding` pipeline; each cv column "
-        "is the held-out folds' rows with the setting chosen on the other folds. DER (collar 0) % [95 % interval]:",
-        der_table(summaries, list(columns)),
+        *head,
         "Embeddings computed: " + ", ".join(f"stride {k}: {c}" for k, c in sorted(embedded.items())),
         "Chosen per fold:\n\n" + "\n".join(f"- {n}: {[label(s) for s in c.values()]}" for n, c in columns.items()),
         "Stratum gate against the shipped session:\n\n" + "\n".join(f"- {n}: {g}" for n, g in gates.items()),

@@ -17,16 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from gate_columns import gate_columns
+from gate_columns import column_report
 
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
-from pipelines.evaluation.suite.report import der_table, summarise
 
 BASELINE = "default"
 
@@ -66,14 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     chosen = cross_validate(fold_of, names, loss)
     cv_rows = [by_uri[chosen[item.fold]][item.uri] for item in items]
     columns = {"cross-validated": cv_rows, **{name: systems[name] for name in names}}
-    summaries = {name: summarise(rows) for name, rows in columns.items()}
-    gates = gate_columns(columns, BASELINE)
+    _, gates, head = column_report(
+        " ".join(["research/vad_settings_cv.py", *(argv if argv is not None else sys.argv[1:])]),
+        f"{len(items)} items; offline. DER (collar 0) % [95 % interval]; `cross-validated` is the held-out "
+        "folds' rows with the column chosen on the other folds:",
+        columns,
+        BASELINE,
+    )
     everything = sorted(fold_of)
     lines = [
-        f"Command: `research/vad_settings_cv.py {' '.join(argv if argv is not None else sys.argv[1:])}` "
-        f"({time.strftime('%Y-%m-%d')}); {len(items)} items; offline. DER (collar 0) % [95 % interval]; "
-        "`cross-validated` is the held-out folds' rows with the column chosen on the other folds:",
-        der_table(summaries, list(columns)),
+        *head,
         "Chosen per fold: " + ", ".join(f"fold {f}: {n}" for f, n in sorted(chosen.items())),
         "False alarm / missed / confusion, % of reference speech (pooled; AMI; simulated):\n\n"
         + "\n".join(
