@@ -42,14 +42,9 @@ def components(rows: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="the JSON of a `voiceflow evaluate --suite dev --system ...` run")
-    parser.add_argument("--out", default="research/results/vad")
-    args = parser.parse_args(argv)
-
-    run = json.loads(Path(args.run).read_text())
-    systems = {name: rows for name, rows in run["rows"]["offline"].items() if not name.startswith("naive")}
+def cv_report(systems: dict[str, list[dict[str, Any]]], command: str, note: str = "") -> str:
+    """The markdown report: the column chosen per fold on the other folds (held out), every column,
+    false alarm / miss / confusion, and each column's stratum gate against `default`."""
     if BASELINE not in systems or len(systems) < 2:
         raise SystemExit(f"the run needs a '{BASELINE}' column and at least one candidate: {sorted(systems)}")
     by_uri = {name: {row["uri"]: row for row in rows} for name, rows in systems.items()}
@@ -65,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     cv_rows = [by_uri[chosen[item.fold]][item.uri] for item in items]
     columns = {"cross-validated": cv_rows, **{name: systems[name] for name in names}}
     _, gates, head = column_report(
-        " ".join(["research/vad_settings_cv.py", *(argv if argv is not None else sys.argv[1:])]),
-        f"{len(items)} items; offline. DER (collar 0) % [95 % interval]; `cross-validated` is the held-out "
-        "folds' rows with the column chosen on the other folds:",
+        command,
+        f"{len(items)} items; offline{note}. DER (collar 0) % [95 % interval]; `cross-validated` is the "
+        "held-out folds' rows with the column chosen on the other folds:",
         columns,
         BASELINE,
     )
@@ -83,7 +78,19 @@ def main(argv: list[str] | None = None) -> int:
         "In-sample pooled DER (reading only): " + ", ".join(f"{n} {100 * loss(n, everything):.2f} %" for n in names),
         "Stratum gate against the default:\n\n" + "\n".join(f"- {n}: {g}" for n, g in gates.items()),
     ]
-    markdown = "\n\n".join(lines)
+    return "\n\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="the JSON of a `voiceflow evaluate --suite dev --system ...` run")
+    parser.add_argument("--out", default="research/results/vad")
+    args = parser.parse_args(argv)
+
+    run = json.loads(Path(args.run).read_text())
+    systems = {name: rows for name, rows in run["rows"]["offline"].items() if not name.startswith("naive")}
+    command = " ".join(["research/vad_settings_cv.py", *(argv if argv is not None else sys.argv[1:])])
+    markdown = cv_report(systems, command)
     print(markdown)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -160,11 +160,14 @@ def _fresh_context() -> np.ndarray:
 
 @dataclass(frozen=True)
 class VADConfig:
-    threshold: float = 0.5
+    # Chosen on the dev suite by cross-validation over thresholds, padding and minimum silence
+    # (docs/evaluation.md, "The VAD's settings"): a speaker's pauses under a second are speech in
+    # human references, and Silero's own defaults (0.5, 30 ms padding, 0.1 s silence) cut them out.
+    threshold: float = 0.4
     neg_threshold: float | None = None  # hysteresis: speech ends below this (default threshold - 0.15)
     min_speech_seconds: float = 0.25
-    min_silence_seconds: float = 0.1
-    speech_pad_seconds: float = 0.03
+    min_silence_seconds: float = 0.3
+    speech_pad_seconds: float = 0.2
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:

@@ -394,9 +394,10 @@ def calibrate_final_model(model_path: Path, log: Callable[[str], None]) -> dict[
     if calibration is None:
         return {}
     state = torch.load(model_path, map_location="cpu", weights_only=False)
-    save_atomic({**state, "calibration": calibration.to_metadata()}, model_path)
+    stored = calibration.to_metadata()
+    save_atomic({**state, "calibration": stored}, model_path)
     log(f"calibrated on {', '.join(calibration.recordings)}: merge_threshold_shift {calibration.shift:+.4f}")
-    return {"merge_threshold_shift": calibration.shift}
+    return {"merge_threshold_shift": stored["merge_threshold_shift"]}  # what the model carries (rounded)
 
 
 def store_background_mean(model_path: Path, log: Callable[[str], None]) -> None:

@@ -20,7 +20,15 @@ from pipelines.evaluation.suite.manifest import (
     strata_counts,
     total_seconds,
 )
-from pipelines.evaluation.suite.render import Source, SourceBank, reference_from_active, render, render_turns
+from pipelines.evaluation.suite.render import (
+    REFERENCE_BRIDGE_SECONDS,
+    Source,
+    SourceBank,
+    bridge_pauses,
+    reference_from_active,
+    render,
+    render_turns,
+)
 from tests.pipelines.suite_support import tiny_suite
 
 SR = 16000
@@ -88,6 +96,22 @@ def test_reference_is_exact_where_speakers_overlap() -> None:
     # and the audio holds both voices exactly where the reference says so
     assert np.allclose(tracks[0][: 300 * FRAME], sources[0].audio[: 300 * FRAME])
     assert np.allclose(tracks[1][200 * FRAME : 450 * FRAME], sources[1].audio[: 250 * FRAME])
+
+
+def test_a_speakers_short_pauses_are_speech_in_the_reference_as_people_annotate() -> None:
+    mask = np.zeros(60, dtype=bool)
+    mask[0:10] = mask[15:20] = mask[40:50] = True  # pauses of 5 and 20 frames; silence at the end stays
+    assert bridge_pauses(mask, 10).tolist() == ([True] * 20 + [False] * 20 + [True] * 10 + [False] * 10)
+    assert bridge_pauses(mask, 21)[:50].all() and not bridge_pauses(mask, 21)[50:].any()
+    assert bridge_pauses(mask, 0).tolist() == mask.tolist()
+    # per speaker: A's pause is bridged; B, talking during it, keeps its own runs
+    active = np.zeros((2, 300), dtype=bool)
+    active[0, 0:100] = active[0, 150:300] = True
+    active[1, 110:140] = True
+    reference = reference_from_active(active, ["A", "B"], bridge_frames=round(REFERENCE_BRIDGE_SECONDS / 0.01))
+    assert [(s.start, s.end, s.speaker) for s in reference] == [(0.0, 3.0, "A"), (1.1, 1.4, "B")]
+    exact = reference_from_active(active, ["A", "B"])
+    assert [(s.start, s.end, s.speaker) for s in exact] == [(0.0, 1.0, "A"), (1.1, 1.4, "B"), (1.5, 3.0, "A")]
 
 
 def test_telephone_band_limits_the_signal() -> None:

@@ -20,7 +20,7 @@ from pipelines.evaluation.suite.render import SourceBank, SuiteRecording, render
 from voiceflow.segments import Segment
 
 # Bump whenever rendering or the manifest changes what a given config produces.
-GENERATOR_VERSION = "suite-2"
+GENERATOR_VERSION = "suite-3"  # 3: simulated references bridge pauses under 1 s, as AMI's do
 CACHE_ENV = "VOICEFLOW_SUITE_CACHE"
 
 

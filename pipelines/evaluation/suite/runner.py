@@ -171,8 +171,9 @@ def engine_code_digest() -> str:
     return digest(*(p.read_bytes() for p in sorted(root.rglob("*.py"))))
 
 
-def _hyp_cache(ctx: Context, key: str, uri: str) -> Path:
-    return ctx.cache / "hyps" / key / f"{uri}.json"
+def _hyp_cache(ctx: Context, key: str, item: EvalItem) -> Path:
+    # the audio's digest too: a suite whose generator changed may render other audio under a uri
+    return ctx.cache / "hyps" / key / f"{item.uri}-{digest(item.audio)[:16]}.json"
 
 
 def _cached_hyp(path: Path, compute: Callable[[], list[Segment]]) -> list[Segment]:
@@ -194,7 +195,7 @@ def run_engine(system: SystemSpec, items: Sequence[EvalItem], mode: str, ctx: Co
     diarize, key = _engine_diarizer(system, mode, ctx)
     rows = []
     for i, item in enumerate(items):
-        hyp = _cached_hyp(_hyp_cache(ctx, key, item.uri), lambda item=item: diarize(item))  # type: ignore[misc]
+        hyp = _cached_hyp(_hyp_cache(ctx, key, item), lambda item=item: diarize(item))  # type: ignore[misc]
         rows.append(_row(item, hyp))
         if (i + 1) % 20 == 0 or i + 1 == len(items):
             ctx.log(f"  {system.name} {mode}: {i + 1}/{len(items)}")
