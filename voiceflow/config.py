@@ -3,7 +3,8 @@
 Layout:
     offline:   {window_seconds, step_seconds, min_window_speech, min_turn_seconds,
                 vad: {...}, clustering: {...}}
-    streaming: {window_seconds, step_seconds, min_window_speech, vad: {...}, clustering: {...}}
+    streaming: {window_seconds, step_seconds, embedding_hops, min_window_speech, vad: {...},
+                clustering: {...}}
     pipeline:  a name in voiceflow.registry.PIPELINES (which pipeline both modes run)
     segmentation:
       model: PATH (default: the bundled voiceflow/models/segmentation.onnx)
