@@ -8,7 +8,6 @@ Everything follows from the seed: the same seed always gives the same audio and 
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio
 from voiceflow.segments import Segment, merge_adjacent
+from voiceflow.vad import fill_short_runs
 
 ENERGY_FRAME = 160  # 10 ms
 
@@ -68,13 +68,7 @@ def voiced_mask(samples: np.ndarray, floor_db: float = 35.0) -> np.ndarray:
     energy_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
     # Relative to the utterance's loud level, but never below an absolute floor (digital silence).
     mask = energy_db > max(float(np.percentile(energy_db, 95)) - floor_db, -70.0)
-    gap = 20
-    idx = np.flatnonzero(mask)
-    if idx.size:
-        for a, b in itertools.pairwise(idx):
-            if 1 < b - a <= gap:
-                mask[a:b] = True
-    return mask
+    return fill_short_runs(mask, False, 19)  # pauses under 200 ms are voiced
 
 
 def _voiced_segments(mask: np.ndarray, offset: float, speaker: str) -> list[Segment]:

@@ -24,12 +24,12 @@ from pipelines.evaluation.suite.render import (
     REFERENCE_BRIDGE_SECONDS,
     Source,
     SourceBank,
-    bridge_pauses,
     reference_from_active,
     render,
     render_turns,
 )
 from tests.pipelines.suite_support import tiny_suite
+from voiceflow.vad import fill_short_runs
 
 SR = 16000
 TINY = tiny_suite("tiny", ("far-field", "telephone"))
@@ -101,9 +101,10 @@ def test_reference_is_exact_where_speakers_overlap() -> None:
 def test_a_speakers_short_pauses_are_speech_in_the_reference_as_people_annotate() -> None:
     mask = np.zeros(60, dtype=bool)
     mask[0:10] = mask[15:20] = mask[40:50] = True  # pauses of 5 and 20 frames; silence at the end stays
-    assert bridge_pauses(mask, 10).tolist() == ([True] * 20 + [False] * 20 + [True] * 10 + [False] * 10)
-    assert bridge_pauses(mask, 21)[:50].all() and not bridge_pauses(mask, 21)[50:].any()
-    assert bridge_pauses(mask, 0).tolist() == mask.tolist()
+    # pauses shorter than N frames, i.e. of at most N - 1 (voiceflow.vad.fill_short_runs, the VAD's own rule)
+    assert fill_short_runs(mask, False, 10 - 1).tolist() == ([True] * 20 + [False] * 20 + [True] * 10 + [False] * 10)
+    assert fill_short_runs(mask, False, 21 - 1)[:50].all() and not fill_short_runs(mask, False, 21 - 1)[50:].any()
+    assert fill_short_runs(mask, False, 0 - 1).tolist() == mask.tolist()
     # per speaker: A's pause is bridged; B, talking during it, keeps its own runs
     active = np.zeros((2, 300), dtype=bool)
     active[0, 0:100] = active[0, 150:300] = True

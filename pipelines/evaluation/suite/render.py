@@ -10,7 +10,6 @@ the channel does to the audio afterwards. Then each speaker's pauses shorter tha
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from pipelines.simulation import speaker_of, split_speakers, voiced_mask
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio
 from voiceflow.segments import Segment
+from voiceflow.vad import fill_short_runs
 
 NOISE_EXTENSIONS = (".wav", ".flac", ".ogg")
 SHORT_PIECE_FRAMES = 100  # pieces under 1 s look for a mostly voiced stretch of their source
@@ -119,23 +119,11 @@ def reference_from_active(active: np.ndarray, speakers: list[str], bridge_frames
     `bridge_frames` filled; overlap is simply two speakers' runs."""
     segments: list[Segment] = []
     for row, speaker in zip(active, speakers, strict=True):
-        mask = bridge_pauses(row, bridge_frames)
+        mask = fill_short_runs(row, False, bridge_frames - 1)  # pauses of fewer than bridge_frames
         edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
         for start, end in zip(edges[0::2], edges[1::2], strict=True):
             segments.append(Segment(round(start * FRAME_SECONDS, 2), round(end * FRAME_SECONDS, 2), speaker))
     return sorted(segments, key=lambda s: (s.start, s.end, s.speaker))
-
-
-def bridge_pauses(mask: np.ndarray, frames: int) -> np.ndarray:
-    """`mask` with every run of False shorter than `frames` between two True runs set True."""
-    out = np.asarray(mask, dtype=bool).copy()
-    on = np.flatnonzero(out)
-    if frames <= 0 or on.size < 2:
-        return out
-    for a, b in itertools.pairwise(on):
-        if 1 < b - a <= frames:  # a pause of b - a - 1 frames, shorter than `frames`
-            out[a:b] = True
-    return out
 
 
 def _room(params: dict[str, float | int], bank: SourceBank, rng: np.random.Generator) -> np.ndarray:
