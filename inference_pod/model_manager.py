@@ -200,13 +200,16 @@ class ModelManager:
     ) -> None:
         self.path = path
         self.config = config or engine.engine_config()
-        self.pipeline = self.config.pipeline
         self.segmentation_path = segmentation_path
         self.on_change = on_change
         self.on_failure = on_failure
         self._current: LoadedModel | None = None
         self._fingerprint: Fingerprint = ()
         self.last_error: str | None = None
+
+    @property
+    def pipeline(self) -> str:
+        return self.config.pipeline
 
     @property
     def current(self) -> LoadedModel:
