@@ -43,44 +43,9 @@ from gate_columns import column_report
 from pipelines.evaluation.suite.command import context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
 from pipelines.evaluation.suite.runner import der_only, score_recording
-from voiceflow.blocks.aggregation import FrameSegments
-from voiceflow.blocks.base import FrameHop
-from voiceflow.blocks.clustering import OnlineLabels
-from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
+from voiceflow.clustering.online import OnlineClusterer
 from voiceflow.config import EngineConfig
 from voiceflow.segments import Segment
-
-
-def replay_stride(
-    hops: dict[str, np.ndarray], config: OnlineClusteringConfig, k: int, rule: str, max_gap: float
-) -> list[Segment]:
-    """The online labels and aggregation over recorded hops, embedding only every k-th hop (and the
-    last); `rule` says where the frames of a hop without an embedding go (module docstring)."""
-    labels = OnlineLabels(OnlineClusterer(config))
-    offset, e = 0, 0
-    group: list[tuple[int, int, np.ndarray]] = []  # "next": hops waiting for the next embedding
-    for index, (start, end, has) in enumerate(zip(hops["starts"], hops["ends"], hops["has_emb"], strict=True)):
-        n = int(end - start)
-        speech = hops["speech"][offset : offset + n]
-        offset += n
-        embedding = None
-        if has:
-            embedding = hops["embs"][e]
-            e += 1
-        on_grid = (index + 1) % k == 0 or index == len(hops["starts"]) - 1  # the final hop always embeds
-        if rule == "next":
-            group.append((int(start), int(end), speech))
-            if not on_grid:
-                continue
-            hop = FrameHop(group[0][0], group[-1][1], np.concatenate([g[2] for g in group]))
-            group = []
-        else:
-            hop = FrameHop(int(start), int(end), speech)
-        hop.embedding = embedding if on_grid else None
-        labels(hop)
-    labels.close()
-    return FrameSegments([labels], max_gap).result()
-
 
 GRID = {"join_threshold": (0.45, 0.5, 0.55), "confirm_windows": (2, 3, 4, 6), "candidate_agreement": (0.5, 0.6)}
 FAMILIES = {"stride 1": (1, "last"), "stride 2 next": (2, "next"), "stride 2 last": (2, "last")}
@@ -99,7 +64,7 @@ def label(setting: Setting) -> str:
 def run(hops: dict[str, np.ndarray], config: EngineConfig, setting: Setting) -> list[Segment]:
     stride, rule, overrides = setting
     clustering = dataclasses.replace(config.streaming.clustering, **dict(overrides))
-    return replay_stride(hops, clustering, stride, rule, config.streaming.max_gap_merge)
+    return scv.replay(hops, OnlineClusterer(clustering), config.streaming.max_gap_merge, stride, rule == "next")
 
 
 def main(argv: list[str] | None = None) -> int:

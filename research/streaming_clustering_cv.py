@@ -199,17 +199,32 @@ def record(audio: np.ndarray, model: Any, config: EngineConfig) -> dict[str, np.
     }
 
 
-def replay(hops: dict[str, np.ndarray], clusterer: OnlineClusterer, max_gap: float) -> list[Segment]:
-    """The online labels and the aggregation over recorded hops: the session's result for them."""
+def replay(
+    hops: dict[str, np.ndarray], clusterer: OnlineClusterer, max_gap: float, every: int = 1, wait: bool = False
+) -> list[Segment]:
+    """The online labels and the aggregation over recorded hops: the session's result for them.
+    With `every` > 1 only every `every`-th hop (and the last) keeps its embedding (embedding_stride.py);
+    the frames of a hop without one go to whoever spoke last or, with `wait`, join the next hop that has one."""
     labels = OnlineLabels(clusterer)
-    offset, e = 0, 0
-    for start, end, has in zip(hops["starts"], hops["ends"], hops["has_emb"], strict=True):
-        n = int(end - start)
-        hop = FrameHop(int(start), int(end), hops["speech"][offset : offset + n])
-        offset += n
+    offset, e, n = 0, 0, len(hops["starts"])
+    waiting: list[tuple[int, int, np.ndarray]] = []
+    for index, (start, end, has) in enumerate(zip(hops["starts"], hops["ends"], hops["has_emb"], strict=True)):
+        speech = hops["speech"][offset : offset + int(end - start)]
+        offset += int(end - start)
+        embedding = None
         if has:
-            hop.embedding = hops["embs"][e]
+            embedding = hops["embs"][e]
             e += 1
+        on_grid = (index + 1) % every == 0 or index == n - 1  # the final hop always embeds
+        if wait:
+            waiting.append((int(start), int(end), speech))
+            if not on_grid:
+                continue
+            hop = FrameHop(waiting[0][0], waiting[-1][1], np.concatenate([w[2] for w in waiting]))
+            waiting = []
+        else:
+            hop = FrameHop(int(start), int(end), speech)
+        hop.embedding = embedding if on_grid else None
         labels(hop)
     labels.close()
     return FrameSegments([labels], max_gap).result()
