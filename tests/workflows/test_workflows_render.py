@@ -26,6 +26,17 @@ from voiceflow_workflows import (
 GOLDEN = Path(__file__).resolve().parent / "golden"
 REGEN = os.environ.get("VOICEFLOW_REGEN_GOLDEN") == "1"
 
+# The batch case, also as `python -m voiceflow_workflows batch` flags (--name VALUE ...): the golden
+# file and the CLI test read these same values.
+BATCH: dict[str, Any] = {
+    "name": "batch-2026-11-25",
+    "namespace": "voiceflow",
+    "input": "/data/incoming/manifest.txt",
+    "output": "/data/rttm",
+    "image": "ghcr.io/voiceflow/voiceflow-train:0.1.0",
+    "model": "/models/meetings/1.2.0/model.onnx",
+    "workers": 8,
+}
 CASES: dict[str, dict[str, Any]] = {
     "training-preset": build_training_workflow(
         TrainingWorkflowParams(
@@ -53,25 +64,21 @@ CASES: dict[str, dict[str, Any]] = {
             lr=0.0005,
         )
     ),
-    "batch": build_batch_workflow(
-        BatchWorkflowParams(
-            name="batch-2026-11-25",
-            namespace="voiceflow",
-            input="/data/incoming/manifest.txt",
-            output="/data/rttm",
-            image="ghcr.io/voiceflow/voiceflow-train:0.1.0",
-            model="/models/meetings/1.2.0/model.onnx",
-            workers=8,
-        )
-    ),
+    "batch": build_batch_workflow(BatchWorkflowParams(**BATCH)),
 }
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest) -> str:
+    """Each rendered workflow in turn (the golden, determinism and schema tests run on all)."""
+    name: str = request.param
+    return name
 
 
 def _dump(manifest: dict[str, Any]) -> str:
     return yaml.safe_dump(manifest, sort_keys=True, default_flow_style=False)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
 def test_rendered_yaml_matches_golden_file(case: str) -> None:
     path = GOLDEN / f"{case}.yaml"
     rendered = _dump(CASES[case])
@@ -83,12 +90,10 @@ def test_rendered_yaml_matches_golden_file(case: str) -> None:
     assert rendered == path.read_text(), f"{case} changed; regenerate on purpose and review the diff"
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
 def test_rendering_is_deterministic(case: str) -> None:
     assert _dump(CASES[case]) == _dump(CASES[case])
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
 def test_workflow_is_valid_for_the_argo_crd(case: str) -> None:
     # Validated against the vendored Argo Workflow CRD schema (tests/operator helpers).
     import sys
@@ -143,8 +148,6 @@ def test_every_declared_step_command_is_rendered_somewhere() -> None:
 def test_module_renders_yaml_for_argo_submit(capsys: pytest.CaptureFixture[str]) -> None:
     from voiceflow_workflows.__main__ import main
 
-    assert main(["batch", "--name", "batch-2026-11-25", "--namespace", "voiceflow", "--input",
-                 "/data/incoming/manifest.txt", "--output", "/data/rttm", "--image",
-                 "ghcr.io/voiceflow/voiceflow-train:0.1.0", "--model", "/models/meetings/1.2.0/model.onnx",
-                 "--workers", "8"]) == 0
+    flags = [arg for key, value in BATCH.items() for arg in (f"--{key}", str(value))]
+    assert main(["batch", *flags]) == 0
     assert yaml.safe_load(capsys.readouterr().out) == CASES["batch"]
