@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
 RESAMPLES = 1000
 SEED = 0
+
+# One number per recording (its errors, or its reference speech), in the recordings' order.
+Counts: TypeAlias = Sequence[float] | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Interval:
         return {"point": self.point, "low": self.low, "high": self.high}
 
 
-def pooled_ratio(errors: Sequence[float] | np.ndarray, totals: Sequence[float] | np.ndarray) -> float:
+def pooled_ratio(errors: Counts, totals: Counts) -> float:
     total = float(np.sum(totals))
     return float(np.sum(errors)) / total if total > 0 else 0.0
 
@@ -37,11 +41,7 @@ def _resample_indices(n: int, resamples: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_ratio(
-    errors: Sequence[float] | np.ndarray,
-    totals: Sequence[float] | np.ndarray,
-    resamples: int = RESAMPLES,
-    seed: int = SEED,
-    level: float = 0.95,
+    errors: Counts, totals: Counts, resamples: int = RESAMPLES, seed: int = SEED, level: float = 0.95
 ) -> Interval:
     """Pooled errors/totals with a percentile bootstrap interval over recordings."""
     e, t = np.asarray(errors, dtype=float), np.asarray(totals, dtype=float)
@@ -60,9 +60,9 @@ def bootstrap_ratio(
 
 
 def paired_bootstrap_difference(
-    candidate_errors: Sequence[float] | np.ndarray,
-    baseline_errors: Sequence[float] | np.ndarray,
-    totals: Sequence[float] | np.ndarray,
+    candidate_errors: Counts,
+    baseline_errors: Counts,
+    totals: Counts,
     resamples: int = RESAMPLES,
     seed: int = SEED,
     level: float = 0.95,
