@@ -68,6 +68,20 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
         "fa0.3-fb17": ((f"{A}.algorithm", "ahc-vbx"), (f"{A}.ahc_vbx.fa", "0.3"), (f"{A}.ahc_vbx.fb", "17")),
         "thr0.9": ((f"{A}.algorithm", "ahc-vbx"), (f"{A}.ahc_vbx.ahc_threshold", "0.9")),
     },
+    # the default as it ships now (VBx, ELBO count, fb 5, evidence 300-600 windows)
+    "default (as ships)": {"default": ()},
+    # suite-3 (bridged references, the new VAD): VBx's prior scale, evidence cap and HMM loop again,
+    # a grid fixed before looking (3 x 3 x 2, the floor kept at 300); the per-fold choice is reported
+    "vbx grid (suite-3)": {
+        f"fb{fb}-cap{cap}-loop{loop}": (
+            (f"{A}.vbx.fb", fb),
+            (f"{A}.vbx.max_evidence_windows", cap),
+            (f"{A}.vbx.loop_p", loop),
+        )
+        for fb in ("3", "5", "8")
+        for cap in ("600", "1000", "1500")
+        for loop in ("0.99", "0.95")
+    },
     # streaming (--mode streaming): the online clusterer's new-speaker decision
     "online cosine (today)": {"default": ()},
     # one setting only: a streaming run re-embeds every window (~8 min per system on 2 idle cores)
@@ -127,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"  pooled DER per setting: {payload['methods'][method]['pooled_per_setting']}", file=sys.stderr)
     columns = list(summaries)
-    baseline = "ahc (today)" if "ahc (today)" in payload["methods"] else "online cosine (today)"
+    baseline = next(
+        (b for b in ("default (as ships)", "ahc (today)") if b in payload["methods"]), "online cosine (today)"
+    )
     gate_lines = []
     if baseline in payload["methods"]:
         # the engine's own stratum gate (paired bootstrap per stratum) against today's method
