@@ -57,6 +57,11 @@ class StreamingConfig:
             raise ValueError("step_seconds must be within one VAD frame and window_seconds")
         if not 1 <= self.embedding_hops <= 8:
             raise ValueError("embedding_hops must be within 1..8")
+        # Above 1 no window is ever embedded: every stream would end with no speaker at all.
+        if not 0.0 <= self.min_window_speech <= 1.0:
+            raise ValueError("min_window_speech must be a fraction in 0..1")
+        if not 0.0 <= self.max_gap_merge <= 10.0:
+            raise ValueError("max_gap_merge must be within 0..10 seconds")
 
     @property
     def step_frames(self) -> int:
