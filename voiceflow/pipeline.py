@@ -54,6 +54,9 @@ class DiarizationConfig:
             raise ValueError("step_seconds must be within 0.05..window_seconds")
         if not 0.0 <= self.min_window_speech <= 1.0:
             raise ValueError("min_window_speech must be a fraction in 0..1")
+        # NaN or inf failed every recording; a huge value absorbed every turn between pauses.
+        if not 0.0 <= self.min_turn_seconds <= 10.0:
+            raise ValueError("min_turn_seconds must be within 0..10 seconds")
         if self.embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1")
 

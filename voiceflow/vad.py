@@ -172,9 +172,15 @@ class VADConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("VAD threshold must be in (0, 1)")
+        # Speech ends below neg_threshold: at 0 it never ends once begun, above threshold the
+        # hysteresis is inverted.
+        if self.neg_threshold is not None and not 0.0 < self.neg_threshold <= self.threshold:
+            raise ValueError("neg_threshold must be in (0, threshold]")
+        # NaN or inf failed every recording; a huge padding or minimum ran for ever or made all of
+        # a recording speech (or none of it).
         for name in ("min_speech_seconds", "min_silence_seconds", "speech_pad_seconds"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+            if not 0.0 <= getattr(self, name) <= 10.0:
+                raise ValueError(f"{name} must be within 0..10 seconds")
 
     @property
     def off_threshold(self) -> float:

@@ -84,8 +84,12 @@ class ConstrainedOnlineConfig:
     def __post_init__(self) -> None:
         if not -1.0 < self.join_threshold < 1.0:
             raise ValueError("join_threshold must be a cosine similarity in (-1, 1)")
-        if self.max_speakers < 1 or self.confirm_chunks < 1 or self.new_speaker_seconds < 0 or self.update_seconds < 0:
-            raise ValueError("max_speakers >= 1, confirm_chunks >= 1 and non-negative durations are required")
+        if self.max_speakers < 1 or self.confirm_chunks < 1:
+            raise ValueError("max_speakers >= 1 and confirm_chunks >= 1 are required")
+        # NaN or more speech than any chunk holds: no speaker is ever founded (or moved).
+        for name in ("new_speaker_seconds", "update_seconds"):
+            if not 0.0 <= getattr(self, name) <= 10.0:
+                raise ValueError(f"{name} must be within 0..10 seconds")
 
 
 @dataclass

@@ -27,6 +27,7 @@ Settings were chosen on the dev sets only (research/scripts/tune_engine.py).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -100,6 +101,14 @@ class OfflineClusteringConfig:
             raise ValueError("clustering threshold must be a cosine distance in (0, 2)")
         if self.method not in ("average", "complete", "single", "weighted"):
             raise ValueError(f"unsupported linkage method {self.method!r}")
+        if self.reassign_iterations < 0:
+            raise ValueError("reassign_iterations must be >= 0")
+        # At 1 (or above) every cluster but one is absorbed: every recording one speaker.
+        if not 0.0 <= self.min_cluster_fraction < 1.0:
+            raise ValueError("min_cluster_fraction must be a fraction in [0, 1)")
+        # At -1 or below (or NaN) every cluster is merged into one; above 1 nothing is (as None).
+        if self.merge_threshold is not None and not -1.0 < self.merge_threshold < math.inf:
+            raise ValueError("merge_threshold must be a cosine similarity above -1 (or null: no merging)")
 
 
 def cluster_embeddings(

@@ -16,6 +16,7 @@ no cosine threshold fitted to one channel is involved.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,6 +51,13 @@ class OnlineClusteringConfig:
             raise ValueError("join_threshold must be a cosine similarity in (-1, 1)")
         if self.confirm_windows < 1 or self.max_speakers < 1:
             raise ValueError("confirm_windows and max_speakers must be >= 1")
+        # At 1 (or above) the candidates never agree: no second speaker is ever created.
+        if not -1.0 <= self.candidate_agreement < 1.0:
+            raise ValueError("candidate_agreement must be a cosine similarity in [-1, 1)")
+        if not 0.0 <= self.centroid_momentum <= 1.0:
+            raise ValueError("centroid_momentum must be a fraction in 0..1")
+        if not -math.inf < self.plda_threshold < math.inf:
+            raise ValueError("plda_threshold must be finite")
 
 
 def plda_join_scores(x: np.ndarray, sums: np.ndarray, counts: np.ndarray, psi: np.ndarray) -> np.ndarray:

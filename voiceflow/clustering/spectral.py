@@ -40,6 +40,8 @@ class NMESCConfig:
             raise ValueError("NME-SC max_speakers, p_steps, kmeans_restarts >= 1 and max_windows >= 4 are required")
         if not 0.0 < self.max_p_fraction <= 1.0:
             raise ValueError("NME-SC max_p_fraction must be in (0, 1]")
+        if self.seed < 0:  # numpy's generator refuses it, at the first recording clustered
+            raise ValueError("NME-SC seed must be >= 0")
 
 
 def pruned_affinity(sim: np.ndarray, p: int) -> np.ndarray:

@@ -68,13 +68,27 @@ class VBxConfig:
     min_evidence_windows: int | None = 300
 
     def __post_init__(self) -> None:
-        if self.fa <= 0 or self.fb <= 0:
-            raise ValueError("VBx fa and fb must be positive")
+        for name in ("fa", "fb"):
+            if not 0.0 < getattr(self, name) < math.inf:
+                raise ValueError(f"VBx {name} must be positive and finite")
+        # At 0 (or below) the AHC start is flattened (or inverted): every speaker starts the same.
+        if not 0.0 < self.init_smoothing < math.inf:
+            raise ValueError("VBx init_smoothing must be positive and finite")
+        if not 0.0 <= self.epsilon < math.inf:
+            raise ValueError("VBx epsilon must be >= 0 and finite")
+        # At 1 every speaker is gone: "ahc-vbx" would find one speaker in every recording.
+        if not 0.0 <= self.min_prior < 1.0:
+            raise ValueError("VBx min_prior must be a probability in [0, 1)")
+        if not math.isfinite(self.calibration_offset):
+            raise ValueError("VBx calibration_offset must be finite")
         if not 0.0 <= self.loop_p < 1.0:
             raise ValueError("VBx loop_p must be a probability in [0, 1)")
         for name in ("max_evidence_windows", "min_evidence_windows"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"VBx {name} must be >= 1")
+        low, high = self.min_evidence_windows, self.max_evidence_windows
+        if low is not None and high is not None and low > high:
+            raise ValueError("VBx min_evidence_windows must be <= max_evidence_windows")
         if self.max_iters < 1 or self.lda_dim < 1 or self.max_count < 1:
             raise ValueError("VBx max_iters, lda_dim and max_count must be >= 1")
         if not 0.0 < self.ahc_threshold < 2.0:

@@ -32,8 +32,11 @@ class LocalEmbeddingConfig:
     def __post_init__(self) -> None:
         if not 0.5 <= self.window_seconds <= 10.0:
             raise ValueError("window_seconds must be within 0.5..10")
-        if self.min_speech_seconds < 0.05 or self.max_windows < 1 or self.batch_size < 1:
-            raise ValueError("min_speech_seconds >= 0.05, max_windows >= 1 and batch_size >= 1 are required")
+        # NaN or more speech than any chunk holds: no local speaker ever gets an embedding.
+        if not 0.05 <= self.min_speech_seconds <= 10.0:
+            raise ValueError("min_speech_seconds must be within 0.05..10 seconds")
+        if self.max_windows < 1 or self.batch_size < 1:
+            raise ValueError("max_windows >= 1 and batch_size >= 1 are required")
 
     @property
     def window_samples(self) -> int:

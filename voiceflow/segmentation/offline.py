@@ -65,8 +65,10 @@ class SegmentationPipelineConfig:
     def __post_init__(self) -> None:
         if not 0.02 <= self.step_seconds <= 10.0:
             raise ValueError("step_seconds must be within 0.02..10")
-        if self.min_on_seconds < 0 or self.min_off_seconds < 0:
-            raise ValueError("min_on_seconds and min_off_seconds must be >= 0")
+        # NaN or inf failed every recording; a huge value dropped every run (or closed every pause).
+        for name in ("min_on_seconds", "min_off_seconds"):
+            if not 0.0 <= getattr(self, name) <= 10.0:
+                raise ValueError(f"{name} must be within 0..10 seconds")
         if self.segmentation_batch_size < 1:
             raise ValueError("segmentation_batch_size must be >= 1")
         if self.speech not in SPEECH_SOURCES:
