@@ -42,7 +42,11 @@ def components(rows: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def cv_report(systems: dict[str, list[dict[str, Any]]], command: str, note: str = "") -> str:
+def _errors(rows: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    return sorted((row["uri"], float(row["der"]["errors"])) for row in rows)
+
+
+def cv_report(systems: dict[str, list[dict[str, Any]]], command: str, note: str = "", mode: str = "offline") -> str:
     """The markdown report: the column chosen per fold on the other folds (held out), every column,
     false alarm / miss / confusion, and each column's stratum gate against `default`."""
     if BASELINE not in systems or len(systems) < 2:
@@ -61,7 +65,7 @@ def cv_report(systems: dict[str, list[dict[str, Any]]], command: str, note: str 
     columns = {"cross-validated": cv_rows, **{name: systems[name] for name in names}}
     _, gates, head = column_report(
         command,
-        f"{len(items)} items; offline{note}. DER (collar 0) % [95 % interval]; `cross-validated` is the "
+        f"{len(items)} items; {mode}{note}. DER (collar 0) % [95 % interval]; `cross-validated` is the "
         "held-out folds' rows with the column chosen on the other folds:",
         columns,
         BASELINE,
@@ -83,18 +87,28 @@ def cv_report(systems: dict[str, list[dict[str, Any]]], command: str, note: str 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", help="the JSON of a `voiceflow evaluate --suite dev --system ...` run")
+    parser.add_argument(
+        "runs", nargs="+", help="JSON of `voiceflow evaluate --suite dev --system ...` runs (columns are merged)"
+    )
+    parser.add_argument("--mode", choices=("offline", "streaming"), default="offline")
     parser.add_argument("--out", default="research/results/vad")
     args = parser.parse_args(argv)
 
-    run = json.loads(Path(args.run).read_text())
-    systems = {name: rows for name, rows in run["rows"]["offline"].items() if not name.startswith("naive")}
+    systems: dict[str, list[dict[str, Any]]] = {}
+    for path in args.runs:
+        for name, rows in json.loads(Path(path).read_text())["rows"][args.mode].items():
+            if name.startswith("naive"):
+                continue
+            if name in systems and _errors(systems[name]) != _errors(rows):
+                raise SystemExit(f"column {name!r} differs between the runs: they are not the same system")
+            systems[name] = rows
     command = " ".join(["research/vad_settings_cv.py", *(argv if argv is not None else sys.argv[1:])])
-    markdown = cv_report(systems, command)
+    markdown = cv_report(systems, command, mode=args.mode)
     print(markdown)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "dev-vad-cv.md").write_text(markdown + "\n")
+    suffix = "" if args.mode == "offline" else f"-{args.mode}"
+    (out / f"dev-vad-cv{suffix}.md").write_text(markdown + "\n")
     return 0
 
 
