@@ -82,6 +82,11 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
         for cap in ("600", "1000", "1500")
         for loop in ("0.99", "0.95")
     },
+    # suite-3: the shortest speaker run kept inside speech (shorter ones are absorbed by a
+    # neighbour, after clustering); 0.3 s ships; grid fixed before looking
+    "min turn (suite-3)": {
+        f"turn{t}": (("offline.min_turn_seconds", t),) for t in ("0.0", "0.15", "0.3", "0.5", "0.8")
+    },
     # streaming (--mode streaming): the online clusterer's new-speaker decision
     "online cosine (today)": {"default": ()},
     # one setting only: a streaming run re-embeds every window (~8 min per system on 2 idle cores)
