@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pipelines.evaluation.gate import suite_gate
@@ -31,3 +32,13 @@ def column_report(
     summaries = {name: summarise(rows) for name, rows in columns.items()}
     head = [f"Command: `{command}` ({time.strftime('%Y-%m-%d')}); {note}", der_table(summaries, list(columns))]
     return summaries, gate_columns(columns, baseline), head
+
+
+def publish(markdown: str, out: str | Path, name: str) -> Path:
+    """Print a report and write it as `out/name` (the folder made if need be)."""
+    print(markdown)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(markdown + "\n")
+    return path

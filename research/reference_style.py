@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from pathlib import Path
 
+from gate_columns import publish
 from vad_settings_cv import BASELINE, cv_report
 
 from pipelines.evaluation.suite.command import context, load_items, suite_spec
@@ -61,10 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = {system.name: run_system(system, items, OFFLINE, ctx) for system in systems}
     command = " ".join(["research/reference_style.py", *(argv if argv is not None else sys.argv[1:])])
     markdown = cv_report(rows, command, f", simulated references with pauses under {args.bridge} s bridged")
-    print(markdown)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"dev-vad-cv-bridge-{args.bridge}.md").write_text(markdown + "\n")
+    publish(markdown, args.out, f"dev-vad-cv-bridge-{args.bridge}.md")
     return 0
 
 

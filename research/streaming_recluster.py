@@ -22,11 +22,11 @@ import dataclasses
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streaming_clustering_cv as cv
+from gate_columns import publish
 from scipy.optimize import linear_sum_assignment
 
 from pipelines.evaluation.gate import suite_gate
@@ -219,10 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             *(f"#### {col}\n\n" + detail_table(summaries[col]) for col in columns),
         ]
     )
-    print(markdown)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.suite}-recluster.md").write_text(markdown + "\n")
+    publish(markdown, args.out, f"{args.suite}-recluster.md")
     return 0
 
 

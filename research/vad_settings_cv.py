@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from gate_columns import column_report
+from gate_columns import column_report, publish
 
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
 
@@ -104,11 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             systems[name] = rows
     command = " ".join(["research/vad_settings_cv.py", *(argv if argv is not None else sys.argv[1:])])
     markdown = cv_report(systems, command, mode=args.mode)
-    print(markdown)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.mode == "offline" else f"-{args.mode}"
-    (out / f"dev-vad-cv{suffix}.md").write_text(markdown + "\n")
+    publish(markdown, args.out, f"dev-vad-cv{suffix}.md")
     return 0
 
 
