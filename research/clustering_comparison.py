@@ -85,6 +85,9 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     # suite-3: the evidence floor (short recordings' windows weigh as this many): seven or eight
     # speakers in 1-2 minutes are under-counted (0 of 18 exact); grid fixed before looking
     "vbx floor (suite-3)": {f"floor{f}": ((f"{A}.vbx.min_evidence_windows", f),) for f in ("300", "450", "600")},
+    # suite-3: the share of a window that must be speech for it to be embedded (0.5 ships); grid
+    # fixed before looking
+    "min window speech (suite-3)": {f"speech{v}": (("offline.min_window_speech", v),) for v in ("0.3", "0.5", "0.7")},
     # suite-3: the shortest speaker run kept inside speech (shorter ones are absorbed by a
     # neighbour, after clustering); 0.3 s ships; grid fixed before looking
     "min turn (suite-3)": {
