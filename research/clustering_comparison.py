@@ -88,6 +88,10 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     # suite-3: the share of a window that must be speech for it to be embedded (0.5 ships); grid
     # fixed before looking
     "min window speech (suite-3)": {f"speech{v}": (("offline.min_window_speech", v),) for v in ("0.3", "0.5", "0.7")},
+    # suite-3: the PLDA dimensions VBx reads (128 ships) and the sharpness of its AHC start (7
+    # ships); grids fixed before looking
+    "vbx lda dim (suite-3)": {f"dim{d}": ((f"{A}.vbx.lda_dim", d),) for d in ("64", "96", "128")},
+    "vbx init smoothing (suite-3)": {f"smooth{v}": ((f"{A}.vbx.init_smoothing", v),) for v in ("3", "7", "12")},
     # suite-3: the shortest speaker run kept inside speech (shorter ones are absorbed by a
     # neighbour, after clustering); 0.3 s ships; grid fixed before looking
     "min turn (suite-3)": {
