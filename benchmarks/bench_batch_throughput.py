@@ -46,9 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "ami-excerpts"
 SR = 16000
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe  # noqa: E402
+from pipelines.evaluation.machine import describe  # noqa: E402
 
 
 def build_files(folder: Path, files: int, minutes: float) -> float:

@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe  # noqa: E402
 from pod_process import segmentation_model_file  # noqa: E402
 
+from pipelines.evaluation.machine import describe  # noqa: E402
 from voiceflow import STREAM_FEED_SAMPLES as STREAM_CHUNK  # noqa: E402
 from voiceflow.config import EngineConfig  # noqa: E402
 from voiceflow.embedding import EmbeddingModel  # noqa: E402

@@ -30,9 +30,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe  # noqa: E402
+from pipelines.evaluation.machine import describe  # noqa: E402
 
 SR = 16000
 STEP = 8000  # a pod stream's 0.5 s step

@@ -43,9 +43,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import describe  # noqa: E402
 from pod_process import segmentation_model_file  # noqa: E402
 from pod_process import start_pod as start_pod_process  # noqa: E402
+
+from pipelines.evaluation.machine import describe  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ami-excerpts"
 SR = 16000

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipelines.evaluation.machine import cpu
 from pipelines.evaluation.suite.cache import cache_root, load_suite
 from pipelines.evaluation.suite.manifest import SuiteConfig
 from pipelines.evaluation.suite.report import der_table, detail_table, summarise
@@ -173,6 +174,7 @@ def run_suite_evaluation(args: argparse.Namespace) -> int:
     if getattr(args, "json_out", None):
         payload = {
             "spec": spec,
+            "machine": cpu(),
             "systems": [s.to_dict() for s in systems],
             "scorer": SCORER,
             "seconds": timings,
@@ -193,7 +195,8 @@ def format_markdown(
     hours = sum(len(it.audio) for it in items) / 16000 / 3600
     parts = [
         f"Suite `{spec['suite']}`: {len({it.recording for it in items})} recordings, {hours:.2f} h of audio. "
-        f"{SCORER}. Cells: DER % [95 % interval]. naive-tuned's threshold is chosen on the other folds.",
+        f"{SCORER}. Cells: DER % [95 % interval]. naive-tuned's threshold is chosen on the other folds. "
+        f"Machine: {cpu()} (DER moves with the CPU: compare runs of one machine).",
     ]
     for mode, by_system in summaries.items():
         columns = [n for n in order if n in by_system]
