@@ -18,7 +18,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gate_columns import publish
+
 from pipelines.evaluation.gate import suite_gate
+from pipelines.evaluation.machine import cpu
 from pipelines.evaluation.suite.command import context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate
 from pipelines.evaluation.suite.report import der_table, detail_table, summarise
@@ -92,6 +95,11 @@ METHODS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     # ships); grids fixed before looking
     "vbx lda dim (suite-3)": {f"dim{d}": ((f"{A}.vbx.lda_dim", d),) for d in ("64", "96", "128")},
     "vbx init smoothing (suite-3)": {f"smooth{v}": ((f"{A}.vbx.init_smoothing", v),) for v in ("3", "7", "12")},
+    # suite-3: PLDA features centred on the recording's own mean instead of the training mean (a
+    # channel's offset, e.g. telephone, taken off per recording); false ships
+    "vbx recording mean (suite-3)": {
+        f"recording-mean-{v}": ((f"{A}.vbx.recording_mean", v),) for v in ("false", "true")
+    },
     # suite-3: the shortest speaker run kept inside speech (shorter ones are absorbed by a
     # neighbour, after clustering); 0.3 s ships; grid fixed before looking
     "min turn (suite-3)": {
@@ -176,11 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         + (["Stratum gate (pipelines.evaluation.gate.suite_gate):\n\n" + "\n".join(gate_lines)] if gate_lines else [])
         + [f"#### {name}\n\n" + detail_table(summaries[name]) for name in columns]
     )
-    print(markdown)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{args.suite}-{args.mode}.md").write_text(markdown + "\n")
-    (out / f"{args.suite}-{args.mode}.json").write_text(json.dumps(payload | {"summary": summaries}, indent=1) + "\n")
+    publish(markdown, args.out, f"{args.suite}-{args.mode}.md")
+    payload |= {"summary": summaries, "machine": cpu()}
+    (Path(args.out) / f"{args.suite}-{args.mode}.json").write_text(json.dumps(payload, indent=1) + "\n")
     return 0
 
 

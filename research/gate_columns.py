@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.evaluation.gate import suite_gate
+from pipelines.evaluation.machine import cpu
 from pipelines.evaluation.suite.command import compact_row
 from pipelines.evaluation.suite.report import der_table, summarise
 
@@ -35,7 +36,9 @@ def column_report(
 
 
 def publish(markdown: str, out: str | Path, name: str) -> Path:
-    """Print a report and write it as `out/name` (the folder made if need be)."""
+    """Print a report, its machine appended (DER moves with the CPU), and write it as `out/name`
+    (the folder made if need be)."""
+    markdown = f"{markdown}\n\nMachine: {cpu()}."
     print(markdown)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
