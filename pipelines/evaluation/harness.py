@@ -6,11 +6,11 @@ shapes the result into a JSON-able report that manifests and the gate consume.
 
 from __future__ import annotations
 
-import platform
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pipelines.evaluation.machine import cpu
 from pipelines.evaluation.speed import speed_report
 
 SETS = ("ami-dev", "sim-dev")
@@ -151,7 +151,7 @@ def evaluate_model(
         "mean_der": mean_der(rows),
         "scorer": "pyannote.metrics DiarizationErrorRate, overlap scored, collar 0 (der) and 0.25",
         "speed": speed_report(path, speed_seconds) if speed_seconds > 0 else {},
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": cpu(),  # DER and speed move with the CPU (pipelines/evaluation/machine.py)
         "sets_spec": spec,  # how to load the same sets again (register's baseline)
     }
     if naive:

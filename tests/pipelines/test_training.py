@@ -93,6 +93,9 @@ def test_end_to_end_train_evaluate_export_diarize(tiny_run, shared_data: Path, t
     row = report["der"]["ami-dev"]
     assert 0.0 <= row["der"] <= 2.0 and 0.0 <= row["der_collar_0.25"] <= row["der"] + 1e-9
     assert report["speed"]["ms_per_window_b1"] > 0
+    from pipelines.evaluation.machine import cpu
+
+    assert report["machine"] == cpu()  # the CPU the figures were measured on, by name
 
 
 def test_recurrent_student_trains_from_the_teacher_and_serves(tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -75,8 +75,6 @@ def model_report(
     """The engine's default offline pipeline with `model_path` on the suite, as a gate report:
     per-stratum rows ("der" as the harness writes them), the pooled DER as "mean_der", and the
     per-recording counts the stratum gate resamples."""
-    import platform
-
     from pipelines.evaluation.speed import speed_report
 
     items = items if items is not None else load_items(spec)
@@ -109,7 +107,7 @@ def model_report(
         "suite": {"rows": [compact_row(r) for r in rows]},
         "scorer": SCORER,
         "speed": speed_report(Path(model_path), speed_seconds) if speed_seconds > 0 else {},
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "machine": cpu(),
         "sets_spec": spec,
     }
 
