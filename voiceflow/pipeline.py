@@ -35,6 +35,7 @@ from voiceflow.vad import (
     probabilities_to_mask,
     recording_probabilities,
 )
+from voiceflow.validation import require_seconds
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,7 @@ class DiarizationConfig:
         if not 0.0 <= self.min_window_speech <= 1.0:
             raise ValueError("min_window_speech must be a fraction in 0..1")
         # NaN or inf failed every recording; a huge value absorbed every turn between pauses.
-        if not 0.0 <= self.min_turn_seconds <= 10.0:
-            raise ValueError("min_turn_seconds must be within 0..10 seconds")
+        require_seconds(self, "min_turn_seconds")
         if self.embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1")
 

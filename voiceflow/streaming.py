@@ -31,6 +31,7 @@ from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig
 from voiceflow.segments import Segment
 from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig
+from voiceflow.validation import require_seconds
 
 __all__ = ["EmbedFn", "StreamingConfig", "StreamingSession"]
 
@@ -60,8 +61,7 @@ class StreamingConfig:
         # Above 1 no window is ever embedded: every stream would end with no speaker at all.
         if not 0.0 <= self.min_window_speech <= 1.0:
             raise ValueError("min_window_speech must be a fraction in 0..1")
-        if not 0.0 <= self.max_gap_merge <= 10.0:
-            raise ValueError("max_gap_merge must be within 0..10 seconds")
+        require_seconds(self, "max_gap_merge")
 
     @property
     def step_frames(self) -> int:

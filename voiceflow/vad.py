@@ -22,6 +22,7 @@ import onnxruntime as ort
 
 from voiceflow import SAMPLE_RATE
 from voiceflow.embedding import MODELS_DIR, session_options
+from voiceflow.validation import require_seconds
 
 CHUNK = 512
 CONTEXT = 64
@@ -178,9 +179,7 @@ class VADConfig:
             raise ValueError("neg_threshold must be in (0, threshold]")
         # NaN or inf failed every recording; a huge padding or minimum ran for ever or made all of
         # a recording speech (or none of it).
-        for name in ("min_speech_seconds", "min_silence_seconds", "speech_pad_seconds"):
-            if not 0.0 <= getattr(self, name) <= 10.0:
-                raise ValueError(f"{name} must be within 0..10 seconds")
+        require_seconds(self, "min_speech_seconds", "min_silence_seconds", "speech_pad_seconds")
 
     @property
     def off_threshold(self) -> float:

@@ -1,4 +1,5 @@
-"""What one pydantic validation error says, in words a user who wrote the setting can act on.
+"""What one pydantic validation error says, in words a user who wrote the setting can act on, and
+the one check of a duration setting the engine's config dataclasses share.
 
 Shared by the engine's config files (voiceflow.config) and the services' `VOICEFLOW_*` settings
 (voiceflow_edge.settings), which name the setting each in their own way. Imports pydantic only.
@@ -17,3 +18,15 @@ def error_message(error: ErrorDetails) -> str:
     if error["type"] == "value_error":
         return str(error.get("ctx", {}).get("error", error["msg"]))
     return error["msg"]
+
+
+MAX_SETTING_SECONDS = 10.0
+
+
+def require_seconds(config: object, *names: str) -> None:
+    """Each of `config`'s fields `names` is a duration within 0..MAX_SETTING_SECONDS: NaN or inf
+    fails every recording later, and a huge pause, padding or minimum makes all of a recording one
+    thing (all speech, no speech, no speaker). A ValueError naming the first that is not."""
+    for name in names:
+        if not 0.0 <= getattr(config, name) <= MAX_SETTING_SECONDS:
+            raise ValueError(f"{name} must be within 0..10 seconds")

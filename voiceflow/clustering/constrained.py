@@ -17,6 +17,7 @@ from scipy.optimize import linear_sum_assignment
 
 from voiceflow.clustering.offline import OfflineClusteringConfig, centroids_of, cluster_embeddings
 from voiceflow.embedding import l2_normalize
+from voiceflow.validation import require_seconds
 
 UNASSIGNED = -1
 
@@ -87,9 +88,7 @@ class ConstrainedOnlineConfig:
         if self.max_speakers < 1 or self.confirm_chunks < 1:
             raise ValueError("max_speakers >= 1 and confirm_chunks >= 1 are required")
         # NaN or more speech than any chunk holds: no speaker is ever founded (or moved).
-        for name in ("new_speaker_seconds", "update_seconds"):
-            if not 0.0 <= getattr(self, name) <= 10.0:
-                raise ValueError(f"{name} must be within 0..10 seconds")
+        require_seconds(self, "new_speaker_seconds", "update_seconds")
 
 
 @dataclass

@@ -30,6 +30,7 @@ from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
 from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
+from voiceflow.validation import require_seconds
 
 SPEECH_SOURCES = ("segmentation", "vad", "vad+confident", "confirmed")
 
@@ -66,9 +67,7 @@ class SegmentationPipelineConfig:
         if not 0.02 <= self.step_seconds <= 10.0:
             raise ValueError("step_seconds must be within 0.02..10")
         # NaN or inf failed every recording; a huge value dropped every run (or closed every pause).
-        for name in ("min_on_seconds", "min_off_seconds"):
-            if not 0.0 <= getattr(self, name) <= 10.0:
-                raise ValueError(f"{name} must be within 0..10 seconds")
+        require_seconds(self, "min_on_seconds", "min_off_seconds")
         if self.segmentation_batch_size < 1:
             raise ValueError("segmentation_batch_size must be >= 1")
         if self.speech not in SPEECH_SOURCES:
