@@ -17,6 +17,7 @@ from voiceflow.config import ConfigError, load_engine_config
 from voiceflow.pipeline import DiarizationConfig
 from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig
 from voiceflow.segmentation.offline import SegmentationPipelineConfig
+from voiceflow.streaming import StreamingConfig
 from voiceflow.vad import VADConfig
 
 NAN, INF = float("nan"), float("inf")
@@ -26,6 +27,11 @@ CASES: list[tuple[type, tuple[str, ...], str, Any]] = [
     (DiarizationConfig, ("offline",), "min_turn_seconds", -0.1),
     (DiarizationConfig, ("offline",), "min_turn_seconds", NAN),
     (DiarizationConfig, ("offline",), "min_turn_seconds", INF),
+    (StreamingConfig, ("streaming",), "min_window_speech", 1.5),  # above 1 no window is ever embedded
+    (StreamingConfig, ("streaming",), "min_window_speech", -0.1),
+    (StreamingConfig, ("streaming",), "min_window_speech", NAN),
+    (StreamingConfig, ("streaming",), "max_gap_merge", -1.0),
+    (StreamingConfig, ("streaming",), "max_gap_merge", INF),
     (VADConfig, ("offline", "vad"), "neg_threshold", 0.0),
     (VADConfig, ("streaming", "vad"), "neg_threshold", 0.6),  # above the 0.4 threshold
     (VADConfig, ("offline", "vad"), "neg_threshold", NAN),
