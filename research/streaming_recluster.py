@@ -55,9 +55,8 @@ class ReclusteringClusterer(OnlineClusterer):
     vbx: VBxConfig = dataclasses.field(default_factory=VBxConfig)
     max_history: int = 1500  # the last this many windows are re-clustered (bounded cost per stream)
     _raw: list[np.ndarray] = dataclasses.field(default_factory=list)
-    _unit: list[np.ndarray] = dataclasses.field(default_factory=list)
     _given: list[int] = dataclasses.field(default_factory=list)  # -1: a held candidate
-    _active: list[bool] = dataclasses.field(default_factory=list)
+    _retired: set[int] = dataclasses.field(default_factory=set)  # labels that take no more windows
     _since: int = 0
 
     def assign(self, embedding: np.ndarray) -> int | None:
@@ -65,7 +64,6 @@ class ReclusteringClusterer(OnlineClusterer):
         emb = l2_normalize(raw)
         index = self._assign_active(emb)
         self._raw.append(raw)
-        self._unit.append(emb)
         self._given.append(-1 if index is None else index)
         self._since += 1
         if self._since >= self.every:
@@ -74,31 +72,22 @@ class ReclusteringClusterer(OnlineClusterer):
         return index
 
     def _assign_active(self, emb: np.ndarray) -> int | None:
-        live = [i for i in range(self.num_speakers) if self._active[i]]
+        live = [i for i in range(self.num_speakers) if i not in self._retired]
         if not live:
-            return self._born(self._start_speaker(emb))
+            return self._start_speaker(emb)
         sims = self.centroids()[live] @ emb
         best = live[int(np.argmax(sims))]
         if float(np.max(sims)) >= self.config.join_threshold or len(live) >= self.config.max_speakers:
             self._candidates.clear()
             self._update(best, emb)
             return best
-        before = self.num_speakers
-        index = self._hold_candidate(emb)
-        if self.num_speakers > before:
-            self._born(index)
-        return index
-
-    def _born(self, index: int | None) -> int | None:
-        while len(self._active) < self.num_speakers:
-            self._active.append(True)
-        return index
+        return self._hold_candidate(emb)
 
     def _recluster(self) -> None:
         assert self.plda is not None
         raw = np.stack(self._raw[-self.max_history :])
         given = np.array(self._given[-self.max_history :])
-        unit = np.stack(self._unit[-self.max_history :])
+        unit = l2_normalize(raw)
         mean = np.zeros(raw.shape[1]) if self.centred else None
         features = self.plda.features(raw, self.vbx.lda_dim, mean)
         clusters = vbx_by_elbo(features, self.plda.phi(self.vbx.lda_dim), self.vbx)
@@ -109,19 +98,17 @@ class ReclusteringClusterer(OnlineClusterer):
                 table[c, g] += 1
         rows, cols = linear_sum_assignment(-table)
         matched = {int(r): int(c) for r, c in zip(rows, cols, strict=True) if table[r, c] > 0}
-        active = [not self.retire] * self.num_speakers
+        before = self.num_speakers
         for cluster in range(k):
             members = unit[clusters == cluster]
             if cluster in matched:
                 label = matched[cluster]
                 self._sums[label] = members.sum(axis=0)
                 self._counts[label] = len(members)
-                active[label] = True
             elif len(members) >= self.config.confirm_windows:
                 self._sums.append(members.sum(axis=0))
                 self._counts.append(len(members))
-                active.append(True)
-        self._active = active
+        self._retired = set(range(before)) - set(matched.values()) if self.retire else set()
 
 
 _PLDA: dict[str, PLDA] = {}
