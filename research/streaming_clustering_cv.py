@@ -321,14 +321,19 @@ def _score_one(i: int) -> tuple[str, dict[str, tuple[float, float]], bool]:
     return item.uri, counts, same
 
 
-def _full_row(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
-    i, label, values = job
+def replay_row(i: int, clusterer: OnlineClusterer, label: str) -> dict[str, Any]:
+    """Item i's full scoring row for its recorded hops replayed through `clusterer`."""
     item = _ITEMS[i]
-    hyp = replay(_load_hops(item.uri), make_clusterer(_STATE["base"], values), _STATE["max_gap"])
+    hyp = replay(_load_hops(item.uri), clusterer, _STATE["max_gap"])
     row = {"uri": item.uri, "recording": item.recording, "tags": list(item.tags), "fold": item.fold}
     row.update(score_recording(item.reference, hyp, item.uem))
     row["setting"] = label
     return row
+
+
+def _full_row(job: tuple[int, str, dict[str, Any]]) -> dict[str, Any]:
+    i, label, values = job
+    return replay_row(i, make_clusterer(_STATE["base"], values), label)
 
 
 def _map(workers: int, fn: Callable[[Any], Any], jobs: Sequence[Any], what: str) -> list[Any]:

@@ -33,7 +33,7 @@ from pipelines.evaluation.gate import suite_gate
 from pipelines.evaluation.suite.command import compact_row, context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate, pooled_loss
 from pipelines.evaluation.suite.report import der_table, detail_table, summarise
-from pipelines.evaluation.suite.runner import der_only, score_recording
+from pipelines.evaluation.suite.runner import der_only
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
 from voiceflow.clustering.plda import PLDA, model_plda
 from voiceflow.clustering.vbx import VBxConfig, vbx_by_elbo
@@ -141,13 +141,7 @@ def _score(i: int) -> tuple[str, dict[str, tuple[float, float]]]:
 
 def _row(job: tuple[int, str]) -> dict[str, Any]:
     i, name = job
-    item = cv._ITEMS[i]
-    every = cv._STATE["settings"][name]
-    hyp = cv.replay(cv._load_hops(item.uri), clusterer(cv._STATE["base"], every), cv._STATE["max_gap"])
-    row = {"uri": item.uri, "recording": item.recording, "tags": list(item.tags), "fold": item.fold}
-    row.update(score_recording(item.reference, hyp, item.uem))
-    row["setting"] = name
-    return row
+    return cv.replay_row(i, clusterer(cv._STATE["base"], cv._STATE["settings"][name]), name)
 
 
 def main(argv: list[str] | None = None) -> int:
