@@ -169,16 +169,31 @@ def channel(
 ) -> np.ndarray:
     """Crop `y` through a channel: room, noise, gain, then a telephone line (the codec hears what
     the line carries, noise included, as in the dev suite's telephone stratum)."""
+    return channel_stages(y, rng, config, assets, room)[1]
+
+
+def channel_stages(
+    y: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig,
+    assets: AugmentAssets,
+    room: Room | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`channel`'s result before the telephone line (room, noise, gain: what a wideband line carries)
+    and after it, from the same draws: a teacher can hear the first (loss.teacher_input "wideband")
+    while the student hears the second."""
     room = room or draw_room(rng, config, assets)
     if room.rir is not None:
         y = reverberate(y, room.rir)
     if room.noise is not None:
         y = add_noise(y, room.noise, room.snr_db, rng)
     y = y * 10 ** (float(rng.uniform(*config.gain_db)) / 20)
+    clipped = np.clip(y, -1.0, 1.0)
+    wideband = clipped.astype(np.float32)
     # drawn only when enabled, so older configs keep their draws bit for bit
     if config.p_telephone > 0 and rng.random() < config.p_telephone:
-        y = telephone(np.clip(y, -1.0, 1.0))
-    return np.clip(y, -1.0, 1.0).astype(np.float32)
+        return wideband, np.clip(telephone(clipped), -1.0, 1.0).astype(np.float32)
+    return wideband, wideband
 
 
 def augment(

@@ -19,7 +19,9 @@ from pipelines.training.settings import RunConfig
 PRESETS_DIR = PRESET_FOLDERS[EMBEDDING][0]
 SAMPLING_MODES = ("grid", "file")
 # loss.teacher_input values for which the teacher runs on each batch (no clean-crop cache)
-LIVE_TEACHER_INPUTS = ("augmented", "dry")
+LIVE_TEACHER_INPUTS = ("augmented", "dry", "wideband")
+# as error messages name them
+LIVE_TEACHER_CHOICES = ", ".join(repr(v) for v in LIVE_TEACHER_INPUTS[:-1]) + f" or {LIVE_TEACHER_INPUTS[-1]!r}"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,10 @@ class LossConfig:
     # student sees: the student copies the teacher's geometry on noisy, reverberant audio too,
     # which is what the engine's GE2E-tuned clustering thresholds assume) or "dry" (the teacher
     # runs on the batch before its channel: speed, turn and overlap applied, room, noise, gain and
-    # telephone not; the student, hearing the channel, learns the teacher's clean-line embedding).
+    # telephone not; the student, hearing the channel, learns the teacher's clean-line embedding) or
+    # "wideband" (the teacher hears the batch as the student does but without the telephone line:
+    # the student copies the teacher's own geometry on noise and rooms, as with "augmented", and its
+    # wideband embedding of telephone-band audio).
     teacher_input: str = "clean"
     windows_per_segment: int = 6  # student.streams: window ends read off each training segment
 

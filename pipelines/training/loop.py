@@ -12,15 +12,15 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from pipelines.nn.ge2e import WaveformEmbedder
-from pipelines.training.augment import AugmentAssets, channel, draw_room, load_assets, voice
+from pipelines.training.augment import AugmentAssets, channel_stages, draw_room, load_assets, voice
 from pipelines.training.checkpoint import MODEL, save_atomic, write_model
-from pipelines.training.config import LIVE_TEACHER_INPUTS, TrainConfig
+from pipelines.training.config import LIVE_TEACHER_CHOICES, LIVE_TEACHER_INPUTS, TrainConfig
 from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
 from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
 from pipelines.training.losses import (
@@ -66,11 +66,11 @@ def initialise_student(model: WaveformEmbedder, init: str) -> list[str]:
 
 
 def live_teacher_for(teacher_input: str) -> torch.nn.Module | None:
-    """The teacher network when it must hear the batch (augmented or dry); None when the cache serves."""
+    """The teacher network when it must hear the batch (LIVE_TEACHER_INPUTS); None when the cache serves."""
     if teacher_input == "clean":
         return None
     if teacher_input not in LIVE_TEACHER_INPUTS:
-        raise ValueError(f"loss.teacher_input must be 'clean', 'augmented' or 'dry', not {teacher_input!r}")
+        raise ValueError(f"loss.teacher_input must be 'clean', {LIVE_TEACHER_CHOICES}, not {teacher_input!r}")
     return default_teacher(stft=STFT_MODE)
 
 
@@ -116,7 +116,7 @@ def check_sequence_loss(config: TrainConfig) -> None:
         raise ValueError("loss.sequence_weight needs student.arch 'lstm' with lstm_hidden 256 (GE2E's width)")
     if config.loss.teacher_input not in LIVE_TEACHER_INPUTS:
         raise ValueError(
-            "loss.sequence_weight needs loss.teacher_input 'augmented' or 'dry' (the teacher must hear the batch)"
+            f"loss.sequence_weight needs loss.teacher_input {LIVE_TEACHER_CHOICES} (the teacher must hear the batch)"
         )
 
 
@@ -137,7 +137,13 @@ def make_batch(
     assets: AugmentAssets,
 ) -> np.ndarray:
     """The batch the student hears (every crop augmented)."""
-    return make_batch_pair(dataset, crops, rng, config, assets)[0]
+    return make_batch_pair(dataset, crops, rng, config, assets).heard
+
+
+class BatchPair(NamedTuple):
+    heard: np.ndarray  # what the student hears: every crop through its channel
+    dry: np.ndarray  # the same crops voiced (speed, turn, overlap) with no channel
+    wideband: np.ndarray  # the same crops through their channel but no telephone line
 
 
 def make_batch_pair(
@@ -146,10 +152,10 @@ def make_batch_pair(
     rng: np.random.Generator,
     config: TrainConfig,
     assets: AugmentAssets,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The batch the student hears and the same crops dry (voiced: speed, turn and overlap, no
-    channel), drawn from one rng in the same order as a plain augmented batch."""
-    heard, dry = [], []
+) -> BatchPair:
+    """The batch the student hears and what a live teacher may hear of the same crops, drawn from one
+    rng in the same order as a plain augmented batch."""
+    heard, dry, wideband = [], [], []
     group = config.augment.room_group
     if group < 1:
         raise ValueError(f"augment.room_group must be >= 1, not {group}")
@@ -161,8 +167,10 @@ def make_batch_pair(
         other = crop_audio(dataset, other_crop) if other_crop.utterance != crop.utterance else None
         voiced = voice(crop_audio(dataset, crop), rng, config.augment, other)
         dry.append(np.clip(voiced, -1.0, 1.0).astype(np.float32))
-        heard.append(channel(voiced, rng, config.augment, assets, room))
-    return np.stack(heard), np.stack(dry)
+        before_line, after_line = channel_stages(voiced, rng, config.augment, assets, room)
+        wideband.append(before_line)
+        heard.append(after_line)
+    return BatchPair(np.stack(heard), np.stack(dry), np.stack(wideband))
 
 
 def check_sampling(config: TrainConfig) -> None:
@@ -171,7 +179,7 @@ def check_sampling(config: TrainConfig) -> None:
     data = config.data
     if data.sampling == "file" and config.loss.teacher_input not in LIVE_TEACHER_INPUTS:
         raise ValueError(
-            "data.sampling 'file' needs loss.teacher_input 'augmented' or 'dry' (crops are drawn, not cached)"
+            f"data.sampling 'file' needs loss.teacher_input {LIVE_TEACHER_CHOICES} (crops are drawn, not cached)"
         )
     if isinstance(data.meeting_group, bool) or not isinstance(data.meeting_group, int):
         raise ValueError(f"data.meeting_group must be a whole number, not {data.meeting_group!r}")
@@ -208,7 +216,7 @@ class StudentBatch:
     crops: list[Crop]
     rng: np.random.Generator  # the step's draws, shared by the batch and the staggered readout
     wave: torch.Tensor
-    teacher_wave: torch.Tensor  # what a live teacher hears: `wave` itself, or the dry batch ("dry")
+    teacher_wave: torch.Tensor  # what a live teacher hears: `wave` itself, or the dry or wideband batch
 
 
 class StudentTask:
@@ -253,9 +261,11 @@ class StudentTask:
             grid = order[i * config.batch_size : (i + 1) * config.batch_size]
             rng = np.random.default_rng([config.seed, epoch, i])
             crops = step_crops(dataset, config, grid, rng)
-            heard, dry = make_batch_pair(dataset, crops, rng, config, self.assets)
-            wave = torch.from_numpy(heard).to(self.device)
-            teacher_wave = torch.from_numpy(dry).to(self.device) if config.loss.teacher_input == "dry" else wave
+            pair = make_batch_pair(dataset, crops, rng, config, self.assets)
+            wave = torch.from_numpy(pair.heard).to(self.device)
+            # "augmented" (and "clean", whose teacher is the cache) hear `wave` itself
+            other = {"dry": pair.dry, "wideband": pair.wideband}.get(config.loss.teacher_input)
+            teacher_wave = wave if other is None else torch.from_numpy(other).to(self.device)
             yield StudentBatch(epoch, grid, crops, rng, wave, teacher_wave)
 
     def build(self, fresh: bool) -> list[torch.nn.Parameter]:

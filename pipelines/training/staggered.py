@@ -21,7 +21,7 @@ import torch
 from pipelines.nn.frame_reader import FrameReader
 from pipelines.nn.frontend import HOP_LENGTH
 from pipelines.nn.ge2e import WaveformEmbedder
-from pipelines.training.config import LIVE_TEACHER_INPUTS, DataConfig, TrainConfig
+from pipelines.training.config import LIVE_TEACHER_CHOICES, LIVE_TEACHER_INPUTS, DataConfig, TrainConfig
 from pipelines.training.data import SAMPLE_RATE, Dataset, crop_audio
 from pipelines.training.metrics import equal_error_rate, mean_cosine
 from voiceflow.staggered import frame_index, segment_layout
@@ -112,7 +112,7 @@ def check_staggered(config: TrainConfig) -> None:
         raise ValueError("student.streams needs student.arch 'lstm' with frame_stride 1 and no conv_frontend")
     if loss.teacher_input not in LIVE_TEACHER_INPUTS:
         raise ValueError(
-            "student.streams needs loss.teacher_input 'augmented' or 'dry' (the teacher hears each window)"
+            f"student.streams needs loss.teacher_input {LIVE_TEACHER_CHOICES} (the teacher hears each window)"
         )
     if loss.sequence_weight or loss.centered_weight:
         raise ValueError("student.streams trains against windows: set loss.sequence_weight and centered_weight to 0")

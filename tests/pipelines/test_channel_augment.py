@@ -54,7 +54,7 @@ def test_augment_is_the_voice_then_the_channel_with_one_rng() -> None:
 def test_the_batch_pair_is_the_batch_and_its_dry_voices() -> None:
     data = voices_dataset(6)
     config = replace(TrainConfig(), augment=replace(EVERYTHING, p_speed=0.0, p_turn=0.0, p_overlap=0.0))
-    heard, dry = make_batch_pair(data, data.train, np.random.default_rng(4), config, ASSETS)
+    heard, dry, _ = make_batch_pair(data, data.train, np.random.default_rng(4), config, ASSETS)
     np.testing.assert_array_equal(heard, make_batch(data, data.train, np.random.default_rng(4), config, ASSETS))
     # no speed, turn or overlap: the dry copy is the crop itself; the heard one went through rooms
     expected = np.stack([data.utterances[c.utterance].audio for c in data.train])
@@ -70,5 +70,31 @@ def test_a_dry_teacher_is_a_live_teacher() -> None:
 
     check_staggered(config)  # accepted: the teacher hears each window, dry
     assert live_teacher_for("dry") is not None
-    with pytest.raises(ValueError, match="'clean', 'augmented' or 'dry'"):
+    with pytest.raises(ValueError, match="'clean', 'augmented', 'dry' or 'wideband'"):
         live_teacher_for("noisy")
+
+
+def test_the_wideband_copy_is_the_heard_batch_before_its_telephone_line() -> None:
+    data = voices_dataset(6)
+    no_line = replace(TrainConfig(), augment=replace(EVERYTHING, p_telephone=0.0))
+    pair = make_batch_pair(data, data.train, np.random.default_rng(4), no_line, ASSETS)
+    np.testing.assert_array_equal(pair.wideband, pair.heard)  # no telephone drawn: the same audio
+
+    every_line = replace(TrainConfig(), augment=replace(EVERYTHING, p_telephone=1.0))
+    pair = make_batch_pair(data, data.train, np.random.default_rng(4), every_line, ASSETS)
+    plain = make_batch(data, data.train, np.random.default_rng(4), every_line, ASSETS)
+    np.testing.assert_array_equal(pair.heard, plain)
+    for wideband, heard in zip(pair.wideband, pair.heard, strict=True):
+        assert not np.allclose(heard, wideband, atol=1e-4)  # the line changed it
+        np.testing.assert_allclose(heard, np.clip(telephone(wideband), -1, 1), atol=1e-6)
+    # the room, noise and gain are the heard batch's: a "wideband" teacher hears the student's channel
+    assert not np.allclose(pair.wideband, pair.dry, atol=1e-3)
+
+
+def test_a_wideband_teacher_is_a_live_teacher() -> None:
+    from pipelines.training.staggered import check_staggered
+
+    student = {"arch": "lstm", "frame_stride": 1, "streams": 3}
+    loss = {"teacher_input": "wideband", "centered_weight": 0.0}
+    check_staggered(config_from_dict({"student": student, "loss": loss}))  # accepted
+    assert live_teacher_for("wideband") is not None

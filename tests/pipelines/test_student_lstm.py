@@ -109,7 +109,7 @@ def test_teacher_hears_the_augmented_batch_only_when_asked() -> None:
     from pipelines.training.loop import live_teacher_for, teacher_on
 
     assert live_teacher_for("clean") is None  # the cached clean-crop embeddings serve
-    with pytest.raises(ValueError, match="'clean', 'augmented' or 'dry'"):
+    with pytest.raises(ValueError, match="'clean', 'augmented', 'dry' or 'wideband'"):
         live_teacher_for("noisy")
     teacher = live_teacher_for("augmented")
     assert teacher is not None
