@@ -24,7 +24,7 @@ import numpy as np
 
 from voiceflow.audio import AudioError, AudioTooLarge
 from voiceflow.audio import decode_audio_bytes as _decode_audio_bytes
-from voiceflow.config import EngineConfig, load_engine_config
+from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.registry import DEFAULT_PIPELINE, pipeline_spec
 from voiceflow.segmentation.model import SegmentationModel
@@ -102,14 +102,11 @@ def load_embedding_model(path: str | None) -> EmbeddingModel:
     return EmbeddingModel.load(path)
 
 
-def engine_config(pipeline: str | None = None, path: str | None = None) -> EngineConfig:
-    """The engine's configuration with `pipeline` selected (None: the default pipeline): the settings
-    of the config file at `path` (VOICEFLOW_ENGINE_CONFIG, read as `voiceflow diarize --config` reads
-    it) or the defaults, so the pod gives what the CLI gives with the same file and pipeline. The
-    pipeline is the pod's own setting: a file that names one is refused (ConfigError)."""
-    if path is None:
-        return EngineConfig(pipeline=pipeline or DEFAULT_PIPELINE)
-    return load_engine_config(path, pipeline or DEFAULT_PIPELINE)
+def engine_config() -> EngineConfig:
+    """The engine's defaults with the default pipeline. A pod's own configuration is its settings'
+    (`Settings.engine`: VOICEFLOW_ENGINE_CONFIG read as `voiceflow diarize --config` reads it, with
+    VOICEFLOW_PIPELINE), so the pod gives what the CLI gives with the same file and pipeline."""
+    return EngineConfig(pipeline=DEFAULT_PIPELINE)
 
 
 def uses_segmentation_model(pipeline: str) -> bool:

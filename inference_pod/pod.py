@@ -55,7 +55,7 @@ class Pod:
             settings.model_path,
             on_change=self._on_model_change,
             on_failure=lambda _msg: self.metrics.reloads.labels(result="failed").inc(),
-            config=engine.engine_config(settings.pipeline, settings.engine_config),
+            config=settings.engine,
             segmentation_path=settings.segmentation_model_path,
         )
         self.batcher = self._batcher("embed-batcher", "embedding", self.metrics.batch_size.observe)

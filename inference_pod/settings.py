@@ -8,10 +8,13 @@ its variable, rather than at the first stream.
 
 from __future__ import annotations
 
-from pydantic import Field, PositiveFloat, PositiveInt, ValidationInfo, field_validator
+from typing import Self
+
+from pydantic import Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import SettingsConfigDict
 
-from voiceflow.config import load_engine_config
+from voiceflow.config import ConfigError, EngineConfig, load_engine_config
 from voiceflow.registry import DEFAULT_PIPELINE, PIPELINES
 from voiceflow_edge.servers import DEFAULT_HOST
 from voiceflow_edge.settings import CommaSeparated, EnvSettings
@@ -39,6 +42,7 @@ class Settings(EnvSettings):
     # the engine's defaults. Read and validated at start-up (a bad file stops the pod, naming the
     # setting); the pipeline stays VOICEFLOW_PIPELINE's, and a file naming one is refused.
     engine_config: str | None = None
+    _engine: EngineConfig = PrivateAttr()
 
     # Limits.
     max_connections: PositiveInt = 1200
@@ -105,13 +109,24 @@ class Settings(EnvSettings):
             raise ValueError(f"must be one of {', '.join(PIPELINES)}")
         return pipeline
 
-    @field_validator("engine_config")
-    @classmethod
-    def _engine_config_is_valid(cls, path: str | None, info: ValidationInfo) -> str | None:
-        # `pipeline` is declared (so validated) first; when it is invalid its own error is the one to read.
-        if path is not None and "pipeline" in info.data:
-            load_engine_config(path, info.data["pipeline"])  # ConfigError: a ValueError naming the file
-        return path
+    @model_validator(mode="after")
+    def _read_engine_config(self) -> Self:
+        # Read once, here: the version of the file that was validated is the one the pod serves with
+        # (runs only once every field is valid, so a bad pipeline's own error is the one to read).
+        path, pipeline = self.engine_config, self.pipeline
+        try:
+            self._engine = EngineConfig(pipeline=pipeline) if path is None else load_engine_config(path, pipeline)
+        except ConfigError as exc:  # reported as the setting's own error, so it names the variable
+            error = PydanticCustomError("value_error", "{error}", {"error": str(exc)})
+            details = InitErrorDetails(type=error, loc=("engine_config",), input=path)
+            raise ValidationError.from_exception_data(type(self).__name__, [details]) from None
+        return self
+
+    @property
+    def engine(self) -> EngineConfig:
+        """The engine's settings for streams and /infer: VOICEFLOW_ENGINE_CONFIG's file with the pod's
+        pipeline, or the defaults."""
+        return self._engine
 
     def resolved_jwt_key(self) -> str | None:
         if self.jwt_key:

@@ -74,6 +74,22 @@ def test_a_bad_file_is_a_startup_error_naming_the_variable(tmp_path: Path, conte
     assert info.match(message)
 
 
+def test_the_file_is_read_once_and_the_version_validated_is_the_one_served(tmp_path: Path) -> None:
+    from inference_pod.pod import Pod
+
+    path = config_file(tmp_path, CAPACITY)
+    settings = Settings.from_env({"VOICEFLOW_ENGINE_CONFIG": str(path), "VOICEFLOW_PIPELINE": "embedding"})
+    assert settings.engine == load_engine_config(path, "embedding")
+    assert settings.engine.streaming.embedding_hops == 2
+    path.write_text("streaming: {embedding_hops: 0}\n")  # swapped after start-up validation: never read
+    pod = Pod(settings)
+    try:
+        assert pod.models.config == settings.engine
+    finally:
+        asyncio.run(pod.stop())
+    assert Settings.from_env({}).engine == load_engine_config(config_file(tmp_path, "{}\n", "empty.yaml"))
+
+
 def test_missing_oversized_and_directory_paths_are_refused(tmp_path: Path) -> None:
     big = config_file(tmp_path, "# " + "x" * MAX_CONFIG_BYTES + "\n", "big.yaml")
     for path, message in (
