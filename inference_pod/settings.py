@@ -8,7 +8,7 @@ its variable, rather than at the first stream.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Any, Self
 
 from pydantic import Field, PositiveFloat, PositiveInt, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -121,6 +121,17 @@ class Settings(EnvSettings):
             details = InitErrorDetails(type=error, loc=("engine_config",), input=path)
             raise ValidationError.from_exception_data(type(self).__name__, [details]) from None
         return self
+
+    def replace(self, **changes: Any) -> Self:
+        """As `EnvSettings.replace`, but while the file and the pipeline stay the same the engine's
+        settings already read are kept, not read again: the workers serve the version the supervisor
+        validated."""
+        if changes.keys() & {"engine_config", "pipeline"}:
+            return super().replace(**changes)
+        copy = super().replace(**changes, engine_config=None)  # every other change validated
+        copy = copy.model_copy(update={"engine_config": self.engine_config})
+        copy._engine = self._engine
+        return copy
 
     @property
     def engine(self) -> EngineConfig:

@@ -17,6 +17,7 @@ import pytest
 from pod_support import ROOT, running_pod
 
 from inference_pod.settings import Settings
+from inference_pod.workers import worker_settings
 from voiceflow.config import MAX_CONFIG_BYTES, load_engine_config
 
 pytestmark = pytest.mark.timeout(240)
@@ -82,6 +83,9 @@ def test_the_file_is_read_once_and_the_version_validated_is_the_one_served(tmp_p
     assert settings.engine == load_engine_config(path, "embedding")
     assert settings.engine.streaming.embedding_hops == 2
     path.write_text("streaming: {embedding_hops: 0}\n")  # swapped after start-up validation: never read
+    worker = worker_settings(settings, 2)  # each worker's settings: the limits split, the file not re-read
+    assert worker.engine == settings.engine and worker.engine_config == str(path)
+    assert worker.max_connections == -(-settings.max_connections // 2)
     pod = Pod(settings)
     try:
         assert pod.models.config == settings.engine
