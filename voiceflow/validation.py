@@ -29,4 +29,4 @@ def require_seconds(config: object, *names: str) -> None:
     thing (all speech, no speech, no speaker). A ValueError naming the first that is not."""
     for name in names:
         if not 0.0 <= getattr(config, name) <= MAX_SETTING_SECONDS:
-            raise ValueError(f"{name} must be within 0..10 seconds")
+            raise ValueError(f"{name} must be within 0..{MAX_SETTING_SECONDS:g} seconds")
