@@ -23,14 +23,20 @@ ENERGY_FRAME = 160  # 10 ms
 
 @dataclass(frozen=True)
 class SimulationConfig:
+    """How one simulated conversation is drawn (every range is sampled uniformly per draw)."""
+
+    # Who speaks, and for how long in all.
     min_speakers: int = 2
     max_speakers: int = 4
     duration_seconds: float = 45.0
+    # Turn taking: a turn's length is uniform in [min, max]; the pause after it is exponential.
     min_turn_seconds: float = 1.0
     max_turn_seconds: float = 6.0
     mean_pause_seconds: float = 0.4
+    # The next turn starts inside this one (0.2 s to max_overlap_seconds early) with this probability.
     overlap_probability: float = 0.15
     max_overlap_seconds: float = 1.0
+    # Channel: each speaker's gain is drawn within +-level_spread_db; None = no background noise.
     level_spread_db: float = 6.0
     noise_snr_db: float | None = 30.0
 

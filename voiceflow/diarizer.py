@@ -9,33 +9,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from voiceflow import SAMPLE_RATE
 from voiceflow.audio import load_audio, resample
-from voiceflow.clustering.labels import validate_speaker_bounds
+from voiceflow.clustering.labels import SpeakerBounds
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segments import Segment
 
 ProgressCallback = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class SpeakerBounds:
-    """The caller's speaker count (`num`) or range (`min`..`max`); None: the pipeline decides."""
-
-    num: int | None = None
-    min: int | None = None
-    max: int | None = None
-
-    def __post_init__(self) -> None:
-        validate_speaker_bounds(self.num, self.min, self.max)
-
-
-UNBOUNDED = SpeakerBounds()
 
 
 class OfflineDiarizer(ABC):

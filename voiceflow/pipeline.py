@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from voiceflow import SAMPLE_RATE
+from voiceflow.clustering.labels import SpeakerBounds
 from voiceflow.clustering.offline import (
     AUTO,
     OfflineClusteringConfig,
@@ -22,7 +23,7 @@ from voiceflow.clustering.offline import (
     shift_merge_threshold,
 )
 from voiceflow.clustering.plda import model_plda, optional_model_plda
-from voiceflow.diarizer import OfflineDiarizer, ProgressCallback, SpeakerBounds
+from voiceflow.diarizer import OfflineDiarizer, ProgressCallback
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
@@ -35,7 +36,7 @@ from voiceflow.vad import (
     probabilities_to_mask,
     recording_probabilities,
 )
-from voiceflow.validation import require_seconds
+from voiceflow.validation import require_seconds, require_windows
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,7 @@ class DiarizationConfig:
     clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.window_seconds <= 10.0:
-            raise ValueError("window_seconds must be within 0.5..10")
-        if not 0.05 <= self.step_seconds <= self.window_seconds:
-            raise ValueError("step_seconds must be within 0.05..window_seconds")
-        if not 0.0 <= self.min_window_speech <= 1.0:
-            raise ValueError("min_window_speech must be a fraction in 0..1")
+        require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=0.05)
         # NaN or inf failed every recording; a huge value absorbed every turn between pauses.
         require_seconds(self, "min_turn_seconds")
         if self.embed_batch_size < 1:

@@ -31,7 +31,7 @@ from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig
 from voiceflow.segments import Segment
 from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig
-from voiceflow.validation import require_seconds
+from voiceflow.validation import require_seconds, require_windows
 
 __all__ = ["EmbedFn", "StreamingConfig", "StreamingSession"]
 
@@ -52,15 +52,10 @@ class StreamingConfig:
     clustering: OnlineClusteringConfig = field(default_factory=OnlineClusteringConfig)
 
     def __post_init__(self) -> None:
-        if not 0.5 <= self.window_seconds <= 10.0:
-            raise ValueError("window_seconds must be within 0.5..10")
-        if not FRAME_SECONDS <= self.step_seconds <= self.window_seconds:
-            raise ValueError("step_seconds must be within one VAD frame and window_seconds")
+        # The live step is a whole number of VAD frames.
+        require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=FRAME_SECONDS)
         if not 1 <= self.embedding_hops <= 8:
             raise ValueError("embedding_hops must be within 1..8")
-        # Above 1 no window is ever embedded: every stream would end with no speaker at all.
-        if not 0.0 <= self.min_window_speech <= 1.0:
-            raise ValueError("min_window_speech must be a fraction in 0..1")
         require_seconds(self, "max_gap_merge")
 
     @property

@@ -14,6 +14,7 @@ segmentation` (pipelines/training/presets.py), runs this.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from pipelines.segmentation.turn_taking import rttm_turn_taking
 from pipelines.simulation import TurnTakingConfig
 from pipelines.training.checkpoint import MODEL, write_model
 from pipelines.training.config import DataConfig
-from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
+from pipelines.training.framework import Finished, StepLoss, Validation, run_training
 
 MODEL_FORMAT = "voiceflow-segmentation-1"
 
@@ -165,7 +166,10 @@ class SegmentationTask:
 
     shown = ("loss",)
 
-    def __init__(self, config: SegTrainConfig, device: torch.device, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: SegTrainConfig, device: torch.device, progress: bool, log: Callable[[str], None]
+    ) -> None:
+        del progress  # its validation is quick: no bar of its own
         self.config, self.device, self.log = config, device, log
         self.total_steps = config.steps
         pools = voice_pools(config.data)
@@ -236,20 +240,9 @@ class SegmentationTask:
             self.stream.close()
 
 
-def train(
-    config: SegTrainConfig,
-    out_dir: Path,
-    *,
-    max_steps: int | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> TrainResult:
-    """Train (or resume) a segmentation model into `out_dir` (the framework's loop, `run_training`)."""
-
-    def make_task(device: torch.device) -> SegmentationTask:
-        return SegmentationTask(config, device, log)
-
-    return run_training(config, make_task, out_dir, max_steps=max_steps, progress=progress, log=log)
+# Train (or resume) a segmentation model into `out_dir`: train(config, out_dir, *, max_steps,
+# progress, log) -> TrainResult, the framework's loop on a SegmentationTask.
+train = partial(run_training, SegmentationTask)
 
 
 def load_model(path: Path) -> SegmentationModel:

@@ -91,6 +91,10 @@ class Task(Protocol[Batch_contra]):
     def close(self) -> None: ...
 
 
+# How the loop builds a task, once the device is known: a task class, (config, device, progress, log).
+TaskFactory = Callable[[Any, torch.device, bool, Callable[[str], None]], Task[Any]]
+
+
 @dataclass(frozen=True)
 class TrainResult:
     out_dir: Path
@@ -109,15 +113,16 @@ def warmup_cosine(peak: float, warmup_steps: int, step: int, total: int) -> floa
 
 
 def run_training(
+    make_task: TaskFactory,
     config: RunConfig,
-    make_task: Callable[[torch.device], Task[Any]],
     out_dir: Path,
     *,
     max_steps: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train (or resume training of) `make_task`'s networks into `out_dir`.
+    """Train (or resume training of) the networks of `make_task`'s task for `config` into `out_dir`.
+    Each task module binds its own task class: `train = partial(run_training, ItsTask)`.
 
     `max_steps` stops after that many global steps with a checkpoint written, as if the run had
     been interrupted there (used by tests and by time-boxed jobs).
@@ -132,7 +137,7 @@ def run_training(
     torch.set_num_threads(max(config.torch_threads, 1))
     device = resolve_device(config.device)
     configure_determinism(device)
-    task = make_task(device)
+    task = make_task(config, device, progress, log)
     ckpt_path = out_dir / CHECKPOINT
     state = read_checkpoint(ckpt_path, config.to_dict())
     step = int(state["step"]) if state is not None else 0

@@ -11,6 +11,7 @@ import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -22,7 +23,7 @@ from pipelines.training.augment import AugmentAssets, channel_stages, draw_room,
 from pipelines.training.checkpoint import MODEL, save_atomic, write_model
 from pipelines.training.config import LIVE_TEACHER_CHOICES, LIVE_TEACHER_INPUTS, TrainConfig
 from pipelines.training.data import Crop, Dataset, build_dataset, crop_audio, draw_file_crops
-from pipelines.training.framework import Finished, StepLoss, TrainResult, Validation, run_training
+from pipelines.training.framework import Finished, StepLoss, Validation, run_training
 from pipelines.training.losses import (
     AAMSoftmax,
     centered_cosine_distillation,
@@ -379,20 +380,9 @@ class StudentTask:
         pass
 
 
-def train(
-    config: TrainConfig,
-    out_dir: Path,
-    *,
-    max_steps: int | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
-) -> TrainResult:
-    """Train (or resume training of) a student into `out_dir` (the framework's loop, `run_training`)."""
-
-    def make_task(device: torch.device) -> StudentTask:
-        return StudentTask(config, device, progress, log)
-
-    return run_training(config, make_task, out_dir, max_steps=max_steps, progress=progress, log=log)
+# Train (or resume training of) a student into `out_dir`: train(config, out_dir, *, max_steps,
+# progress, log) -> TrainResult, the framework's loop on a StudentTask.
+train = partial(run_training, StudentTask)
 
 
 def calibrate_final_model(model_path: Path, log: Callable[[str], None]) -> dict[str, float]:

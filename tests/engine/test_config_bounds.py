@@ -27,6 +27,15 @@ CASES: list[tuple[type, tuple[str, ...], str, Any]] = [
     (DiarizationConfig, ("offline",), "min_turn_seconds", -0.1),
     (DiarizationConfig, ("offline",), "min_turn_seconds", NAN),
     (DiarizationConfig, ("offline",), "min_turn_seconds", INF),
+    (DiarizationConfig, ("offline",), "window_seconds", 0.4),
+    (DiarizationConfig, ("offline",), "window_seconds", NAN),
+    (DiarizationConfig, ("offline",), "step_seconds", 0.01),  # under the offline grid's 0.05 s
+    (DiarizationConfig, ("offline",), "step_seconds", 2.0),  # longer than the 1.6 s window
+    (DiarizationConfig, ("offline",), "min_window_speech", 1.01),
+    (StreamingConfig, ("streaming",), "window_seconds", 11.0),
+    (StreamingConfig, ("streaming",), "window_seconds", INF),
+    (StreamingConfig, ("streaming",), "step_seconds", 0.02),  # under one 32 ms VAD frame
+    (StreamingConfig, ("streaming",), "step_seconds", NAN),
     (StreamingConfig, ("streaming",), "min_window_speech", 1.5),  # above 1 no window is ever embedded
     (StreamingConfig, ("streaming",), "min_window_speech", -0.1),
     (StreamingConfig, ("streaming",), "min_window_speech", NAN),
@@ -98,6 +107,10 @@ def test_the_bounds_keep_the_values_in_use() -> None:
     )
     VADConfig(neg_threshold=0.01)
     DiarizationConfig(min_turn_seconds=0.0)
+    DiarizationConfig(window_seconds=0.5, step_seconds=0.05, min_window_speech=1.0)
+    DiarizationConfig(window_seconds=10.0, step_seconds=10.0, min_window_speech=0.0)
+    StreamingConfig(window_seconds=1.6, step_seconds=0.032, min_window_speech=1.0)
+    StreamingConfig(window_seconds=3.2, step_seconds=3.2)
     OfflineClusteringConfig(reassign_iterations=0, min_cluster_fraction=0.0, merge_threshold=None)
     OfflineClusteringConfig(merge_threshold=0.94)
     OfflineClusteringConfig(merge_threshold=1.2)  # above 1: nothing merges, as None

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from voiceflow import SAMPLE_RATE
-from voiceflow.diarizer import UNBOUNDED, OfflineDiarizer, ProgressCallback, SpeakerBounds
+from voiceflow.clustering.labels import UNBOUNDED, SpeakerBounds
+from voiceflow.diarizer import OfflineDiarizer, ProgressCallback
 from voiceflow.pipeline import Diarizer
 from voiceflow.segmentation.offline import SegmentationDiarizer
 from voiceflow.segments import Segment

@@ -6,6 +6,8 @@ never another method.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
@@ -19,6 +21,21 @@ def validate_speaker_bounds(num: int | None, lo: int | None, hi: int | None) -> 
             raise ValueError(f"{name} must be >= 1, got {value}")
     if lo is not None and hi is not None and lo > hi:
         raise ValueError(f"min_speakers ({lo}) is greater than max_speakers ({hi})")
+
+
+@dataclass(frozen=True)
+class SpeakerBounds:
+    """The caller's speaker count (`num`) or range (`min`..`max`); None: the pipeline decides."""
+
+    num: int | None = None
+    min: int | None = None
+    max: int | None = None
+
+    def __post_init__(self) -> None:
+        validate_speaker_bounds(self.num, self.min, self.max)
+
+
+UNBOUNDED = SpeakerBounds()
 
 
 def relabel_by_first_appearance(labels: np.ndarray) -> np.ndarray:

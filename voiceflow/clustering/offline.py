@@ -36,12 +36,12 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist
 
 from voiceflow.clustering.labels import (
+    SpeakerBounds,
     centroids_of,
     count_target,
     cut_to_count,
     reassign_to_centroids,
     relabel_by_first_appearance,
-    validate_speaker_bounds,
 )
 from voiceflow.clustering.plda import PLDA, PLDAError
 from voiceflow.clustering.spectral import NMESCConfig, spectral_cluster
@@ -120,13 +120,13 @@ def cluster_embeddings(
     plda: PLDA | None = None,
 ) -> np.ndarray:
     """Labels 0..K-1 for each row, numbered by first appearance, by `config.algorithm`."""
-    validate_speaker_bounds(num_speakers, min_speakers, max_speakers)
+    bounds = SpeakerBounds(num_speakers, min_speakers, max_speakers)
     n = len(embeddings)
     if n <= 1:
         return np.zeros(n, dtype=int)
     algorithm = resolve_algorithm(config.algorithm, plda is not None)
     if algorithm == "ahc":
-        return ahc_cluster(embeddings, config, num_speakers, min_speakers, max_speakers)
+        return ahc_cluster(embeddings, config, bounds)
     if algorithm == "nme-sc":
         return spectral_cluster(embeddings, num_speakers, min_speakers, max_speakers, config.nmesc)
     if plda is None:
@@ -146,14 +146,9 @@ def cluster_embeddings(
     return relabel_by_first_appearance(labels)
 
 
-def ahc_cluster(
-    embeddings: np.ndarray,
-    config: OfflineClusteringConfig = OfflineClusteringConfig(),
-    num_speakers: int | None = None,
-    min_speakers: int | None = None,
-    max_speakers: int | None = None,
-) -> np.ndarray:
+def ahc_cluster(embeddings: np.ndarray, config: OfflineClusteringConfig, bounds: SpeakerBounds) -> np.ndarray:
     """Today's centred AHC with its merge rule (see the module docstring)."""
+    num_speakers, min_speakers, max_speakers = bounds.num, bounds.min, bounds.max
     n = len(embeddings)
     raw = l2_normalize(np.asarray(embeddings, dtype=np.float64))
     x = l2_normalize(raw - raw.mean(axis=0)) if config.center else raw

@@ -16,8 +16,9 @@ import numpy as np
 
 from voiceflow import SAMPLE_RATE
 from voiceflow.clustering.constrained import UNASSIGNED, cluster_local_speakers
+from voiceflow.clustering.labels import UNBOUNDED, SpeakerBounds
 from voiceflow.clustering.offline import OfflineClusteringConfig
-from voiceflow.diarizer import UNBOUNDED, OfflineDiarizer, ProgressCallback, SpeakerBounds
+from voiceflow.diarizer import OfflineDiarizer, ProgressCallback
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.aggregation import (
     keep_top_speakers,
