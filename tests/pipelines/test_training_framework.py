@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +82,12 @@ class ToyTask:
 def run(out: Path, config: RunConfig = CONFIG, **kwargs: Any) -> tuple[framework.TrainResult, ToyTask]:
     tasks: list[ToyTask] = []
 
-    def make(_device: torch.device) -> ToyTask:
+    def make(given: RunConfig, _device: torch.device, _progress: bool, _log: Callable[[str], None]) -> ToyTask:
+        assert given is config  # the loop builds the task for the config it runs
         tasks.append(ToyTask(config))
         return tasks[-1]
 
-    result = run_training(config, make, out, progress=False, log=lambda _m: None, **kwargs)
+    result = run_training(make, config, out, progress=False, log=lambda _m: None, **kwargs)
     return result, tasks[-1]
 
 
@@ -143,7 +144,7 @@ class FailingTask(ToyTask):
 def test_the_task_is_closed_when_a_step_fails(tmp_path: Path) -> None:
     task = FailingTask(CONFIG)
     with pytest.raises(RuntimeError, match="boom"):
-        run_training(CONFIG, lambda _d: task, tmp_path, progress=False, log=lambda _m: None)
+        run_training(lambda *_: task, CONFIG, tmp_path, progress=False, log=lambda _m: None)
     assert task.closed
 
 
