@@ -124,11 +124,11 @@ def profile_group(folder: Path, workers: int) -> dict[str, float]:
         audio = [load_audio(job.path) for job in group]
         clock.add("audio decode", time.process_time() - started)
         started = time.process_time()
-        masks = diarizer.speech_masks(audio)
+        speeches = diarizer.speech_per_recording(audio)
         clock.add(f"VAD ({len(group)} files, one run)", time.process_time() - started)
         started = time.process_time()
-        for samples, mask in zip(audio, masks, strict=True):
-            diarizer.diarize(samples, speech=mask)
+        for samples, speech in zip(audio, speeches, strict=True):
+            diarizer.diarize(samples, speech=speech)
         diarize_cpu = time.process_time() - started
     finally:
         pipeline.embed_plan, pipeline.cluster_embeddings = saved

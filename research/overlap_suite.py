@@ -163,7 +163,7 @@ class Analyser:
     def primary(self, audio: np.ndarray) -> Primary:
         """Diarizer.diarize's steps up to the frame labels (same functions, same order)."""
         d, cfg = self.diarizer, self.diarizer.config
-        mask = d.speech_mask(audio)
+        mask = d.speech(audio).mask
         plan = plan_windows(mask, cfg)
         if len(plan.starts) == 0:
             empty = np.full(len(mask), -1)

@@ -18,6 +18,7 @@ from voiceflow.audio import load_audio, resample
 from voiceflow.clustering.labels import SpeakerBounds
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segments import Segment
+from voiceflow.vad import Speech
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -35,10 +36,10 @@ class OfflineDiarizer(ABC):
         min_speakers: int | None = None,
         max_speakers: int | None = None,
         progress: ProgressCallback | None = None,
-        speech: np.ndarray | None = None,
+        speech: Speech | None = None,
     ) -> list[Segment]:
-        """`speech`: the recording's VAD speech mask at SAMPLE_RATE when it was computed already
-        (`Diarizer.speech_masks`, for a batch of files); only a pipeline that takes its speech
+        """`speech`: the recording's VAD speech at SAMPLE_RATE when it was computed already
+        (`Diarizer.speech_per_recording`, for a batch of files); only a pipeline that takes its speech
         from that VAD accepts one."""
         bounds = SpeakerBounds(num_speakers, min_speakers, max_speakers)
         if sample_rate != SAMPLE_RATE:
@@ -47,7 +48,7 @@ class OfflineDiarizer(ABC):
 
     @abstractmethod
     def diarize_16k(
-        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: np.ndarray | None
+        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: Speech | None
     ) -> list[Segment]:
         """The pipeline itself, on audio already at SAMPLE_RATE with checked bounds."""
 

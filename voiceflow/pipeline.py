@@ -32,9 +32,10 @@ from voiceflow.vad import CHUNK as VAD_CHUNK
 from voiceflow.vad import (
     FRAME_SECONDS,
     SileroVAD,
+    Speech,
     VADConfig,
-    probabilities_to_mask,
     recording_probabilities,
+    speech_frames,
 )
 from voiceflow.validation import require_seconds, require_windows
 
@@ -45,6 +46,11 @@ class DiarizationConfig:
     step_seconds: float = 0.2
     min_window_speech: float = 0.5  # fraction of a window that must be speech for it to be embedded
     min_turn_seconds: float = 0.3  # shorter speaker runs inside speech are absorbed by their neighbour
+    # Where the speaker changes within this many seconds of a pause the VAD heard (bridged by its
+    # rules), the change moves into the pause and the pause is silence again: references put
+    # silence between two speakers' turns. 0 = never. Chosen on the dev suite by cross-validation
+    # (docs/evaluation.md, "Silence between speakers").
+    speaker_change_reach_seconds: float = 0.5
     embed_batch_size: int = 32
     vad: VADConfig = field(default_factory=VADConfig)
     clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
@@ -52,7 +58,7 @@ class DiarizationConfig:
     def __post_init__(self) -> None:
         require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=0.05)
         # NaN or inf failed every recording; a huge value absorbed every turn between pauses.
-        require_seconds(self, "min_turn_seconds")
+        require_seconds(self, "min_turn_seconds", "speaker_change_reach_seconds")
         if self.embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1")
 
@@ -184,6 +190,30 @@ def absorb_short_turns(frame_labels: np.ndarray, min_frames: int) -> np.ndarray:
     return out
 
 
+def silence_between_speakers(frame_labels: np.ndarray, heard: np.ndarray, reach_frames: int) -> np.ndarray:
+    """`frame_labels` (-1 = no speech) with each speaker change inside speech moved into the nearest
+    pause the VAD heard (`heard` False) within `reach_frames` of it, and that pause made silence.
+    A change with another change between it and its pause is left alone."""
+    out = frame_labels.copy()
+    labelled = frame_labels >= 0
+    changes = np.flatnonzero(labelled[1:] & labelled[:-1] & (frame_labels[1:] != frame_labels[:-1])) + 1
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (labelled & ~heard).astype(np.int8), [0]])))
+    pause_starts, pause_ends = edges[::2], edges[1::2]
+    if reach_frames <= 0 or not len(changes) or not len(pause_starts):
+        return out
+    for change in changes.tolist():
+        distance = np.maximum(np.maximum(pause_starts - change, change - pause_ends), 0)
+        nearest = int(np.argmin(distance))
+        if distance[nearest] > reach_frames:
+            continue
+        start, end = int(pause_starts[nearest]), int(pause_ends[nearest])
+        lo, hi = min(change, start), max(change, end)
+        if np.any((changes > lo) & (changes < hi) & (changes != change)):
+            continue
+        out[lo:start], out[start:end], out[end:hi] = frame_labels[change - 1], -1, frame_labels[change]
+    return out
+
+
 def embed_plan(
     model: EmbeddingModel,
     audio: np.ndarray,
@@ -228,24 +258,25 @@ class Diarizer(OfflineDiarizer):
             else None
         )
 
-    def speech_mask(self, audio: np.ndarray) -> np.ndarray:
-        return probabilities_to_mask(self.vad_factory().probabilities(audio), self.config.vad)
+    def speech(self, audio: np.ndarray) -> Speech:
+        return speech_frames(self.vad_factory().probabilities(audio), self.config.vad)
 
-    def speech_masks(self, recordings: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """`speech_mask` of each 16 kHz recording. The bundled VAD reads them all in one model run (the
+    def speech_per_recording(self, recordings: Sequence[np.ndarray]) -> list[Speech]:
+        """`speech` of each 16 kHz recording. The bundled VAD reads them all in one model run (the
         same probabilities each gets alone: a batch run's files); any other VAD factory (a cache, a
         stand-in) is asked one recording at a time."""
         if self.vad_factory is not SileroVAD:
-            return [self.speech_mask(audio) for audio in recordings]
+            return [self.speech(audio) for audio in recordings]
         probabilities = recording_probabilities(SileroVAD.shared_model(), recordings)
-        return [probabilities_to_mask(p, self.config.vad) for p in probabilities]
+        return [speech_frames(p, self.config.vad) for p in probabilities]
 
     def diarize_16k(
-        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: np.ndarray | None
+        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: Speech | None
     ) -> list[Segment]:
-        if speech is not None and len(speech) != len(audio) // VAD_CHUNK:
-            raise ValueError(f"speech mask has {len(speech)} frames, the audio {len(audio) // VAD_CHUNK}")
-        mask = self.speech_mask(audio) if speech is None else speech
+        if speech is not None and not len(speech.mask) == len(speech.heard) == len(audio) // VAD_CHUNK:
+            raise ValueError(f"speech mask has {len(speech.mask)} frames, the audio {len(audio) // VAD_CHUNK}")
+        speech = self.speech(audio) if speech is None else speech
+        mask = speech.mask
         plan = plan_windows(mask, self.config)
         if len(plan.starts) == 0:
             return []
@@ -256,6 +287,8 @@ class Diarizer(OfflineDiarizer):
         votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
         frame_labels = labels_from_votes(mask, votes)
         frame_labels = absorb_short_turns(frame_labels, round(self.config.min_turn_seconds / FRAME_SECONDS))
+        reach = round(self.config.speaker_change_reach_seconds / FRAME_SECONDS)
+        frame_labels = silence_between_speakers(frame_labels, speech.heard, reach)
         segments = frames_to_segments(frame_labels, FRAME_SECONDS)
         if self.overlap_model is None:
             return segments

@@ -230,15 +230,31 @@ class SileroVAD:
         return self.feed(audio)
 
 
-def probabilities_to_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
-    """Frame-level boolean speech mask with hysteresis, min durations and padding (pure)."""
+@dataclass(frozen=True)
+class Speech:
+    """A recording's speech, per VAD frame: `mask`, what the pipeline treats as speech (the VAD's
+    rules: short pauses bridged, edges padded), and `heard`, what the hysteresis alone called
+    speech. A pause inside `mask` is where `heard` is False: the offline pipeline gives it back as
+    silence where the speaker changes (pipeline.silence_between_speakers)."""
+
+    mask: np.ndarray
+    heard: np.ndarray
+
+    @classmethod
+    def of_mask(cls, mask: np.ndarray) -> Speech:
+        """A mask from elsewhere, with no pause known inside its speech."""
+        return cls(mask, mask)
+
+
+def speech_frames(probs: np.ndarray, config: VADConfig) -> Speech:
+    """The speech mask (hysteresis, min durations and padding) and what the hysteresis heard (pure)."""
     speaking = False
-    mask = np.zeros(len(probs), dtype=bool)
+    heard = np.zeros(len(probs), dtype=bool)
     on, off = config.threshold, config.off_threshold  # once, not per frame: this runs every stream step
     for i, p in enumerate(probs):
         speaking = p >= off if speaking else p >= on
-        mask[i] = speaking
-    mask = fill_short_runs(mask, value=False, max_frames=round(config.min_silence_seconds / FRAME_SECONDS))
+        heard[i] = speaking
+    mask = fill_short_runs(heard, value=False, max_frames=round(config.min_silence_seconds / FRAME_SECONDS))
     mask = fill_short_runs(mask, value=True, max_frames=round(config.min_speech_seconds / FRAME_SECONDS) - 1)
     pad = round(config.speech_pad_seconds / FRAME_SECONDS)
     if pad > 0 and mask.any():
@@ -247,7 +263,12 @@ def probabilities_to_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
             padded[shift:] |= mask[:-shift]
             padded[:-shift] |= mask[shift:]
         mask = padded
-    return mask
+    return Speech(mask, heard)
+
+
+def probabilities_to_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
+    """Frame-level boolean speech mask with hysteresis, min durations and padding (pure)."""
+    return speech_frames(probs, config).mask
 
 
 def fill_short_runs(mask: np.ndarray, value: bool, max_frames: int) -> np.ndarray:

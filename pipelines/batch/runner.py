@@ -22,12 +22,15 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipelines.batch.groups import audio_seconds, group_jobs
 from pipelines.batch.jobs import Job, discover
+
+if TYPE_CHECKING:
+    from voiceflow.vad import Speech
 
 _DIARIZER: Any = None  # one per worker process, built by _init_worker
 # Read by OpenBLAS, OpenMP and MKL when a worker loads them (one_thread_per_worker).
@@ -114,34 +117,34 @@ def diarize_group(jobs: list[Job], out_dir: Path) -> list[JobResult]:
             loaded.append((job, load_audio(job.path), time.monotonic() - started))
         except Exception as exc:  # one file's problem is that file's result, never the run's
             results[job.uri] = _failed(job, exc, time.monotonic() - started)
-    masks, vad_seconds = _speech_masks([audio for _, audio, _ in loaded])
+    speeches, vad_seconds = _recordings_speech([audio for _, audio, _ in loaded])
     total = sum(len(audio) for _, audio, _ in loaded) or 1
     while loaded:
         job, audio, load_seconds = loaded.pop(0)  # its samples are released once it is written
-        mask = masks.pop(0)
+        speech = speeches.pop(0)
         shared = load_seconds + vad_seconds * len(audio) / total  # its part of the group's VAD
-        results[job.uri] = diarize_job(job, out_dir, audio, mask, shared)
+        results[job.uri] = diarize_job(job, out_dir, audio, speech, shared)
     return [results[job.uri] for job in jobs]
 
 
-def _speech_masks(recordings: list[np.ndarray]) -> tuple[list[np.ndarray | None], float]:
-    """The recordings' speech masks in one VAD run when the pipeline has a VAD (and the run
+def _recordings_speech(recordings: list[np.ndarray]) -> tuple[list[Speech | None], float]:
+    """The recordings' speech in one VAD run when the pipeline has a VAD (and the run
     works); otherwise None each, and each file's diarization runs its own."""
     from voiceflow.pipeline import Diarizer
 
     started = time.monotonic()
     if len(recordings) > 1 and isinstance(_DIARIZER, Diarizer):
         try:
-            return list(_DIARIZER.speech_masks(recordings)), time.monotonic() - started
+            return list(_DIARIZER.speech_per_recording(recordings)), time.monotonic() - started
         except Exception:  # e.g. memory: each file then runs its own VAD and reports its own error
             pass
     return [None] * len(recordings), 0.0
 
 
 def diarize_job(
-    job: Job, out_dir: Path, audio: np.ndarray, speech: np.ndarray | None = None, spent: float = 0.0
+    job: Job, out_dir: Path, audio: np.ndarray, speech: Speech | None = None, spent: float = 0.0
 ) -> JobResult:
-    """One loaded file diarized (with its speech mask when the group's VAD made it) and its RTTM
+    """One loaded file diarized (with its speech when the group's VAD made it) and its RTTM
     written atomically; `spent`: seconds already spent on it (loading, its share of the VAD)."""
     from voiceflow.rttm import segments_to_rttm
 

@@ -131,16 +131,14 @@ def calibration_meetings(training_config: dict[str, Any]) -> list[DevItem]:
     return load_ami_split("train", data.root(), names, data.ami) if names else []
 
 
-def calibrate(
-    model: EmbeddingModel, items: Sequence[DevItem], reference: EmbeddingModel | None = None
-) -> Calibration:
+def calibrate(model: EmbeddingModel, items: Sequence[DevItem], reference: EmbeddingModel | None = None) -> Calibration:
     """Measure `model`'s merge-threshold shift on `items` against GE2E (or `reference`)."""
     reference = reference or EmbeddingModel.load(DEFAULT_MODEL)
     diarizer = Diarizer(embedding_model=reference)
     window = diarizer.config.window_seconds
     pairs: list[PairCosine] = []
     for item in items:
-        plan = plan_windows(diarizer.speech_mask(item.audio), diarizer.config)
+        plan = plan_windows(diarizer.speech(item.audio).mask, diarizer.config)
         labels = window_speakers(item, plan, window, FILL, OTHERS)
         if len(plan.starts) == 0:
             continue

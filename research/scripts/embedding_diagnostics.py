@@ -82,7 +82,7 @@ def main() -> None:
     plans = {}
     for items in sets.values():
         for it in items:
-            mask = d.speech_mask(it.audio)
+            mask = d.speech(it.audio).mask
             plans[it.uri] = (mask, plan_windows(mask, d.config))
     ge2e_windows: dict[str, np.ndarray] = {}
     ge2e_splits: dict[str, np.ndarray] = {}  # GE2E's 2-cluster split, to compare models on the same windows

@@ -29,6 +29,7 @@ from voiceflow.clustering.offline import (
 )
 from voiceflow.embedding import EmbeddingModel, l2_normalize
 from voiceflow.segments import Segment
+from voiceflow.vad import Speech
 
 Merge = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (raw embeddings, labels) -> labels
 
@@ -119,13 +120,14 @@ def cached_embed_plan(cache: Path, model_key: str) -> Callable[..., np.ndarray]:
     return embed
 
 
-def cached_speech_mask(cache: Path, diarizer: pipeline.Diarizer) -> Callable[[np.ndarray], np.ndarray]:
-    real = diarizer.speech_mask
+def cached_speech(cache: Path, diarizer: pipeline.Diarizer) -> Callable[[np.ndarray], Speech]:
+    real = diarizer.speech
 
-    def mask(audio: np.ndarray) -> np.ndarray:
-        return cached_array(cache, "vad", audio, lambda: real(audio))
+    def speech(audio: np.ndarray) -> Speech:
+        both = cached_array(cache, "vad-heard", audio, lambda: np.stack([real(audio).mask, real(audio).heard]))
+        return Speech(both[0], both[1])
 
-    return mask
+    return speech
 
 
 def main() -> None:
@@ -148,7 +150,7 @@ def main() -> None:
         for name, (clustering, merge) in rules().items():
             setattr(pipeline, "cluster_embeddings", with_merge(merge) if merge else cluster_embeddings)  # noqa: B010
             diarizer = pipeline.Diarizer(replace(pipeline.DiarizationConfig(), clustering=clustering), model)
-            setattr(diarizer, "speech_mask", cached_speech_mask(args.cache, diarizer))  # noqa: B010
+            setattr(diarizer, "speech", cached_speech(args.cache, diarizer))  # noqa: B010
             cells = " ".join(f"{100 * der:9.2f}%" for der in set_ders(diarizer, sets).values())
             print(f"{Path(model_path).stem[:28]:<28} {name:<22} {cells}", flush=True)
 

@@ -78,7 +78,7 @@ def main() -> int:
         def diarize(
             audio: np.ndarray, set_name: str, streams: int = streams, cosines: dict[str, list[float]] = cosines
         ) -> list[Segment]:
-            mask = diarizer.speech_mask(audio)
+            mask = diarizer.speech(audio).mask
             plan = plan_windows(mask, diarizer.config)
             if len(plan.starts) == 0:
                 return []

@@ -35,9 +35,10 @@ def test_diarizer_given_shared_run_masks_gives_the_same_segments() -> None:
     audio = dev00(30)
     recordings = [audio, np.roll(audio, -48000)[:400000]]
     diarizer = Diarizer(embedding_model=EmbeddingModel.load())
-    masks = diarizer.speech_masks(recordings)
-    for recording, mask in zip(recordings, masks, strict=True):
-        assert np.array_equal(mask, diarizer.speech_mask(recording))
-        assert diarizer.diarize(recording, speech=mask) == diarizer.diarize(recording)
+    speeches = diarizer.speech_per_recording(recordings)
+    for recording, speech in zip(recordings, speeches, strict=True):
+        alone = diarizer.speech(recording)
+        assert np.array_equal(speech.mask, alone.mask) and np.array_equal(speech.heard, alone.heard)
+        assert diarizer.diarize(recording, speech=speech) == diarizer.diarize(recording)
     with pytest.raises(ValueError, match="speech mask"):
-        diarizer.diarize(audio, speech=masks[1])
+        diarizer.diarize(audio, speech=speeches[1])

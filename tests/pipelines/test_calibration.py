@@ -31,6 +31,7 @@ from voiceflow.clustering.offline import OfflineClusteringConfig, shift_merge_th
 from voiceflow.embedding import DEFAULT_MODEL, EmbeddingModel, ModelError
 from voiceflow.pipeline import FRAME_SECONDS, WindowPlan
 from voiceflow.segments import Segment
+from voiceflow.vad import Speech
 from voiceflow_cli.main import main
 
 
@@ -112,7 +113,7 @@ def test_the_diarizer_clusters_with_the_models_shift(tmp_path: Path, monkeypatch
     t = np.arange(16000 * 4) / 16000
     audio = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     diarizer = pipeline.Diarizer(embedding_model=model)
-    monkeypatch.setattr(diarizer, "speech_mask", lambda a: np.ones(len(a) // 512, dtype=bool))
+    monkeypatch.setattr(diarizer, "speech", lambda a: Speech.of_mask(np.ones(len(a) // 512, dtype=bool)))
     diarizer.diarize(audio)
     assert seen and seen[0].merge_threshold == pytest.approx(0.875)
     assert diarizer.config.clustering.merge_threshold == 0.85  # the configured value stays as set

@@ -30,7 +30,7 @@ from voiceflow.segmentation.aggregation import (
 from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_local_speakers
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segments import Segment
-from voiceflow.vad import FRAME_SECONDS, SileroVAD, VADConfig, probabilities_to_mask
+from voiceflow.vad import FRAME_SECONDS, SileroVAD, Speech, VADConfig, probabilities_to_mask
 from voiceflow.validation import require_seconds
 
 SPEECH_SOURCES = ("segmentation", "vad", "vad+confident", "confirmed")
@@ -151,7 +151,7 @@ class SegmentationDiarizer(OfflineDiarizer):
         self.segmentation_model = segmentation_model or SegmentationModel.load()
 
     def diarize_16k(
-        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: np.ndarray | None
+        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: Speech | None
     ) -> list[Segment]:
         if speech is not None:  # its speech comes from the network, or from a VAD with its own settings
             raise ValueError("the segmentation pipeline takes no precomputed speech mask")
