@@ -10,10 +10,12 @@ research/results/overlap-suite3). Each variant here takes the default offline hy
 at every speaker change inside bridged speech, finds the nearest pause the VAD heard (its
 hysteresis alone, before bridging and padding) within `reach` of the change, moves the change
 into that pause and makes the pause silence again, less `pad` on each side. `snap` moves the
-change only. VAD probabilities and embeddings come from the suite's caches; the baseline is the
+change only. The first run's "pause" was any frame inside the speech mask the VAD did not hear,
+a region's padded edges included; the `interior` variants (added in a second run, after the
+first's results) take only pauses with speech on both sides. VAD probabilities and embeddings come from the suite's caches; the baseline is the
 engine without this step (`offline.speaker_change_reach_seconds: 0`), rebuilt with its own
 functions, and `--check N` asserts on N items that the baseline and the variant the engine now
-ships (`gap pad0 reach0.5`, `pipeline.silence_between_speakers`) equal `Diarizer.diarize`'s.
+ships (`gap pad0 reach0.5 interior`, `segments.silence_between_speakers`) equal `Diarizer.diarize`'s.
 Each fold's variant is chosen on the other folds, then gated.
 """
 
@@ -46,7 +48,7 @@ from voiceflow.segments import Segment, frames_to_segments
 from voiceflow.vad import FRAME_SECONDS, VADConfig, probabilities_to_mask
 
 BASELINE = "default"  # the engine before speaker changes gave pauses back
-SHIPPED = "gap pad0 reach0.5"
+SHIPPED = "gap pad0 reach0.5 interior"
 
 
 def log(line: str) -> None:
@@ -70,13 +72,17 @@ def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def restore_change_gaps(labels: np.ndarray, heard: np.ndarray, pad: int | None, reach: int) -> np.ndarray:
+def restore_change_gaps(
+    labels: np.ndarray, heard: np.ndarray, pad: int | None, reach: int, interior: bool = False
+) -> np.ndarray:
     """`labels` (-1 = no speech) with each speaker change inside speech moved into the nearest pause
     the VAD heard within `reach` frames, and that pause silence again less `pad` frames each side
     (`pad` None: the change moved to the pause's middle, nothing removed)."""
     out = labels.copy()
     changes = np.flatnonzero((labels[1:] >= 0) & (labels[:-1] >= 0) & (labels[1:] != labels[:-1])) + 1
     pauses = runs_of((labels >= 0) & ~heard)
+    if interior:  # only pauses with speech on both sides (not a region's padded edges)
+        pauses = [(s, e) for s, e in pauses if s > 0 and e < len(labels) and labels[s - 1] >= 0 and labels[e] >= 0]
     if not len(changes) or not pauses:
         return out
     for c in changes:
@@ -128,6 +134,13 @@ def variants() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
             pad = None if pad_s is None else round(pad_s / FRAME_SECONDS)
             name = f"{'snap' if pad is None else f'gap pad{pad_s:g}'} reach{reach_s:g}"
             out[name] = lambda labels, heard, pad=pad, reach=reach: restore_change_gaps(labels, heard, pad, reach)
+    # Added in a second run, after the first's results: the pause strictly inside speech (a region's
+    # padded edges are not pauses), the form a live stream can place without renaming a draft.
+    for reach_s in (0.5, 1.0):
+        reach = round(reach_s / FRAME_SECONDS)
+        out[f"gap pad0 reach{reach_s:g} interior"] = lambda labels, heard, reach=reach: restore_change_gaps(
+            labels, heard, 0, reach, interior=True
+        )
     return out
 
 

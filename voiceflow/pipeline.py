@@ -27,7 +27,13 @@ from voiceflow.diarizer import OfflineDiarizer, ProgressCallback
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
-from voiceflow.segments import Segment, frames_to_segments, merge_per_speaker, speaker_label
+from voiceflow.segments import (
+    Segment,
+    frames_to_segments,
+    merge_per_speaker,
+    silence_between_speakers,
+    speaker_label,
+)
 from voiceflow.vad import CHUNK as VAD_CHUNK
 from voiceflow.vad import (
     FRAME_SECONDS,
@@ -187,30 +193,6 @@ def absorb_short_turns(frame_labels: np.ndarray, min_frames: int) -> np.ndarray:
             best = max(candidates, key=lambda r: r[1] - r[0])
             out[s:e] = best[2]
             runs[k] = (s, e, best[2])
-    return out
-
-
-def silence_between_speakers(frame_labels: np.ndarray, heard: np.ndarray, reach_frames: int) -> np.ndarray:
-    """`frame_labels` (-1 = no speech) with each speaker change inside speech moved into the nearest
-    pause the VAD heard (`heard` False) within `reach_frames` of it, and that pause made silence.
-    A change with another change between it and its pause is left alone."""
-    out = frame_labels.copy()
-    labelled = frame_labels >= 0
-    changes = np.flatnonzero(labelled[1:] & labelled[:-1] & (frame_labels[1:] != frame_labels[:-1])) + 1
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (labelled & ~heard).astype(np.int8), [0]])))
-    pause_starts, pause_ends = edges[::2], edges[1::2]
-    if reach_frames <= 0 or not len(changes) or not len(pause_starts):
-        return out
-    for change in changes.tolist():
-        distance = np.maximum(np.maximum(pause_starts - change, change - pause_ends), 0)
-        nearest = int(np.argmin(distance))
-        if distance[nearest] > reach_frames:
-            continue
-        start, end = int(pause_starts[nearest]), int(pause_ends[nearest])
-        lo, hi = min(change, start), max(change, end)
-        if np.any((changes > lo) & (changes < hi) & (changes != change)):
-            continue
-        out[lo:start], out[start:end], out[end:hi] = frame_labels[change - 1], -1, frame_labels[change]
     return out
 
 

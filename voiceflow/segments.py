@@ -55,6 +55,39 @@ def frames_to_segments(
     return out
 
 
+def silence_between_speakers(
+    frame_labels: np.ndarray, heard: np.ndarray, reach_frames: int, first_change: int = 0
+) -> np.ndarray:
+    """`frame_labels` (-1 = no speech) with each speaker change inside speech moved into the nearest
+    pause the VAD heard (`heard` False, with speech on both sides) within `reach_frames` of it, and
+    that pause made silence.
+    A change with another change or unlabelled frames between it and its pause is left alone, and
+    so is every change before frame `first_change` (a live stream's, already placed)."""
+    out = frame_labels.copy()
+    labelled = frame_labels >= 0
+    changes = np.flatnonzero(labelled[1:] & labelled[:-1] & (frame_labels[1:] != frame_labels[:-1])) + 1
+    movable = changes[changes >= first_change]
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], (labelled & ~heard).astype(np.int8), [0]])))
+    pause_starts, pause_ends = edges[::2], edges[1::2]
+    # A pause has speech on both sides: a region's padded edges are not pauses.
+    inside = (pause_starts > 0) & (pause_ends < len(labelled))
+    inside[inside] &= labelled[pause_starts[inside] - 1] & labelled[pause_ends[inside]]
+    pause_starts, pause_ends = pause_starts[inside], pause_ends[inside]
+    if reach_frames <= 0 or not len(movable) or not len(pause_starts):
+        return out
+    for change in movable.tolist():
+        distance = np.maximum(np.maximum(pause_starts - change, change - pause_ends), 0)
+        nearest = int(np.argmin(distance))
+        if distance[nearest] > reach_frames:
+            continue
+        start, end = int(pause_starts[nearest]), int(pause_ends[nearest])
+        lo, hi = min(change, start), max(change, end)
+        if np.any((changes > lo) & (changes < hi) & (changes != change)) or (frame_labels[lo:hi] < 0).any():
+            continue  # another change, or frames of nobody, between the change and its pause
+        out[lo:start], out[start:end], out[end:hi] = frame_labels[change - 1], -1, frame_labels[change]
+    return out
+
+
 def speaker_label(index: int) -> str:
     return f"SPEAKER_{index:02d}"
 

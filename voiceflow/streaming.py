@@ -48,6 +48,11 @@ class StreamingConfig:
     embedding_hops: int = 1
     min_window_speech: float = 0.4
     max_gap_merge: float = 0.0
+    # As the offline pipeline's (voiceflow.pipeline.DiarizationConfig): a speaker change within this
+    # many seconds of a pause the VAD heard moves into the pause, which is silence again. Live, a
+    # change is placed when its hop's speaker is given, with the pauses heard up to that hop's end;
+    # nothing already final moves. 0 = never.
+    speaker_change_reach_seconds: float = 0.0
     vad: VADConfig = field(default_factory=VADConfig)
     clustering: OnlineClusteringConfig = field(default_factory=OnlineClusteringConfig)
 
@@ -56,7 +61,7 @@ class StreamingConfig:
         require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=FRAME_SECONDS)
         if not 1 <= self.embedding_hops <= 8:
             raise ValueError("embedding_hops must be within 1..8")
-        require_seconds(self, "max_gap_merge")
+        require_seconds(self, "max_gap_merge", "speaker_change_reach_seconds")
 
     @property
     def step_frames(self) -> int:
@@ -90,7 +95,10 @@ class StreamingSession(BlockSession):
             embed, self.audio, self.speech, self.config.window_frames, self.config.min_window_speech, background_mean
         )
         # "plda" scoring reads the embeddings after the background mean is taken off, when it is.
-        self.labels = OnlineLabels(OnlineClusterer(self.config.clustering, plda, centred=background_mean is not None))
+        self.labels = OnlineLabels(
+            OnlineClusterer(self.config.clustering, plda, centred=background_mean is not None),
+            change_reach_frames=round(self.config.speaker_change_reach_seconds / FRAME_SECONDS),
+        )
         # The blocks after speech run once per `embedding_hops` speech hops, on the hops joined.
         speaker_blocks: list[Block[FrameHop]] = [embedding, self.labels]
         tracks: list[FrameTrack] = [self.labels]
@@ -184,6 +192,11 @@ class StreamingSession(BlockSession):
         if not self._waiting:
             return
         hops, self._waiting = self._waiting, []
-        joined = FrameHop(hops[0].start, hops[-1].end, np.concatenate([hop.speech for hop in hops]))
+        joined = FrameHop(
+            hops[0].start,
+            hops[-1].end,
+            np.concatenate([hop.speech for hop in hops]),
+            heard=np.concatenate([hop.heard for hop in hops]),
+        )
         for block in self.speaker_blocks:
             block(joined)

@@ -109,6 +109,27 @@ def test_merging_gap_holds_finals_back(embedding_model: EmbeddingModel, recordin
     check_promise(reports, session.finish())
 
 
+@pytest.mark.parametrize("recording", sorted(RECORDINGS))
+@pytest.mark.parametrize("chunking", ["0.1s", "random"])
+def test_placing_speaker_changes_in_pauses_keeps_the_promise(
+    embedding_model: EmbeddingModel, recordings: dict[str, np.ndarray], recording: str, chunking: str
+) -> None:
+    """A change moved into a pause relabels only draft frames: the live finals are still the result,
+    and the result gives pauses back as silence (it has at least as much silence as without)."""
+    from dataclasses import replace
+
+    base = EngineConfig(pipeline="embedding")
+    config = replace(base, streaming=replace(base.streaming, speaker_change_reach_seconds=0.5))
+    session = make_streaming_session(config, embedding_model)
+    reports = stream(session, recordings[recording], CHUNKINGS[chunking]())
+    placed = session.finish()
+    check_promise(reports, placed)
+    plain = make_streaming_session(base, embedding_model)
+    plain.feed(recordings[recording])
+    without = plain.finish()
+    assert sum(s.end - s.start for s in placed) <= sum(s.end - s.start for s in without) + 1e-6
+
+
 def test_flush_after_finish_and_twice(embedding_model: EmbeddingModel, recordings: dict[str, np.ndarray]) -> None:
     session = make_streaming_session(EngineConfig(), embedding_model)
     reports = stream(session, recordings["sample"][: 16000 * 12], fixed(0.5))

@@ -4,8 +4,8 @@ there): references put silence between two speakers' turns, and keep a speaker's
 import numpy as np
 import pytest
 
-from voiceflow.pipeline import DiarizationConfig, Diarizer, silence_between_speakers
-from voiceflow.segments import Segment
+from voiceflow.pipeline import DiarizationConfig, Diarizer
+from voiceflow.segments import Segment, silence_between_speakers
 from voiceflow.vad import FRAME_SECONDS, Speech, VADConfig, probabilities_to_mask, speech_frames
 
 A, B, C, NONE = 0, 1, 2, -1
@@ -48,6 +48,14 @@ def test_a_speakers_own_pause_stays_speech() -> None:
     heard = heard_except(60, (8, 12), (28, 31), (45, 50))  # A's pause, the change's, B's pause
     out = silence_between_speakers(labels, heard, reach_frames=16)
     np.testing.assert_array_equal(out, frames((A, 28), (NONE, 3), (B, 29)))
+
+
+def test_a_speech_regions_padded_edge_is_not_a_pause() -> None:
+    """The VAD pads speech: the unheard frames at a region's start or end have speech on one side
+    only, so a change near them stays where it is."""
+    labels = frames((NONE, 5), (A, 10), (B, 20), (NONE, 5))
+    heard = heard_except(40, (0, 11), (31, 40))  # the padding: 6 frames at each edge
+    np.testing.assert_array_equal(silence_between_speakers(labels, heard, reach_frames=16), labels)
 
 
 def test_a_change_with_another_change_before_its_pause_is_left_alone() -> None:

@@ -39,6 +39,9 @@ class FrameHop:
     end: int
     # The speech block's refined speech over the hop's frames.
     speech: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    # What the VAD's hysteresis alone heard over the hop's frames (a pause inside `speech` is
+    # where it is False).
+    heard: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     # The embedding block's embedding of the window ending at the hop (None: no speech in the hop,
     # or too little in the window to embed reliably).
     embedding: np.ndarray | None = None

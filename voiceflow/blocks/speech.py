@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from voiceflow.blocks.base import Block, FrameHop
-from voiceflow.vad import CHUNK, SileroVAD, VADConfig, probabilities_to_mask
+from voiceflow.vad import CHUNK, SileroVAD, VADConfig, speech_frames
 
 CONTEXT_FRAMES = 64  # ~2 s of probabilities behind a hop for its VAD post-processing
 
@@ -43,6 +43,6 @@ class SpeechBlock(Block[FrameHop]):
 
     def __call__(self, hop: FrameHop) -> None:
         lo = max(0, hop.start - CONTEXT_FRAMES)
-        refined = probabilities_to_mask(np.array(self._probs[lo : hop.end], dtype=np.float32), self.config)
-        hop.speech = refined[hop.start - lo :]
+        refined = speech_frames(np.array(self._probs[lo : hop.end], dtype=np.float32), self.config)
+        hop.speech, hop.heard = refined.mask[hop.start - lo :], refined.heard[hop.start - lo :]
         self._speech[hop.start : hop.end] = hop.speech.tolist()
