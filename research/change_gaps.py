@@ -12,10 +12,11 @@ hysteresis alone, before bridging and padding) within `reach` of the change, mov
 into that pause and makes the pause silence again, less `pad` on each side. `snap` moves the
 change only. The first run's "pause" was any frame inside the speech mask the VAD did not hear,
 a region's padded edges included; the `interior` variants (added in a second run, after the
-first's results) take only pauses with speech on both sides. VAD probabilities and embeddings come from the suite's caches; the baseline is the
-engine without this step (`offline.speaker_change_reach_seconds: 0`), rebuilt with its own
-functions, and `--check N` asserts on N items that the baseline and the variant the engine now
-ships (`gap pad0 reach0.5 interior`, `segments.silence_between_speakers`) equal `Diarizer.diarize`'s.
+first's results) take only pauses with speech on both sides. VAD probabilities and
+embeddings come from the suite's caches; the baseline is the engine without this step
+(`offline.speaker_change_reach_seconds: 0`; its turns from `Diarizer.analyse`), and `--check N`
+asserts on N items that the baseline and the variant the engine now ships (`gap pad0 reach0.5
+interior`, `segments.silence_between_speakers`) equal `Diarizer.diarize`'s.
 Each fold's variant is chosen on the other folds, then gated.
 """
 
@@ -34,18 +35,10 @@ from pipelines.evaluation.suite.command import context, load_items, suite_spec
 from pipelines.evaluation.suite.folds import cross_validate
 from pipelines.evaluation.suite.report import detail_table
 from pipelines.evaluation.suite.runner import EvalItem, score_recording
-from voiceflow.clustering.offline import cluster_embeddings, shift_merge_threshold
-from voiceflow.pipeline import (
-    DiarizationConfig,
-    Diarizer,
-    absorb_short_turns,
-    embed_plan,
-    labels_from_votes,
-    plan_windows,
-    window_votes,
-)
+from voiceflow.clustering.labels import UNBOUNDED
+from voiceflow.pipeline import DiarizationConfig, Diarizer
 from voiceflow.segments import Segment, frames_to_segments
-from voiceflow.vad import FRAME_SECONDS, VADConfig, probabilities_to_mask
+from voiceflow.vad import FRAME_SECONDS
 
 BASELINE = "default"  # the engine before speaker changes gave pauses back
 SHIPPED = "gap pad0 reach0.5 interior"
@@ -53,16 +46,6 @@ SHIPPED = "gap pad0 reach0.5 interior"
 
 def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def heard_mask(probs: np.ndarray, config: VADConfig) -> np.ndarray:
-    """The VAD's hysteresis alone: what it heard, before gaps are bridged and speech padded."""
-    out = np.zeros(len(probs), dtype=bool)
-    speaking = False
-    for i, p in enumerate(probs):
-        speaking = p >= config.off_threshold if speaking else p >= config.threshold
-        out[i] = speaking
-    return out
 
 
 def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -101,28 +84,6 @@ def restore_change_gaps(
             continue
         out[lo : s + pad], out[s + pad : e - pad], out[e - pad : hi] = before, -1, after
     return out
-
-
-class Rebuilt:
-    """The default offline hypothesis up to its frame labels (Diarizer.diarize_16k's steps)."""
-
-    def __init__(self, diarizer: Diarizer, probabilities: Callable[[np.ndarray], np.ndarray]) -> None:
-        self.diarizer, self.probabilities = diarizer, probabilities
-
-    def frames(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d, cfg = self.diarizer, self.diarizer.config
-        probs = self.probabilities(audio)
-        mask = probabilities_to_mask(probs, cfg.vad)
-        heard = heard_mask(probs, cfg.vad)
-        plan = plan_windows(mask, cfg)
-        if len(plan.starts) == 0:
-            return np.full(len(mask), -1), heard
-        embeddings = embed_plan(d.embedding_model, audio, plan, cfg.embed_batch_size)
-        clustering = shift_merge_threshold(cfg.clustering, d.embedding_model.merge_threshold_shift)
-        labels = cluster_embeddings(embeddings, clustering, None, None, None, d.plda)
-        votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
-        frame_labels = labels_from_votes(mask, votes)
-        return absorb_short_turns(frame_labels, round(cfg.min_turn_seconds / FRAME_SECONDS)), heard
 
 
 def variants() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
@@ -168,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     model = ctx.model(None)
     diarizer = Diarizer(DiarizationConfig(speaker_change_reach_seconds=0.0), model, vad_factory=ctx.vad.factory)
     shipped = Diarizer(DiarizationConfig(), model, vad_factory=ctx.vad.factory)
-    rebuilt = Rebuilt(diarizer, ctx.vad.probabilities)
     table = variants()
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in table}
     for i, item in enumerate(items):
-        labels, heard = rebuilt.frames(item.audio)
+        analysis = diarizer.analyse(item.audio, UNBOUNDED, None, None)
+        labels = analysis.turns if analysis else np.full(len(item.audio) // 512, -1)
+        heard = analysis.speech.heard if analysis else np.zeros(len(labels), dtype=bool)
         if i < args.check:
             assert frames_to_segments(labels, FRAME_SECONDS) == diarizer.diarize(item.audio), item.uri
             shipped_labels = table[SHIPPED](labels, heard)

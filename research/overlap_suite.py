@@ -58,16 +58,12 @@ from pipelines.evaluation.suite.report import POOLED, summarise
 from pipelines.evaluation.suite.runner import Context, EvalItem, score_recording
 from pipelines.evaluation.suite.stats import bootstrap_ratio, paired_bootstrap_difference
 from voiceflow.clustering.constrained import match_to_centroids
-from voiceflow.clustering.offline import centroids_of, cluster_embeddings, shift_merge_threshold
+from voiceflow.clustering.labels import UNBOUNDED
+from voiceflow.clustering.offline import centroids_of
 from voiceflow.config import EngineConfig
 from voiceflow.embedding import l2_normalize
 from voiceflow.pipeline import (
     Diarizer,
-    absorb_short_turns,
-    embed_plan,
-    labels_from_votes,
-    plan_windows,
-    window_votes,
 )
 from voiceflow.segmentation.aggregation import overlap_add
 from voiceflow.segmentation.model import SegmentationModel, default_overlap_model_path
@@ -161,19 +157,13 @@ class Analyser:
         self.folder = ctx.cache / "overlap"
 
     def primary(self, audio: np.ndarray) -> Primary:
-        """Diarizer.diarize's steps up to the frame labels (same functions, same order)."""
-        d, cfg = self.diarizer, self.diarizer.config
-        mask = d.speech(audio).mask
-        plan = plan_windows(mask, cfg)
-        if len(plan.starts) == 0:
+        """Diarizer.diarize's frame labels and what decided them (`Diarizer.analyse`)."""
+        a = self.diarizer.analyse(audio, UNBOUNDED, None, None)
+        if a is None:
+            mask = self.diarizer.speech(audio).mask
             empty = np.full(len(mask), -1)
             return Primary(mask, np.zeros((len(mask), 1)), empty, np.zeros((0, 0)), np.zeros(0, int))
-        embeddings = embed_plan(self.model, audio, plan, cfg.embed_batch_size)
-        clustering = shift_merge_threshold(cfg.clustering, self.model.merge_threshold_shift)
-        labels = cluster_embeddings(embeddings, clustering, None, None, None, d.plda)
-        votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
-        frame_labels = absorb_short_turns(labels_from_votes(mask, votes), round(cfg.min_turn_seconds / FRAME_SECONDS))
-        return Primary(mask, votes, frame_labels, embeddings, labels)
+        return Primary(a.speech.mask, a.votes, a.frame_labels, a.embeddings, a.window_labels)
 
     def local(self, audio: np.ndarray) -> LocalSpeakers:
         key = digest(

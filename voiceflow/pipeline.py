@@ -80,6 +80,19 @@ class WindowPlan:
     frames_per_window: int
 
 
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """What the offline embedding pipeline decided on one recording, per VAD frame (-1: nobody)."""
+
+    speech: Speech
+    plan: WindowPlan
+    embeddings: np.ndarray  # one row per planned window
+    window_labels: np.ndarray  # each window's cluster
+    votes: np.ndarray  # [frames, speakers]: how many windows over each frame voted for each speaker
+    turns: np.ndarray  # each frame's speaker, short turns absorbed
+    frame_labels: np.ndarray  # the turns with the pauses between two speakers given back as silence
+
+
 def plan_windows(mask: np.ndarray, config: DiarizationConfig) -> WindowPlan:
     """Regular windows with enough speech, plus one centred on any speech a regular one missed."""
     n = len(mask)
@@ -252,32 +265,42 @@ class Diarizer(OfflineDiarizer):
         probabilities = recording_probabilities(SileroVAD.shared_model(), recordings)
         return [speech_frames(p, self.config.vad) for p in probabilities]
 
-    def diarize_16k(
+    def analyse(
         self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: Speech | None
-    ) -> list[Segment]:
+    ) -> FrameAnalysis | None:
+        """The pipeline's decisions on 16 kHz audio, frame by frame (None: no window to embed); what
+        `diarize_16k` turns into segments."""
         if speech is not None and not len(speech.mask) == len(speech.heard) == len(audio) // VAD_CHUNK:
             raise ValueError(f"speech mask has {len(speech.mask)} frames, the audio {len(audio) // VAD_CHUNK}")
         speech = self.speech(audio) if speech is None else speech
-        mask = speech.mask
-        plan = plan_windows(mask, self.config)
+        plan = plan_windows(speech.mask, self.config)
         if len(plan.starts) == 0:
-            return []
+            return None
         embeddings = embed_plan(self.embedding_model, audio, plan, self.config.embed_batch_size, progress)
         clustering = shift_merge_threshold(self.config.clustering, self.embedding_model.merge_threshold_shift)
         labels = cluster_embeddings(embeddings, clustering, bounds.num, bounds.min, bounds.max, self.plda)
         # The votes serve twice: each frame's speaker, and the runner-up where two talk at once.
-        votes = window_votes(len(mask), plan, labels, int(labels.max()) + 1)
-        frame_labels = labels_from_votes(mask, votes)
-        frame_labels = absorb_short_turns(frame_labels, round(self.config.min_turn_seconds / FRAME_SECONDS))
+        votes = window_votes(len(speech.mask), plan, labels, int(labels.max()) + 1)
+        turns = labels_from_votes(speech.mask, votes)
+        turns = absorb_short_turns(turns, round(self.config.min_turn_seconds / FRAME_SECONDS))
         reach = round(self.config.speaker_change_reach_seconds / FRAME_SECONDS)
-        frame_labels = silence_between_speakers(frame_labels, speech.heard, reach)
-        segments = frames_to_segments(frame_labels, FRAME_SECONDS)
+        frame_labels = silence_between_speakers(turns, speech.heard, reach)
+        return FrameAnalysis(speech, plan, embeddings, labels, votes, turns, frame_labels)
+
+    def diarize_16k(
+        self, audio: np.ndarray, bounds: SpeakerBounds, progress: ProgressCallback | None, speech: Speech | None
+    ) -> list[Segment]:
+        analysis = self.analyse(audio, bounds, progress, speech)
+        if analysis is None:
+            return []
+        segments = frames_to_segments(analysis.frame_labels, FRAME_SECONDS)
         if self.overlap_model is None:
             return segments
-        overlap = overlap_frames(audio, self.overlap_model, len(mask), FRAME_SECONDS, self.overlap_config)
+        frames = len(analysis.frame_labels)
+        overlap = overlap_frames(audio, self.overlap_model, frames, FRAME_SECONDS, self.overlap_config)
         reach = round(self.overlap_config.max_reach_seconds / FRAME_SECONDS)
-        second = second_speakers(frame_labels, votes, overlap, reach)
+        second = second_speakers(analysis.frame_labels, analysis.votes, overlap, reach)
         return merge_per_speaker(segments + frames_to_segments(second, FRAME_SECONDS))
 
 
-__all__ = ["DiarizationConfig", "Diarizer", "speaker_label"]
+__all__ = ["DiarizationConfig", "Diarizer", "FrameAnalysis", "speaker_label"]
