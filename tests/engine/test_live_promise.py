@@ -118,13 +118,14 @@ def test_placing_speaker_changes_in_pauses_keeps_the_promise(
     and the result gives pauses back as silence (it has at least as much silence as without)."""
     from dataclasses import replace
 
-    base = EngineConfig(pipeline="embedding")
-    config = replace(base, streaming=replace(base.streaming, speaker_change_reach_seconds=0.5))
+    config = EngineConfig(pipeline="embedding")
+    assert config.streaming.speaker_change_reach_seconds == 0.5
     session = make_streaming_session(config, embedding_model)
     reports = stream(session, recordings[recording], CHUNKINGS[chunking]())
     placed = session.finish()
     check_promise(reports, placed)
-    plain = make_streaming_session(base, embedding_model)
+    off = replace(config, streaming=replace(config.streaming, speaker_change_reach_seconds=0.0))
+    plain = make_streaming_session(off, embedding_model)
     plain.feed(recordings[recording])
     without = plain.finish()
     assert sum(s.end - s.start for s in placed) <= sum(s.end - s.start for s in without) + 1e-6
