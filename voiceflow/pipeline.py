@@ -29,6 +29,7 @@ from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
 from voiceflow.segments import (
     Segment,
+    bridge_own_pauses,
     frames_to_segments,
     merge_per_speaker,
     silence_between_speakers,
@@ -57,6 +58,11 @@ class DiarizationConfig:
     # silence between two speakers' turns. 0 = never. Chosen on the dev suite by cross-validation
     # (docs/evaluation.md, "Silence between speakers").
     speaker_change_reach_seconds: float = 0.5
+    # A silence of at most this many seconds between two runs of the same speaker is that speaker's
+    # pause, speech: references count a speaker's pauses under ~1 s as speech, and the VAD's rules
+    # bridge ~0.4 s whoever speaks. 0 = never. Chosen on the dev suite by cross-validation
+    # (docs/evaluation.md, "A speaker's own pauses").
+    own_pause_seconds: float = 0.6
     embed_batch_size: int = 32
     vad: VADConfig = field(default_factory=VADConfig)
     clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
@@ -64,7 +70,7 @@ class DiarizationConfig:
     def __post_init__(self) -> None:
         require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=0.05)
         # NaN or inf failed every recording; a huge value absorbed every turn between pauses.
-        require_seconds(self, "min_turn_seconds", "speaker_change_reach_seconds")
+        require_seconds(self, "min_turn_seconds", "speaker_change_reach_seconds", "own_pause_seconds")
         if self.embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1")
 
@@ -90,7 +96,8 @@ class FrameAnalysis:
     window_labels: np.ndarray  # each window's cluster
     votes: np.ndarray  # [frames, speakers]: how many windows over each frame voted for each speaker
     turns: np.ndarray  # each frame's speaker, short turns absorbed
-    frame_labels: np.ndarray  # the turns with the pauses between two speakers given back as silence
+    # the turns with the pauses between two speakers given back as silence, a speaker's own as speech
+    frame_labels: np.ndarray
 
 
 def plan_windows(mask: np.ndarray, config: DiarizationConfig) -> WindowPlan:
@@ -285,6 +292,7 @@ class Diarizer(OfflineDiarizer):
         turns = absorb_short_turns(turns, round(self.config.min_turn_seconds / FRAME_SECONDS))
         reach = round(self.config.speaker_change_reach_seconds / FRAME_SECONDS)
         frame_labels = silence_between_speakers(turns, speech.heard, reach)
+        frame_labels = bridge_own_pauses(frame_labels, round(self.config.own_pause_seconds / FRAME_SECONDS))
         return FrameAnalysis(speech, plan, embeddings, labels, votes, turns, frame_labels)
 
     def diarize_16k(

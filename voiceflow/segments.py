@@ -88,6 +88,19 @@ def silence_between_speakers(
     return out
 
 
+def bridge_own_pauses(frame_labels: np.ndarray, max_frames: int) -> np.ndarray:
+    """`frame_labels` (-1 = no speech) with every silence of at most `max_frames` between two runs of
+    the same speaker given to that speaker: a speaker's own short pause is speech in references."""
+    out = frame_labels.copy()
+    silent = np.concatenate([[0], (frame_labels < 0).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(silent))
+    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        inside = start > 0 and end < len(frame_labels)
+        if inside and end - start <= max_frames and frame_labels[start - 1] == frame_labels[end]:
+            out[start:end] = frame_labels[end]
+    return out
+
+
 def speaker_label(index: int) -> str:
     return f"SPEAKER_{index:02d}"
 

@@ -1,11 +1,11 @@
-"""The pause the VAD's rules bridge is given back as silence where the speaker changes (and only
-there): references put silence between two speakers' turns, and keep a speaker's own short pauses."""
+"""Pauses as references count them: the pause the VAD's rules bridge is given back as silence where
+the speaker changes (and only there), and a speaker's own short pause is speech."""
 
 import numpy as np
 import pytest
 
 from voiceflow.pipeline import DiarizationConfig, Diarizer
-from voiceflow.segments import Segment, silence_between_speakers
+from voiceflow.segments import Segment, bridge_own_pauses, silence_between_speakers
 from voiceflow.vad import FRAME_SECONDS, Speech, VADConfig, probabilities_to_mask, speech_frames
 
 A, B, C, NONE = 0, 1, 2, -1
@@ -120,3 +120,23 @@ def test_the_offline_pipeline_puts_silence_between_two_voices(embedding_model) -
     pause = 101 * FRAME_SECONDS  # inside the bridged pause
     assert speakers_at(off, pause) and not speakers_at(on, pause)
     assert speakers_at(on, 50 * FRAME_SECONDS) != speakers_at(on, 150 * FRAME_SECONDS)
+
+
+def test_a_speakers_own_short_silence_is_speech_and_no_one_elses() -> None:
+    labels = frames((A, 10), (NONE, 5), (A, 10), (NONE, 5), (B, 10), (NONE, 20), (B, 10))
+    out = bridge_own_pauses(labels, max_frames=6)
+    # A's 5-frame silence is A's; between A and B stays silence; B's 20 frames are longer than 6.
+    np.testing.assert_array_equal(out, frames((A, 25), (NONE, 5), (B, 10), (NONE, 20), (B, 10)))
+    np.testing.assert_array_equal(bridge_own_pauses(labels, 0), labels)
+
+
+def test_silence_at_the_edges_is_never_bridged() -> None:
+    labels = frames((NONE, 3), (A, 10), (NONE, 3))
+    np.testing.assert_array_equal(bridge_own_pauses(labels, max_frames=10), labels)
+
+
+def test_the_own_pause_setting_is_bounded() -> None:
+    for bad in (-0.1, float("nan"), 11.0):
+        with pytest.raises(ValueError, match="own_pause_seconds"):
+            DiarizationConfig(own_pause_seconds=bad)
+    assert DiarizationConfig().own_pause_seconds == 0.6
