@@ -47,7 +47,11 @@ class StreamingConfig:
     # default (docs/evaluation.md, "One embedding every second hop").
     embedding_hops: int = 1
     min_window_speech: float = 0.4
-    max_gap_merge: float = 0.0
+    # A speaker's own pause of at most this many seconds joins their two segments, as the offline
+    # pipeline's own_pause_seconds: references count a speaker's pauses under ~1 s as speech. A
+    # segment is final once it ends this much before the edge (no later turn can join it then).
+    # Gated on the dev suite's streaming run (docs/evaluation.md, "A speaker's own pauses").
+    max_gap_merge: float = 0.6
     # As the offline pipeline's (voiceflow.pipeline.DiarizationConfig): a speaker change within this
     # many seconds of a pause the VAD heard moves into the pause, which is silence again. Live, a
     # change is placed when its hop's speaker is given, with the pauses heard up to that hop's end;

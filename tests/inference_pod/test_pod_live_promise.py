@@ -74,7 +74,7 @@ def live_and_final(pod: RunningPod, audio: np.ndarray, chunking: str, encoding: 
 )
 def test_live_final_segments_are_the_final_message(pod: RunningPod, path: Path, chunking: str, encoding: str) -> None:
     live_final, drafts, final = live_and_final(pod, load_audio(path), chunking, encoding)
-    assert len(final) > 10
+    assert len(final) > 5  # real turns, several speakers (the sample: 9 with own pauses merged)
     as_tuple = lambda segs: sorted((s["start"], s["end"], s["speaker"]) for s in segs)  # noqa: E731
     assert as_tuple(live_final) == as_tuple(final)  # each sent final exactly once, none missing
     keys = {(s["speaker"], s["start"]) for s in final}
