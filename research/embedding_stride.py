@@ -64,7 +64,9 @@ def label(setting: Setting) -> str:
 def run(hops: dict[str, np.ndarray], config: EngineConfig, setting: Setting) -> list[Segment]:
     stride, rule, overrides = setting
     clustering = dataclasses.replace(config.streaming.clustering, **dict(overrides))
-    return scv.replay(hops, OnlineClusterer(clustering), config.streaming.max_gap_merge, stride, rule == "next")
+    return scv.replay(
+        hops, OnlineClusterer(clustering), config.streaming.pauses.own_pause_seconds, stride, rule == "next"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -378,7 +378,11 @@ def main(argv: list[str] | None = None) -> int:
     cands = candidates()
     _ITEMS[:] = items
     _STATE.update(
-        folder=str(folder), config=config, base=base, max_gap=config.streaming.max_gap_merge, candidates=cands
+        folder=str(folder),
+        config=config,
+        base=base,
+        max_gap=config.streaming.pauses.own_pause_seconds,
+        candidates=cands,
     )
     print(f"hops cache: {folder}", file=sys.stderr)
 

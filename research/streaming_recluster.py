@@ -166,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = SETTINGS
     cv._ITEMS[:] = items
     cv._STATE.update(
-        folder=str(folder), base=config.streaming.clustering, max_gap=config.streaming.max_gap_merge, settings=settings
+        folder=str(folder),
+        base=config.streaming.clustering,
+        max_gap=config.streaming.pauses.own_pause_seconds,
+        settings=settings,
     )
     t0 = time.perf_counter()
     scored = cv._map(args.workers, _score, range(len(items)), "replayed")

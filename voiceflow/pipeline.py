@@ -25,6 +25,7 @@ from voiceflow.clustering.offline import (
 from voiceflow.clustering.plda import model_plda, optional_model_plda
 from voiceflow.diarizer import OfflineDiarizer, ProgressCallback
 from voiceflow.embedding import EmbeddingModel
+from voiceflow.pauses import PauseRules
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig, overlap_frames, second_speakers
 from voiceflow.segments import (
@@ -53,24 +54,15 @@ class DiarizationConfig:
     step_seconds: float = 0.2
     min_window_speech: float = 0.5  # fraction of a window that must be speech for it to be embedded
     min_turn_seconds: float = 0.3  # shorter speaker runs inside speech are absorbed by their neighbour
-    # Where the speaker changes within this many seconds of a pause the VAD heard (bridged by its
-    # rules), the change moves into the pause and the pause is silence again: references put
-    # silence between two speakers' turns. 0 = never. Chosen on the dev suite by cross-validation
-    # (docs/evaluation.md, "Silence between speakers").
-    speaker_change_reach_seconds: float = 0.5
-    # A silence of at most this many seconds between two runs of the same speaker is that speaker's
-    # pause, speech: references count a speaker's pauses under ~1 s as speech, and the VAD's rules
-    # bridge ~0.4 s whoever speaks. 0 = never. Chosen on the dev suite by cross-validation
-    # (docs/evaluation.md, "A speaker's own pauses").
-    own_pause_seconds: float = 0.6
     embed_batch_size: int = 32
     vad: VADConfig = field(default_factory=VADConfig)
+    pauses: PauseRules = field(default_factory=PauseRules)  # applied once the speakers are known
     clustering: OfflineClusteringConfig = field(default_factory=OfflineClusteringConfig)
 
     def __post_init__(self) -> None:
         require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=0.05)
         # NaN or inf failed every recording; a huge value absorbed every turn between pauses.
-        require_seconds(self, "min_turn_seconds", "speaker_change_reach_seconds", "own_pause_seconds")
+        require_seconds(self, "min_turn_seconds")
         if self.embed_batch_size < 1:
             raise ValueError("embed_batch_size must be >= 1")
 
@@ -290,9 +282,9 @@ class Diarizer(OfflineDiarizer):
         votes = window_votes(len(speech.mask), plan, labels, int(labels.max()) + 1)
         turns = labels_from_votes(speech.mask, votes)
         turns = absorb_short_turns(turns, round(self.config.min_turn_seconds / FRAME_SECONDS))
-        reach = round(self.config.speaker_change_reach_seconds / FRAME_SECONDS)
-        frame_labels = silence_between_speakers(turns, speech.heard, reach)
-        frame_labels = bridge_own_pauses(frame_labels, round(self.config.own_pause_seconds / FRAME_SECONDS))
+        pauses = self.config.pauses
+        frame_labels = silence_between_speakers(turns, speech.heard, pauses.reach_frames(FRAME_SECONDS))
+        frame_labels = bridge_own_pauses(frame_labels, pauses.own_pause_frames(FRAME_SECONDS))
         return FrameAnalysis(speech, plan, embeddings, labels, votes, turns, frame_labels)
 
     def diarize_16k(

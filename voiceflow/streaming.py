@@ -26,12 +26,13 @@ from voiceflow.blocks.speech import SpeechBlock
 from voiceflow.clustering.online import OnlineClusterer, OnlineClusteringConfig
 from voiceflow.clustering.plda import PLDA, model_plda
 from voiceflow.embedding import EmbeddingModel
+from voiceflow.pauses import PauseRules
 from voiceflow.segmentation.blocks import SecondSpeakers
 from voiceflow.segmentation.model import SegmentationModel
 from voiceflow.segmentation.overlap import OverlapConfig
 from voiceflow.segments import Segment
 from voiceflow.vad import CHUNK, FRAME_SECONDS, SileroVAD, VADConfig
-from voiceflow.validation import require_seconds, require_windows
+from voiceflow.validation import require_windows
 
 __all__ = ["EmbedFn", "StreamingConfig", "StreamingSession"]
 
@@ -47,17 +48,10 @@ class StreamingConfig:
     # default (docs/evaluation.md, "One embedding every second hop").
     embedding_hops: int = 1
     min_window_speech: float = 0.4
-    # A speaker's own pause of at most this many seconds joins their two segments, as the offline
-    # pipeline's own_pause_seconds: references count a speaker's pauses under ~1 s as speech. A
-    # segment is final once it ends this much before the edge (no later turn can join it then).
-    # Gated on the dev suite's streaming run (docs/evaluation.md, "A speaker's own pauses").
-    max_gap_merge: float = 0.6
-    # As the offline pipeline's (voiceflow.pipeline.DiarizationConfig): a speaker change within this
-    # many seconds of a pause the VAD heard moves into the pause, which is silence again. Live, a
-    # change is placed when its hop's speaker is given, with the pauses heard up to that hop's end;
-    # nothing already final moves. 0 = never. The offline choice carried over, gated on the dev
-    # suite's streaming run (docs/evaluation.md, "Silence between speakers").
-    speaker_change_reach_seconds: float = 0.5
+    # The offline rules, live: a change is placed when its hop's speaker is given, with the pauses
+    # heard up to that hop's end (nothing final moves), and the own pause is the merge gap that
+    # joins a speaker's two segments.
+    pauses: PauseRules = field(default_factory=PauseRules)
     vad: VADConfig = field(default_factory=VADConfig)
     clustering: OnlineClusteringConfig = field(default_factory=OnlineClusteringConfig)
 
@@ -66,7 +60,6 @@ class StreamingConfig:
         require_windows(self.window_seconds, self.step_seconds, self.min_window_speech, min_step_seconds=FRAME_SECONDS)
         if not 1 <= self.embedding_hops <= 8:
             raise ValueError("embedding_hops must be within 1..8")
-        require_seconds(self, "max_gap_merge", "speaker_change_reach_seconds")
 
     @property
     def step_frames(self) -> int:
@@ -102,7 +95,7 @@ class StreamingSession(BlockSession):
         # "plda" scoring reads the embeddings after the background mean is taken off, when it is.
         self.labels = OnlineLabels(
             OnlineClusterer(self.config.clustering, plda, centred=background_mean is not None),
-            change_reach_frames=round(self.config.speaker_change_reach_seconds / FRAME_SECONDS),
+            change_reach_frames=self.config.pauses.reach_frames(FRAME_SECONDS),
         )
         # The blocks after speech run once per `embedding_hops` speech hops, on the hops joined.
         speaker_blocks: list[Block[FrameHop]] = [embedding, self.labels]
@@ -112,7 +105,7 @@ class StreamingSession(BlockSession):
             speaker_blocks.append(second)
             tracks.append(second)
         self.speaker_blocks = tuple(speaker_blocks)
-        self.aggregation = FrameSegments(tracks, self.config.max_gap_merge)
+        self.aggregation = FrameSegments(tracks, self.config.pauses.own_pause_seconds)
         self._context = max(block.context_samples for block in (self.speech, *self.speaker_blocks))
         self._decided = 0  # frames whose speech hop has been run
         self._waiting: list[FrameHop] = []  # speech hops whose speakers are not decided yet

@@ -14,6 +14,7 @@ from voiceflow.clustering.online import OnlineClusteringConfig
 from voiceflow.clustering.spectral import NMESCConfig
 from voiceflow.clustering.vbx import VBxConfig
 from voiceflow.config import ConfigError, load_engine_config
+from voiceflow.pauses import PauseRules
 from voiceflow.pipeline import DiarizationConfig
 from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig
 from voiceflow.segmentation.offline import SegmentationPipelineConfig
@@ -39,8 +40,10 @@ CASES: list[tuple[type, tuple[str, ...], str, Any]] = [
     (StreamingConfig, ("streaming",), "min_window_speech", 1.5),  # above 1 no window is ever embedded
     (StreamingConfig, ("streaming",), "min_window_speech", -0.1),
     (StreamingConfig, ("streaming",), "min_window_speech", NAN),
-    (StreamingConfig, ("streaming",), "max_gap_merge", -1.0),
-    (StreamingConfig, ("streaming",), "max_gap_merge", INF),
+    (PauseRules, ("streaming", "pauses"), "own_pause_seconds", -1.0),
+    (PauseRules, ("offline", "pauses"), "own_pause_seconds", INF),
+    (PauseRules, ("offline", "pauses"), "speaker_change_reach_seconds", NAN),
+    (PauseRules, ("streaming", "pauses"), "speaker_change_reach_seconds", 11.0),
     (VADConfig, ("offline", "vad"), "neg_threshold", 0.0),
     (VADConfig, ("streaming", "vad"), "neg_threshold", 0.6),  # above the 0.4 threshold
     (VADConfig, ("offline", "vad"), "neg_threshold", NAN),

@@ -14,6 +14,7 @@ from voiceflow.audio import load_audio
 from voiceflow.config import EngineConfig
 from voiceflow.embedding import EmbeddingModel
 from voiceflow.live import LiveLedger
+from voiceflow.pauses import PauseRules
 from voiceflow.segments import Segment
 from voiceflow.selection import StreamSession, make_streaming_session
 
@@ -103,7 +104,7 @@ def test_merging_gap_holds_finals_back(embedding_model: EmbeddingModel, recordin
     from dataclasses import replace
 
     base = EngineConfig(pipeline="embedding")
-    config = replace(base, streaming=replace(base.streaming, max_gap_merge=0.5))
+    config = replace(base, streaming=replace(base.streaming, pauses=PauseRules(own_pause_seconds=0.5)))
     session = make_streaming_session(config, embedding_model)
     reports = stream(session, recordings["sample"], fixed(0.5))
     check_promise(reports, session.finish())
@@ -119,12 +120,12 @@ def test_placing_speaker_changes_in_pauses_keeps_the_promise(
     from dataclasses import replace
 
     config = EngineConfig(pipeline="embedding")
-    assert config.streaming.speaker_change_reach_seconds == 0.5
+    assert config.streaming.pauses == PauseRules(speaker_change_reach_seconds=0.5, own_pause_seconds=0.6)
     session = make_streaming_session(config, embedding_model)
     reports = stream(session, recordings[recording], CHUNKINGS[chunking]())
     placed = session.finish()
     check_promise(reports, placed)
-    off = replace(config, streaming=replace(config.streaming, speaker_change_reach_seconds=0.0))
+    off = replace(config, streaming=replace(config.streaming, pauses=PauseRules(0.0, 0.6)))
     plain = make_streaming_session(off, embedding_model)
     plain.feed(recordings[recording])
     without = plain.finish()

@@ -4,8 +4,10 @@ the speaker changes (and only there), and a speaker's own short pause is speech.
 import numpy as np
 import pytest
 
+from voiceflow.pauses import PauseRules
 from voiceflow.pipeline import DiarizationConfig, Diarizer
 from voiceflow.segments import Segment, bridge_own_pauses, silence_between_speakers
+from voiceflow.streaming import StreamingConfig
 from voiceflow.vad import FRAME_SECONDS, Speech, VADConfig, probabilities_to_mask, speech_frames
 
 A, B, C, NONE = 0, 1, 2, -1
@@ -87,8 +89,9 @@ def test_speech_frames_keep_what_the_hysteresis_heard_beside_the_bridged_mask() 
 def test_the_setting_is_bounded_and_zero_turns_it_off() -> None:
     for bad in (-0.1, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="speaker_change_reach_seconds"):
-            DiarizationConfig(speaker_change_reach_seconds=bad)
-    assert DiarizationConfig().speaker_change_reach_seconds == 0.5
+            PauseRules(speaker_change_reach_seconds=bad)
+    assert DiarizationConfig().pauses.speaker_change_reach_seconds == 0.5
+    assert StreamingConfig().pauses == DiarizationConfig().pauses  # one rule, offline and live
 
 
 def test_the_offline_pipeline_puts_silence_between_two_voices(embedding_model) -> None:  # type: ignore[no-untyped-def]
@@ -113,7 +116,7 @@ def test_the_offline_pipeline_puts_silence_between_two_voices(embedding_model) -
         return {s.speaker for s in segments if s.start <= seconds < s.end}
 
     on = Diarizer(DiarizationConfig(), embedding_model).diarize(audio, num_speakers=2, speech=speech)
-    off = Diarizer(DiarizationConfig(speaker_change_reach_seconds=0.0), embedding_model).diarize(
+    off = Diarizer(DiarizationConfig(pauses=PauseRules(0.0, 0.6)), embedding_model).diarize(
         audio, num_speakers=2, speech=speech
     )
     assert len({s.speaker for s in on}) == 2
@@ -138,5 +141,5 @@ def test_silence_at_the_edges_is_never_bridged() -> None:
 def test_the_own_pause_setting_is_bounded() -> None:
     for bad in (-0.1, float("nan"), 11.0):
         with pytest.raises(ValueError, match="own_pause_seconds"):
-            DiarizationConfig(own_pause_seconds=bad)
-    assert DiarizationConfig().own_pause_seconds == 0.6
+            PauseRules(own_pause_seconds=bad)
+    assert DiarizationConfig().pauses.own_pause_seconds == 0.6
