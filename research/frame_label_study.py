@@ -26,7 +26,7 @@ from pipelines.evaluation.suite.report import detail_table
 from pipelines.evaluation.suite.runner import EvalItem, score_recording
 from voiceflow.clustering.labels import UNBOUNDED
 from voiceflow.pipeline import DiarizationConfig, Diarizer, FrameAnalysis
-from voiceflow.segments import Segment, frames_to_segments
+from voiceflow.segments import Segment, frames_to_segments, true_runs
 from voiceflow.vad import CHUNK, FRAME_SECONDS
 
 BASELINE = "default"
@@ -56,9 +56,8 @@ def pooled(rows: list[dict[str, Any]], uris: set[str]) -> float:
 
 def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) of each run of True."""
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+    starts, ends = true_runs(flags)
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
 def run_study(study: Study, argv: list[str] | None = None, description: str | None = None) -> int:

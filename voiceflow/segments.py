@@ -55,6 +55,12 @@ def frames_to_segments(
     return out
 
 
+def true_runs(flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of each run of True in `flags`, ends exclusive."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(flags).astype(np.int8), [0]])))
+    return edges[::2], edges[1::2]
+
+
 def silence_between_speakers(
     frame_labels: np.ndarray, heard: np.ndarray, reach_frames: int, first_change: int = 0
 ) -> np.ndarray:
@@ -67,8 +73,7 @@ def silence_between_speakers(
     labelled = frame_labels >= 0
     changes = np.flatnonzero(labelled[1:] & labelled[:-1] & (frame_labels[1:] != frame_labels[:-1])) + 1
     movable = changes[changes >= first_change]
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], (labelled & ~heard).astype(np.int8), [0]])))
-    pause_starts, pause_ends = edges[::2], edges[1::2]
+    pause_starts, pause_ends = true_runs(labelled & ~heard)
     # A pause has speech on both sides: a region's padded edges are not pauses.
     inside = (pause_starts > 0) & (pause_ends < len(labelled))
     inside[inside] &= labelled[pause_starts[inside] - 1] & labelled[pause_ends[inside]]
@@ -92,9 +97,8 @@ def bridge_own_pauses(frame_labels: np.ndarray, max_frames: int) -> np.ndarray:
     """`frame_labels` (-1 = no speech) with every silence of at most `max_frames` between two runs of
     the same speaker given to that speaker: a speaker's own short pause is speech in references."""
     out = frame_labels.copy()
-    silent = np.concatenate([[0], (frame_labels < 0).astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(silent))
-    for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+    starts, ends = true_runs(frame_labels < 0)
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
         inside = start > 0 and end < len(frame_labels)
         if inside and end - start <= max_frames and frame_labels[start - 1] == frame_labels[end]:
             out[start:end] = frame_labels[end]

@@ -235,7 +235,7 @@ class Speech:
     """A recording's speech, per VAD frame: `mask`, what the pipeline treats as speech (the VAD's
     rules: short pauses bridged, edges padded), and `heard`, what the hysteresis alone called
     speech. A pause inside `mask` is where `heard` is False: the offline pipeline gives it back as
-    silence where the speaker changes (pipeline.silence_between_speakers)."""
+    silence where the speaker changes (segments.silence_between_speakers)."""
 
     mask: np.ndarray
     heard: np.ndarray

@@ -21,7 +21,7 @@ from voiceflow.segmentation.local_embeddings import LocalEmbeddingConfig, embed_
 from voiceflow.segmentation.model import MIN_CHUNK_SAMPLES, SegmentationModel
 from voiceflow.segmentation.offline import global_activity
 from voiceflow.segmentation.overlap import OverlapConfig, second_speakers
-from voiceflow.segments import Segment, speaker_label
+from voiceflow.segments import Segment, speaker_label, true_runs
 from voiceflow.vad import CHUNK, FRAME_SECONDS
 
 # chunks [B, T] -> hard local activity [B, T // frame, S]; injectable so a server can batch streams.
@@ -229,8 +229,7 @@ class SpeakerRuns:
                 changed.append(
                     self._close(Segment(self._open.pop(k) * self.seconds, lo * self.seconds, speaker_label(k)))
                 )
-            edges = np.flatnonzero(np.diff(np.concatenate([[False], track, [False]]).astype(np.int8)))
-            for run_start, run_end in zip(edges[0::2], edges[1::2], strict=True):
+            for run_start, run_end in zip(*true_runs(track), strict=True):
                 start = self._open.pop(k, lo + int(run_start)) if run_start == 0 else lo + int(run_start)
                 end = (lo + int(run_end)) * self.seconds
                 final = closing or settled(end, edge)
