@@ -123,8 +123,12 @@ def cached_embed_plan(cache: Path, model_key: str) -> Callable[..., np.ndarray]:
 def cached_speech(cache: Path, diarizer: pipeline.Diarizer) -> Callable[[np.ndarray], Speech]:
     real = diarizer.speech
 
+    def stacked(audio: np.ndarray) -> np.ndarray:
+        computed = real(audio)  # one VAD run for both rows
+        return np.stack([computed.mask, computed.heard])
+
     def speech(audio: np.ndarray) -> Speech:
-        both = cached_array(cache, "vad-heard", audio, lambda: np.stack([real(audio).mask, real(audio).heard]))
+        both = cached_array(cache, "vad-heard", audio, lambda: stacked(audio))
         return Speech(both[0], both[1])
 
     return speech
